@@ -1,0 +1,150 @@
+"""Small field normalisers: gender and ethnicity, plus the text fold the date and ID readers share.
+
+Each DISTINCT value is normalised once and mapped back. Vocabularies live in rules/fields.yaml
+and rules/ref/ethnic/ethnic_groups_54.csv.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from linkage.errors import RulesError
+from linkage.rules import load_yaml, read_ref_csv
+
+RULES_FILE = "fields.yaml"
+ETHNIC_TABLE = "ref/ethnic/ethnic_groups_54.csv"
+_GENDERS = ("M", "F")
+
+
+def fold_text(s: pd.Series) -> pd.Series:
+    """Case-, diacritic- and NFC/NFD-insensitive text (đ -> d) with single spaces; NaN stays NaN."""
+    s = s.astype(object).where(s.notna(), None)
+    t = s.dropna().astype(str).str.normalize("NFD").str.replace(r"[\u0300-\u036f]", "", regex=True)
+    t = t.str.lower().str.replace("đ", "d", regex=False)
+    t = t.str.replace(r"[\s\u00a0\u200b\ufeff]+", " ", regex=True).str.strip()
+    return t.reindex(s.index)
+
+
+def _fold_word(w: str) -> str:
+    return fold_text(pd.Series([str(w)], dtype=object)).iloc[0]
+
+
+def _map_unique(values: pd.Series, fn) -> tuple[np.ndarray, pd.Series]:
+    """factorize -> (codes, uniques as an object Series); fn is applied by the caller on uniques."""
+    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
+    return codes, pd.Series(np.asarray(uniques, dtype=object), dtype=object)
+
+
+def _take(per_unique: np.ndarray, codes: np.ndarray, null) -> np.ndarray:
+    """Map per-unique results back to rows; code -1 (missing input) takes `null`."""
+    arr = np.append(per_unique.astype(object), np.array([null], dtype=object))
+    return arr[codes]
+
+
+def load_field_rules(rules: str | Path | None = None) -> dict:
+    """rules/fields.yaml, checked for the sections this module and ids.py read."""
+    cfg = load_yaml(RULES_FILE, rules)
+    for section in ("gender", "ethnicity", "ids"):
+        if not isinstance(cfg.get(section), dict):
+            raise RulesError(f"rules/{RULES_FILE}: missing mapping '{section}'")
+    return cfg
+
+
+def _gender_vocab(cfg: dict) -> dict[str, str]:
+    g = cfg["gender"]
+    vocab: dict[str, str] = {}
+    for code in _GENDERS:
+        words = g.get(code)
+        if not isinstance(words, list):
+            raise RulesError(f"rules/{RULES_FILE}: 'gender.{code}' must be a list of words")
+        for w in words:
+            key = _fold_word(w)
+            if vocab.get(key, code) != code:
+                raise RulesError(f"rules/{RULES_FILE}: gender word {w!r} is listed for both M and F")
+            vocab[key] = code
+    for num, code in (g.get("numeric") or {}).items():
+        if code not in _GENDERS:
+            raise RulesError(f"rules/{RULES_FILE}: 'gender.numeric.{num}' must be M or F, got {code!r}")
+        vocab[_fold_word(num)] = code
+    return vocab
+
+
+def normalize_gender(values: pd.Series, rules: str | Path | None = None) -> pd.Series:
+    """'M' / 'F' / NULL from Nam, Nữ, nu, M, F, Male, Female, 1/2 (rules/fields.yaml).
+
+    Unrecognised values become NULL (a gender we cannot read is no evidence).
+    """
+    values = values if isinstance(values, pd.Series) else pd.Series(values)
+    vocab = _gender_vocab(load_field_rules(rules))
+    codes, uniques = _map_unique(values, None)
+    key = fold_text(uniques).str.replace(r"\.0$", "", regex=True)  # 1.0 from a float column
+    per_unique = key.map(vocab).to_numpy(dtype=object)
+    out = _take(per_unique, codes, None)
+    return pd.Series(pd.array(out, dtype="string"), index=values.index, name="gender")
+
+
+def _ethnic_key(s: pd.Series, prefixes: list[str]) -> pd.Series:
+    """Folded text without prefixes, parentheses, spaces, hyphens and apostrophes."""
+    k = fold_text(s).str.replace(r"\(.*?\)", " ", regex=True)
+    if prefixes:
+        k = k.str.replace(r"^(?:" + "|".join(re.escape(p) for p in prefixes) + r")\b[\s:.]*", "", regex=True)
+    return k.str.replace(r"[\s'’‘`ʼ\-.:]+", "", regex=True)
+
+
+def _ethnic_lookup(cfg: dict, rules: str | Path | None) -> tuple[dict[str, str], dict[str, str]]:
+    """(key -> code, code -> canonical name). Official names win over alternatives; an
+    alternative claimed by two groups and nobody's official name is dropped."""
+    table = read_ref_csv(ETHNIC_TABLE, rules, columns=("code_qd1019_2008", "name", "alternative_spellings_or_names"))
+    eth = cfg["ethnicity"]
+    prefixes = [_fold_word(p) for p in eth.get("prefixes") or []]
+    extra = eth.get("extra_spellings") or {}
+    names = dict(zip(table["code_qd1019_2008"], table["name"]))
+    for code in extra:
+        if str(code) not in names:
+            raise RulesError(f"rules/{RULES_FILE}: 'ethnicity.extra_spellings' has unknown code {code!r}")
+    official_keys = _ethnic_key(table["name"], prefixes)
+    clash = official_keys[official_keys.duplicated(keep=False)]
+    if len(clash):
+        raise RulesError(f"{ETHNIC_TABLE}: names {', '.join(table['name'][clash.index])} are equal once folded")
+    official = dict(zip(official_keys, table["code_qd1019_2008"]))
+    alt_rows = [
+        (code, a.strip())
+        for code, alts in zip(table["code_qd1019_2008"], table["alternative_spellings_or_names"])
+        for a in alts.split(";")
+        if a.strip()
+    ] + [(str(code), str(a)) for code, alts in extra.items() for a in alts]
+    alt = pd.DataFrame(alt_rows, columns=["code", "text"])
+    alt["key"] = _ethnic_key(alt["text"], prefixes)
+    alt = alt[~alt["key"].isin(official)].drop_duplicates(["key", "code"])
+    alt = alt[~alt["key"].duplicated(keep=False)]
+    lookup = {**dict(zip(alt["key"], alt["code"])), **official}
+    return lookup, names
+
+
+def normalize_ethnicity(values: pd.Series, rules: str | Path | None = None) -> pd.DataFrame:
+    """Columns ethnicity_code (QĐ 1019/QĐ-TCTK code) and ethnicity_name (canonical name).
+
+    Matching ignores case, diacritics, spaces, hyphens and apostrophes ("Ê-đê" = "Êđê" = "Ê Đê",
+    "H'Mông" = "Hmông" = "Mông"). An unknown value keeps its own (NFC, trimmed) text as the name
+    and a NULL code, so nothing is silently lost.
+    """
+    values = values if isinstance(values, pd.Series) else pd.Series(values)
+    cfg = load_field_rules(rules)
+    lookup, names = _ethnic_lookup(cfg, rules)
+    prefixes = [_fold_word(p) for p in cfg["ethnicity"].get("prefixes") or []]
+    codes, uniques = _map_unique(values, None)
+    key = _ethnic_key(uniques, prefixes)
+    code = key.map(lookup)
+    original = uniques.astype(str).str.normalize("NFC").str.replace(r"\s+", " ", regex=True).str.strip()
+    name = code.map(names).where(code.notna(), original.where(original != "", None))
+    return pd.DataFrame(
+        {
+            "ethnicity_code": pd.array(_take(code.to_numpy(dtype=object), codes, None), dtype="string"),
+            "ethnicity_name": pd.array(_take(name.to_numpy(dtype=object), codes, None), dtype="string"),
+        },
+        index=values.index,
+    )
