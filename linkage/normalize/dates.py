@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import pandas as pd
 
 from linkage.errors import RulesError
 from linkage.normalize.fields import fold_text
-from linkage.rules import load_yaml
+from linkage.rules import load_yaml, rules_dir
 
 RULES_FILE = "dates.yaml"
 
@@ -62,7 +63,17 @@ class DateRules:
 
 
 def load_date_rules(rules: str | Path | None = None, kind: str = "birth", today: date | None = None) -> DateRules:
-    """Read and check rules/dates.yaml; every error names the file and the key."""
+    """Read and check rules/dates.yaml; every error names the file and the key.
+
+    Cached on the file's path and modification time, so an edited file is read again.
+    """
+    path = rules_dir(rules) / RULES_FILE
+    mtime = path.stat().st_mtime_ns if path.is_file() else 0
+    return _load_date_rules(str(path.parent), mtime, kind, today)
+
+
+@lru_cache(maxsize=32)
+def _load_date_rules(rules: str, _mtime: int, kind: str, today: date | None) -> DateRules:
     cfg = load_yaml(RULES_FILE, rules)
     where = f"rules/{RULES_FILE}"
 
@@ -112,14 +123,14 @@ def load_date_rules(rules: str | Path | None = None, kind: str = "birth", today:
         min_year=b["min_year"],
         allow_future=bool(b.get("allow_future", False)),
         placeholder_dates=frozenset(str(p) for p in cfg["placeholder_dates"]),
-        placeholder_texts=frozenset(_fold_one(str(t)) for t in cfg["placeholder_texts"]),
-        null_texts=frozenset(_fold_one(str(t)) for t in cfg["null_texts"]),
+        placeholder_texts=_fold_set(cfg["placeholder_texts"]),
+        null_texts=_fold_set(cfg["null_texts"]),
         filler_words=tuple(str(w) for w in cfg["filler_words"]),
     )
 
 
-def _fold_one(text: str) -> str:
-    return fold_text(pd.Series([text], dtype=object)).iloc[0]
+def _fold_set(words: list) -> frozenset[str]:
+    return frozenset(fold_text(pd.Series([str(w) for w in words], dtype=object)).tolist())
 
 
 def _as_text(values: pd.Series) -> pd.Series:

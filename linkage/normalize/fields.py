@@ -7,13 +7,14 @@ and rules/ref/ethnic/ethnic_groups_54.csv.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from linkage.errors import RulesError
-from linkage.rules import load_yaml, read_ref_csv
+from linkage.rules import load_yaml, read_ref_csv, rules_dir
 
 RULES_FILE = "fields.yaml"
 ETHNIC_TABLE = "ref/ethnic/ethnic_groups_54.csv"
@@ -29,8 +30,8 @@ def fold_text(s: pd.Series) -> pd.Series:
     return t.reindex(s.index)
 
 
-def _fold_word(w: str) -> str:
-    return fold_text(pd.Series([str(w)], dtype=object)).iloc[0]
+def _fold_words(words: list) -> list[str]:
+    return fold_text(pd.Series([str(w) for w in words], dtype=object)).tolist() if words else []
 
 
 def _map_unique(values: pd.Series, fn) -> tuple[np.ndarray, pd.Series]:
@@ -45,8 +46,19 @@ def _take(per_unique: np.ndarray, codes: np.ndarray, null) -> np.ndarray:
     return arr[codes]
 
 
+def _mtime(path: Path) -> int:
+    return path.stat().st_mtime_ns if path.is_file() else 0
+
+
 def load_field_rules(rules: str | Path | None = None) -> dict:
-    """rules/fields.yaml, checked for the sections this module and ids.py read."""
+    """rules/fields.yaml, checked for the sections this module and ids.py read (cached on the
+    file's modification time; callers must not modify the result)."""
+    d = rules_dir(rules)
+    return _load_field_rules(str(d), _mtime(d / RULES_FILE))
+
+
+@lru_cache(maxsize=16)
+def _load_field_rules(rules: str, _mtime: int) -> dict:
     cfg = load_yaml(RULES_FILE, rules)
     for section in ("gender", "ethnicity", "ids"):
         if not isinstance(cfg.get(section), dict):
@@ -61,16 +73,20 @@ def _gender_vocab(cfg: dict) -> dict[str, str]:
         words = g.get(code)
         if not isinstance(words, list):
             raise RulesError(f"rules/{RULES_FILE}: 'gender.{code}' must be a list of words")
-        for w in words:
-            key = _fold_word(w)
+        for w, key in zip(words, _fold_words(words)):
             if vocab.get(key, code) != code:
                 raise RulesError(f"rules/{RULES_FILE}: gender word {w!r} is listed for both M and F")
             vocab[key] = code
     for num, code in (g.get("numeric") or {}).items():
         if code not in _GENDERS:
             raise RulesError(f"rules/{RULES_FILE}: 'gender.numeric.{num}' must be M or F, got {code!r}")
-        vocab[_fold_word(num)] = code
+        vocab[str(num).strip()] = code
     return vocab
+
+
+@lru_cache(maxsize=16)
+def _gender_vocab_cached(rules: str, mtime: int) -> dict[str, str]:
+    return _gender_vocab(_load_field_rules(rules, mtime))
 
 
 def normalize_gender(values: pd.Series, rules: str | Path | None = None) -> pd.Series:
@@ -79,7 +95,8 @@ def normalize_gender(values: pd.Series, rules: str | Path | None = None) -> pd.S
     Unrecognised values become NULL (a gender we cannot read is no evidence).
     """
     values = values if isinstance(values, pd.Series) else pd.Series(values)
-    vocab = _gender_vocab(load_field_rules(rules))
+    d = rules_dir(rules)
+    vocab = _gender_vocab_cached(str(d), _mtime(d / RULES_FILE))
     codes, uniques = _map_unique(values, None)
     key = fold_text(uniques).str.replace(r"\.0$", "", regex=True)  # 1.0 from a float column
     per_unique = key.map(vocab).to_numpy(dtype=object)
@@ -100,7 +117,7 @@ def _ethnic_lookup(cfg: dict, rules: str | Path | None) -> tuple[dict[str, str],
     alternative claimed by two groups and nobody's official name is dropped."""
     table = read_ref_csv(ETHNIC_TABLE, rules, columns=("code_qd1019_2008", "name", "alternative_spellings_or_names"))
     eth = cfg["ethnicity"]
-    prefixes = [_fold_word(p) for p in eth.get("prefixes") or []]
+    prefixes = _fold_words(eth.get("prefixes") or [])
     extra = eth.get("extra_spellings") or {}
     names = dict(zip(table["code_qd1019_2008"], table["name"]))
     for code in extra:
@@ -125,6 +142,13 @@ def _ethnic_lookup(cfg: dict, rules: str | Path | None) -> tuple[dict[str, str],
     return lookup, names
 
 
+@lru_cache(maxsize=16)
+def _ethnic_lookup_cached(rules: str, mtime: int, _table_mtime: int) -> tuple[dict, dict, list[str]]:
+    cfg = _load_field_rules(rules, mtime)
+    lookup, names = _ethnic_lookup(cfg, rules)
+    return lookup, names, _fold_words(cfg["ethnicity"].get("prefixes") or [])
+
+
 def normalize_ethnicity(values: pd.Series, rules: str | Path | None = None) -> pd.DataFrame:
     """Columns ethnicity_code (QĐ 1019/QĐ-TCTK code) and ethnicity_name (canonical name).
 
@@ -133,9 +157,8 @@ def normalize_ethnicity(values: pd.Series, rules: str | Path | None = None) -> p
     and a NULL code, so nothing is silently lost.
     """
     values = values if isinstance(values, pd.Series) else pd.Series(values)
-    cfg = load_field_rules(rules)
-    lookup, names = _ethnic_lookup(cfg, rules)
-    prefixes = [_fold_word(p) for p in cfg["ethnicity"].get("prefixes") or []]
+    d = rules_dir(rules)
+    lookup, names, prefixes = _ethnic_lookup_cached(str(d), _mtime(d / RULES_FILE), _mtime(d / ETHNIC_TABLE))
     codes, uniques = _map_unique(values, None)
     key = _ethnic_key(uniques, prefixes)
     code = key.map(lookup)
