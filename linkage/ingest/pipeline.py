@@ -1,0 +1,112 @@
+"""Ingestion: read each source, map its columns, validate its rows, and write the workspace,
+the quarantine and a summary. Everything is read and checked before anything is written."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+
+import pyarrow as pa
+
+from linkage.errors import InputError
+from linkage.ingest import quarantine
+from linkage.ingest.atomic import write_json, write_parquet
+from linkage.ingest.contract import COLUMNS, REQUIRED, check_source
+from linkage.ingest.csv_reader import read_csv
+from linkage.ingest.jsonl_reader import read_jsonl
+from linkage.ingest.mapping import HeaderMatch, SourceMapping, load_mappings, match_headers
+from linkage.ingest.parquet_reader import read_parquet
+from linkage.ingest.raw import RawTable
+from linkage.ingest.report import IngestReport, SourceReport
+from linkage.ingest.sniff import (CSV, DELIMITERS, JSONL, PARQUET, binary_kind, check_readable, detect_format,
+                                  read_head)
+from linkage.ingest.validate import canonical_table, validate
+from linkage.ingest.workspace import WORKSPACE, write_tables
+
+READERS = {CSV: read_csv, PARQUET: read_parquet, JSONL: read_jsonl}
+SUMMARY = "ingest_summary.json"
+
+
+def read_source(path: Path | str, source: str, rules: Path | str | None = None
+                ) -> tuple[pa.Table, pa.Table, SourceReport]:
+    """(accepted rows as contract columns + `_row`, quarantine table, report) for one file."""
+    check_source(source)
+    mapping = load_mappings(rules)[source]
+    path = Path(path)
+    raw = _read_raw(path)
+    match = match_headers(raw.headers, mapping)
+    _require_columns(path, raw, match, mapping)
+    columns = {c: raw.table.column(pos) for c, pos in match.columns.items()}
+    checked = validate(source, canonical_table(source, columns, raw.table.num_rows), raw.rows)
+    bad = checked.bad_positions()
+    q = quarantine.build(source, str(path), raw, checked.findings)
+    reasons = Counter(quarantine.reason_code(r) for r in q.column("reason").to_pylist())
+    report = SourceReport(
+        source=source, path=str(path), format=raw.format, encoding=raw.encoding, delimiter=raw.delimiter,
+        rows_read=raw.rows_read, rows_accepted=checked.accepted.num_rows,
+        rows_quarantined=len(bad) + len(raw.problems), reasons=dict(sorted(reasons.items())),
+        mapped_columns=match.mapped, ignored_columns=match.ignored,
+        missing_columns=[c for c in COLUMNS[source] if c not in match.columns],
+        notes=raw.notes + match.notes,
+    )
+    return checked.accepted, q, report
+
+
+def _read_raw(path: Path) -> RawTable:
+    check_readable(path)
+    head = read_head(path)
+    if not head.startswith(b"PAR1"):
+        kind = binary_kind(head)
+        if kind:
+            raise InputError(f"{path}: this is {kind}, not a CSV, Parquet or JSON Lines file")
+    if not head.strip(b" \t\r\n\xef\xbb\xbf"):
+        raise InputError(f"{path}: file has no content (only blank lines)")
+    fmt, note = detect_format(path, head, _peek_text(head))
+    raw = READERS[fmt](path, head)
+    if note:
+        raw.notes.insert(0, note)
+    return raw
+
+
+def _peek_text(head: bytes) -> str:
+    for bom, enc in ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+        if head.startswith(bom):
+            return head[2:200].decode(enc, errors="ignore")
+    return head[:200].decode("latin-1")
+
+
+def _require_columns(path: Path, raw: RawTable, match: HeaderMatch, mapping: SourceMapping) -> None:
+    for column in REQUIRED[mapping.source]:
+        if column in match.columns:
+            continue
+        found = ", ".join(repr(h) for h in raw.headers) or "none"
+        accepted = ", ".join([column, *mapping.accepted.get(column, ())])
+        msg = (f"{path}: required column '{column}' not found for source '{mapping.source}'. "
+               f"Headers found: {found}. Accepted for {column}: {accepted}")
+        if raw.format == CSV and len(raw.headers) == 1:
+            msg += (f". The header was read as a single column: the file may use a delimiter other than "
+                    f"{', '.join(repr(d) for d in DELIMITERS)}")
+        raise InputError(msg)
+
+
+def ingest(sources: Mapping[str, Path | str | None], out_dir: Path | str, rules: Path | str | None = None
+           ) -> IngestReport:
+    """Read every given source, then write `<out>/workspace.duckdb`, `<out>/quarantine/<source>.parquet`
+    and `<out>/ingest_summary.json`. A bad file stops the run before anything is written."""
+    given = {s: Path(p) for s, p in sources.items() if p is not None}
+    for s in given:
+        check_source(s)
+    if not given:
+        raise InputError("no source given: pass at least one of wanted, residents, id_cards")
+    results = {s: read_source(p, s, rules) for s, p in given.items()}
+    out = Path(out_dir)
+    report = IngestReport(out_dir=out, workspace=out / WORKSPACE, summary=out / SUMMARY)
+    for source, (accepted, q, src_report) in results.items():
+        target = out / "quarantine" / f"{source}.parquet"
+        write_parquet(q, target)
+        report.quarantine[source] = target
+        report.sources[source] = src_report
+    write_tables(report.workspace, {s: r[0] for s, r in results.items()})
+    write_json(report.to_dict(), report.summary)
+    return report

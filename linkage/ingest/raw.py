@@ -1,0 +1,52 @@
+"""What a reader hands on: the file's columns as text, one data row number per row, and the
+rows that could not even be split into columns."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+@dataclass
+class RowProblem:
+    """A row that never became a table row (ragged, malformed JSON); kept whole for quarantine."""
+
+    row_number: int
+    reason: str  # "<code>: <detail>"
+    raw: str  # the row's text as found in the file
+
+    def record(self) -> str:
+        return json.dumps({"_raw": self.raw}, ensure_ascii=False)
+
+
+@dataclass
+class RawTable:
+    """A source as read: positional text columns (`headers[i]` names column i of `table`)."""
+
+    headers: list[str]
+    table: pa.Table
+    rows: np.ndarray  # int64, data row number of each table row
+    format: str
+    encoding: str | None = None
+    delimiter: str | None = None
+    problems: list[RowProblem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rows_read(self) -> int:
+        return self.table.num_rows + len(self.problems)
+
+
+def positional_names(n: int) -> list[str]:
+    return [f"c{i}" for i in range(n)]
+
+
+def empty_to_null(col: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """"" and null both mean "no value"; make them one, whatever the format."""
+    if col.null_count == len(col):
+        return col
+    return pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
