@@ -67,6 +67,115 @@ def ingest(
     out.print(report.render())
 
 
+def _say(message: str) -> None:
+    err.print(message, highlight=False)
+
+
+@app.command()
+def normalize(
+    source: str = typer.Option(..., "--source", help="wanted, residents or id_cards."),
+    path: Path = typer.Argument(..., help="The source file (CSV, Parquet or JSON Lines)."),
+    out_file: Path = typer.Option(..., "--out", help="Output Parquet file."),
+    rules: Optional[Path] = RulesOpt,
+) -> None:
+    """Normalise one source file: names, dates, places, ids (input columns plus normalised ones)."""
+    from linkage.normalize.cli import normalize_file
+
+    try:
+        result = normalize_file(path, source, out_file, rules=rules)
+    except LinkageError as exc:
+        _fail(exc)
+    out.print(result)
+
+
+@app.command()
+def blocking(
+    wanted: Path = typer.Option(..., help="Wanted-persons file."),
+    residents: Optional[Path] = typer.Option(None, help="Residents-register file."),
+    id_cards: Optional[Path] = typer.Option(None, "--id-cards", help="ID-card register file."),
+    out_dir: Path = typer.Option(..., "--out", help="Work directory."),
+    rules: Optional[Path] = RulesOpt,
+) -> None:
+    """Report the pairs each blocking rule adds, cumulatively, and the hottest keys; score nothing."""
+    from linkage.block import render_counts
+    from linkage.pipeline import prepare_workspace
+
+    try:
+        ctx = prepare_workspace(wanted, residents, id_cards, out_dir, rules, _say)
+    except LinkageError as exc:
+        _fail(exc)
+    out.print(render_counts(ctx.rule_counts, ctx.counts["tables"]["wanted"]), highlight=False)
+    ctx.con.close()
+
+
+@app.command()
+def train(
+    wanted: Path = typer.Option(..., help="Wanted-persons file."),
+    residents: Optional[Path] = typer.Option(None, help="Residents-register file."),
+    id_cards: Optional[Path] = typer.Option(None, "--id-cards", help="ID-card register file."),
+    out_dir: Path = typer.Option(..., "--out", help="Work directory."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Where to write the model (default: rules/model.json)."),
+    rules: Optional[Path] = RulesOpt,
+) -> None:
+    """Fit the model (u from random pairs, m by EM) and write a versioned model file."""
+    from linkage.model import save_model
+    from linkage.pipeline import compare_pairs, fit_model, prepare_workspace, saved_model_path
+
+    try:
+        ctx = prepare_workspace(wanted, residents, id_cards, out_dir, rules, _say)
+        fitted = fit_model(ctx, compare_pairs(ctx))
+        path = save_model(fitted, model or saved_model_path(rules))
+    except LinkageError as exc:
+        _fail(exc)
+    ctx.con.close()
+    out.print(f"model: {path}")
+
+
+@app.command()
+def run(
+    wanted: Path = typer.Option(..., help="Wanted-persons file."),
+    residents: Optional[Path] = typer.Option(None, help="Residents-register file."),
+    id_cards: Optional[Path] = typer.Option(None, "--id-cards", help="ID-card register file."),
+    out_dir: Path = typer.Option(..., "--out", help="Output directory."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Model file (default: rules/model.json; trains if none)."),
+    rules: Optional[Path] = RulesOpt,
+) -> None:
+    """Link the wanted list against the registers: ranked, scored, explained candidates in Parquet."""
+    from linkage.pipeline import run as run_job
+
+    try:
+        result = run_job(wanted, residents, id_cards, out_dir, rules=rules, model_path=model, say=_say)
+    except LinkageError as exc:
+        _fail(exc)
+    c = result.counts
+    out.print(
+        f"candidates: {c['matches']:,} for {c['wanted_with_candidates']:,} of {c['tables']['wanted']:,} wanted records "
+        f"(from {c['candidate_pairs']:,} candidate pairs) in {result.timings['total']:.1f} s"
+    )
+    out.print(f"matches:  {result.matches}")
+    out.print(f"manifest: {result.manifest}")
+    out.print(f"model:    {result.model_path}" + (" (trained in this run)" if result.trained else ""))
+
+
+@app.command()
+def evaluate(
+    truth: Path = typer.Option(..., help="Truth CSV (wanted_id, person_id, scenarios)."),
+    matches: Path = typer.Option(..., help="matches.parquet from `linkage run`."),
+    threshold: Optional[float] = typer.Option(None, help="match_probability threshold (default: the rules')."),
+    rules: Optional[Path] = RulesOpt,
+) -> None:
+    """Precision, recall, F1, recall@1/@5, candidates per wanted, false alarms, recall per scenario."""
+    from linkage.evaluate import evaluate as run_eval
+    from linkage.settings import load_settings
+
+    try:
+        t = threshold if threshold is not None else load_settings(rules).threshold
+        result = run_eval(truth, matches, t)
+    except LinkageError as exc:
+        _fail(exc)
+    out.print(result.render(), highlight=False)
+
+
 def main() -> None:  # pragma: no cover - console entry for `python cli.py`
     app()
 

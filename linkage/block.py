@@ -1,0 +1,132 @@
+"""Blocking: candidate (wanted, person) pairs from the union of the rules' equi-joins in DuckDB.
+
+Each rule names a key expression per side (a value or a list of values) and an optional filter.
+Pairs are counted from key frequencies before any join, so an oversized rule is caught (with its
+hottest key named) before it costs anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+
+from linkage.errors import BudgetError, RulesError
+from linkage.settings import BlockingRule, Settings
+
+
+@dataclass
+class RuleCount:
+    rule: str
+    description: str
+    candidate_pairs: int  # pairs the key join produces before the filter
+    hot_keys: list[tuple[str, int]] = field(default_factory=list)
+    pairs: int | None = None  # (wanted, person) pairs after the filter
+    new_pairs: int | None = None  # pairs no earlier rule found
+    cumulative: int | None = None
+
+
+def _is_list(con: duckdb.DuckDBPyConnection, expr: str, alias: str, table: str) -> bool:
+    col_type = con.execute(f"DESCRIBE SELECT {expr} AS k FROM {table} {alias}").fetchone()[1]
+    return str(col_type).endswith("[]")
+
+
+def _keys_sql(con: duckdb.DuckDBPyConnection, expr: str, alias: str, table: str, id_col: str) -> str:
+    """One row per (record, key): list-valued expressions are unnested; empty keys dropped."""
+    value = f"unnest({expr})" if _is_list(con, expr, alias, table) else expr
+    return f"""
+        SELECT {id_col}, k FROM (SELECT {alias}.{id_col}, {value} AS k FROM {table} {alias})
+        WHERE k IS NOT NULL AND CAST(k AS VARCHAR) <> ''
+    """
+
+
+def _key_tables(con: duckdb.DuckDBPyConnection, rule: BlockingRule) -> None:
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE kl AS {_keys_sql(con, rule.left, 'l', 'w', 'w_idx')}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE kr AS {_keys_sql(con, rule.right, 'r', 'reg', 'r_idx')}")
+    except duckdb.Error as exc:
+        raise RulesError(f"blocking rule '{rule.name}': invalid key expression: {exc}") from None
+
+
+def count_rule(con: duckdb.DuckDBPyConnection, rule: BlockingRule, hot: int) -> RuleCount:
+    """Pairs the rule's key join would produce, and its hottest keys, from key frequencies."""
+    _key_tables(con, rule)
+    rows = con.execute(
+        f"""
+        WITH cl AS (SELECT k, count(*) AS n FROM kl GROUP BY k),
+             cr AS (SELECT k, count(*) AS n FROM kr GROUP BY k)
+        SELECT CAST(cl.k AS VARCHAR), cl.n * cr.n AS pairs FROM cl JOIN cr USING (k)
+        ORDER BY pairs DESC, 1
+        """
+    ).fetchall()
+    total = sum(r[1] for r in rows)
+    return RuleCount(rule.name, rule.description, int(total), [(k, int(n)) for k, n in rows[:hot]])
+
+
+def _rule_pairs_sql(rule: BlockingRule) -> str:
+    where = f"WHERE {rule.filter}" if rule.filter else ""
+    return f"""
+        SELECT DISTINCT l.w_idx, r.person_idx
+        FROM kl JOIN kr USING (k)
+        JOIN w l ON l.w_idx = kl.w_idx
+        JOIN reg r ON r.r_idx = kr.r_idx
+        {where}
+    """
+
+
+def block(con: duckdb.DuckDBPyConnection, settings: Settings, rules: list[str] | None = None) -> list[RuleCount]:
+    """Create table `pairs(w_idx, person_idx, rules)` (rules: bitmask of the rules that found the
+    pair, bit i = i-th rule in the settings). Stops with BudgetError before joining a rule whose
+    key join exceeds the pair budget."""
+    chosen = [r for r in settings.blocking if rules is None or r.name in rules]
+    con.execute("CREATE OR REPLACE TABLE pairs (w_idx BIGINT, person_idx BIGINT, rules BIGINT)")
+    counts = []
+    cumulative = 0
+    for rule in chosen:
+        bit = [r.name for r in settings.blocking].index(rule.name)
+        count = count_rule(con, rule, settings.hot_keys)
+        if count.candidate_pairs > settings.pair_budget:
+            key, n = count.hot_keys[0] if count.hot_keys else ("?", 0)
+            raise BudgetError(
+                f"blocking rule '{rule.name}' would produce {count.candidate_pairs:,} candidate pairs, over the "
+                f"budget of {settings.pair_budget:,} (rules/matching.yaml blocking.pair_budget); hottest key "
+                f"'{key}' alone gives {n:,} pairs. Tighten the rule or raise the budget."
+            )
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE rp AS {_rule_pairs_sql(rule)}")
+        except duckdb.Error as exc:
+            raise RulesError(f"blocking rule '{rule.name}': invalid filter: {exc}") from None
+        count.pairs = con.execute("SELECT count(*) FROM rp").fetchone()[0]
+        count.new_pairs = con.execute(
+            "SELECT count(*) FROM rp ANTI JOIN pairs USING (w_idx, person_idx)"
+        ).fetchone()[0]
+        con.execute(
+            f"""
+            CREATE OR REPLACE TABLE pairs AS
+            SELECT w_idx, person_idx, bit_or(rules) AS rules FROM (
+                SELECT * FROM pairs
+                UNION ALL SELECT w_idx, person_idx, {1 << bit} AS rules FROM rp
+            ) GROUP BY w_idx, person_idx
+            """
+        )
+        cumulative += count.new_pairs
+        count.cumulative = cumulative
+        counts.append(count)
+    con.execute("DROP TABLE IF EXISTS kl; DROP TABLE IF EXISTS kr; DROP TABLE IF EXISTS rp")
+    con.execute("CREATE OR REPLACE TABLE pairs AS SELECT row_number() OVER (ORDER BY w_idx, person_idx) - 1 AS pair_idx, * FROM pairs")
+    return counts
+
+
+def render_counts(counts: list[RuleCount], n_wanted: int) -> str:
+    """The blocking report: pairs per rule, new and cumulative, and the hottest keys."""
+    lines = [f"{'rule':<22}{'key-join pairs':>16}{'pairs':>12}{'new':>12}{'cumulative':>12}  hottest keys"]
+    for c in counts:
+        hot = ", ".join(f"{k[:40]} ({n:,})" for k, n in c.hot_keys[:3])
+        lines.append(
+            f"{c.rule:<22}{c.candidate_pairs:>16,}{(c.pairs or 0):>12,}{(c.new_pairs or 0):>12,}"
+            f"{(c.cumulative or 0):>12,}  {hot}"
+        )
+    total = counts[-1].cumulative if counts else 0
+    per = total / n_wanted if n_wanted else 0.0
+    lines.append(f"total candidate pairs: {total:,} ({per:,.1f} per wanted record)")
+    return "\n".join(lines)

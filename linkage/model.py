@@ -1,0 +1,173 @@
+"""The Fellegi-Sunter model: m and u per comparison level, the prior, and the match weights.
+
+A model is a versioned JSON file: every level's m, u and where they came from, the prior, the
+term-frequency source, the rules' hash and the package version. The weight of a level is
+log2(m/u); a pair's match weight is the prior's log-odds plus the sum of its levels' weights.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from linkage import __version__
+from linkage.errors import RulesError
+from linkage.settings import Settings
+
+MODEL_FORMAT = 1
+_P_FLOOR = 1e-9
+
+
+@dataclass
+class LevelParams:
+    id: str
+    m: float
+    u: float
+    m_source: str = "default"
+    u_source: str = "default"
+
+    @property
+    def weight(self) -> float:
+        return math.log2(max(self.m, _P_FLOOR) / max(self.u, _P_FLOOR))
+
+
+@dataclass
+class ComparisonParams:
+    name: str
+    tf: bool
+    levels: list[LevelParams]
+
+
+@dataclass
+class Model:
+    # Share of wanted records expected to have their person in the register; the prior for a run
+    # is this share divided by the number of register persons, so a model carries across sizes.
+    wanted_match_share: float
+    comparisons: list[ComparisonParams]
+    rules_hash: str
+    version: str = __version__
+    format: int = MODEL_FORMAT
+    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    tf: dict = field(default_factory=dict)
+    training: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def comparison(self, name: str) -> ComparisonParams:
+        for c in self.comparisons:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        for c, cp in zip(data["comparisons"], self.comparisons):
+            for lv, lp in zip(c["levels"], cp.levels):
+                lv["weight"] = round(lp.weight, 6)
+        return json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False) + "\n"
+
+
+def default_model(settings: Settings, rules_hash: str, share: float = 0.9) -> Model:
+    """The rules' default m and u: the fallback when training cannot estimate a level."""
+    comps = [
+        ComparisonParams(c.name, c.tf, [LevelParams(lv.id, lv.m, lv.u) for lv in c.levels])
+        for c in settings.comparisons
+    ]
+    tf_min = float(settings.model.get("tf_minimum", 1e-5))
+    return Model(
+        wanted_match_share=share,
+        comparisons=comps,
+        rules_hash=rules_hash,
+        tf={"source": "register persons at run time: share of persons per name-part value", "minimum": tf_min},
+    )
+
+
+def save_model(model: Model, path: Path) -> Path:
+    """Write atomically: a crash never leaves a half-written model file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(model.to_json())
+    os.replace(tmp, path)
+    return path
+
+
+def load_model(path: Path, settings: Settings) -> Model:
+    """Read a model file and check it fits the rules' comparisons and levels."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RulesError(f"model file not found: {path}") from None
+    except json.JSONDecodeError as exc:
+        raise RulesError(f"{path}: not a valid model file: {exc}") from None
+    if data.get("format") != MODEL_FORMAT:
+        raise RulesError(f"{path}: model format {data.get('format')} not supported (expected {MODEL_FORMAT})")
+    comps = []
+    for c in data["comparisons"]:
+        levels = [LevelParams(lv["id"], lv["m"], lv["u"], lv.get("m_source", ""), lv.get("u_source", "")) for lv in c["levels"]]
+        comps.append(ComparisonParams(c["name"], bool(c.get("tf")), levels))
+    model = Model(
+        wanted_match_share=float(data["wanted_match_share"]),
+        comparisons=comps,
+        rules_hash=data.get("rules_hash", ""),
+        version=data.get("version", ""),
+        format=data["format"],
+        created=data.get("created", ""),
+        tf=data.get("tf", {}),
+        training=data.get("training", {}),
+        warnings=data.get("warnings", []),
+    )
+    expected = [(c.name, c.level_ids()) for c in settings.comparisons]
+    found = [(c.name, [lv.id for lv in c.levels]) for c in comps]
+    if expected != found:
+        raise RulesError(
+            f"{path}: the model's comparisons and levels do not match {settings.path}; "
+            "train a new model with `linkage train`"
+        )
+    return model
+
+
+def level_weights(model: Model) -> list[np.ndarray]:
+    """Per comparison, the weight of each level (index = level)."""
+    return [np.array([lv.weight for lv in c.levels]) for c in model.comparisons]
+
+
+def run_prior(model: Model, n_persons: int) -> float:
+    """Probability that a random (wanted, person) pair is a match, for this register's size."""
+    return float(min(max(model.wanted_match_share / max(n_persons, 1), 1e-15), 0.5))
+
+
+def prior_weight(prior: float) -> float:
+    return math.log2(prior / (1.0 - prior))
+
+
+def match_weights(levels: np.ndarray, model: Model, tf_values: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """Weight of each comparison for each pair (n x C); null levels weigh 0.
+
+    For a term-frequency comparison the exact level uses u = the value's frequency among register
+    persons instead of the average u, so "Nguyễn" agreeing is worth little and a rare given name a lot.
+    """
+    tf_values = tf_values or {}
+    tf_min = float(model.tf.get("minimum", 1e-5))
+    out = np.zeros(levels.shape, dtype=np.float64)
+    for j, (c, w) in enumerate(zip(model.comparisons, level_weights(model))):
+        lv = levels[:, j]
+        has = lv >= 0
+        out[has, j] = w[lv[has]]
+        if c.tf and c.name in tf_values:
+            exact = lv == 0
+            tf = np.maximum(np.nan_to_num(tf_values[c.name][exact], nan=tf_min), tf_min)
+            out[exact, j] = np.log2(max(c.levels[0].m, _P_FLOOR) / tf)
+    return out
+
+
+def probability(weight: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp2(-weight))

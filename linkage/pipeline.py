@@ -1,0 +1,211 @@
+"""The main job: ingest -> normalise -> block -> compare -> (train) -> score -> rank -> write.
+
+`run` is what `linkage run` calls; `prepare_workspace` (up to blocking) is shared with
+`linkage train` and `linkage blocking`. Each stage is timed and counted for the run manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import duckdb
+import pandas as pd
+
+from linkage import __version__
+from linkage.block import RuleCount, block
+from linkage.compare import Gammas, compare
+from linkage.errors import InputError
+from linkage.ingest import ingest
+from linkage.model import Model, load_model, save_model
+from linkage.normalize.table import normalize_table
+from linkage.outputs import fingerprint, write_manifest, write_matches
+from linkage.prepare import build_tables
+from linkage.rules import DEFAULT_RULES_DIR, rules_dir, rules_hash
+from linkage.score import score
+from linkage.settings import Settings, load_settings
+from linkage.train import train
+
+Say = Callable[[str], None]
+SAVED_MODEL = "model.json"  # the project's saved model, under the rules directory
+
+
+def saved_model_path(rules: Path | None) -> Path:
+    return rules_dir(rules) / SAVED_MODEL
+
+
+@dataclass
+class Context:
+    """State of one job: the workspace connection, settings, and what each stage measured."""
+
+    out_dir: Path
+    settings: Settings
+    rules: Path | None
+    con: duckdb.DuckDBPyConnection
+    say: Say
+    timings: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, Any] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        self.say(f"[{name}] ...")
+        t0 = time.perf_counter()
+        yield
+        self.timings[name] = round(time.perf_counter() - t0, 3)
+        self.say(f"[{name}] done in {self.timings[name]:.1f} s")
+
+
+def connect(path: Path, settings: Settings, out_dir: Path) -> duckdb.DuckDBPyConnection:
+    """Open the workspace with the memory limit, threads and temp directory from the rules."""
+    eng = settings.engine
+    con = duckdb.connect(str(path))
+    con.execute(f"SET memory_limit = '{eng.get('memory_limit', '4GB')}'")
+    con.execute(f"SET threads = {int(eng.get('threads', 2))}")
+    temp = eng.get("temp_directory") or str(out_dir / "tmp")
+    con.execute(f"SET temp_directory = '{temp}'")
+    con.execute("SET preserve_insertion_order = true")
+    return con
+
+
+def _normalise(ctx: Context, sources: list[str]) -> dict[str, pd.DataFrame]:
+    frames = {}
+    for source in sources:
+        raw = ctx.con.execute(f'SELECT * FROM "{source}" ORDER BY _row').df()
+        frames[source] = normalize_table(raw, source, rules=ctx.rules, progress=lambda m, s=source: ctx.say(f"  {s}: {m}"))
+        ctx.counts[f"normalised_{source}"] = len(raw)
+    return frames
+
+
+def prepare_workspace(
+    wanted: Path,
+    residents: Path | None,
+    id_cards: Path | None,
+    out_dir: Path,
+    rules: Path | None = None,
+    say: Say | None = None,
+    blocking_rules: list[str] | None = None,
+) -> Context:
+    """Ingest, normalise, build the engine tables and block; returns the open context."""
+    say = say or (lambda _m: None)
+    settings = load_settings(rules)
+    if residents is None and id_cards is None:
+        raise InputError("give at least one register: --residents and/or --id-cards")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sources = {"wanted": wanted, "residents": residents, "id_cards": id_cards}
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    say("[ingest] ...")
+    report = ingest(sources, out_dir, rules=rules)
+    timings["ingest"] = round(time.perf_counter() - t0, 3)
+    say(report.render())
+    con = connect(report.workspace, settings, out_dir)
+    ctx = Context(out_dir=out_dir, settings=settings, rules=rules, con=con, say=say, timings=timings)
+    ctx.counts["ingest"] = {s: r.to_dict() for s, r in report.sources.items()}
+    given = [s for s, p in sources.items() if p is not None]
+    with ctx.stage("normalise"):
+        frames = _normalise(ctx, given)
+    with ctx.stage("prepare"):
+        ctx.counts["tables"] = build_tables(con, frames["wanted"], frames.get("residents"), frames.get("id_cards"))
+    with ctx.stage("block"):
+        rule_counts = block(con, settings, blocking_rules)
+        ctx.counts["blocking"] = [rc.__dict__ for rc in rule_counts]
+        ctx.counts["candidate_pairs"] = rule_counts[-1].cumulative if rule_counts else 0
+    ctx.rule_counts = rule_counts  # type: ignore[attr-defined]
+    return ctx
+
+
+def compare_pairs(ctx: Context) -> Gammas:
+    with ctx.stage("compare"):
+        gammas = compare(ctx.con, ctx.settings)
+    return gammas
+
+
+def fit_model(ctx: Context, gammas: Gammas) -> Model:
+    with ctx.stage("train"):
+        model = train(ctx.con, ctx.settings, gammas, rules_hash(ctx.rules), log=ctx.say)
+    for w in model.warnings:
+        ctx.say(f"  warning: {w}")
+    return model
+
+
+def _run_id(inputs: dict[str, Any], rules_digest: str, model: Model) -> str:
+    """Deterministic: the same inputs, rules and model give the same run id (and output bytes)."""
+    h = hashlib.sha256()
+    h.update(json.dumps({k: v["sha256"] for k, v in inputs.items()}, sort_keys=True).encode())
+    h.update(rules_digest.encode())
+    h.update(model.to_json().encode())
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class RunResult:
+    matches: Path
+    manifest: Path
+    model_path: Path
+    trained: bool
+    counts: dict[str, Any]
+    timings: dict[str, float]
+
+
+def run(
+    wanted: Path,
+    residents: Path | None,
+    id_cards: Path | None,
+    out_dir: Path,
+    rules: Path | None = None,
+    model_path: Path | None = None,
+    say: Say | None = None,
+) -> RunResult:
+    """The nightly job. Uses the given model, else the project's saved one; with neither it trains
+    on this run's pairs first, says so, and writes the model next to the outputs."""
+    say = say or (lambda _m: None)
+    t_start = time.perf_counter()
+    out_dir = Path(out_dir)
+    model_file = Path(model_path) if model_path else saved_model_path(rules)
+    ctx = prepare_workspace(wanted, residents, id_cards, out_dir, rules, say)
+    settings = ctx.settings
+    gammas = compare_pairs(ctx)
+    trained = False
+    if model_file.is_file():
+        model = load_model(model_file, settings)
+        current = rules_hash(rules)
+        if model.rules_hash != current:
+            say(f"warning: model {model_file} was trained with other rules (hash {model.rules_hash[:12]}, now {current[:12]})")
+        say(f"model: {model_file} (version {model.version}, created {model.created})")
+    else:
+        say(f"no model at {model_file}: training one on this run's pairs first")
+        model = fit_model(ctx, gammas)
+        model_file = save_model(model, out_dir / SAVED_MODEL)
+        trained = True
+        say(f"model written to {model_file}")
+    with ctx.stage("score"):
+        ctx.counts["scoring"] = score(ctx.con, settings, model, gammas)
+    inputs = {k: fingerprint(Path(p)) for k, p in {"wanted": wanted, "residents": residents, "id_cards": id_cards}.items() if p}
+    digest = rules_hash(rules)
+    run_id = _run_id(inputs, digest, model)
+    with ctx.stage("write"):
+        matches = write_matches(ctx.con, settings, out_dir / "matches.parquet", run_id)
+        ctx.counts["matches"] = ctx.con.execute(f"SELECT count(*) FROM read_parquet('{matches}')").fetchone()[0]
+        ctx.counts["wanted_with_candidates"] = ctx.con.execute("SELECT count(DISTINCT w_idx) FROM scored").fetchone()[0]
+    ctx.con.close()
+    ctx.timings["total"] = round(time.perf_counter() - t_start, 3)
+    manifest = {
+        "run_id": run_id,
+        "version": __version__,
+        "inputs": inputs,
+        "rules_dir": str(rules_dir(rules)),
+        "rules_hash": digest,
+        "model": {"path": str(model_file), "trained_in_this_run": trained, "created": model.created,
+                  "rules_hash": model.rules_hash, "warnings": model.warnings},
+        "outputs": {"matches": str(matches), "quarantine": str(out_dir / "quarantine")},
+        "counts": ctx.counts,
+        "timings_s": ctx.timings,
+    }
+    manifest_path = write_manifest(out_dir / "manifest.json", manifest)
+    return RunResult(matches, manifest_path, model_file, trained, ctx.counts, ctx.timings)

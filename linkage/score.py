@@ -1,0 +1,73 @@
+"""Scoring and ranking: match weight and probability per pair, rank per wanted record, top k.
+
+All in numpy over the level matrix; the kept candidates go back to DuckDB as table `scored` for
+the explanation and the output file.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from linkage.compare import Gammas
+from linkage.model import Model, match_weights, prior_weight, probability, run_prior
+from linkage.settings import Settings
+
+
+def tf_values(con: duckdb.DuckDBPyConnection, settings: Settings, w_idx: np.ndarray) -> dict[str, np.ndarray]:
+    """Per pair, the register frequency of the wanted record's value, for each TF comparison."""
+    out = {}
+    for c in settings.comparisons:
+        if not c.tf:
+            continue
+        part = c.params.get("part")
+        col = f"{part}_name"
+        per_w = con.execute(
+            f"""
+            SELECT coalesce(tf.tf, 'NaN'::DOUBLE) AS tf FROM w
+            LEFT JOIN tf ON tf.part = '{part}' AND tf.value = w.{col}
+            ORDER BY w.w_idx
+            """
+        ).fetchnumpy()["tf"]
+        out[c.name] = np.asarray(per_w, dtype=np.float64)[w_idx]
+    return out
+
+
+def _ranks(w_idx: np.ndarray, person_idx: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """1 = best per wanted record; ties broken by person_id order, so ranks are reproducible."""
+    order = np.lexsort((person_idx, -weight, w_idx))
+    w_sorted = w_idx[order]
+    starts = np.r_[0, np.flatnonzero(w_sorted[1:] != w_sorted[:-1]) + 1]
+    group_start = np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    rank = np.empty(len(order), dtype=np.int32)
+    rank[order] = np.arange(len(order)) - group_start + 1
+    return rank
+
+
+def score(con: duckdb.DuckDBPyConnection, settings: Settings, model: Model, gammas: Gammas) -> dict[str, int]:
+    """Create table `scored` with the top-k candidates per wanted record above the floor weight."""
+    meta = con.execute("SELECT w_idx, person_idx, rules FROM pairs ORDER BY pair_idx").fetchnumpy()
+    w_idx = np.asarray(meta["w_idx"])[gammas.pair_idx]
+    person_idx = np.asarray(meta["person_idx"])[gammas.pair_idx]
+    rules = np.asarray(meta["rules"])[gammas.pair_idx]
+    n_persons = con.execute("SELECT count(DISTINCT person_idx) FROM reg").fetchone()[0]
+    mw = match_weights(gammas.levels, model, tf_values(con, settings, w_idx))
+    total = prior_weight(run_prior(model, n_persons)) + mw.sum(axis=1)
+    rank = _ranks(w_idx, person_idx, total)
+    keep = (rank <= settings.top_k) & (total >= settings.floor_weight)
+    cols = {
+        "w_idx": w_idx[keep],
+        "person_idx": person_idx[keep],
+        "rules": rules[keep],
+        "rank": rank[keep],
+        "match_weight": np.round(total[keep], 6),
+        "match_probability": np.round(probability(total[keep]), 9),
+    }
+    for j, name in enumerate(gammas.names):
+        cols[f"g_{name}"] = gammas.levels[keep, j]
+        cols[f"mw_{name}"] = np.round(mw[keep, j], 6)
+    con.register("_scored", pa.table(cols))
+    con.execute("CREATE OR REPLACE TABLE scored AS SELECT * FROM _scored")
+    con.unregister("_scored")
+    return {"scored_pairs": int(len(total)), "kept": int(keep.sum())}

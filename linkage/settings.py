@@ -1,0 +1,182 @@
+"""`rules/matching.yaml`, validated into typed settings once, so a typo stops the run up front
+with the file and key named, rather than deep inside a stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from linkage.errors import RulesError
+from linkage.rules import load_yaml, rules_dir
+
+MATCHING_FILE = "matching.yaml"
+
+
+@dataclass(frozen=True)
+class Level:
+    id: str
+    m: float
+    u: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Comparison:
+    name: str
+    kind: str
+    levels: tuple[Level, ...]
+    params: dict[str, Any] = field(default_factory=dict)
+    tf: bool = False
+
+    def level_ids(self) -> list[str]:
+        return [lv.id for lv in self.levels]
+
+
+@dataclass(frozen=True)
+class BlockingRule:
+    name: str
+    left: str
+    right: str
+    filter: str | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Session:
+    rule: str
+    fixed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Settings:
+    path: Path
+    engine: dict[str, Any]
+    pair_budget: int
+    hot_keys: int
+    blocking: tuple[BlockingRule, ...]
+    comparisons: tuple[Comparison, ...]
+    model: dict[str, Any]
+    sessions: tuple[Session, ...]
+    threshold: float
+    floor_weight: float
+    top_k: int
+    flags: dict[str, Any] = field(default_factory=dict)
+    explanation: dict[str, Any] = field(default_factory=dict)
+
+    def comparison(self, name: str) -> Comparison:
+        for c in self.comparisons:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+
+def _need(d: dict[str, Any], key: str, where: str, path: Path) -> Any:
+    if key not in d:
+        raise RulesError(f"{path}: {where}: missing key '{key}'")
+    return d[key]
+
+
+def _probability(value: Any, where: str, path: Path) -> float:
+    try:
+        p = float(value)
+    except (TypeError, ValueError):
+        raise RulesError(f"{path}: {where}: expected a number, got {value!r}") from None
+    if not 0.0 < p < 1.0 + 1e-12:
+        raise RulesError(f"{path}: {where}: probability {p} outside (0, 1]")
+    return p
+
+
+def _comparison(raw: dict[str, Any], path: Path) -> Comparison:
+    name = _need(raw, "name", "comparison", path)
+    where = f"comparisons.{name}"
+    kind = _need(raw, "kind", where, path)
+    levels = []
+    for i, lv in enumerate(_need(raw, "levels", where, path)):
+        lw = f"{where}.levels[{i}]"
+        levels.append(
+            Level(
+                id=str(_need(lv, "id", lw, path)),
+                m=_probability(_need(lv, "m", lw, path), f"{lw}.m", path),
+                u=_probability(_need(lv, "u", lw, path), f"{lw}.u", path),
+                text=str(lv.get("text", lv["id"])),
+            )
+        )
+    if len(levels) < 2:
+        raise RulesError(f"{path}: {where}: needs at least two levels")
+    params = {k: v for k, v in raw.items() if k not in {"name", "kind", "levels", "tf"}}
+    return Comparison(name=name, kind=kind, levels=tuple(levels), params=params, tf=bool(raw.get("tf", False)))
+
+
+def load_settings(rules: str | Path | None = None) -> Settings:
+    """Read and validate matching.yaml; comparison kinds and level ids are checked against the
+    implementations in `linkage.comparisons`."""
+    from linkage.comparisons import check_comparison
+
+    path = rules_dir(rules) / MATCHING_FILE
+    raw = load_yaml(MATCHING_FILE, rules)
+    block = _need(raw, "blocking", "top level", path)
+    rules_list = []
+    for i, r in enumerate(_need(block, "rules", "blocking", path)):
+        where = f"blocking.rules[{i}]"
+        rules_list.append(
+            BlockingRule(
+                name=str(_need(r, "name", where, path)),
+                left=str(_need(r, "left", where, path)),
+                right=str(_need(r, "right", where, path)),
+                filter=r.get("filter"),
+                description=str(r.get("description", "")),
+            )
+        )
+    names = [r.name for r in rules_list]
+    if len(set(names)) != len(names):
+        raise RulesError(f"{path}: blocking rule names must be unique")
+    comparisons = tuple(_comparison(c, path) for c in _need(raw, "comparisons", "top level", path))
+    for c in comparisons:
+        problem = check_comparison(c)
+        if problem:
+            raise RulesError(f"{path}: comparisons.{c.name}: {problem}")
+    model = dict(raw.get("model", {}))
+    comp_names = {c.name for c in comparisons}
+    sessions = []
+    for i, s in enumerate(model.get("sessions", [])):
+        where = f"model.sessions[{i}]"
+        rule = str(_need(s, "rule", where, path))
+        if rule not in names:
+            raise RulesError(f"{path}: {where}: unknown blocking rule '{rule}'")
+        fixed = tuple(s.get("fixed", []))
+        unknown = [f for f in fixed if f not in comp_names]
+        if unknown:
+            raise RulesError(f"{path}: {where}: unknown comparison(s) {unknown}")
+        sessions.append(Session(rule=rule, fixed=fixed))
+    scoring = raw.get("scoring", {})
+    return Settings(
+        path=path,
+        engine=dict(raw.get("engine", {})),
+        pair_budget=int(block.get("pair_budget", 50_000_000)),
+        hot_keys=int(block.get("hot_keys", 5)),
+        blocking=tuple(rules_list),
+        comparisons=comparisons,
+        model=model,
+        sessions=tuple(sessions),
+        threshold=float(scoring.get("threshold", 0.5)),
+        floor_weight=float(scoring.get("floor_weight", 0.0)),
+        top_k=int(scoring.get("top_k", 10)),
+        flags=_flags(raw.get("flags", {}), comparisons, path),
+        explanation=dict(raw.get("explanation", {})),
+    )
+
+
+def _flags(raw: dict[str, Any], comparisons: tuple[Comparison, ...], path: Path) -> dict[str, Any]:
+    by_name = {c.name: c for c in comparisons}
+    for flag, spec in raw.items():
+        comp = by_name.get(spec.get("comparison"))
+        if comp is None:
+            raise RulesError(f"{path}: flags.{flag}: unknown comparison {spec.get('comparison')!r}")
+        unknown = set(spec.get("levels", [])) - set(comp.level_ids())
+        if unknown:
+            raise RulesError(f"{path}: flags.{flag}: level(s) {sorted(unknown)} not in {comp.name}")
+        missing = set(spec.get("name_comparisons", [])) - set(by_name)
+        if missing:
+            raise RulesError(f"{path}: flags.{flag}: unknown comparison(s) {sorted(missing)}")
+    return dict(raw)
