@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from linkage.errors import RulesError
-from linkage.normalize.fields import fold_text
+from linkage.normalize.fields import factorize_values, fold_text, take_bool, take_int32, take_str
 from linkage.rules import load_yaml, rules_dir
 
 RULES_FILE = "dates.yaml"
@@ -202,7 +202,7 @@ def _is_placeholder_date(y, m, d, has_m, has_d, placeholders: frozenset[str]) ->
 
 
 def _parse_unique(texts: pd.Series, r: DateRules) -> dict[str, np.ndarray]:
-    """The parse of each distinct text (object Series, no NaN); plus one trailing all-null row."""
+    """The parse of each distinct text (object Series, no NaN), as numpy arrays (-1 = NULL)."""
     n = len(texts)
     original = texts.astype(str).str.normalize("NFC").str.strip()
     folded = fold_text(texts)
@@ -307,24 +307,17 @@ def _parse_unique(texts: pd.Series, r: DateRules) -> dict[str, np.ndarray]:
     precision[keep_m] = _PRECISIONS[1]
     precision[keep_d] = _PRECISIONS[0]
 
-    def tail(a: np.ndarray, fill) -> np.ndarray:
-        return np.append(a, np.array([fill], dtype=a.dtype))
-
     return {
-        "year": tail(np.where(keep_y, y, -1), -1),
-        "month": tail(np.where(keep_m, m, -1), -1),
-        "day": tail(np.where(keep_d, d, -1), -1),
-        "precision": tail(precision, None),
-        "placeholder": tail(placeholder, False),
-        "jan1": tail(jan1, False),
-        "swap_month": tail(np.where(swap, d, -1), -1),
-        "swap_day": tail(np.where(swap, m, -1), -1),
-        "date_error": tail(error, None),
+        "year": np.where(keep_y, y, -1),
+        "month": np.where(keep_m, m, -1),
+        "day": np.where(keep_d, d, -1),
+        "precision": precision,
+        "placeholder": placeholder,
+        "jan1": jan1,
+        "swap_month": np.where(swap, d, -1),
+        "swap_day": np.where(swap, m, -1),
+        "date_error": error,
     }
-
-
-def _int32(a: np.ndarray) -> pd.arrays.IntegerArray:
-    return pd.arrays.IntegerArray(np.where(a < 0, 0, a).astype(np.int32), a < 0)
 
 
 def parse_dates(
@@ -343,18 +336,10 @@ def parse_dates(
     """
     r = load_date_rules(rules, kind=kind, today=today)
     values = pd.Series(values) if not isinstance(values, pd.Series) else values
-    codes, uniques = pd.factorize(_as_text(values), use_na_sentinel=True)
-    parsed = _parse_unique(pd.Series(np.asarray(uniques, dtype=object), dtype=object), r)
-    # codes == -1 (missing) picks the trailing all-null row.
-    out = {}
-    for col, arr in parsed.items():
-        taken = arr[codes] if len(codes) else arr[:0]
-        if col in ("year", "month", "day", "swap_month", "swap_day"):
-            out[prefix + col] = _int32(taken)
-        elif col in ("placeholder", "jan1"):
-            out[prefix + col] = taken.astype(bool)
-        else:
-            out[prefix + col] = pd.array(taken, dtype="string")
+    codes, uniques = factorize_values(_as_text(values))
+    parsed = _parse_unique(uniques, r)
+    take = {"placeholder": take_bool, "jan1": take_bool, "precision": take_str, "date_error": take_str}
+    out = {prefix + col: take.get(col, take_int32)(arr, codes) for col, arr in parsed.items()}
     return pd.DataFrame(out, index=values.index)
 
 

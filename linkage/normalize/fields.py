@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from linkage.errors import RulesError
 from linkage.rules import load_yaml, read_ref_csv, rules_dir
@@ -21,12 +22,18 @@ ETHNIC_TABLE = "ref/ethnic/ethnic_groups_54.csv"
 _GENDERS = ("M", "F")
 
 
+# Pattern strings hold the real characters (not backslash-u escapes) and avoid backslash-s, -d,
+# -b and lookarounds, so pandas runs them in pyarrow (RE2) instead of Python's re value by value.
+_COMBINING = "[\u0300-\u036f]"
+_SPACES = "[ \t\n\r\f\v\u00a0\u2000-\u200b\u202f\u3000\ufeff]+"
+
+
 def fold_text(s: pd.Series) -> pd.Series:
     """Case-, diacritic- and NFC/NFD-insensitive text (đ -> d) with single spaces; NaN stays NaN."""
     s = s.astype(object).where(s.notna(), None)
-    t = s.dropna().astype(str).str.normalize("NFD").str.replace(r"[\u0300-\u036f]", "", regex=True)
+    t = s.dropna().astype(str).str.normalize("NFD").str.replace(_COMBINING, "", regex=True)
     t = t.str.lower().str.replace("đ", "d", regex=False)
-    t = t.str.replace(r"[\s\u00a0\u200b\ufeff]+", " ", regex=True).str.strip()
+    t = t.str.replace(_SPACES, " ", regex=True).str.strip()
     return t.reindex(s.index)
 
 
@@ -34,16 +41,30 @@ def _fold_words(words: list) -> list[str]:
     return fold_text(pd.Series([str(w) for w in words], dtype=object)).tolist() if words else []
 
 
-def _map_unique(values: pd.Series, fn) -> tuple[np.ndarray, pd.Series]:
-    """factorize -> (codes, uniques as an object Series); fn is applied by the caller on uniques."""
+def factorize_values(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """(codes, distinct values as an object Series). Missing values get code len(distinct), the
+    index of the null row the take_* helpers append."""
     codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
+    codes = np.where(codes < 0, len(uniques), codes)
     return codes, pd.Series(np.asarray(uniques, dtype=object), dtype=object)
 
 
-def _take(per_unique: np.ndarray, codes: np.ndarray, null) -> np.ndarray:
-    """Map per-unique results back to rows; code -1 (missing input) takes `null`."""
-    arr = np.append(per_unique.astype(object), np.array([null], dtype=object))
-    return arr[codes]
+def take_str(per_unique, codes: np.ndarray) -> pd.arrays.ArrowStringArray:
+    """Per-distinct strings (None/NaN = NULL) -> rows, as a pandas "string" array (Arrow take)."""
+    obj = np.append(np.asarray(per_unique, dtype=object), None)
+    arr = pa.array(obj, type=pa.string(), from_pandas=True)
+    return pd.arrays.ArrowStringArray(arr.take(pa.array(codes)))
+
+
+def take_int32(per_unique: np.ndarray, codes: np.ndarray) -> pd.arrays.IntegerArray:
+    """Per-distinct integers (negative = NULL) -> rows, as Int32."""
+    a = np.append(np.asarray(per_unique, dtype=np.int64), -1)[codes]
+    return pd.arrays.IntegerArray(np.where(a < 0, 0, a).astype(np.int32), a < 0)
+
+
+def take_bool(per_unique: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Per-distinct flags -> rows; a missing input is False."""
+    return np.append(np.asarray(per_unique, dtype=bool), False)[codes]
 
 
 def _mtime(path: Path) -> int:
@@ -97,11 +118,9 @@ def normalize_gender(values: pd.Series, rules: str | Path | None = None) -> pd.S
     values = values if isinstance(values, pd.Series) else pd.Series(values)
     d = rules_dir(rules)
     vocab = _gender_vocab_cached(str(d), _mtime(d / RULES_FILE))
-    codes, uniques = _map_unique(values, None)
-    key = fold_text(uniques).str.replace(r"\.0$", "", regex=True)  # 1.0 from a float column
-    per_unique = key.map(vocab).to_numpy(dtype=object)
-    out = _take(per_unique, codes, None)
-    return pd.Series(pd.array(out, dtype="string"), index=values.index, name="gender")
+    codes, uniques = factorize_values(values)
+    key = fold_text(uniques).str.replace("[.]0$", "", regex=True)  # 1.0 from a float column
+    return pd.Series(take_str(key.map(vocab).to_numpy(dtype=object), codes), index=values.index, name="gender")
 
 
 def _ethnic_key(s: pd.Series, prefixes: list[str]) -> pd.Series:
@@ -159,15 +178,15 @@ def normalize_ethnicity(values: pd.Series, rules: str | Path | None = None) -> p
     values = values if isinstance(values, pd.Series) else pd.Series(values)
     d = rules_dir(rules)
     lookup, names, prefixes = _ethnic_lookup_cached(str(d), _mtime(d / RULES_FILE), _mtime(d / ETHNIC_TABLE))
-    codes, uniques = _map_unique(values, None)
+    codes, uniques = factorize_values(values)
     key = _ethnic_key(uniques, prefixes)
     code = key.map(lookup)
     original = uniques.astype(str).str.normalize("NFC").str.replace(r"\s+", " ", regex=True).str.strip()
     name = code.map(names).where(code.notna(), original.where(original != "", None))
     return pd.DataFrame(
         {
-            "ethnicity_code": pd.array(_take(code.to_numpy(dtype=object), codes, None), dtype="string"),
-            "ethnicity_name": pd.array(_take(name.to_numpy(dtype=object), codes, None), dtype="string"),
+            "ethnicity_code": take_str(code.to_numpy(dtype=object), codes),
+            "ethnicity_name": take_str(name.to_numpy(dtype=object), codes),
         },
         index=values.index,
     )

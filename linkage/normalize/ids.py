@@ -23,19 +23,27 @@ import pandas as pd
 from linkage.errors import RulesError
 from linkage.normalize.dates import load_date_rules
 from linkage.normalize.fields import RULES_FILE as FIELD_RULES_FILE
-from linkage.normalize.fields import _fold_words, fold_text, load_field_rules
+from linkage.normalize.fields import (
+    _fold_words,
+    factorize_values,
+    fold_text,
+    load_field_rules,
+    take_bool,
+    take_int32,
+    take_str,
+)
 from linkage.rules import read_ref_csv, rules_dir
 
 PROVINCE_TABLE = "ref/ids/cccd_birth_province_codes.csv"
 GENDER_CENTURY_TABLE = "ref/ids/cccd_gender_century_codes.csv"
 CMND_TABLE = "ref/ids/cmnd9_issuing_province_prefixes.csv"
-_SEPARATORS = r"[\s.\-_/\\,]+"
+_SEPARATORS = "[ .,_/\\\\-]+"  # after fold_text, all whitespace is a single space
 _GENDER_CODES = {"male": "M", "female": "F"}
 
 
 def _province_table(rules: str | Path | None) -> pd.DataFrame:
     t = read_ref_csv(PROVINCE_TABLE, rules, columns=("cccd_code", "gso_province_code", "province_code_2025"))
-    bad = t[~t["cccd_code"].str.fullmatch(r"\d{3}")]
+    bad = t[~t["cccd_code"].str.fullmatch("[0-9]{3}")]
     if len(bad):
         raise RulesError(f"{PROVINCE_TABLE}: cccd_code must be 3 digits (row {bad.index[0] + 2})")
     return t.set_index("cccd_code")
@@ -63,20 +71,17 @@ def _cmnd_table(rules: str | Path | None) -> pd.DataFrame:
     )
 
 
-def _valid12(ids: pd.Series, prov: pd.DataFrame, gc: pd.DataFrame, today: date) -> pd.Series:
-    """12-digit IDs (NaN elsewhere) with a real province code and a birth year not after today."""
-    year = ids.str.slice(3, 4).map(gc["birth_year_from"].astype(int)) + pd.to_numeric(
-        ids.str.slice(4, 6), errors="coerce"
-    )
-    ok = ids.str.fullmatch(r"\d{12}").fillna(False).astype(bool)
-    return ok & ids.str.slice(0, 3).isin(prov.index) & (year <= today.year).fillna(False).astype(bool)
-
-
 @dataclass(frozen=True)
 class IdRules:
-    prov: pd.DataFrame
-    gc: pd.DataFrame
-    cmnd: pd.DataFrame
+    """The ID tables as lookup arrays indexed by the numeric code, plus the cleaning vocabulary."""
+
+    prov_pre: np.ndarray  # [1000] object: GSO province code for a 3-digit CCCD code, or None
+    prov_2025: np.ndarray  # [1000] object
+    gc_gender: np.ndarray  # [10] object: "M"/"F"
+    gc_year_from: np.ndarray  # [10] int
+    gc_century: np.ndarray  # [10] int
+    cmnd3: dict[str, tuple[str, bool]]  # 3-digit prefix -> (provinces, all confirmed)
+    cmnd2: dict[str, tuple[str, bool]]
     empty: frozenset[str]
     labels: tuple[str, ...]
     restore_leading_zero: bool
@@ -92,119 +97,166 @@ def load_id_rules(rules: str | Path | None = None) -> IdRules:
 @lru_cache(maxsize=16)
 def _load_id_rules(rules: str, _mtimes: tuple[int, ...]) -> IdRules:
     ids_cfg = load_field_rules(rules)["ids"]
+    prov = _province_table(rules)
+    prov_pre = np.full(1000, None, dtype=object)
+    prov_2025 = np.full(1000, None, dtype=object)
+    prov_pre[prov.index.astype(int)] = prov["gso_province_code"].to_numpy()
+    prov_2025[prov.index.astype(int)] = prov["province_code_2025"].to_numpy()
+    gc = _gender_century_table(rules)
+    gc.index = gc.index.astype(int)
+    gc = gc.sort_index()
+    cmnd = _cmnd_table(rules)
+    entries = {p: (row.provinces, bool(row.confirmed)) for p, row in cmnd.iterrows()}
     return IdRules(
-        prov=_province_table(rules),
-        gc=_gender_century_table(rules),
-        cmnd=_cmnd_table(rules),
+        prov_pre=prov_pre,
+        prov_2025=prov_2025,
+        gc_gender=gc["gender"].map(_GENDER_CODES).to_numpy(dtype=object),
+        gc_year_from=gc["birth_year_from"].astype(int).to_numpy(),
+        gc_century=gc["century"].astype(int).to_numpy(),
+        cmnd3={p: v for p, v in entries.items() if len(p) == 3},
+        cmnd2={p: v for p, v in entries.items() if len(p) == 2},
         empty=frozenset(_fold_words(ids_cfg.get("empty_values") or [])),
         labels=tuple(sorted(_fold_words(ids_cfg.get("labels") or []), key=len, reverse=True)),
         restore_leading_zero=bool(ids_cfg.get("restore_leading_zero", False)),
     )
 
 
-def _clean(uniques: pd.Series, r: IdRules) -> pd.Series:
-    """Text -> ID without separators or labels; NULL for empty / "không có"."""
-    folded = fold_text(uniques)
-    empty = r.empty
-    s = folded.str.replace(r"^(\d+)\.0+$", r"\1", regex=True)  # 1234.0 from a float column
-    labels = r.labels
-    if labels:
-        s = s.str.replace(r"^(?:(?:" + "|".join(re.escape(w) for w in labels) + r")\b[\s:.#]*)+", "", regex=True)
-    s = s.str.replace(r"^(?:so|no|n°)\b[\s:.#]*", "", regex=True)
+def _clean(texts: pd.Series, r: IdRules) -> pd.Series:
+    """Text -> ID without separators or labels; None for empty / "không có"."""
+    folded = fold_text(texts)
+    s = folded.str.replace("^([0-9]+)[.]0+$", r"\1", regex=True)  # 1234.0 from a float column
+    if r.labels:
+        s = s.str.replace("^(?:(?:" + "|".join(re.escape(w) for w in r.labels) + ")[ :.#]*)+", "", regex=True)
     s = s.str.replace(_SEPARATORS, "", regex=True).str.upper()
-    return s.where(~folded.isin(empty) & (s != ""), None)
+    empty = folded.isin(r.empty) | s.str.lower().isin(r.empty) | (s == "") | folded.isna()
+    return s.where(~empty, None).astype(object)
 
 
-def parse_ids(
-    values: pd.Series, rules: str | Path | None = None, *, today: date | None = None
-) -> pd.DataFrame:
+def _digits(ids: np.ndarray, width: int) -> np.ndarray:
+    """Fixed-width digit strings -> (n, width) int array."""
+    if len(ids) == 0:
+        return np.zeros((0, width), dtype=np.int64)
+    return (np.asarray(ids, dtype=f"S{width}").view(np.uint8).reshape(-1, width) - 48).astype(np.int64)
+
+
+def _read12(ids: np.ndarray, r: IdRules, today: date) -> dict[str, np.ndarray]:
+    """Structure of 12-digit strings: province index, gender/century digit, birth year, validity."""
+    dg = _digits(ids, 12)
+    p3 = dg[:, 0] * 100 + dg[:, 1] * 10 + dg[:, 2]
+    g = dg[:, 3]
+    year = r.gc_year_from[g] + dg[:, 4] * 10 + dg[:, 5]
+    valid = (r.prov_pre[p3] != None) & (year <= today.year)  # noqa: E711 (elementwise)
+    return {"p3": p3, "g": g, "year": year, "valid": valid.astype(bool)}
+
+
+def _cmnd_lookup(ids: pd.Series, r: IdRules) -> tuple[pd.Series, pd.Series]:
+    """9-digit strings -> (provinces, confirmed); the 3-digit prefix wins over the 2-digit one."""
+    p3 = ids.str.slice(0, 3)
+    key3 = p3.map({k: v for k, v in r.cmnd3.items()})
+    key2 = ids.str.slice(0, 2).map({k: v for k, v in r.cmnd2.items()})
+    hit = key3.where(key3.notna(), key2)
+    provinces = hit.map(lambda v: v[0], na_action="ignore")
+    confirmed = hit.map(lambda v: v[1], na_action="ignore")
+    return provinces, confirmed
+
+
+def parse_ids(values: pd.Series, rules: str | Path | None = None, *, today: date | None = None) -> pd.DataFrame:
     """Columns id_clean, id_kind, id_birth_province, id_birth_province_2025, id_gender,
     id_century, id_birth_year, id_valid_structure, id_cmnd_provinces, id_cmnd_confirmed,
     id_leading_zero_restored; index-aligned with `values`.
 
     id_clean is digits only for personal_id / cmnd; an 'invalid' value keeps its other
-    characters (upper-cased) so a reviewer can see it. For a 12-digit ID each part is given only
-    when that part is real (a known province code; a birth year not after the reference date);
-    id_valid_structure says all parts are. A 9-digit CMND is valid when its prefix is in the
-    table (3-digit prefixes are tried before 2-digit ones).
+    characters (upper-cased) so a reviewer can see it. A 12-digit ID is a valid structure when
+    its province code is real and its birth year is not after the reference date; only then are
+    province, gender, century and birth year given (parts of a broken ID are no evidence). A
+    9-digit CMND is valid when its prefix is in the table (3-digit prefixes tried first).
     """
     values = values if isinstance(values, pd.Series) else pd.Series(values)
     r = load_id_rules(rules)
     if today is None:
         today = load_date_rules(rules, kind="birth").today
-    prov, gc, cmnd = r.prov, r.gc, r.cmnd
+    codes, uniques = factorize_values(values)
+    n = len(uniques)
 
-    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
-    u = pd.Series(np.asarray(uniques, dtype=object), dtype=object)
-    clean = _clean(u, r)
-    digits = clean.str.fullmatch(r"\d+").fillna(False).astype(bool)
-    length = clean.str.len()
+    # Fast path: values already 9 or 12 plain digits need no cleaning.
+    text = uniques.astype(str)
+    plain = np.array(text.str.fullmatch("[0-9]{9}|[0-9]{12}"), dtype=bool)
+    clean = np.array(text, dtype=object)
+    digits = plain.copy()
+    length = np.array(text.str.len(), dtype=np.int64)
+    present = np.ones(n, dtype=bool)
+    other = np.flatnonzero(~plain)
+    if len(other):
+        c = _clean(uniques.iloc[other], r)
+        clean[other] = c.to_numpy(dtype=object)
+        present[other] = c.notna().to_numpy()
+        digits[other] = c.str.fullmatch("[0-9]+").fillna(False).to_numpy(dtype=bool)
+        length[other] = c.str.len().fillna(0).to_numpy(dtype=np.int64)
 
-    restored = pd.Series(False, index=u.index)
+    restored = np.zeros(n, dtype=bool)
     if r.restore_leading_zero:
         # Personal IDs lose one zero (provinces 010-096) or two (001-008); CMND one (01-09).
-        # A zero is only restored when the padded form is a valid structure.
-        for n_zeros, target in ((1, 12), (2, 12), (1, 9)):
-            cand = digits & (length == target - n_zeros) & ~restored
-            pad = ("0" * n_zeros + clean).where(cand)
+        # A zero is only given back when the padded form is a valid structure.
+        for zeros, target in ((1, 12), (2, 12), (1, 9)):
+            cand = np.flatnonzero(digits & (length == target - zeros) & ~restored)
+            if len(cand) == 0:
+                continue
+            pad = pd.Series(clean[cand], dtype=object).radd("0" * zeros)
             if target == 12:
-                ok = _valid12(pad, prov, gc, today)
+                ok = _read12(pad.to_numpy(dtype=object), r, today)["valid"]
             else:
-                ok = pad.str.slice(0, 3).isin(cmnd.index) | pad.str.slice(0, 2).isin(cmnd.index)
-            ok = (cand & ok).astype(bool)
-            clean = clean.where(~ok, pad)
-            restored |= ok
-        length = clean.str.len()
+                ok = _cmnd_lookup(pad, r)[0].notna().to_numpy()
+            clean[cand[ok]] = pad.to_numpy(dtype=object)[ok]
+            restored[cand[ok]] = True
+            length[cand[ok]] = target
 
     is12 = digits & (length == 12)
     is9 = digits & (length == 9)
-    kind = pd.Series(np.where(is12, "personal_id", np.where(is9, "cmnd", "invalid")), index=u.index, dtype=object)
-    kind = kind.where(clean.notna(), None)
+    kind = np.where(is12, "personal_id", np.where(is9, "cmnd", "invalid")).astype(object)
+    kind[~present] = None
 
-    # 12-digit structure: parts only for a valid structure (parts of a broken ID are no evidence).
-    valid12 = is12 & _valid12(clean.where(is12), prov, gc, today)
-    v12 = clean.where(valid12)
-    p3 = v12.str.slice(0, 3)
-    birth_prov = p3.map(prov["gso_province_code"])
-    birth_prov_2025 = p3.map(prov["province_code_2025"])
-    g = v12.str.slice(3, 4)
-    year = g.map(gc["birth_year_from"].astype(int)) + pd.to_numeric(v12.str.slice(4, 6), errors="coerce")
-    gender = g.map(gc["gender"].map(_GENDER_CODES))
-    century = g.map(pd.to_numeric(gc["century"]))
+    # 12-digit structure.
+    i12 = np.flatnonzero(is12)
+    s12 = _read12(clean[i12], r, today)
+    ok = s12["valid"]
+    valid = np.zeros(n, dtype=bool)
+    valid[i12] = ok
+    birth_prov = np.full(n, None, dtype=object)
+    birth_prov_2025 = np.full(n, None, dtype=object)
+    gender = np.full(n, None, dtype=object)
+    century = np.full(n, -1, dtype=np.int64)
+    year = np.full(n, -1, dtype=np.int64)
+    iv = i12[ok]
+    birth_prov[iv] = r.prov_pre[s12["p3"][ok]]
+    birth_prov_2025[iv] = r.prov_2025[s12["p3"][ok]]
+    gender[iv] = r.gc_gender[s12["g"][ok]]
+    century[iv] = r.gc_century[s12["g"][ok]]
+    year[iv] = s12["year"][ok]
 
-    # 9-digit CMND prefixes: 3-digit first.
-    c9 = clean.where(is9)
-    key = c9.str.slice(0, 3).where(c9.str.slice(0, 3).isin(cmnd.index), c9.str.slice(0, 2))
-    cmnd_prov = key.map(cmnd["provinces"])
-    cmnd_conf = key.map(cmnd["confirmed"]).where(cmnd_prov.notna())
-    valid9 = is9 & cmnd_prov.notna()
+    # 9-digit CMND prefixes.
+    i9 = np.flatnonzero(is9)
+    cmnd_prov = np.full(n, None, dtype=object)
+    cmnd_conf = np.full(n, None, dtype=object)
+    if len(i9):
+        provs, conf = _cmnd_lookup(pd.Series(clean[i9], dtype=object), r)
+        cmnd_prov[i9] = provs.to_numpy(dtype=object)
+        cmnd_conf[i9] = conf.to_numpy(dtype=object)
+        valid[i9] = provs.notna().to_numpy()
 
-    def back(col: pd.Series, dtype: str):
-        arr = _take(col, codes)
-        return pd.array(arr, dtype=dtype)
-
+    conf_rows = np.append(cmnd_conf, None)[codes]
     return pd.DataFrame(
         {
-            "id_clean": back(clean, "string"),
-            "id_kind": back(kind, "string"),
-            "id_birth_province": back(birth_prov, "string"),
-            "id_birth_province_2025": back(birth_prov_2025, "string"),
-            "id_gender": back(gender, "string"),
-            "id_century": back(century, "Int32"),
-            "id_birth_year": back(year, "Int32"),
-            "id_valid_structure": back((valid12 | valid9).astype(bool), "bool"),
-            "id_cmnd_provinces": back(cmnd_prov, "string"),
-            "id_cmnd_confirmed": back(cmnd_conf, "boolean"),
-            "id_leading_zero_restored": back(restored.astype(bool), "bool"),
+            "id_clean": take_str(clean, codes),
+            "id_kind": take_str(kind, codes),
+            "id_birth_province": take_str(birth_prov, codes),
+            "id_birth_province_2025": take_str(birth_prov_2025, codes),
+            "id_gender": take_str(gender, codes),
+            "id_century": take_int32(century, codes),
+            "id_birth_year": take_int32(year, codes),
+            "id_valid_structure": take_bool(valid, codes),
+            "id_cmnd_provinces": take_str(cmnd_prov, codes),
+            "id_cmnd_confirmed": pd.array(conf_rows, dtype="boolean"),
+            "id_leading_zero_restored": take_bool(restored, codes),
         },
         index=values.index,
     )
-
-
-def _take(col: pd.Series, codes: np.ndarray) -> np.ndarray:
-    """Per-unique values -> rows; code -1 (missing input) gets NULL (False for flags)."""
-    arr = col.to_numpy(dtype=object)
-    null = False if col.dtype == bool else None
-    arr = np.append(arr, np.array([null], dtype=object))
-    out = arr[codes]
-    return np.where(pd.isna(out), None, out) if col.dtype != bool else out.astype(bool)
