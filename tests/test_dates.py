@@ -48,6 +48,10 @@ CASES = {
     "SN 1990": (1990, N, N, "year", False, False, N, N, None),
     "sn: 1990": (1990, N, N, "year", False, False, N, N, None),
     "NS 1990": (1990, N, N, "year", False, False, N, N, None),
+    "SN1990": (1990, N, N, "year", False, False, N, N, None),
+    "ns:12/05/1990": (1990, 5, 12, "day", False, False, 12, 5, None),
+    "năm1990": (1990, N, N, "year", False, False, N, N, None),
+    "snx 1990": (N, N, N, N, False, False, N, N, "unparseable"),  # not a filler word
     "sinh năm 1990": (1990, N, N, "year", False, False, N, N, None),
     "Sinh năm: 1990": (1990, N, N, "year", False, False, N, N, None),
     "năm 1990": (1990, N, N, "year", False, False, N, N, None),

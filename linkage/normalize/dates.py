@@ -144,7 +144,7 @@ def _prepare(folded: pd.Series, filler_words: tuple[str, ...]) -> pd.Series:
     """Folded text -> digits joined by '/', with times, filler words and '.0' removed."""
     s = folded.str.replace(_TIME, "", regex=True)
     if filler_words:
-        s = s.str.replace(r"\b(?:" + "|".join(filler_words) + r")\b", " ", regex=True)
+        s = s.str.replace(r"\b(?:" + "|".join(filler_words) + r")(?![a-z])", " ", regex=True)
     s = s.str.replace(r"(?<![a-z0-9])(?:\?+|x{1,4})(?![a-z0-9])", "00", regex=True)  # ??/xx unknown parts
     s = s.str.strip(" :,;").str.replace(r"^(\d+)\.0+$", r"\1", regex=True)  # 1990.0 from a float column
     s = s.str.replace(r"[\s./\-,:_\\]+", "/", regex=True)
