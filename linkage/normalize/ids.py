@@ -152,8 +152,8 @@ def _read12(ids: np.ndarray, r: IdRules, today: date) -> dict[str, np.ndarray]:
 def _cmnd_lookup(ids: pd.Series, r: IdRules) -> tuple[pd.Series, pd.Series]:
     """9-digit strings -> (provinces, confirmed); the 3-digit prefix wins over the 2-digit one."""
     p3 = ids.str.slice(0, 3)
-    key3 = p3.map({k: v for k, v in r.cmnd3.items()})
-    key2 = ids.str.slice(0, 2).map({k: v for k, v in r.cmnd2.items()})
+    key3 = p3.map(r.cmnd3)
+    key2 = ids.str.slice(0, 2).map(r.cmnd2)
     hit = key3.where(key3.notna(), key2)
     provinces = hit.map(lambda v: v[0], na_action="ignore")
     confirmed = hit.map(lambda v: v[1], na_action="ignore")
