@@ -127,8 +127,12 @@ def _count_in_file(path: Path, needle: bytes) -> int:
 
 def _row_numbers(n_rows: int, problems: list[RowProblem], notes: list[str]) -> np.ndarray:
     """Data row numbers of the parsed rows: 1..N with the ragged rows' numbers taken out."""
+    total = n_rows + len(problems)
     bad = np.array([p.row_number for p in problems], dtype=np.int64)
-    rows = np.setdiff1d(np.arange(1, n_rows + len(problems) + 1, dtype=np.int64), bad)
+    keep = np.ones(total, dtype=bool)
+    if ((bad >= 1) & (bad <= total)).all():
+        keep[bad - 1] = False
+    rows = np.arange(1, total + 1, dtype=np.int64)[keep]
     if len(rows) != n_rows:  # the reader could not number a ragged row: keep counts honest
         notes.append("row numbers of ragged rows unknown; accepted rows numbered in order")
         rows = np.arange(1, n_rows + 1, dtype=np.int64)

@@ -37,8 +37,8 @@ def read_jsonl(path: Path, head: bytes) -> RawTable:
         except json.JSONDecodeError as exc:
             if row == len(numbered) and not text.endswith("\n"):
                 raise InputError(f"{path}: file seems truncated: the last line (data row {row}) is not complete "
-                                 f"JSON ({exc.msg} at column {exc.colno})") from None
-            problems.append(RowProblem(row, f"malformed_json: {exc.msg} at column {exc.colno}", line))
+                                 f"JSON ({exc.msg}, column {exc.colno})") from None
+            problems.append(RowProblem(row, f"malformed_json: {exc.msg}, column {exc.colno}", line))
             continue
         if not isinstance(value, dict):
             problems.append(RowProblem(row, f"malformed_record: a {type(value).__name__} instead of a JSON object", line))

@@ -68,8 +68,8 @@ def detect_format(path: Path, head: bytes, text_head: str) -> tuple[str, str | N
     by_ext = FORMAT_BY_EXTENSION.get(path.suffix.lower())
     if head.startswith(b"PAR1"):
         by_content = PARQUET
-    elif text_head.lstrip("\ufeff \t\r\n").startswith("{"):
-        by_content = JSONL
+    elif text_head.lstrip("\ufeff \t\r\n").startswith("{") or by_ext == JSONL:
+        by_content = JSONL  # a .jsonl file of arrays or scalars is still JSON: say so per line
     else:
         by_content = CSV
     if by_ext is None:

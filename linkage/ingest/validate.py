@@ -92,9 +92,9 @@ def _duplicates(key: pa.ChunkedArray, rows: np.ndarray, bad: np.ndarray) -> tupl
     """Positions of repeated keys among otherwise good rows (the first stays), and for each the
     data row number of the one kept."""
     good = np.flatnonzero(~bad)
-    keys = pd.Series(key.to_numpy(zero_copy_only=False)[good])
-    repeated = keys.duplicated(keep="first").to_numpy()
+    keys = key.to_numpy(zero_copy_only=False)[good]
+    repeated = pd.Series(keys).duplicated(keep="first").to_numpy()
     if not repeated.any():
         return None
-    first_row = pd.Series(rows[good]).groupby(keys.to_numpy(), sort=False).transform("first").to_numpy()
-    return good[repeated], first_row[repeated]
+    kept = pd.Series(rows[good][~repeated], index=keys[~repeated])
+    return good[repeated], kept.loc[keys[repeated]].to_numpy()

@@ -264,46 +264,43 @@ def detect_and_decode(data: bytes) -> tuple[str, str]:
 
 def encode_legacy(text: str, encoding: str) -> bytes:
     """Write NFC text in a legacy encoding, as an old system would have. TCVN3 has no capital
-    toned letters, so those are written with the lower-case code (as the `.VnTimeH` fonts did)."""
+    toned letters, so those are written with the lower-case code (as the `.VnTimeH` fonts did).
+    A character the encoding cannot hold raises ValueError."""
+    if encoding not in LEGACY_ENCODINGS:
+        raise ValueError(f"encode_legacy: unknown legacy encoding {encoding!r}; known: {', '.join(LEGACY_ENCODINGS)}")
     text = unicodedata.normalize("NFC", text)
+    table = {ord(c): _legacy_form(c, encoding) for c in set(text) if not c.isascii()}
+    codec = CP1258 if encoding == CP1258 else "latin-1"
+    return text.translate(table).encode(codec)
+
+
+def _legacy_form(c: str, encoding: str) -> str:
+    """How one non-ASCII character is written: Windows-1258 characters (base letter + combining
+    tone), or for TCVN3/VNI text whose code points are the bytes (Latin-1)."""
+    form: str | None
     if encoding == CP1258:
-        return b"".join(_encode_cp1258_char(c) for c in text)
-    if encoding == TCVN3:
-        _, enc = _tcvn3_tables()
-        out = bytearray()
-        for c in text:
-            if c.isascii():
-                out.append(ord(c))
-            elif c in enc:
-                out.append(enc[c])
-            elif c.lower() in enc:
-                out.append(enc[c.lower()])
-            else:
-                raise ValueError(f"{c!r} has no TCVN3 code")
-        return bytes(out)
-    if encoding == VNI:
-        _, enc, _, _ = _vni_tables()
-        parts = []
-        for c in text:
-            if c.isascii():
-                parts.append(c)
-            elif c in enc:
-                parts.append(enc[c])
-            else:
-                raise ValueError(f"{c!r} has no VNI-Windows code")
-        return "".join(parts).encode("latin-1")
-    raise ValueError(f"encode_legacy: unknown legacy encoding {encoding!r}; known: {', '.join(LEGACY_ENCODINGS)}")
+        decomposed = unicodedata.normalize("NFD", c)
+        tone = "".join(m for m in decomposed if m in TONE_MARKS)
+        base = unicodedata.normalize("NFC", "".join(m for m in decomposed if m not in TONE_MARKS))
+        form = c if _encodable(c, CP1258) else base + tone
+        form = form if _encodable(form, CP1258) else None
+    elif encoding == TCVN3:
+        enc = _tcvn3_tables()[1]
+        code = enc.get(c, enc.get(c.lower()))
+        form = chr(code) if code is not None else None
+    else:
+        form = _vni_tables()[1].get(c)
+    if form is None:
+        raise ValueError(f"{c!r} (U+{ord(c):04X}) cannot be written in {encoding}")
+    return form
 
 
-def _encode_cp1258_char(c: str) -> bytes:
+def _encodable(s: str, codec: str) -> bool:
     try:
-        return c.encode(CP1258)
+        s.encode(codec)
+        return True
     except UnicodeEncodeError:
-        pass
-    decomposed = unicodedata.normalize("NFD", c)
-    tone = "".join(m for m in decomposed if m in TONE_MARKS)
-    base = unicodedata.normalize("NFC", "".join(m for m in decomposed if m not in TONE_MARKS))
-    return (base + tone).encode(CP1258)
+        return False
 
 
 # ---------------------------------------------------------------- repairing single values
