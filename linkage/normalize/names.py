@@ -42,6 +42,7 @@ class NameRules:
     word_prefixes: frozenset[str]
     apostrophe_prefixes: tuple[str, ...]  # longest first, canonical case
     minority_families: tuple[tuple[str, ...], ...]  # longest first
+    leading_families: tuple[tuple[str, ...], ...]  # multi-word families written first
     known_first: frozenset[str]
     gender_middles: frozenset[str]
     two_syllable_given: frozenset[str]
@@ -65,7 +66,9 @@ def _load(key: str) -> NameRules:
     apos = tuple(sorted((canon(p + "x")[:-1] for p in _str_list(mino, "apostrophe_prefixes", mpath)), key=len, reverse=True))
     fam = {tuple(canon(f).split()) for k in ("family_last", "family_either") for f in _str_list(mino, k, mpath)}
     fam.discard(())
-    known = {canon(f) for k in ("family_first", "family_either") for f in _str_list(mino, k, mpath)}
+    first_fams = {canon(f) for k in ("family_first", "family_either") for f in _str_list(mino, k, mpath)}
+    leading = {tuple(f.split()) for f in first_fams if len(f.split()) > 1}
+    known = {f.split()[0] for f in first_fams if f}
     known |= {t[0] for t in fam if len(t) > 1}
     tables = parts.get("known_surname_tables")
     if not isinstance(tables, dict) or not {"national", "counted", "min_count"} <= tables.keys():
@@ -84,6 +87,7 @@ def _load(key: str) -> NameRules:
         word_prefixes=word_prefixes,
         apostrophe_prefixes=apos,
         minority_families=tuple(sorted(fam, key=len, reverse=True)),
+        leading_families=tuple(sorted(leading, key=len, reverse=True)),
         known_first=frozenset(known),
         gender_middles=frozenset(canon(x) for x in _str_list(parts, "gender_middles", ppath)),
         two_syllable_given=frozenset(two),
@@ -124,6 +128,10 @@ def _split(words: tuple[str, ...], R: NameRules) -> tuple[str, str, str]:
     w = list(words)
     if not w:
         return "", "", ""
+    for fam in R.leading_families:  # "Rơ Mah H'Bia", "A Lăng Thị Mai"
+        if len(w) > len(fam) and tuple(w[: len(fam)]) == fam:
+            pre, given = _strip_prefix(w[-1], R)
+            return " ".join(fam), " ".join([*w[len(fam) : -1], pre]).strip(), given
     first = w[0]
     if first in R.word_prefixes and len(w) >= 2:
         return _family_last(first, w[1], w[2:], R)
@@ -239,7 +247,8 @@ def _normalize_distinct(values: list[str], key: str, R: NameRules) -> dict[str, 
         second_last = flat_canon.take(pa.array(np.maximum(offsets[1:] - 2, 0), mask=lengths < 3))
     # minority patterns (a prefix first, or a minority family last) take the slow path
     last_family_words = pa.array(sorted({f[-1] for f in R.minority_families}), type=t)
-    special = pc.is_in(first, pa.array(sorted(R.word_prefixes), type=t)).to_numpy(zero_copy_only=False)
+    special_first = sorted(R.word_prefixes | {f[0] for f in R.leading_families})
+    special = pc.is_in(first, pa.array(special_first, type=t)).to_numpy(zero_copy_only=False)
     special |= (
         (lengths >= 2)
         & ~pc.is_in(first, pa.array(sorted(R.known_first), type=t)).to_numpy(zero_copy_only=False)
