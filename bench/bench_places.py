@@ -161,7 +161,27 @@ def score(inputs: pd.DataFrame) -> pd.DataFrame:
     resolved = np.where(pre, got_w != "", got_w25 != "")
     df["wrong"] = resolved & ~df["correct"].astype(bool)
     df["unresolved"] = ~resolved
+    df["ambiguous"] = _ambiguous(df)
     return df
+
+
+def _ambiguous(df: pd.DataFrame) -> pd.Series:
+    """Inputs whose text cannot name one unit: the same text stands for several wards of the table
+    (twins inside one district, ASCII collisions such as Minh Quân/Minh Quán), or - for 2025 wards
+    written without prefix - the bare name is also a pre-2025 district of the province, which the
+    resolver reads as the district by design."""
+    key = np.where(df["source"] == "pre2025", df["exp_ward"].fillna(""), df["exp_ward_2025"].fillna(""))
+    twins = pd.Series(key, index=df.index).groupby([df["source"], df["text"]]).transform("nunique") > 1
+    ix = load_index()
+    from linkage.normalize.place_index import ascii_key, clean_text  # noqa: PLC0415
+
+    def district_named(row) -> bool:
+        if row.source != "2025" or row.style != "noprefix":
+            return False
+        k = ascii_key(clean_text(row.text.rsplit(",", 1)[0]).split())
+        return any((p, k) in ix.dist_in_prov for p in ix.prov_new_pred.get(row.exp_province_2025, ()))
+
+    return twins | df.apply(district_named, axis=1)
 
 
 def summarise(df: pd.DataFrame) -> pd.DataFrame:
@@ -172,6 +192,8 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
         "wrong": g["wrong"].mean(),
         "unresolved": g["unresolved"].mean(),
         "mapping_2025_ok": g["mapping_ok"].mean(),
+        "ambiguous": g["ambiguous"].mean(),
+        "correct_unambiguous": g.apply(lambda x: x.loc[~x["ambiguous"], "correct"].mean()),
         "mean_conf_correct": g.apply(lambda x: x.loc[x["correct"].astype(bool), "confidence"].mean()),
         "mean_conf_wrong": g.apply(lambda x: x.loc[x["wrong"], "confidence"].mean()),
     })
@@ -179,6 +201,7 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
         sub = df[df["source"] == src]
         t.loc[(src, "ALL"), :] = [len(sub), sub["correct"].mean(), sub["wrong"].mean(), sub["unresolved"].mean(),
                                   sub["mapping_ok"].mean() if src == "pre2025" else np.nan,
+                                  sub["ambiguous"].mean(), sub.loc[~sub["ambiguous"], "correct"].mean(),
                                   sub.loc[sub["correct"].astype(bool), "confidence"].mean(),
                                   sub.loc[sub["wrong"], "confidence"].mean()]
     t["n"] = t["n"].astype(int)

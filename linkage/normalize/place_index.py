@@ -131,7 +131,7 @@ class PrefixRule:
     level: str  # province | district | ward
     utype: str
     tokens: tuple[str, ...]  # ASCII form as written by people ("thanh pho", "tp")
-    dkey: str  # diacritic key of the type word: a form written with diacritics must match it
+    dkey: str  # diacritic key of the form: input written with diacritics must match it
 
 
 @dataclass
@@ -217,9 +217,9 @@ def _load_prefixes(cfg: dict, path: Path) -> tuple[list[PrefixRule], frozenset[s
         for level in ("province", "district", "ward"):
             for entry in cfg["prefixes"][level]:
                 for form in entry["forms"]:
-                    utype = clean_text(entry["type"])
-                    rules.append(PrefixRule(level, utype, tuple(fold_ascii(clean_text(form)).split()),
-                                            diacritic_key(utype.split())))
+                    utype, written = clean_text(entry["type"]), clean_text(form)
+                    rules.append(PrefixRule(level, utype, tuple(fold_ascii(written).split()),
+                                            diacritic_key(written.split())))
     except (KeyError, TypeError) as exc:
         raise RulesError(f"{path}: 'prefixes' must map province/district/ward to lists of "
                          f"{{type, forms}} ({exc})") from None

@@ -190,6 +190,10 @@ def _parse_comp(raw: str, ix: PlaceIndex) -> Comp:
     return Comp(tuple(variants), tuple(dia), whole.akey, whole, tuple(toks), tuple(atoks))
 
 
+def _only_prefix(atoks, ix: PlaceIndex) -> bool:
+    return tuple(atoks) in ix.prefix_by_tokens
+
+
 def _inner_split(comp: Comp, ix: PlaceIndex) -> tuple[str, ...]:
     """Split "xã a huyện b tỉnh c" or "p 5 q 3 tp hcm" before each prefix, and peel a trailing
     province name. Only tried on a component that resolved to nothing as a whole."""
@@ -198,11 +202,13 @@ def _inner_split(comp: Comp, ix: PlaceIndex) -> tuple[str, ...]:
     for i in range(1, len(atoks)):
         if any(atoks[i:i + n] in ix.prefix_by_tokens for n in ix.prefix_lengths if i + n < len(atoks)):
             starts.append(i)
+    # a piece that would be a bare prefix ("xã") stays with the words after it
+    starts = [a for a in starts if a == 0 or not _only_prefix(atoks[starts[starts.index(a) - 1]:a], ix)]
     pieces = [list(toks[a:b]) for a, b in zip(starts, starts[1:] + [len(toks)])]
     last = pieces[-1]
     for n in range(min(4, len(last) - 1), 0, -1):  # trailing province without separator
         key = ascii_key(last[-n:])
-        if key in ix.prov_pre or key in ix.prov_new:
+        if (key in ix.prov_pre or key in ix.prov_new) and not _only_prefix(fold_ascii(" ".join(last[:-n])).split(), ix):
             pieces[-1:] = [last[:-n], last[-n:]]
             break
     if len(pieces) == 1:
@@ -311,7 +317,7 @@ def _pre_district(ps: PreState, v: Variant, ix: PlaceIndex, allow_fuzzy: bool) -
                 break
         if m is None and allow_fuzzy and len(ps.scope) == 1 and v.utype is not None:
             m = _fuzzy(v, ix.fz_dist_in_prov.get(ps.scope[0]), ix.fuzzy_cutoff, ix)
-    elif v.eligible and (v.utype is not None or v.ntok >= 2):
+    elif v.utype is not None or (v.eligible and v.ntok >= 2):
         m = _choose(ix.dist_nat.get(v.akey, []), v, f)
         if m is not None and m is not AMBIGUOUS:
             m = Match(m.code, m.factor * f["national_district"])
@@ -329,7 +335,7 @@ def _pre_ward(ps: PreState, v: Variant, ix: PlaceIndex, allow_fuzzy: bool) -> Pr
         m = _choose(ix.ward_in_dist.get((ps.dist, v.akey), []), v, f)
         if m is None and allow_fuzzy and v.utype is not None:
             m = _fuzzy(v, ix.fz_ward_in_dist.get(ps.dist), ix.fuzzy_cutoff, ix)
-        if m is None:
+        if m is None and allow_fuzzy:  # last resort, after a typo match inside the district
             m = _choose(ix.ward_in_prov.get((ps.prov or "", v.akey), []), v, f)
             if m is not None and m is not AMBIGUOUS:
                 m = Match(m.code, m.factor * f["wrong_district"])
@@ -345,7 +351,7 @@ def _pre_ward(ps: PreState, v: Variant, ix: PlaceIndex, allow_fuzzy: bool) -> Pr
             m = _fuzzy(v, ix.fz_ward_in_prov.get(ps.scope[0]), ix.fuzzy_cutoff, ix)
             if m is not None:
                 m = Match(m.code, m.factor * f["missing_district"])
-    elif v.eligible and (v.utype is not None or v.ntok >= 2):
+    elif v.utype is not None or (v.eligible and v.ntok >= 2):
         m = _choose(ix.ward_nat.get(v.akey, []), v, f)
         if m is not None and m is not AMBIGUOUS:
             m = Match(m.code, m.factor * f["national_ward"])
@@ -390,7 +396,7 @@ def _new_ward(ns: NewState, v: Variant, ix: PlaceIndex, allow_fuzzy: bool) -> Ne
                 m = None
         if m is not None and m is not AMBIGUOUS:
             m = Match(m.code, m.factor * extra)
-    elif v.eligible and (v.utype is not None or v.ntok >= 2):
+    elif v.utype is not None or (v.eligible and v.ntok >= 2):
         m = _choose(ix.new_nat.get(v.akey, []), v, f)
         if m is not None and m is not AMBIGUOUS:
             m = Match(m.code, m.factor * f["national_ward"])
@@ -442,12 +448,12 @@ def _step(pre: PreState, new: NewState, comp: Comp, ix: PlaceIndex, value_dia: b
     # exact look-ups (every variant, both readings) first; the typo fallback only if nothing matched
     for allow_fuzzy in (False, True):
         for v in variants:
-            if allow_fuzzy and v.utype is None:
-                continue
             r: PreState | Match | None = None
+            r_is_district = False
             if pre.ward is None:
                 if pre.dist is None and "district" in v.levels:
                     r = _pre_district(pre, v, ix, allow_fuzzy)
+                    r_is_district = r is not None
                     if isinstance(r, PreState):
                         pre_level = 2
                 if r is None and "ward" in v.levels:
@@ -462,8 +468,12 @@ def _step(pre: PreState, new: NewState, comp: Comp, ix: PlaceIndex, value_dia: b
                 if isinstance(r2, NewState):
                     new2 = r2
                     new_level = 3
+            if r is AMBIGUOUS and r_is_district:
+                # twin districts ("Huyện/Thị xã Kỳ Anh"): the text is a pre-2025 address naming a
+                # district we cannot pick; the words are not a 2025 ward
+                return Step(pre._replace(used_dist=True), new, True, False)
             if r is AMBIGUOUS and pre.used_dist:
-                # a pre-2025 address whose ward name is ambiguous in its district: not a 2025 ward
+                # a ward name that is ambiguous inside the written district is not a 2025 ward either
                 return Step(pre, new, False, False)
             if r2 is AMBIGUOUS and pre2 is not pre:
                 pre2 = pre2._replace(conf=pre2.conf * ix.factors["ambiguous_regime"])
@@ -625,8 +635,8 @@ class _Resolver:
         ix = self.ix
         while stack:
             raw = stack.pop()
-            if raw[0].isdigit():
-                continue
+            if raw[0].isdigit() and not (len(raw) <= 2 and raw.isdigit()):
+                continue  # a house number; a bare "5" may be a numbered ward or district
             comp = _comp(raw, ix)
             if comp.whole_akey in ix.ignore_keys or not comp.whole_akey:
                 continue
