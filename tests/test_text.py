@@ -314,6 +314,14 @@ def test_canonical_name_uses_legacy_repair_when_available() -> None:
         pytest.skip("linkage.normalize.legacy not present")
     assert canonical_name("NguyÔn V¨n Hïng") == "Nguyễn Văn Hùng"  # TCVN3 read as Windows-1252
     assert canonical_name("Nguyeãn Vaên Huøng") == "Nguyễn Văn Hùng"  # VNI-Windows read as Windows-1252
+    # U+00D0 typed for Đ in a value that reads as Vietnamese: a confusable, not cp1258 mojibake
+    assert canonical_name("Ðoàn Quãng An") == "Đoàn Quãng An"
+
+
+@pytest.mark.parametrize("raw", ["0Of", "Ðoàn Quãng An", "Bä\x83ng", "H' ' Hen", "'H", "k k k", "Y", "Hoangf.f"])
+def test_canonical_name_idempotent_on_fuzz_findings(raw: str) -> None:
+    c = canonical_name(raw)
+    assert canonical_name(c) == c
 
 
 def test_canonical_name_fast_path_equals_slow_path() -> None:

@@ -545,12 +545,14 @@ def canonical_name(s: str, *, rules: str | Path | None = None) -> str:
         return " ".join(fast)  # type: ignore[arg-type]
     legacy = _legacy_repair()
     out = _canonical_once(s, key, legacy)
-    # the legacy repair may read the cleaned text differently from the raw one; settle on a fixed
-    # point so that canonical_name(canonical_name(x)) == canonical_name(x)
+    # a repair can expose another (the legacy repair reads the cleaned text differently from the
+    # raw one; a removed digit or dot leaves a new word): settle on a fixed point so that
+    # canonical_name(canonical_name(x)) == canonical_name(x). Only values off the fast path pay.
     for _ in range(3):
-        if legacy is None or legacy(out) == out:
+        again = _canonical_once(out, key, legacy)
+        if again == out:
             break
-        out = _canonical_once(out, key, legacy)
+        out = again
     return out
 
 
@@ -571,10 +573,23 @@ def _safe_word(word: str, key: str) -> str | None:
     return _finish_word(word, key)
 
 
+def _apply_legacy(s: str, key: str, legacy, R: SyllableRules) -> str:
+    """The legacy repair, unless the confusable reading already is plain Vietnamese: "Ðoàn Quãng"
+    (U+00D0 typed for Đ) also reads as Windows-1258 mojibake of "Đoàn Quăng"; when every word is a
+    valid syllable after Ð -> Đ, the value was typed in Unicode and is kept."""
+    repaired = legacy(s)
+    if repaired == s:
+        return s
+    clean = nfc_clean(s, rules=key).split()
+    if clean and all((lt := _letters(w)) and _is_valid_letters(lt, R) for w in clean):
+        return s
+    return repaired
+
+
 def _canonical_once(s: str, key: str, legacy) -> str:
     R = _load(key)
     if legacy is not None:
-        s = legacy(s)
+        s = _apply_legacy(s, key, legacy, R)
     s = nfc_clean(s, rules=key)
     if not s:
         return ""
