@@ -396,3 +396,23 @@ def test_text_noise_functions():
         assert s != "Nguyễn Văn Hùng" and unicodedata.is_normalized("NFC", s)
     assert tn.case_spacing("H'Hen Niê", "apostrophe_space", 0.1) == "H' Hen Niê"
     assert tn.case_spacing("Lê Văn An", "upper", 0.1) == "LÊ VĂN AN"
+
+
+# ------------------------------------------------------------------------------------ committed sample
+SAMPLE = Path(__file__).resolve().parent.parent / "data_samples" / "sample"
+
+
+def test_sample_readme_documents_every_label():
+    text = (SAMPLE / "README.md").read_text(encoding="utf-8")
+    for label in R.SCENARIOS:
+        assert f"`{label}`" in text, label
+    assert "--residents 20000 --wanted 500 --seed 20251126 --out data_samples/sample" in text
+
+
+def test_committed_sample_is_reproducible(tmp_path):
+    """The committed files are what the documented command writes (regenerate with `make sample`)."""
+    paths = generate(20000, 500, 20251126, tmp_path)
+    for name, path in paths.items():
+        assert (SAMPLE / f"{name}.csv").read_bytes() == path.read_bytes(), f"{name}.csv is stale: run make sample"
+    total = sum(p.stat().st_size for p in SAMPLE.iterdir())
+    assert total < 9 * 2**20

@@ -401,6 +401,15 @@ def perturb_and_render(d: WantedDraft, res: People, tables: Tables, places: Plac
     present_field["permanent_address"] |= moved
 
     out = _fields(p, vocab, places, d.units_new)
+    # -- units regime: does a place the wanted record states read differently in the register's regime?
+    reg_new = np.zeros(n, dtype=bool)
+    reg_new[present] = res.reg_new[d.src[present]]
+    as_register = _fields(p, vocab, places, reg_new)
+    as_register["birth_place"] = _fields(p, vocab, places, np.zeros(n, dtype=bool))["birth_place"]
+    differs = np.zeros(n, dtype=bool)
+    for f in ("birth_place", "hometown", "permanent_address", "current_address"):
+        differs |= present_field[f] & (np.array(out[f], dtype=object) != np.array(as_register[f], dtype=object))
+    lab["units_old_vs_new"] = present & differs
     # -- name structure
     kinds = [_choice(R.NAME_ORDER_KINDS, u) for u in rng.random(n)]
     drop_u = rng.random(n)
@@ -473,11 +482,6 @@ def perturb_and_render(d: WantedDraft, res: People, tables: Tables, places: Plac
     idn = ["" if id_missing[i] else (cmnd[i] if lab["id_old_cmnd"][i] else pid[i]) for i in range(n)]
     for i in np.flatnonzero(lab["id_digit_wrong"]):
         idn[i] = _digit_wrong(idn[i], rng.random(), rng.random())
-
-    # -- units regime vs the register row
-    reg_new = np.zeros(n, dtype=bool)
-    reg_new[present] = res.reg_new[d.src[present]]
-    lab["units_old_vs_new"] = present & present_field["permanent_address"] & (d.units_new != reg_new)
 
     # -- formats
     mf = rng.random(n) < R.WANTED_GENDER_MF

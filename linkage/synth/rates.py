@@ -84,8 +84,8 @@ RESIDENT_NAME_CHANGE_SHARE = 0.006  # residents who changed name: old name kept 
 WARD_TYPE_WEIGHT = {"Phường": 2.5, "Thị trấn": 1.5, "Xã": 1.0}
 # Hometown (quê quán, the father's origin) in the family's province of residence, else another
 # province (same region with REGION_AFFINITY, weighted by population). The big cities attract migrants.
-HOMETOWN_SAME_PROVINCE = 0.80
-HOMETOWN_SAME_PROVINCE_BIG_CITY = 0.45
+HOMETOWN_SAME_PROVINCE = 0.87
+HOMETOWN_SAME_PROVINCE_BIG_CITY = 0.50
 BIG_CITY_CODES = ("01", "79", "74", "75", "48", "31", "92")  # Hà Nội, HCMC, Bình Dương, Đồng Nai, ...
 REGION_AFFINITY = 0.65
 MIGRANT_DESTINATION_BIG_CITY_BOOST = 3.0  # weight multiplier of big cities as destinations
@@ -95,7 +95,7 @@ BIRTH_IN_HOME_PROVINCE = 0.85  # born in the province where the family lived (el
 BIRTH_PLACE_PROVINCE_ONLY = 0.50  # birth place written with the province only
 # Adults leaving the family home (permanent address elsewhere), by age at REFERENCE_DATE.
 MOVE_OUT_BY_AGE: tuple[tuple[int, float], ...] = ((0, 0.0), (18, 0.15), (23, 0.40), (30, 0.55))
-MOVE_DESTINATION = {"same_district": 0.30, "same_province": 0.32, "other_province": 0.38}
+MOVE_DESTINATION = {"same_district": 0.35, "same_province": 0.35, "other_province": 0.30}
 CURRENT_ADDRESS_DIFFERS = 0.18  # current address (nơi ở hiện tại) not the permanent one
 CURRENT_ADDRESS_OTHER_PROVINCE = 0.55  # of those, share in another province
 REGISTER_CURRENT_BLANK_IF_SAME = 0.5  # register rows leaving nơi ở hiện tại empty when it is the permanent one
@@ -219,8 +219,8 @@ SCENARIOS: dict[str, str] = {
     "moved_district": "wanted addresses are an old one elsewhere in the same province (another district; "
                       "for a record copied from an ID card printed before a move, possibly another ward)",
     "moved_province": "wanted addresses are an old one in another province",
-    "units_old_vs_new": "wanted and register write the address with different unit regimes "
-                        "(pre-2025 vs 2025 names)",
+    "units_old_vs_new": "a place the wanted record states reads differently in the register's unit regime "
+                        "(pre-2025 'Xã, Huyện, Tỉnh' vs 2025 'Xã, Tỉnh'; register birth places are pre-2025)",
     "id_missing": "wanted record has no id number",
     "id_old_cmnd": "id number is the 9-digit CMND (found as old_id_number on the card)",
     "id_digit_wrong": "one digit of the 12-digit id wrong",
