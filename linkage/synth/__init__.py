@@ -99,7 +99,7 @@ def generate(n_residents: int, n_wanted: int, seed: int, out_dir: Path) -> dict[
     add_cards(res, places, codes, s_cards)
 
     n_easy = int(round(n_wanted * R.ABSENT_SHARE)) - n_hard
-    pool = make_people(max(4 * n_easy, 20), tables, places, s_pool)  # people in neither register
+    pool = make_people(max(R.ABSENT_POOL_FACTOR * n_easy, 20), tables, places, s_pool)  # people in neither register
     assign_ids(pool, places, s_pool_ids, taken=res.pid)
     add_aliases(pool, tables, places, s_pool_alias)
     add_register_rows(pool, s_pool_reg)

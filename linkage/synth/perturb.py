@@ -144,11 +144,11 @@ def _hard_negatives(res: People, idx: np.ndarray, tables: Tables, places: Places
     near = rng.random(n) < R.HARD_NEGATIVE_SAME_PROVINCE
     home = np.empty(n, dtype=np.int32)
     home[near] = places.ward_other_district(h.home_ward[near], rng)
-    far_prov = places.other_province(places.ward_prov[h.home_ward[~near]], rng, 0.5)
+    far_prov = places.other_province(places.ward_prov[h.home_ward[~near]], rng, R.MIGRANT_REGION_AFFINITY)
     home[~near] = places.ward_in_province(far_prov, rng)
     h.home_ward, h.home_new = home, places.to_2025(home, rng)
     h.birth_ward, h.birth_new = home.copy(), h.home_new.copy()
-    perm = np.where(rng.random(n) < 0.6, home, places.ward_in_province(places.ward_prov[home], rng))
+    perm = np.where(rng.random(n) < R.HARD_NEGATIVE_LIVES_AT_HOMETOWN, home, places.ward_in_province(places.ward_prov[home], rng))
     h.perm_ward = h.prev_ward = h.cur_ward = perm
     h.perm_new = h.prev_new = h.cur_new = places.to_2025(perm, rng)
     h.perm_house = h.prev_house = h.cur_house = places.house(perm, rng)
@@ -370,7 +370,7 @@ def perturb_and_render(d: WantedDraft, res: People, tables: Tables, places: Plac
     birth, prec = p.birth.copy(), p.bprec.copy()
     for k, label in ((1, "year_off_1"), (2, "year_off_2")):
         rows = np.flatnonzero(lab[label])
-        sign = np.where(rng.random(len(rows)) < 0.5, -1, 1)
+        sign = np.where(rng.random(len(rows)) < R.YEAR_OFF_LATER, 1, -1)
         for s in (-1, 1):
             sel = rows[sign == s]
             birth[sel] = add_years(birth[sel], s * k)
@@ -391,7 +391,7 @@ def perturb_and_render(d: WantedDraft, res: People, tables: Tables, places: Plac
         if label == "moved_district":
             old = places.ward_other_district(p.perm_ward[rows], rng)
         else:
-            old = places.ward_in_province(places.other_province(places.ward_prov[p.perm_ward[rows]], rng, 0.5), rng)
+            old = places.ward_in_province(places.other_province(places.ward_prov[p.perm_ward[rows]], rng, R.MIGRANT_REGION_AFFINITY), rng)
         p.perm_ward[rows] = p.cur_ward[rows] = old
         p.perm_new[rows] = p.cur_new[rows] = places.to_2025(old, rng)
         house = places.house(old, rng)
@@ -426,7 +426,7 @@ def perturb_and_render(d: WantedDraft, res: People, tables: Tables, places: Plac
     # -- other names: nickname, alias of the name-change scenario
     nick = rng.random(n) < R.WANTED_NICKNAME
     nick_word = tables.nickname[rng.integers(0, len(tables.nickname), n)]
-    with_given = rng.random(n) < 0.5
+    with_given = rng.random(n) < R.NICKNAME_WITH_GIVEN
     for i in range(n):
         parts = []
         if nick[i]:
@@ -539,9 +539,9 @@ def decision_fields(d: WantedDraft, p: People, places: Places, rng: np.random.Ge
     u = rng.random(n)
     ps, pd_ = off.p_special.astype(float).to_numpy()[k], off.p_dangerous.astype(float).to_numpy()[k]
     danger = np.where(u < ps, "đặc biệt nguy hiểm", np.where(u < ps + pd_, "nguy hiểm", "thường"))
-    security = rng.random(n) < 0.1
+    security = rng.random(n) < R.SECURITY_INVESTIGATION
     district = (d.decision < d64(R.DISTRICT_POLICE_END)) & (rng.random(n) < R.ISSUED_BY_DISTRICT_POLICE) & ~security
-    body = rng.random(n) < 0.5
+    body = rng.random(n) < R.ISSUING_UNIT_LONG_FORM
     prov = places.ward_prov[p.perm_ward]
     units = []
     for i in range(n):

@@ -169,7 +169,7 @@ def make_people(n: int, tables: Tables, places: Places, rng: np.random.Generator
     # --- family places and ethnicity
     res_prov = places.sample_province(rng, F)
     same_p = np.where(places.prov_big[res_prov], R.HOMETOWN_SAME_PROVINCE_BIG_CITY, R.HOMETOWN_SAME_PROVINCE)
-    origin_w = places.prov_weight * np.where(places.prov_big, 0.5, 1.0)
+    origin_w = places.prov_weight * np.where(places.prov_big, R.ORIGIN_BIG_CITY_WEIGHT, 1.0)
     home_prov = np.where(rng.random(F) < same_p, res_prov,
                          places.other_province(res_prov, rng, R.REGION_AFFINITY, origin_w))
     home_ward = places.ward_in_province(home_prov, rng)
@@ -227,7 +227,7 @@ def make_people(n: int, tables: Tables, places: Places, rng: np.random.Generator
     dest[k0] = places.ward_in_district(places.ward_dist[src[k0]], rng)
     dest[k1] = places.ward_other_district(src[k1], rng)
     boost = places.prov_weight * np.where(places.prov_big, R.MIGRANT_DESTINATION_BIG_CITY_BOOST, 1.0)
-    dest[k2] = places.ward_in_province(places.other_province(places.ward_prov[src[k2]], rng, 0.5, boost), rng)
+    dest[k2] = places.ward_in_province(places.other_province(places.ward_prov[src[k2]], rng, R.MIGRANT_REGION_AFFINITY, boost), rng)
     perm_ward = res_ward[fam].copy()
     perm_ward[mv] = dest
     perm_new = res_new[fam].copy()
@@ -240,7 +240,7 @@ def make_people(n: int, tables: Tables, places: Places, rng: np.random.Generator
     differs = np.flatnonzero(rng.random(n) < R.CURRENT_ADDRESS_DIFFERS)
     far = rng.random(len(differs)) < R.CURRENT_ADDRESS_OTHER_PROVINCE
     cprov = places.ward_prov[perm_ward[differs]].copy()
-    cprov[far] = places.other_province(cprov[far], rng, 0.5, boost)
+    cprov[far] = places.other_province(cprov[far], rng, R.MIGRANT_REGION_AFFINITY, boost)
     cur_ward = perm_ward.copy()
     cur_ward[differs] = places.ward_in_province(cprov, rng)
     cur_new = perm_new.copy()

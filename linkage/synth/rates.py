@@ -87,7 +87,9 @@ WARD_TYPE_WEIGHT = {"Phường": 2.5, "Thị trấn": 1.5, "Xã": 1.0}
 HOMETOWN_SAME_PROVINCE = 0.87
 HOMETOWN_SAME_PROVINCE_BIG_CITY = 0.50
 BIG_CITY_CODES = ("01", "79", "74", "75", "48", "31", "92")  # Hà Nội, HCMC, Bình Dương, Đồng Nai, ...
-REGION_AFFINITY = 0.65
+REGION_AFFINITY = 0.65  # a hometown elsewhere: same region as the family's province
+ORIGIN_BIG_CITY_WEIGHT = 0.5  # big cities are less often an origin (weight multiplier)
+MIGRANT_REGION_AFFINITY = 0.5  # movers and temporary residents: destination in the same region
 MIGRANT_DESTINATION_BIG_CITY_BOOST = 3.0  # weight multiplier of big cities as destinations
 HOMETOWN_SAME_WARD = 0.55  # family living in the very commune of its hometown (if same province)
 HOMETOWN_PROVINCE_ONLY = 0.30  # hometown written with the province only
@@ -191,6 +193,12 @@ TYPO_EDIT_KINDS = {"drop": 0.30, "swap": 0.25, "mark": 0.30, "double": 0.15}
 PARENT_NOISE_PER_PARENT = 0.7  # each present parent's name is hit with this probability
 PARENT_NOISE_KINDS = {"missing": 0.35, "diacritics": 0.35, "typo": 0.30}
 HARD_NEGATIVE_SAME_PROVINCE = 0.3  # hometown in the namesake's province (other district)
+HARD_NEGATIVE_LIVES_AT_HOMETOWN = 0.6  # permanent address in the hometown commune (else same province)
+YEAR_OFF_LATER = 0.5  # year_off_*: the wanted year is later (else earlier) than the register's
+NICKNAME_WITH_GIVEN = 0.5  # "Hùng Sẹo" rather than "Sẹo"
+SECURITY_INVESTIGATION = 0.10  # decisions by the security investigation body (ANĐT) rather than CSĐT
+ISSUING_UNIT_LONG_FORM = 0.5  # "Cơ quan Cảnh sát điều tra Công an tỉnh X" rather than "Công an tỉnh X"
+ABSENT_POOL_FACTOR = 4  # absent wanted persons are drawn from a pool this many times larger
 
 # The fixed vocabulary of truth labels (truth.csv `scenarios`, '|'-joined, in this order).
 SCENARIOS: dict[str, str] = {
