@@ -22,6 +22,7 @@ def write_tables(path: Path, tables: dict[str, pa.Table]) -> None:
             shutil.copyfile(path, tmp)
         con = duckdb.connect(str(tmp))
         try:
+            con.execute("SET enable_progress_bar = false")  # the caller reports; keep stdout clean
             for name, table in tables.items():
                 con.register("_incoming", table)
                 con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _incoming')
