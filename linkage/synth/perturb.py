@@ -12,14 +12,15 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from linkage.synth import rates as R
 from linkage.synth import textnoise as tn
-from linkage.synth.ids import cccd_numbers
+from linkage.synth.ids import fmt
 from linkage.synth.names import NameCodes, other_surnames, personal_names, render, template_has
 from linkage.synth.places import Places
-from linkage.synth.population import DAY, People, add_years, d64, new_name_for, uniform_dates, year_start
-from linkage.synth.registers import card_address, card_name
+from linkage.synth.population import DAY, People, add_years, assign_ids, d64, new_name_for, year_start
+from linkage.synth.registers import card_address, card_name, date_text
 from linkage.synth.tables import FEMALE, MALE, Tables, piecewise
 
 WANTED_COLUMNS = ("wanted_id", "full_name", "other_names", "gender", "birth_date", "birth_place", "hometown",
@@ -172,7 +173,6 @@ def _hard_negatives(res: People, idx: np.ndarray, tables: Tables, places: Places
     h.renamed[:] = False
     h.nickname[:] = ""
     h.cmnd[:] = -1
-    from linkage.synth.population import assign_ids  # local: avoid a cycle at import time
     assign_ids(h, places, rng, taken_ids)
     return h
 
@@ -315,62 +315,88 @@ def _digit_wrong(s: str, u1: float, u2: float) -> str:
     return s[:i] + str(d) + s[i + 1:]
 
 
-def perturb_and_render(d: WantedDraft, res: People, tables: Tables, places: Places, vocab: pa.Array,
-                       rng: np.random.Generator) -> tuple[pa.Table, pa.Table]:
-    """Apply the labelled perturbations and write the wanted and truth tables. Also records, on
-    `res`, the aliases and card names that the alias scenario puts into the registers."""
-    p, lab, n = d.p, d.labels, d.p.n
-    present = d.kind == 0
-    present_field = {f: rng.random(n) < q for f, q in R.WANTED_FIELD_PRESENT.items()}
-    id_missing = rng.random(n) < R.ID_MISSING
-    base = _fields(p, vocab, places, d.units_new)
-    elig = _eligibility(d, vocab, base, id_missing, present_field)
-    natural = {k: v.copy() for k, v in lab.items()}  # from the ID-card snapshot, already applied
+@dataclass
+class _Work:
+    """Everything the perturbation steps share (the draft, the registers it may annotate, the
+    wanted record's text fields as they are being built, and the random stream)."""
+
+    d: WantedDraft
+    res: People
+    tables: Tables
+    places: Places
+    vocab: pa.Array
+    rng: np.random.Generator
+    present_field: dict[str, np.ndarray]
+    natural: dict[str, np.ndarray]
+    alias_b: np.ndarray  # wanted other_names: the register's name (alias scenario, wanted holds the new one)
+    out: dict[str, list[str]] | None = None
+    birth: np.ndarray | None = None
+    prec: np.ndarray | None = None
+
+    @property
+    def lab(self) -> dict[str, np.ndarray]:
+        return self.d.labels
+
+    @property
+    def n(self) -> int:
+        return self.d.p.n
+
+
+def _draw(w: _Work) -> None:
+    """Contextual labels, field presence, then the perturbation slots (absent rows: restricted)."""
+    present = w.d.kind == 0
+    base = _fields(w.d.p, w.vocab, w.places, w.d.units_new)
+    elig = _eligibility(w.d, w.vocab, base, w.lab["id_missing"], w.present_field)
     for mask, allowed in ((present, None), (~present, R.ABSENT_ALLOWED)):
         rows = np.flatnonzero(mask)
         if len(rows):
-            got = draw_labels({k: v[rows] for k, v in elig.items()}, rng, allowed)
+            got = draw_labels({k: v[rows] for k, v in elig.items()}, w.rng, allowed)
             for k, v in got.items():
-                lab[k][rows] |= v
-    lab["id_missing"] = id_missing.copy()
-    tokens = tables.vocab.tokens
-    alias_b = np.full(n, "", dtype=object)
+                w.lab[k][rows] |= v
 
-    # -- identity
+
+def _identity(w: _Work) -> None:
+    """given_changed, name_changed_alias (noting the alias in a register or the wanted record),
+    name_changed."""
+    p, lab, rng, d, res = w.d.p, w.lab, w.rng, w.d, w.res
     g = np.flatnonzero(lab["given_changed"])
     for _ in range(10):
         if not len(g):
             break
-        redo = personal_names(tables, p.eth[g], p.tpl[g], p.gender[g], p.byear[g], p.name.sur[g], rng)
+        redo = personal_names(w.tables, p.eth[g], p.tpl[g], p.gender[g], p.byear[g], p.name.sur[g], rng)
         ok = redo.giv != p.name.giv[g]
         p.name.giv[g[ok]] = redo.giv[ok]
         g = g[~ok]
-    drawn_alias = lab["name_changed_alias"] & ~natural["name_changed_alias"]
+    drawn_alias = lab["name_changed_alias"] & ~w.natural["name_changed_alias"]
     for label in ("name_changed_alias", "name_changed"):
         rows = np.flatnonzero(drawn_alias if label == "name_changed_alias" else lab[label])
         if not len(rows):
             continue
-        before = render(vocab, p.name.take(rows)).to_pylist()
-        new = new_name_for(p, rows, tables, places, rng)
+        before = render(w.vocab, p.name.take(rows)).to_pylist()
+        new = new_name_for(p, rows, w.tables, w.places, rng)
         p.name.put(rows, new)
-        if label == "name_changed_alias":
-            holds_new = rng.random(len(rows)) < R.NAME_CHANGE_REGISTER_HOLDS_NEW
-            new_txt = render(vocab, new).to_pylist()
-            for j, i in enumerate(rows):
-                r = d.src[i]
-                if holds_new[j]:  # register keeps its name and lists the wanted's (old) name as alias
-                    res.extra_alias[r] = ";".join(x for x in (res.extra_alias[r], new_txt[j]) if x)
-                else:  # the wanted record has the new name and lists the register's as alias
-                    alias_b[i] = before[j]
-            card = rows[holds_new & res.has_card[d.src[rows]] & (rng.random(len(rows)) < R.ALIAS_CARD_SHOWS_OLD_NAME)]
-            res.card_override[d.src[card]] = True
-            res.card_override_name.put(d.src[card], p.name.take(card))
+        if label != "name_changed_alias":
+            continue
+        holds_new = rng.random(len(rows)) < R.NAME_CHANGE_REGISTER_HOLDS_NEW
+        new_txt = render(w.vocab, new).to_pylist()
+        for j, i in enumerate(rows):
+            r = d.src[i]
+            if holds_new[j]:  # register keeps its name and lists the wanted's (old) name as alias
+                res.extra_alias[r] = ";".join(x for x in (res.extra_alias[r], new_txt[j]) if x)
+            else:  # the wanted record has the new name and lists the register's as alias
+                w.alias_b[i] = before[j]
+        card = rows[holds_new & res.has_card[d.src[rows]] & (rng.random(len(rows)) < R.ALIAS_CARD_SHOWS_OLD_NAME)]
+        res.card_override[d.src[card]] = True
+        res.card_override_name.put(d.src[card], p.name.take(card))
 
-    # -- birth date
+
+def _dates(w: _Work) -> None:
+    """year_off_1/2, day_month_swapped, and the reduced precisions."""
+    p, lab = w.d.p, w.lab
     birth, prec = p.birth.copy(), p.bprec.copy()
     for k, label in ((1, "year_off_1"), (2, "year_off_2")):
         rows = np.flatnonzero(lab[label])
-        sign = np.where(rng.random(len(rows)) < R.YEAR_OFF_LATER, 1, -1)
+        sign = np.where(w.rng.random(len(rows)) < R.YEAR_OFF_LATER, 1, -1)
         for s in (-1, 1):
             sel = rows[sign == s]
             birth[sel] = add_years(birth[sel], s * k)
@@ -382,37 +408,47 @@ def perturb_and_render(d: WantedDraft, res: People, tables: Tables, places: Plac
         birth[rows] = np.array([f"{a:04d}-{b:02d}-{c:02d}" for a, b, c in zip(y, day, month)], dtype="datetime64[D]")
     prec[lab["date_year_only"]] = 0
     prec[lab["date_month_year"]] = 1
+    w.birth, w.prec = birth, prec
 
-    # -- residence: the wanted record keeps an old address
+
+def _residence(w: _Work) -> None:
+    """moved_district / moved_province: the wanted record keeps an old address."""
+    p, places, rng = w.d.p, w.places, w.rng
     for label in ("moved_district", "moved_province"):
-        rows = np.flatnonzero(lab[label] & ~natural[label])
+        rows = np.flatnonzero(w.lab[label] & ~w.natural[label])
         if not len(rows):
             continue
         if label == "moved_district":
             old = places.ward_other_district(p.perm_ward[rows], rng)
         else:
-            old = places.ward_in_province(places.other_province(places.ward_prov[p.perm_ward[rows]], rng, R.MIGRANT_REGION_AFFINITY), rng)
+            prov = places.other_province(places.ward_prov[p.perm_ward[rows]], rng, R.MIGRANT_REGION_AFFINITY)
+            old = places.ward_in_province(prov, rng)
         p.perm_ward[rows] = p.cur_ward[rows] = old
         p.perm_new[rows] = p.cur_new[rows] = places.to_2025(old, rng)
         house = places.house(old, rng)
         p.perm_house = _put_arr(p.perm_house, rows, house)
         p.cur_house = _put_arr(p.cur_house, rows, house)
-    moved = lab["moved_district"] | lab["moved_province"]
-    present_field["permanent_address"] |= moved
+    w.present_field["permanent_address"] |= w.lab["moved_district"] | w.lab["moved_province"]
 
-    out = _fields(p, vocab, places, d.units_new)
-    # -- units regime: does a place the wanted record states read differently in the register's regime?
+
+def _units(w: _Work) -> None:
+    """units_old_vs_new: a stated place reads differently in the register row's regime."""
+    p, n, present = w.d.p, w.n, w.d.kind == 0
     reg_new = np.zeros(n, dtype=bool)
-    reg_new[present] = res.reg_new[d.src[present]]
-    as_register = _fields(p, vocab, places, reg_new)
-    as_register["birth_place"] = _fields(p, vocab, places, np.zeros(n, dtype=bool))["birth_place"]
+    reg_new[present] = w.res.reg_new[w.d.src[present]]
+    as_register = _fields(p, w.vocab, w.places, reg_new)
+    as_register["birth_place"] = _fields(p, w.vocab, w.places, np.zeros(n, dtype=bool))["birth_place"]
     differs = np.zeros(n, dtype=bool)
     for f in ("birth_place", "hometown", "permanent_address", "current_address"):
-        differs |= present_field[f] & (np.array(out[f], dtype=object) != np.array(as_register[f], dtype=object))
-    lab["units_old_vs_new"] = present & differs
-    # -- name structure
-    kinds = [_choice(R.NAME_ORDER_KINDS, u) for u in rng.random(n)]
-    drop_u = rng.random(n)
+        differs |= w.present_field[f] & (np.array(w.out[f], dtype=object) != np.array(as_register[f], dtype=object))
+    w.lab["units_old_vs_new"] = present & differs
+
+
+def _structure(w: _Work) -> None:
+    """name_order / middle_missing, unlabelled where they change nothing (e.g. no middle name)."""
+    p, lab, tokens = w.d.p, w.lab, w.tables.vocab.tokens
+    kinds = [_choice(R.NAME_ORDER_KINDS, u) for u in w.rng.random(w.n)]
+    drop_u = w.rng.random(w.n)
     for i in np.flatnonzero(lab["name_order"] | lab["middle_missing"]):
         order = kinds[i] if lab["name_order"][i] else ""
         drop = ("all" if drop_u[i] < R.MIDDLE_MISSING_ALL else "one") if lab["middle_missing"][i] else ""
@@ -421,25 +457,31 @@ def perturb_and_render(d: WantedDraft, res: People, tables: Tables, places: Plac
             lab["name_order"][i] = False
         if drop and _assemble(tokens, p.name, i, order, "") == new:
             lab["middle_missing"][i] = False
-        out["full_name"][i] = new
+        w.out["full_name"][i] = new
 
-    # -- other names: nickname, alias of the name-change scenario
+
+def _other_names(w: _Work) -> None:
+    """Nicknames ("Tèo", "Hùng Sẹo") and the alias of the name-change scenario."""
+    rng, tokens, n = w.rng, w.tables.vocab.tokens, w.n
     nick = rng.random(n) < R.WANTED_NICKNAME
-    nick_word = tables.nickname[rng.integers(0, len(tables.nickname), n)]
+    nick_word = w.tables.nickname[rng.integers(0, len(w.tables.nickname), n)]
     with_given = rng.random(n) < R.NICKNAME_WITH_GIVEN
     for i in range(n):
         parts = []
         if nick[i]:
-            given = tokens[p.name.giv[i]]
+            given = tokens[w.d.p.name.giv[i]]
             parts.append(f"{given} {nick_word[i]}" if with_given[i] and given else nick_word[i])
-        if alias_b[i]:
-            parts.append(alias_b[i])
-        out["other_names"][i] = ";".join(parts)
+        if w.alias_b[i]:
+            parts.append(w.alias_b[i])
+        w.out["other_names"][i] = ";".join(parts)
 
-    # -- parents
-    for f, known in (("father_name", p.parents_known), ("mother_name", p.parents_known)):
-        out[f] = [s if (known[i] and present_field[f][i]) else "" for i, s in enumerate(out[f])]
-    for i in np.flatnonzero(lab["parents_noise"]):
+
+def _parents_and_presence(w: _Work) -> None:
+    """Field presence, then parents_noise (missing, marks lost, typo) on the names present."""
+    out, rng, known = w.out, w.rng, w.d.p.parents_known
+    for f in ("father_name", "mother_name"):
+        out[f] = [s if (known[i] and w.present_field[f][i]) else "" for i, s in enumerate(out[f])]
+    for i in np.flatnonzero(w.lab["parents_noise"]):
         have = [f for f in ("father_name", "mother_name") if out[f][i]]
         hit = [f for f in have if rng.random() < R.PARENT_NOISE_PER_PARENT] or have[:1]
         for f in hit:
@@ -450,78 +492,96 @@ def perturb_and_render(d: WantedDraft, res: People, tables: Tables, places: Plac
                 out[f][i] = tn.fold(out[f][i])
             else:
                 out[f][i] = tn.typo(out[f][i], _choice(R.TYPO_EDIT_KINDS, rng.random()), rng.random(), rng.random())
-
-    # -- field presence
     for f in ("birth_place", "hometown", "permanent_address", "current_address"):
-        out[f] = [s if present_field[f][i] else "" for i, s in enumerate(out[f])]
+        out[f] = [s if w.present_field[f][i] else "" for i, s in enumerate(out[f])]
 
-    # -- text noise (name only, or every text field for encodings)
-    for label, fn, scope in (
-            ("diacritics_lost", tn.fold, TEXT_FIELDS), ("tone_style", tn.tone_flip, TEXT_FIELDS),
-            ("nfd", lambda s: unicodedata.normalize("NFD", s), TEXT_FIELDS)):
+
+def _text_noise(w: _Work) -> None:
+    """Encodings on every text field (marks lost, tone style, NFD); case/spacing and typos on the name.
+    A label that changed nothing after all is dropped."""
+    out, lab, rng = w.out, w.lab, w.rng
+    for label, fn in (("diacritics_lost", tn.fold), ("tone_style", tn.tone_flip),
+                      ("nfd", lambda s: unicodedata.normalize("NFD", s))):
         for i in np.flatnonzero(lab[label]):
-            before = [out[f][i] for f in scope]
-            for f in scope:
+            before = [out[f][i] for f in TEXT_FIELDS]
+            for f in TEXT_FIELDS:
                 out[f][i] = fn(out[f][i])
-            if [out[f][i] for f in scope] == before:
-                lab[label][i] = False  # nothing to change after all: not labelled
+            if [out[f][i] for f in TEXT_FIELDS] == before:
+                lab[label][i] = False
+    names = out["full_name"]
     for i in np.flatnonzero(lab["case_spacing"]):
-        out["full_name"][i] = tn.case_spacing(out["full_name"][i], _choice(R.CASE_SPACING_KINDS, rng.random()), rng.random())
+        names[i] = tn.case_spacing(names[i], _choice(R.CASE_SPACING_KINDS, rng.random()), rng.random())
     for label, vni in (("typo_telex", False), ("typo_vni", True)):
         for i in np.flatnonzero(lab[label]):
-            new = tn.keystrokes(out["full_name"][i], vni, rng.random() < R.TYPO_WHOLE_NAME, rng.random())
-            lab[label][i] = new != out["full_name"][i]
-            out["full_name"][i] = new
+            new = tn.keystrokes(names[i], vni, rng.random() < R.TYPO_WHOLE_NAME, rng.random())
+            lab[label][i] = new != names[i]
+            names[i] = new
     for i in np.flatnonzero(lab["typo_edit"]):
-        out["full_name"][i] = tn.typo(out["full_name"][i], _choice(R.TYPO_EDIT_KINDS, rng.random()), rng.random(), rng.random())
+        names[i] = tn.typo(names[i], _choice(R.TYPO_EDIT_KINDS, rng.random()), rng.random(), rng.random())
 
-    # -- id number
-    from linkage.synth.ids import fmt
-    pid = fmt(p.pid, 12).to_pylist()
+
+def _id_numbers(w: _Work, pid: list[str]) -> list[str]:
+    """The stated id: the 12-digit id, the old CMND, one digit wrong, or nothing."""
+    p, lab = w.d.p, w.lab
     cmnd = fmt(np.maximum(p.cmnd, 0), 9).to_pylist()
-    idn = ["" if id_missing[i] else (cmnd[i] if lab["id_old_cmnd"][i] else pid[i]) for i in range(n)]
+    idn = ["" if lab["id_missing"][i] else (cmnd[i] if lab["id_old_cmnd"][i] else pid[i]) for i in range(w.n)]
     for i in np.flatnonzero(lab["id_digit_wrong"]):
-        idn[i] = _digit_wrong(idn[i], rng.random(), rng.random())
+        idn[i] = _digit_wrong(idn[i], w.rng.random(), w.rng.random())
+    return idn
 
-    # -- formats
+
+def _formats(w: _Work) -> dict[str, list[str]]:
+    """Unlabelled format variety: M/F genders, ISO birth dates, alternative ethnic spellings."""
+    p, rng, n = w.d.p, w.rng, w.n
     mf = rng.random(n) < R.WANTED_GENDER_MF
     gender = np.where(p.gender == MALE, np.where(mf, "M", "Nam"), np.where(mf, "F", "Nữ")).astype(object)
     gender[rng.random(n) < R.WANTED_GENDER_EMPTY] = ""
-    from linkage.synth.registers import date_text
-    bd = date_text(birth, prec, rng.random(n) < R.WANTED_DATE_ISO).to_pylist()
-    bd = ["" if lab["date_missing"][i] else s for i, s in enumerate(bd)]
+    bd = date_text(w.birth, w.prec, rng.random(n) < R.WANTED_DATE_ISO).to_pylist()
+    bd = ["" if w.lab["date_missing"][i] else s for i, s in enumerate(bd)]
     eth = []
     alt_u = rng.random(n)
     for i in range(n):
-        name = tables.ethnic[p.eth[i]].name
-        alts = tables.ethnic_alt_spellings.get(name, [])
-        if not present_field["ethnicity"][i]:
+        name = w.tables.ethnic[p.eth[i]].name
+        alts = w.tables.ethnic_alt_spellings.get(name, [])
+        if not w.present_field["ethnicity"][i]:
             name = ""
         elif p.eth[i] != 0 and alts and alt_u[i] < R.WANTED_ETHNIC_ALT_SPELLING:
             name = alts[int(alt_u[i] / R.WANTED_ETHNIC_ALT_SPELLING * len(alts)) % len(alts)]
         eth.append(name)
+    return {"gender": list(gender), "birth_date": bd, "ethnicity": eth}
 
-    dec = decision_fields(d, p, places, rng, tables)
-    lab["absent"] = d.kind == 1
-    lab["absent_hard_negative"] = d.kind == 2
+
+def perturb_and_render(d: WantedDraft, res: People, tables: Tables, places: Places, vocab: pa.Array,
+                       rng: np.random.Generator) -> tuple[pa.Table, pa.Table]:
+    """Apply the labelled perturbations and build the wanted and truth tables. Also records, on
+    `res`, the aliases and card names that the alias scenario puts into the registers."""
+    n = d.p.n
+    present_field = {f: rng.random(n) < q for f, q in R.WANTED_FIELD_PRESENT.items()}
+    d.labels["id_missing"] = rng.random(n) < R.ID_MISSING
+    natural = {k: v.copy() for k, v in d.labels.items()}  # from the ID-card snapshot, already applied
+    w = _Work(d, res, tables, places, vocab, rng, present_field, natural, np.full(n, "", dtype=object))
+    _draw(w)
+    _identity(w)
+    _dates(w)
+    _residence(w)
+    w.out = _fields(d.p, vocab, places, d.units_new)
+    _units(w)
+    _structure(w)
+    _other_names(w)
+    _parents_and_presence(w)
+    _text_noise(w)
+    pid = fmt(d.p.pid, 12).to_pylist()
+    cols = {**w.out, "id_number": _id_numbers(w, pid), **_formats(w), **decision_fields(d, d.p, places, rng, tables)}
+    d.labels["absent"] = d.kind == 1
+    d.labels["absent_hard_negative"] = d.kind == 2
 
     order = rng.permutation(n)
     wid = [f"TN-{k + 1:06d}" for k in range(n)]
-    cols = {
-        "full_name": out["full_name"], "other_names": out["other_names"], "gender": list(gender),
-        "birth_date": bd, "birth_place": out["birth_place"], "hometown": out["hometown"],
-        "permanent_address": out["permanent_address"], "current_address": out["current_address"],
-        "ethnicity": eth, "id_number": idn, "father_name": out["father_name"], "mother_name": out["mother_name"],
-        **dec,
-    }
-    wanted = {"wanted_id": wid}
-    for c in WANTED_COLUMNS[1:]:
-        vals = cols[c]
-        wanted[c] = [vals[i] for i in order]
-    person = [pid[i] if present[i] else "" for i in order]
+    wanted = {"wanted_id": wid, **{c: [cols[c][i] for i in order] for c in WANTED_COLUMNS[1:]}}
+    person = [pid[i] if d.kind[i] == 0 else "" for i in order]
     scen = []
     for i in order:
-        labs = [k for k in LABEL_ORDER if k != "clean" and lab[k][i]]
+        labs = [k for k in LABEL_ORDER if k != "clean" and d.labels[k][i]]
         scen.append("|".join(labs) if labs else "clean")
     wt = pa.table({c: pa.array(wanted[c], type=pa.string()) for c in WANTED_COLUMNS})
     tt = pa.table({"wanted_id": pa.array(wid, type=pa.string()), "person_id": pa.array(person, type=pa.string()),
@@ -558,7 +618,6 @@ def decision_fields(d: WantedDraft, p: People, places: Places, rng: np.random.Ge
     num = rng.integers(1, 1000, n)
     code = np.where(security, "ANĐT", "CSĐT")
     dates = pa.array(d.decision.astype("datetime64[D]"))
-    import pyarrow.compute as pc
     return {
         "decision_number": [f"{a}/QĐ-{c}" for a, c in zip(num, code)],
         "decision_date": pc.strftime(dates, format="%d/%m/%Y").to_pylist(),
