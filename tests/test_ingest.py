@@ -232,3 +232,15 @@ def test_bad_source_stops_before_anything_is_written(tmp_path):
     with pytest.raises(InputError):
         ingest({"residents": write_csv(tmp_path / "r.csv", RESIDENTS), "wanted": tmp_path / "empty.csv"}, out)
     assert not out.exists()
+
+
+def test_crlf_leading_blank_lines_and_repeated_header(tmp_path):
+    src = tmp_path / "r.csv"
+    src.write_bytes("\r\n\r\nperson_id,full_name,full_name\r\n001085012345,Nguyễn Văn Hùng,X\r\n"
+                    "079190004321,Trần Thị Mai\r\n\r\n038078000777,Lê Quốc Việt,Y\r\n".encode())
+    accepted, q, report = read_source(src, "residents")
+    assert accepted.column("full_name").to_pylist() == ["Nguyễn Văn Hùng", "Lê Quốc Việt"]
+    assert accepted.column(ROW).to_pylist() == [1, 3]
+    assert q.column("row_number").to_pylist() == [2]
+    assert report.ignored_columns == ["full_name"]
+    assert any("column 3 'full_name' also maps to full_name: column 2" in n for n in report.notes)

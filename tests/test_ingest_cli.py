@@ -35,3 +35,11 @@ def test_cli_ingest_bad_input_exits_2_with_a_message(tmp_path):
 def test_cli_ingest_missing_file(tmp_path):
     result = runner.invoke(app, ["ingest", "--wanted", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "file not found" in result.output
+
+
+def test_cli_prints_headers_that_look_like_console_markup(tmp_path):
+    src = tmp_path / "residents.csv"
+    src.write_text("person_id,full_name,[/ghi chú]\n001085012345,Nguyễn Văn Hùng,x\n", encoding="utf-8")
+    result = runner.invoke(app, ["ingest", "--residents", str(src), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "'[/ghi chú]'" in result.output

@@ -114,7 +114,8 @@ def _check_quotes_closed(path: Path, whole: bytes | None, delimiter: str) -> Non
         if "unexpected end of data" in str(exc):
             raise InputError(
                 f"{path}: file seems truncated: a quoted field that opens on line {last_line + 1} "
-                f"(data row {records}) is never closed before the end of the file") from None
+                f"(data row {records}) is never closed before the end of the file (or that quote "
+                "character is stray)") from None
 
 
 def _count_in_file(path: Path, needle: bytes) -> int:

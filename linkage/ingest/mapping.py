@@ -108,6 +108,7 @@ def match_headers(headers: list[str], mapping: SourceMapping) -> HeaderMatch:
         out.ignored.append(header)
         hit = mapping.keys.get(header_key(header))
         if hit is not None:
-            winner = headers[out.columns[hit[0]]]
-            out.notes.append(f"column {header!r} also maps to {hit[0]}; {winner!r} was used and {header!r} ignored")
+            won = out.columns[hit[0]]
+            out.notes.append(f"column {pos + 1} {header!r} also maps to {hit[0]}: column {won + 1} "
+                             f"{headers[won]!r} was loaded, column {pos + 1} ignored")
     return out

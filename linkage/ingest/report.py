@@ -9,6 +9,16 @@ from pathlib import Path
 from linkage.ingest.sniff import describe_delimiter
 
 
+class PlainText(str):
+    """A str that rich prints verbatim: headers, paths and notes come from the input files, and
+    a header such as "[/x]" must not be read as console markup."""
+
+    def __rich__(self):
+        from rich.text import Text
+
+        return Text(str(self))
+
+
 @dataclass
 class SourceReport:
     source: str
@@ -33,6 +43,9 @@ class SourceReport:
         return asdict(self) | {"reconciled": self.reconciled}
 
     def render(self) -> str:
+        return PlainText(self._render())
+
+    def _render(self) -> str:
         how = [self.format]
         if self.encoding:
             how.append(self.encoding)
@@ -78,4 +91,4 @@ class IngestReport:
         parts = [r.render() for r in self.sources.values()]
         parts.append(f"workspace: {self.workspace}")
         parts.append(f"quarantine: {self.out_dir / 'quarantine'}  summary: {self.summary}")
-        return "\n".join(parts)
+        return PlainText("\n".join(parts))
