@@ -366,20 +366,36 @@ def test_draw_labels_matches_rates():
     assert picked.sum(axis=1).max() <= R.MAX_SLOTS
 
 
-def test_sample_rates_within_tolerance(data):
-    lab = _labels(data["truth"])
-    present = data["truth"].person_id != ""
-    n = present.sum()
-    tol = 4 * np.sqrt(0.25 / n)
-    assert abs(lab["id_missing"].mean() - R.ID_MISSING) < 4 * np.sqrt(0.25 / len(lab))
-    slot_any = {s: lab.reindex(columns=list(labs), fill_value=False)[present].any(axis=1).mean()
-                for s, (_, labs) in R.SLOTS.items()}
+def test_generated_rates_within_tolerance(tmp_path):
+    """Label rates of a generated wanted list against rates.py: the slot rates (after the cap),
+    the id slot among records that state an id, contextual and absent shares."""
+    truth = _read(generate(30000, 3000, 21, tmp_path)["truth"])
+    lab = _labels(truth)
+    present = truth.person_id != ""
     exp = _expected_slot_rates()
-    # natural card snapshots add a little to name identity and residence; eligibility removes some
-    for slot in ("name_spelling", "birth_date", "parents"):
-        assert exp[slot] * 0.6 - tol < slot_any[slot] < exp[slot] + tol, slot
-    for slot in ("name_identity", "residence"):
-        assert exp[slot] * 0.8 - tol < slot_any[slot] < exp[slot] + 0.05 + tol, slot
+
+    def rate(slot, rows):
+        return lab.reindex(columns=list(R.SLOTS[slot][1]), fill_value=False)[rows].any(axis=1).mean()
+
+    def tol(p, rows):
+        return 3.5 * np.sqrt(p * (1 - p) / rows.sum())
+
+    for slot in ("name_spelling", "name_structure", "name_identity", "birth_date"):
+        assert abs(rate(slot, present) - exp[slot]) < 0.1 * exp[slot] + tol(exp[slot], present), slot
+    with_id = present & ~lab["id_missing"]
+    assert abs(rate("id", with_id) - exp["id"]) < 0.1 * exp["id"] + tol(exp["id"], with_id)
+    # residence: plus records copied from a card printed before a move; parents: needs a parent's name
+    assert exp["residence"] * 0.9 < rate("residence", present) < exp["residence"] + 0.04 + tol(exp["residence"], present)
+    assert exp["parents"] * 0.75 < rate("parents", present) < exp["parents"] * 1.05 + tol(exp["parents"], present)
+    everyone = pd.Series(True, index=truth.index)
+    assert abs(lab["id_missing"].mean() - R.ID_MISSING) < tol(R.ID_MISSING, everyone)
+    assert (~present).sum() == round(3000 * R.ABSENT_SHARE)
+    # within a slot, labels follow their weights where every label applies (name_identity)
+    labs = R.SLOTS["name_identity"][1]
+    hit = lab.reindex(columns=list(labs), fill_value=False)[present]
+    for name, wgt in labs.items():
+        share = hit[name].sum() / hit.any(axis=1).sum()
+        assert abs(share - wgt / sum(labs.values())) < 0.12, name
 
 
 # ------------------------------------------------------------------------------------ text noise

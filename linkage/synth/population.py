@@ -109,9 +109,6 @@ class People:
             ref - ref.astype("datetime64[Y]").astype("datetime64[D]"))
         return a - before
 
-    def prov(self, ward: np.ndarray, places: Places) -> np.ndarray:
-        return places.ward_prov[ward]
-
 
 def _birth_year_probs() -> tuple[np.ndarray, np.ndarray]:
     years = np.arange(R.BIRTH_YEAR_BANDS[0][0], R.LAST_BIRTH_YEAR + 1)
