@@ -207,6 +207,8 @@ def build_drafts(res: People, pool: People, n_wanted: int, tables: Tables, place
     decision = np.maximum(decision, lo)
     units_new = (decision >= d64(R.REORG_DATE)) & (rng.random(n) < R.WANTED_2025_NAMES_AFTER_REORG)
 
+    p.home_prov_only |= rng.random(n) < R.WANTED_PLACE_PROVINCE_ONLY
+    p.birth_prov_only |= rng.random(n) < R.WANTED_PLACE_PROVINCE_ONLY
     labels = {lab: np.zeros(n, dtype=bool) for lab in R.SCENARIOS}
     # snapshot from the ID card (as printed at issue): old name / old address are natural labels
     pr = np.arange(n_present)

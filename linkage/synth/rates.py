@@ -149,6 +149,7 @@ WANTED_FIELD_PRESENT = {
     "father_name": 0.70,
     "mother_name": 0.65,
 }
+WANTED_PLACE_PROVINCE_ONLY = 0.15  # hometown / birth place stated with the province only (coarser than the register)
 WANTED_NICKNAME = 0.12  # other_names carries a nickname ("Tèo", "Hùng Sẹo"): not a register value
 WANTED_GENDER_MF = 0.20  # gender written "M"/"F" instead of "Nam"/"Nữ"
 WANTED_GENDER_EMPTY = 0.02
