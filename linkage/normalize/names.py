@@ -31,7 +31,17 @@ import pyarrow.compute as pc
 
 from linkage.errors import RulesError
 from linkage.normalize.phonetic import _phonetic_word
-from linkage.normalize.text import _safe_word, canonical_name, fold_ascii, is_syllable, nfc_clean, rules_key
+from linkage.normalize.text import (
+    _apply_legacy,
+    _legacy_repair,
+    _safe_word,
+    canonical_name,
+    fold_ascii,
+    is_syllable,
+    nfc_clean,
+    rules_key,
+)
+from linkage.normalize.text import load_rules as load_text_rules
 from linkage.rules import load_yaml, read_ref_csv, read_ref_lines
 
 COLUMNS = ("norm", "ascii", "family", "middle", "given", "given2", "phonetic")
@@ -43,6 +53,8 @@ class NameRules:
     apostrophe_prefixes: tuple[str, ...]  # longest first, canonical case
     minority_families: tuple[tuple[str, ...], ...]  # longest first
     leading_families: tuple[tuple[str, ...], ...]  # multi-word families written first
+    family_last_words: frozenset[str]  # last word of every minority family
+    leading_first_words: frozenset[str]  # first word of every leading family
     known_first: frozenset[str]
     gender_middles: frozenset[str]
     two_syllable_given: frozenset[str]
@@ -88,6 +100,8 @@ def _load(key: str) -> NameRules:
         apostrophe_prefixes=apos,
         minority_families=tuple(sorted(fam, key=len, reverse=True)),
         leading_families=tuple(sorted(leading, key=len, reverse=True)),
+        family_last_words=frozenset(f[-1] for f in fam),
+        leading_first_words=frozenset(f[0] for f in leading),
         known_first=frozenset(known),
         gender_middles=frozenset(canon(x) for x in _str_list(parts, "gender_middles", ppath)),
         two_syllable_given=frozenset(two),
@@ -108,6 +122,8 @@ def _strip_prefix(word: str, R: NameRules) -> tuple[str, str]:
 
 def _family_suffix(words: list[str], R: NameRules) -> int:
     """How many trailing words form a listed minority family name (0 if none)."""
+    if not words or words[-1] not in R.family_last_words:
+        return 0
     for fam in R.minority_families:
         if len(fam) <= len(words) and tuple(words[-len(fam) :]) == fam:
             return len(fam)
@@ -128,7 +144,7 @@ def _split(words: tuple[str, ...], R: NameRules) -> tuple[str, str, str]:
     w = list(words)
     if not w:
         return "", "", ""
-    for fam in R.leading_families:  # "Rơ Mah H'Bia", "A Lăng Thị Mai"
+    for fam in R.leading_families if w[0] in R.leading_first_words else ():  # "Rơ Mah H'Bia"
         if len(w) > len(fam) and tuple(w[: len(fam)]) == fam:
             pre, given = _strip_prefix(w[-1], R)
             return " ".join(fam), " ".join([*w[len(fam) : -1], pre]).strip(), given
@@ -205,18 +221,24 @@ def normalize_names(values: pd.Series, *, rules: str | Path | None = None) -> pd
     key = rules_key(rules)
     R = name_rules(rules)
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    distinct = [v if isinstance(v, str) else str(v) for v in uniques]
+    if isinstance(uniques.dtype, pd.StringDtype) or pd.api.types.is_string_dtype(uniques.dtype) and all(
+        isinstance(v, str) for v in uniques[:1000]
+    ):
+        try:
+            distinct = pa.array(uniques, type=pa.large_string(), from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            distinct = pa.array([v if isinstance(v, str) else str(v) for v in uniques], type=pa.large_string())
+    else:
+        distinct = pa.array([v if isinstance(v, str) else str(v) for v in uniques], type=pa.large_string())
     cols = _normalize_distinct(distinct, key, R)
     idx = pa.array(codes, mask=codes < 0)
     return pd.DataFrame({c: pc.take(cols[c], idx).to_pandas().array for c in COLUMNS}, index=values.index)
 
 
-def _normalize_distinct(values: list[str], key: str, R: NameRules) -> dict[str, pa.Array]:
-    """Columns for distinct values. Values made only of letters and spaces whose words are all
-    "safe" (text._safe_word: canonical form independent of context) and that need no minority
-    split are done word by word with Arrow (each distinct word once); the rest go through _one.
-    Both paths give identical results (tests/test_names.py checks it)."""
-    arr = pa.array(values, type=pa.large_string())
+def _fast_columns(arr: pa.Array, key: str, R: NameRules) -> tuple[dict[str, pa.Array], np.ndarray]:
+    """Columns computed word by word with Arrow (each distinct word once), and the mask of values
+    for which they are right: values made only of letters and spaces whose words are all "safe"
+    (text._safe_word: canonical form independent of context) and that need no minority split."""
     n = len(arr)
     lists = pc.utf8_split_whitespace(arr)
     offsets = lists.offsets.to_numpy().astype(np.int64)
@@ -246,8 +268,8 @@ def _normalize_distinct(values: list[str], key: str, R: NameRules) -> dict[str, 
         last = flat_canon.take(pa.array(last_i, mask=lengths < 1))
         second_last = flat_canon.take(pa.array(np.maximum(offsets[1:] - 2, 0), mask=lengths < 3))
     # minority patterns (a prefix first, or a minority family last) take the slow path
-    last_family_words = pa.array(sorted({f[-1] for f in R.minority_families}), type=t)
-    special_first = sorted(R.word_prefixes | {f[0] for f in R.leading_families})
+    last_family_words = pa.array(sorted(R.family_last_words), type=t)
+    special_first = sorted(R.word_prefixes | R.leading_first_words)
     special = pc.is_in(first, pa.array(special_first, type=t)).to_numpy(zero_copy_only=False)
     special |= (
         (lengths >= 2)
@@ -278,12 +300,31 @@ def _normalize_distinct(values: list[str], key: str, R: NameRules) -> dict[str, 
         "given2": pc.if_else(pa.array(g2 & (lengths >= 3)), pair, empty),
         "phonetic": join(flat_phon, offsets),
     }
-    slow = np.flatnonzero(~ok)
-    if len(slow):
-        rows = [_one(values[i], key, R) for i in slow]
-        mask = pa.array(~ok)
-        for j, c in enumerate(COLUMNS):
-            cols[c] = pc.replace_with_mask(cols[c], mask, pa.array([r[j] for r in rows], type=t))
+    return cols, ok
+
+
+def _normalize_distinct(arr: pa.Array, key: str, R: NameRules) -> dict[str, pa.Array]:
+    """Columns for distinct values: the Arrow word-by-word path where it applies; then values that
+    only needed legacy/NFC/space/confusable clean-up (text.canonical_name's second fast path) go
+    through it again after that clean-up; the rest through the scalar _one. All paths give
+    identical results (tests/test_names.py checks it)."""
+    cols, ok = _fast_columns(arr, key, R)
+    todo = np.flatnonzero(~ok)
+    if not len(todo):
+        return cols
+    raw = arr.take(pa.array(todo)).to_pylist()
+    R_text = load_text_rules(key)
+    legacy = _legacy_repair()
+    cleaned = [nfc_clean(_apply_legacy(v, key, legacy, R_text) if legacy else v, rules=key) for v in raw]
+    cols2, ok2 = _fast_columns(pa.array(cleaned, type=pa.large_string()), key, R)
+    rows = [None if ok2[j] else _one(raw[j], key, R) for j in range(len(todo))]
+    t = pa.large_string()
+    mask = pa.array(~ok)
+    take2 = pa.array(np.arange(len(todo)))
+    for j, c in enumerate(COLUMNS):
+        scalar = pa.array([None if r is None else r[j] for r in rows], type=t)
+        merged = pc.if_else(pa.array(ok2), cols2[c].take(take2), scalar)
+        cols[c] = pc.replace_with_mask(cols[c], mask, merged)
     return cols
 
 

@@ -544,6 +544,12 @@ def canonical_name(s: str, *, rules: str | Path | None = None) -> str:
     if words and all(fast):
         return " ".join(fast)  # type: ignore[arg-type]
     legacy = _legacy_repair()
+    R = _load(key)
+    cleaned = nfc_clean(_apply_legacy(s, key, legacy, R) if legacy is not None else s, rules=key)
+    words = cleaned.split()
+    fast = [_safe_word(w, key) for w in words]
+    if words and all(fast):
+        return " ".join(fast)  # type: ignore[arg-type]  # only NFC/space/confusable repairs were needed
     out = _canonical_once(s, key, legacy)
     # a repair can expose another (the legacy repair reads the cleaned text differently from the
     # raw one; a removed digit or dot leaves a new word): settle on a fixed point so that
