@@ -16,7 +16,6 @@ MODS = {  # (base, combining mark) -> (telex, vni)
     ("a", "\u0302"): ("aa", "a6"), ("e", "\u0302"): ("ee", "e6"), ("o", "\u0302"): ("oo", "o6"),
     ("a", "\u0306"): ("aw", "a8"), ("o", "\u031b"): ("ow", "o7"), ("u", "\u031b"): ("uw", "u7"),
 }
-VOWELS = set("aăâeêioôơuưy")
 
 
 def nfc(s: str) -> str:
