@@ -170,7 +170,7 @@ def sample_scores():
 # province ("Ba Đình, Hà Nội") is read as the district.
 MIN_CORRECT = {
     ("pre2025", "full"): 0.99, ("pre2025", "abbrev"): 0.99, ("pre2025", "lower"): 0.99,
-    ("pre2025", "noprefix"): 0.93, ("pre2025", "ascii"): 0.98, ("pre2025", "alias"): 0.95,
+    ("pre2025", "noprefix"): 0.97, ("pre2025", "ascii"): 0.98, ("pre2025", "alias"): 0.95,
     ("pre2025", "typo"): 0.92,
     ("2025", "full"): 0.99, ("2025", "abbrev"): 0.99, ("2025", "lower"): 0.99,
     ("2025", "noprefix"): 0.75, ("2025", "ascii"): 0.98, ("2025", "alias"): 0.95, ("2025", "typo"): 0.92,

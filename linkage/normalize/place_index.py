@@ -142,6 +142,7 @@ class PlaceIndex:
     abbreviations: frozenset[str]  # short prefix forms whose trailing dot is an abbreviation dot
     noise_prefixes: frozenset[tuple[str, ...]]
     noise_lengths: tuple[int, ...]
+    noise_first: frozenset[str]
     ignore_keys: frozenset[str]
     factors: dict[str, float]
     fuzzy_cutoff: float
@@ -378,6 +379,7 @@ def _build(rules: Path | None) -> PlaceIndex:
         abbreviations=abbrevs,
         noise_prefixes=frozenset(tuple(fold_ascii(clean_text(p)).split()) for p in cfg.get("noise_prefixes", [])),
         noise_lengths=tuple(sorted({len(fold_ascii(clean_text(p)).split()) for p in cfg.get("noise_prefixes", [])})),
+        noise_first=frozenset(fold_ascii(clean_text(p)).split()[0] for p in cfg.get("noise_prefixes", [])),
         ignore_keys=frozenset(ascii_key(clean_text(s).split()) for s in cfg.get("ignore_components", [])),
         factors=_factors(cfg, path),
         fuzzy_cutoff=cutoff,

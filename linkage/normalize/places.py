@@ -16,6 +16,8 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from rapidfuzz import fuzz, process
 
 from linkage.normalize.place_index import (
@@ -153,7 +155,7 @@ def _comp(raw: str, ix: PlaceIndex) -> Comp:
 def _variants(levels: frozenset[str], utype: str | None, toks: list[str], noise: bool) -> tuple[Variant, Variant]:
     """The variant as written, and the same for a value that carries diacritics elsewhere."""
     akey = ascii_key(toks)
-    has_dia = not all(t.isascii() for t in toks)
+    has_dia = not "".join(toks).isascii()
     eligible = not noise and not akey.isdigit()
     dkey = diacritic_key(toks)
     return (Variant(levels, utype, akey, dkey, has_dia, has_dia, len(toks), eligible),
@@ -161,14 +163,18 @@ def _variants(levels: frozenset[str], utype: str | None, toks: list[str], noise:
 
 
 def _parse_comp(raw: str, ix: PlaceIndex) -> Comp:
-    toks = raw.replace("'", " ").split()
-    atoks = [fold_ascii(t) for t in toks]
+    spaced = raw.replace("'", " ")
+    toks = spaced.split()
+    atoks = fold_ascii(spaced).split()
+    if len(atoks) != len(toks):  # a letter outside the fold table took its spaces with it
+        atoks = [fold_ascii(t) for t in toks]
     # a prefix glued to a number: "p1", "q.3", "p01"
     if len(toks) == 1:
         m = _GLUED_NUMBER.match(atoks[0])
         if m and (m.group(1),) in ix.prefix_by_tokens:
             toks, atoks = [m.group(1), m.group(2)], [m.group(1), m.group(2)]
-    noise = any(tuple(atoks[:n]) in ix.noise_prefixes for n in ix.noise_lengths)
+    noise = bool(atoks) and atoks[0] in ix.noise_first and any(
+        tuple(atoks[:n]) in ix.noise_prefixes for n in ix.noise_lengths)
     whole, whole_dia = _variants(_ALL_LEVELS, None, toks, noise)
     variants: list[Variant] = []
     dia: list[Variant] = []
@@ -176,7 +182,7 @@ def _parse_comp(raw: str, ix: PlaceIndex) -> Comp:
         if len(atoks) <= n:
             continue
         hits = ix.prefix_by_tokens.get(tuple(atoks[:n]))
-        if hits and not all(t.isascii() for t in toks[:n]):
+        if hits and not "".join(toks[:n]).isascii():
             # written with diacritics: must be the type word itself ("xà" is not "xã")
             dk = diacritic_key(toks[:n])
             hits = [r for r in hits if r.dkey == dk]
@@ -600,6 +606,11 @@ class _Resolver:
         pre, new, _, _, fid = self._read(text, value_dia, top=True)
         return fid if fid >= 0 else self._fid(pre, new)
 
+    def tail_id(self, tail: str, value_dia: bool) -> int:
+        """The final id shared by every value "<anything>,<tail>", or -1 when the head matters."""
+        pre, new, done, _, fid = self._read(tail, value_dia)
+        return fid if done else -1
+
     def _fid(self, pre: PreState, new: NewState) -> int:
         fk = (pre, new)
         fid = self.finals.get(fk)
@@ -670,6 +681,50 @@ def _resolver(ix: PlaceIndex) -> _Resolver:
     return res
 
 
+def _as_arrow(values: pd.Series) -> pa.Array:
+    """The column as one Arrow string array (numbers and other objects as their text)."""
+    s = values if isinstance(values.dtype, pd.StringDtype) else values.astype("string")
+    arr = pa.array(s.array)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return arr.cast(pa.large_string())
+
+
+def _final_ids(arr: pa.Array, res: _Resolver) -> np.ndarray:
+    """One final-result id per row. Rows are grouped by (text after the first comma, diacritics):
+    a group whose tail alone completes the reading gets its id once; only the other rows are
+    resolved value by value."""
+    n = len(arr)
+    fid = np.zeros(n, dtype=np.int64)  # 0: missing or blank
+    present = pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(arr), ""), False).to_numpy(zero_copy_only=False)
+    if not present.any():
+        return fid
+    dia = pc.fill_null(pc.invert(pc.string_is_ascii(arr)), False).to_numpy(zero_copy_only=False)
+    tails = pc.struct_field(pc.extract_regex(arr, r"(?s)^[^,]*,(?P<tail>.*)$"), [0])
+    tail_ok = pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(tails), ""), False).to_numpy(zero_copy_only=False)
+    todo = present.copy()
+    grouped = present & tail_ok
+    if grouped.any():
+        rows = np.flatnonzero(grouped)
+        flags = pa.array(np.where(dia[rows], "1", "0"), type=pa.large_string())
+        keys = pc.binary_join_element_wise(pc.take(tails, rows), flags, pa.scalar("", pa.large_string()))
+        enc = pc.dictionary_encode(keys)
+        idx = enc.indices.to_numpy(zero_copy_only=False)
+        group_fid = np.array([res.tail_id(k[:-1], k[-1] == "1") for k in enc.dictionary.to_pylist()],
+                             dtype=np.int64)
+        got = group_fid[idx]
+        done = got >= 0
+        fid[rows[done]] = got[done]
+        todo[rows[done]] = False
+    rows = np.flatnonzero(todo)
+    if len(rows):
+        enc = pc.dictionary_encode(pc.take(arr, rows))
+        idx = enc.indices.to_numpy(zero_copy_only=False)
+        value_fid = np.array([res.final_id(v) for v in enc.dictionary.to_pylist()], dtype=np.int64)
+        fid[rows] = value_fid[idx]
+    return fid
+
+
 def resolve_places(values: pd.Series, rules: Path | None = None) -> pd.DataFrame:
     """Resolve a column of free-text places to pre-2025 and 2025 administrative codes.
 
@@ -678,20 +733,15 @@ def resolve_places(values: pd.Series, rules: Path | None = None) -> pd.DataFrame
     Missing or blank input gives NULL codes and a NULL confidence; unresolvable text gives 0.0.
     """
     ix = load_index(rules)
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
     res = _resolver(ix)
-    fids = np.zeros(len(uniques) + 1, dtype=np.int64)  # last slot: the NA sentinel (-1)
-    final_id = res.final_id
-    for i, u in enumerate(np.asarray(uniques, dtype=object).tolist()):
-        if not isinstance(u, str):
-            u = str(u)
-        fids[i] = final_id(u) if u.strip() else 0
-    row_fid = fids[np.asarray(codes)]
+    row_fid = _final_ids(_as_arrow(values), res)
     table = list(zip(*res.final_rows))
-    out = {}
+    take = pa.array(row_fid)
+    out: dict[str, object] = {}
     for j, col in enumerate(COLUMNS):
         if col == "confidence":
             out[col] = np.asarray(table[j], dtype="float64")[row_fid]
         else:
-            out[col] = pd.array(np.asarray(table[j], dtype=object)[row_fid], dtype="string")
+            small = pa.array(table[j], type=pa.large_string())
+            out[col] = pd.arrays.ArrowStringArray(pc.take(small, take))
     return pd.DataFrame(out, index=values.index)
