@@ -12,6 +12,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from linkage.errors import LinkageError
 
@@ -23,7 +24,7 @@ RulesOpt = typer.Option(None, "--rules", help="Rules directory (default: the pro
 
 
 def _fail(exc: LinkageError) -> None:
-    err.print(f"[bold red]error:[/] {exc}")
+    err.print(f"[bold red]error:[/] {escape(str(exc))}")
     raise typer.Exit(exc.exit_code)
 
 
@@ -67,8 +68,10 @@ def ingest(
     out.print(report.render())
 
 
-def _say(message: str) -> None:
-    err.print(message, highlight=False)
+def _reporter():
+    from linkage.progress import ConsoleReporter
+
+    return ConsoleReporter(err)
 
 
 @app.command()
@@ -101,7 +104,7 @@ def blocking(
     from linkage.pipeline import prepare_workspace
 
     try:
-        ctx = prepare_workspace(wanted, residents, id_cards, out_dir, rules, _say)
+        ctx = prepare_workspace(wanted, residents, id_cards, out_dir, rules, _reporter())
     except LinkageError as exc:
         _fail(exc)
     out.print(render_counts(ctx.rule_counts, ctx.counts["tables"]["wanted"]), highlight=False)
@@ -122,7 +125,7 @@ def train(
     from linkage.pipeline import compare_pairs, fit_model, prepare_workspace, saved_model_path
 
     try:
-        ctx = prepare_workspace(wanted, residents, id_cards, out_dir, rules, _say)
+        ctx = prepare_workspace(wanted, residents, id_cards, out_dir, rules, _reporter())
         fitted = fit_model(ctx, compare_pairs(ctx))
         path = save_model(fitted, model or saved_model_path(rules))
     except LinkageError as exc:
@@ -138,15 +141,22 @@ def run(
     id_cards: Optional[Path] = typer.Option(None, "--id-cards", help="ID-card register file."),
     out_dir: Path = typer.Option(..., "--out", help="Output directory."),
     model: Optional[Path] = typer.Option(None, "--model", help="Model file (default: rules/model.json; trains if none)."),
+    retrain: bool = typer.Option(False, "--train", help="Train a new model on this run's pairs even if one exists."),
     rules: Optional[Path] = RulesOpt,
 ) -> None:
     """Link the wanted list against the registers: ranked, scored, explained candidates in Parquet."""
     from linkage.pipeline import run as run_job
 
     try:
-        result = run_job(wanted, residents, id_cards, out_dir, rules=rules, model_path=model, say=_say)
+        result = run_job(
+            wanted, residents, id_cards, out_dir, rules=rules, model_path=model, reporter=_reporter(), retrain=retrain
+        )
     except LinkageError as exc:
         _fail(exc)
+    _print_run(result)
+
+
+def _print_run(result) -> None:
     c = result.counts
     out.print(
         f"candidates: {c['matches']:,} for {c['wanted_with_candidates']:,} of {c['tables']['wanted']:,} wanted records "
@@ -174,6 +184,34 @@ def evaluate(
     except LinkageError as exc:
         _fail(exc)
     out.print(result.render(), highlight=False)
+
+
+@app.command()
+def demo(
+    sample: Path = typer.Option(Path("data_samples/sample"), help="Directory with wanted.csv, residents.csv, id_cards.csv."),
+    out_dir: Path = typer.Option(Path("out/demo"), "--out", help="Output directory."),
+    rules: Optional[Path] = RulesOpt,
+) -> None:
+    """Run the main job on the committed synthetic sample and print where the outputs are."""
+    from linkage.evaluate import evaluate as run_eval
+    from linkage.pipeline import run as run_job
+    from linkage.settings import load_settings
+
+    files = {name: sample / f"{name}.csv" for name in ("wanted", "residents", "id_cards")}
+    missing = [str(p) for p in files.values() if not p.is_file()]
+    if missing:
+        err.print(f"[bold red]error:[/] sample files not found: {', '.join(missing)} (regenerate with `make sample`)")
+        raise typer.Exit(2)
+    try:
+        result = run_job(files["wanted"], files["residents"], files["id_cards"], out_dir, rules=rules, reporter=_reporter())
+        truth = sample / "truth.csv"
+        if truth.is_file():
+            out.print(run_eval(truth, result.matches, load_settings(rules).threshold).render(), highlight=False)
+    except LinkageError as exc:
+        _fail(exc)
+    _print_run(result)
+    out.print(f"quarantine: {out_dir / 'quarantine'}")
+    out.print(f"workspace: {out_dir / 'workspace.duckdb'}")
 
 
 def main() -> None:  # pragma: no cover - console entry for `python cli.py`

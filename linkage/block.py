@@ -8,6 +8,7 @@ hottest key named) before it costs anything.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import duckdb
 
@@ -27,7 +28,7 @@ class RuleCount:
 
 
 def _is_list(con: duckdb.DuckDBPyConnection, expr: str, alias: str, table: str) -> bool:
-    col_type = con.execute(f"DESCRIBE SELECT {expr} AS k FROM {table} {alias}").fetchone()[1]
+    col_type = con.execute(f"DESCRIBE SELECT {expr} AS k FROM {table} {alias}").fetchall()[0][1]
     return str(col_type).endswith("[]")
 
 
@@ -74,7 +75,12 @@ def _rule_pairs_sql(rule: BlockingRule) -> str:
     """
 
 
-def block(con: duckdb.DuckDBPyConnection, settings: Settings, rules: list[str] | None = None) -> list[RuleCount]:
+def block(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    rules: list[str] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[RuleCount]:
     """Create table `pairs(w_idx, person_idx, rules)` (rules: bitmask of the rules that found the
     pair, bit i = i-th rule in the settings). Stops with BudgetError before joining a rule whose
     key join exceeds the pair budget."""
@@ -96,10 +102,10 @@ def block(con: duckdb.DuckDBPyConnection, settings: Settings, rules: list[str] |
             con.execute(f"CREATE OR REPLACE TEMP TABLE rp AS {_rule_pairs_sql(rule)}")
         except duckdb.Error as exc:
             raise RulesError(f"blocking rule '{rule.name}': invalid filter: {exc}") from None
-        count.pairs = con.execute("SELECT count(*) FROM rp").fetchone()[0]
+        count.pairs = con.execute("SELECT count(*) FROM rp").fetchall()[0][0]
         count.new_pairs = con.execute(
             "SELECT count(*) FROM rp ANTI JOIN pairs USING (w_idx, person_idx)"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         con.execute(
             f"""
             CREATE OR REPLACE TABLE pairs AS
@@ -112,6 +118,8 @@ def block(con: duckdb.DuckDBPyConnection, settings: Settings, rules: list[str] |
         cumulative += count.new_pairs
         count.cumulative = cumulative
         counts.append(count)
+        if progress:
+            progress(1)
     con.execute("DROP TABLE IF EXISTS kl; DROP TABLE IF EXISTS kr; DROP TABLE IF EXISTS rp")
     con.execute("CREATE OR REPLACE TABLE pairs AS SELECT row_number() OVER (ORDER BY w_idx, person_idx) - 1 AS pair_idx, * FROM pairs")
     return counts

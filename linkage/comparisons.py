@@ -69,10 +69,11 @@ def _name_part(c: Comparison) -> KindSpec:
         raise ValueError("name_part needs part: family, middle or given")
     col = f"{part}_name"
     return KindSpec(
-        # A reordered name ("Hùng Nguyễn Văn") splits into other parts; the full-name comparison's
-        # 'reordered' level carries that evidence, so the parts stay silent.
+        # When the whole name agrees (up to diacritics or order) the full-name comparison counts it,
+        # with the whole name's own frequency; the parts stay silent so the name is not counted
+        # twice. They speak when the names differ: which part agrees, and how common it is.
         null=f"NOT {_present('l.' + col)} OR NOT {_present('r.' + col)}"
-        " OR (l.name_sorted = r.name_sorted AND l.full_name_ascii <> r.full_name_ascii)",
+        " OR l.full_name_ascii = r.full_name_ascii OR l.name_sorted = r.name_sorted",
         conditions={
             "exact": f"l.{col} = r.{col}",
             "ascii": f"l.{part}_ascii = r.{part}_ascii",
@@ -190,15 +191,16 @@ def _id_number(c: Comparison) -> KindSpec:
 
 
 def _id_encoded(c: Comparison) -> KindSpec:
-    """The wanted record's own 12-digit id (birth year, gender it encodes) against the register
-    record; or the register's id against the wanted record when the register record has no birth
-    date. Not used when the ids are equal (the id comparison already counts that)."""
-    year_l = "CASE WHEN l.id12 IS NOT NULL THEN l.id_birth_year ELSE l.birth_year END"
-    year_r = "CASE WHEN l.id12 IS NOT NULL THEN r.birth_year ELSE r.id_birth_year END"
-    gen_l = "CASE WHEN l.id12 IS NOT NULL THEN l.id_gender ELSE l.gender END"
-    gen_r = "CASE WHEN l.id12 IS NOT NULL THEN r.gender ELSE r.id_gender END"
+    """Stands in for a missing birth date: the birth year and gender the wanted record's 12-digit id
+    encodes, when the wanted record has no birth date, against the register record; or the register
+    id's, when the register record has none. Null otherwise (the birth date comparison counts it)
+    and when the ids are equal (the id comparison counts that)."""
+    year_l = "CASE WHEN l.birth_year IS NULL THEN l.id_birth_year ELSE l.birth_year END"
+    year_r = "CASE WHEN l.birth_year IS NULL THEN r.birth_year ELSE r.id_birth_year END"
+    gen_l = "CASE WHEN l.birth_year IS NULL THEN l.id_gender ELSE l.gender END"
+    gen_r = "CASE WHEN l.birth_year IS NULL THEN r.gender ELSE r.id_gender END"
     return KindSpec(
-        null="coalesce(l.id12 = r.id12, FALSE) OR (l.id12 IS NULL AND r.birth_year IS NOT NULL)"
+        null="coalesce(l.id12 = r.id12, FALSE) OR (l.birth_year IS NOT NULL AND r.birth_year IS NOT NULL)"
         f" OR ({year_l}) IS NULL OR ({year_r}) IS NULL",
         conditions={
             "consistent": f"({year_l}) = ({year_r}) AND coalesce(({gen_l}) = ({gen_r}), TRUE)",

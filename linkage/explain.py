@@ -46,9 +46,9 @@ def explanation_sql(settings: Settings) -> str:
         f"{{'w': s.mw_{c.name}, 't': {phrase_sql(settings, j)}}}" for j, c in enumerate(settings.comparisons)
     )
     lst = f"list_sort([{items}], 'DESC')"
-    pos = f"array_to_string(list_transform(list_filter({lst}, x -> x.w >= {min_w} AND x.t IS NOT NULL), x -> x.t)[1:{max_pos}], ', ')"
+    pos = f"array_to_string(list_transform(list_filter({lst}, lambda x: x.w >= {min_w} AND x.t IS NOT NULL), lambda x: x.t)[1:{max_pos}], ', ')"
     neg_sorted = f"list_sort([{items}], 'ASC')"
-    neg = f"array_to_string(list_transform(list_filter({neg_sorted}, x -> x.w <= -{min_w} AND x.t IS NOT NULL), x -> x.t)[1:{max_neg}], ', ')"
+    neg = f"array_to_string(list_transform(list_filter({neg_sorted}, lambda x: x.w <= -{min_w} AND x.t IS NOT NULL), lambda x: x.t)[1:{max_neg}], ', ')"
     return f"concat_ws('; ', nullif({pos}, ''), nullif({neg}, ''))"
 
 
@@ -78,4 +78,4 @@ def rules_list_sql(settings: Settings) -> str:
     items = ", ".join(
         f"CASE WHEN (s.rules >> {i}) & 1 = 1 THEN {_literal(r.name)} END" for i, r in enumerate(settings.blocking)
     )
-    return f"array_to_string(list_filter([{items}], x -> x IS NOT NULL), ',')"
+    return f"array_to_string(list_filter([{items}], lambda x: x IS NOT NULL), ',')"

@@ -41,7 +41,7 @@ class LevelParams:
 @dataclass
 class ComparisonParams:
     name: str
-    tf: bool
+    tf: dict[str, str]  # level id -> column whose value frequency replaces u at that level
     levels: list[LevelParams]
 
 
@@ -84,7 +84,7 @@ def default_model(settings: Settings, rules_hash: str, share: float = 0.9) -> Mo
         wanted_match_share=share,
         comparisons=comps,
         rules_hash=rules_hash,
-        tf={"source": "register persons at run time: share of persons per name-part value", "minimum": tf_min},
+        tf={"source": "register persons at run time: share of persons per value of the level's column", "minimum": tf_min},
     )
 
 
@@ -113,7 +113,7 @@ def load_model(path: Path, settings: Settings) -> Model:
     comps = []
     for c in data["comparisons"]:
         levels = [LevelParams(lv["id"], lv["m"], lv["u"], lv.get("m_source", ""), lv.get("u_source", "")) for lv in c["levels"]]
-        comps.append(ComparisonParams(c["name"], bool(c.get("tf")), levels))
+        comps.append(ComparisonParams(c["name"], dict(c.get("tf") or {}), levels))
     model = Model(
         wanted_match_share=float(data["wanted_match_share"]),
         comparisons=comps,
@@ -149,11 +149,14 @@ def prior_weight(prior: float) -> float:
     return math.log2(prior / (1.0 - prior))
 
 
-def match_weights(levels: np.ndarray, model: Model, tf_values: dict[str, np.ndarray] | None = None) -> np.ndarray:
+TfValues = dict[str, dict[int, np.ndarray]]  # comparison -> level index -> per-pair frequency
+
+
+def match_weights(levels: np.ndarray, model: Model, tf_values: TfValues | None = None) -> np.ndarray:
     """Weight of each comparison for each pair (n x C); null levels weigh 0.
 
-    For a term-frequency comparison the exact level uses u = the value's frequency among register
-    persons instead of the average u, so "Nguyễn" agreeing is worth little and a rare given name a lot.
+    At a term-frequency level, u is the frequency of the wanted record's value among register
+    persons instead of the average u, so "Nguyễn" agreeing is worth little and a rare name a lot.
     """
     tf_values = tf_values or {}
     tf_min = float(model.tf.get("minimum", 1e-5))
@@ -162,10 +165,10 @@ def match_weights(levels: np.ndarray, model: Model, tf_values: dict[str, np.ndar
         lv = levels[:, j]
         has = lv >= 0
         out[has, j] = w[lv[has]]
-        if c.tf and c.name in tf_values:
-            exact = lv == 0
-            tf = np.maximum(np.nan_to_num(tf_values[c.name][exact], nan=tf_min), tf_min)
-            out[exact, j] = np.log2(max(c.levels[0].m, _P_FLOOR) / tf)
+        for k, freq in tf_values.get(c.name, {}).items():
+            at = lv == k
+            tf = np.maximum(np.nan_to_num(freq[at], nan=tf_min), tf_min)
+            out[at, j] = np.log2(max(c.levels[k].m, _P_FLOOR) / tf)
     return out
 
 

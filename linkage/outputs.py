@@ -62,6 +62,7 @@ def matches_sql(settings: Settings, run_id: str) -> str:
                src.sources,
                s.match_weight,
                s.match_probability,
+               s.pair_probability,
                {mws},
                {flags},
                {explanation_sql(settings)} AS explanation,

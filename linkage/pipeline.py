@@ -12,7 +12,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import duckdb
 import pandas as pd
@@ -26,12 +26,12 @@ from linkage.model import Model, load_model, save_model
 from linkage.normalize.table import normalize_table
 from linkage.outputs import fingerprint, write_manifest, write_matches
 from linkage.prepare import build_tables
-from linkage.rules import DEFAULT_RULES_DIR, rules_dir, rules_hash
+from linkage.progress import Reporter
+from linkage.rules import rules_dir, rules_hash
 from linkage.score import score
 from linkage.settings import Settings, load_settings
 from linkage.train import train
 
-Say = Callable[[str], None]
 SAVED_MODEL = "model.json"  # the project's saved model, under the rules directory
 
 
@@ -47,17 +47,20 @@ class Context:
     settings: Settings
     rules: Path | None
     con: duckdb.DuckDBPyConnection
-    say: Say
+    reporter: Reporter
     timings: dict[str, float] = field(default_factory=dict)
     counts: dict[str, Any] = field(default_factory=dict)
+    rule_counts: list[RuleCount] = field(default_factory=list)
+
+    def say(self, message: str) -> None:
+        self.reporter.say(message)
 
     @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        self.say(f"[{name}] ...")
+    def stage(self, name: str, total: int | None = None) -> Iterator[Reporter]:
         t0 = time.perf_counter()
-        yield
+        with self.reporter.stage(name, total) as bar:
+            yield bar
         self.timings[name] = round(time.perf_counter() - t0, 3)
-        self.say(f"[{name}] done in {self.timings[name]:.1f} s")
 
 
 def connect(path: Path, settings: Settings, out_dir: Path) -> duckdb.DuckDBPyConnection:
@@ -72,12 +75,12 @@ def connect(path: Path, settings: Settings, out_dir: Path) -> duckdb.DuckDBPyCon
     return con
 
 
-def _normalise(ctx: Context, sources: list[str]) -> dict[str, pd.DataFrame]:
+def _normalise(ctx: Context, sources: list[str], bar: Reporter) -> dict[str, pd.DataFrame]:
     frames = {}
     for source in sources:
         raw = ctx.con.execute(f'SELECT * FROM "{source}" ORDER BY _row').df()
-        frames[source] = normalize_table(raw, source, rules=ctx.rules, progress=lambda m, s=source: ctx.say(f"  {s}: {m}"))
-        ctx.counts[f"normalised_{source}"] = len(raw)
+        frames[source] = normalize_table(raw, source, rules=ctx.rules)
+        bar.advance(len(raw))
     return frames
 
 
@@ -87,11 +90,11 @@ def prepare_workspace(
     id_cards: Path | None,
     out_dir: Path,
     rules: Path | None = None,
-    say: Say | None = None,
+    reporter: Reporter | None = None,
     blocking_rules: list[str] | None = None,
 ) -> Context:
     """Ingest, normalise, build the engine tables and block; returns the open context."""
-    say = say or (lambda _m: None)
+    reporter = reporter or Reporter()
     settings = load_settings(rules)
     if residents is None and id_cards is None:
         raise InputError("give at least one register: --residents and/or --id-cards")
@@ -100,29 +103,35 @@ def prepare_workspace(
     sources = {"wanted": wanted, "residents": residents, "id_cards": id_cards}
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    say("[ingest] ...")
-    report = ingest(sources, out_dir, rules=rules)
+    with reporter.stage("ingest"):
+        report = ingest(sources, out_dir, rules=rules)
     timings["ingest"] = round(time.perf_counter() - t0, 3)
-    say(report.render())
+    reporter.say(report.render())
     con = connect(report.workspace, settings, out_dir)
-    ctx = Context(out_dir=out_dir, settings=settings, rules=rules, con=con, say=say, timings=timings)
+    ctx = Context(out_dir=out_dir, settings=settings, rules=rules, con=con, reporter=reporter, timings=timings)
     ctx.counts["ingest"] = {s: r.to_dict() for s, r in report.sources.items()}
     given = [s for s, p in sources.items() if p is not None]
-    with ctx.stage("normalise"):
-        frames = _normalise(ctx, given)
+    rows = sum(report.sources[s].rows_accepted for s in given)
+    with ctx.stage("normalise", total=rows) as bar:
+        frames = _normalise(ctx, given, bar)
     with ctx.stage("prepare"):
-        ctx.counts["tables"] = build_tables(con, frames["wanted"], frames.get("residents"), frames.get("id_cards"))
-    with ctx.stage("block"):
-        rule_counts = block(con, settings, blocking_rules)
-        ctx.counts["blocking"] = [rc.__dict__ for rc in rule_counts]
-        ctx.counts["candidate_pairs"] = rule_counts[-1].cumulative if rule_counts else 0
-    ctx.rule_counts = rule_counts  # type: ignore[attr-defined]
+        tf_columns = [col for c in settings.comparisons for col in c.tf.values()]
+        ctx.counts["tables"] = build_tables(
+            con, frames["wanted"], frames.get("residents"), frames.get("id_cards"), tf_columns
+        )
+    with ctx.stage("block", total=len(settings.blocking)) as bar:
+        ctx.rule_counts = block(con, settings, blocking_rules, progress=bar.advance)
+        ctx.counts["blocking"] = [rc.__dict__ for rc in ctx.rule_counts]
+        ctx.counts["candidate_pairs"] = ctx.rule_counts[-1].cumulative if ctx.rule_counts else 0
     return ctx
 
 
 def compare_pairs(ctx: Context) -> Gammas:
-    with ctx.stage("compare"):
-        gammas = compare(ctx.con, ctx.settings)
+    rows = ctx.con.execute(
+        "SELECT count(*) FROM pairs p JOIN reg r ON r.person_idx = p.person_idx"
+    ).fetchall()[0][0]
+    with ctx.stage("compare", total=rows) as bar:
+        gammas = compare(ctx.con, ctx.settings, progress=bar.advance)
     return gammas
 
 
@@ -160,26 +169,29 @@ def run(
     out_dir: Path,
     rules: Path | None = None,
     model_path: Path | None = None,
-    say: Say | None = None,
+    reporter: Reporter | None = None,
+    retrain: bool = False,
 ) -> RunResult:
     """The nightly job. Uses the given model, else the project's saved one; with neither it trains
     on this run's pairs first, says so, and writes the model next to the outputs."""
-    say = say or (lambda _m: None)
+    reporter = reporter or Reporter()
+    say = reporter.say
     t_start = time.perf_counter()
     out_dir = Path(out_dir)
     model_file = Path(model_path) if model_path else saved_model_path(rules)
-    ctx = prepare_workspace(wanted, residents, id_cards, out_dir, rules, say)
+    ctx = prepare_workspace(wanted, residents, id_cards, out_dir, rules, reporter)
     settings = ctx.settings
     gammas = compare_pairs(ctx)
     trained = False
-    if model_file.is_file():
+    if model_file.is_file() and not retrain:
         model = load_model(model_file, settings)
         current = rules_hash(rules)
         if model.rules_hash != current:
             say(f"warning: model {model_file} was trained with other rules (hash {model.rules_hash[:12]}, now {current[:12]})")
         say(f"model: {model_file} (version {model.version}, created {model.created})")
     else:
-        say(f"no model at {model_file}: training one on this run's pairs first")
+        if not retrain:
+            say(f"no model at {model_file}: training one on this run's pairs first")
         model = fit_model(ctx, gammas)
         model_file = save_model(model, out_dir / SAVED_MODEL)
         trained = True
@@ -191,8 +203,8 @@ def run(
     run_id = _run_id(inputs, digest, model)
     with ctx.stage("write"):
         matches = write_matches(ctx.con, settings, out_dir / "matches.parquet", run_id)
-        ctx.counts["matches"] = ctx.con.execute(f"SELECT count(*) FROM read_parquet('{matches}')").fetchone()[0]
-        ctx.counts["wanted_with_candidates"] = ctx.con.execute("SELECT count(DISTINCT w_idx) FROM scored").fetchone()[0]
+        ctx.counts["matches"] = ctx.con.execute(f"SELECT count(*) FROM read_parquet('{matches}')").fetchall()[0][0]
+        ctx.counts["wanted_with_candidates"] = ctx.con.execute("SELECT count(DISTINCT w_idx) FROM scored").fetchall()[0][0]
     ctx.con.close()
     ctx.timings["total"] = round(time.perf_counter() - t_start, 3)
     manifest = {

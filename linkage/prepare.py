@@ -195,6 +195,7 @@ def build_tables(
     wanted: pd.DataFrame,
     residents: pd.DataFrame | None,
     id_cards: pd.DataFrame | None,
+    tf_columns: list[str] | None = None,
 ) -> dict[str, int]:
     """Create `w` (with w_idx) and `reg` (with person_idx) plus the term-frequency table `tf`."""
     w = prepared_frame(wanted, wanted["wanted_id"], "wanted")
@@ -218,8 +219,8 @@ def build_tables(
         """
     )
     con.execute("DROP TABLE reg_raw")
-    build_tf(con)
-    n_persons = con.execute("SELECT count(DISTINCT person_idx) FROM reg").fetchone()[0]
+    build_tf(con, tf_columns or [])
+    n_persons = con.execute("SELECT count(DISTINCT person_idx) FROM reg").fetchall()[0][0]
     return {
         "wanted": len(w),
         "register_records": len(reg),
@@ -227,15 +228,17 @@ def build_tables(
     }
 
 
-def build_tf(con: duckdb.DuckDBPyConnection) -> None:
-    """Term frequencies of name parts among register persons (each person counted once per value)."""
-    selects = []
-    for part in ("family", "middle", "given"):
-        selects.append(
-            f"""
-            SELECT '{part}' AS part, value, count(*) / sum(count(*)) OVER () AS tf
-            FROM (SELECT DISTINCT person_idx, {part}_name AS value FROM reg WHERE {part}_name IS NOT NULL)
-            GROUP BY value
-            """
-        )
+def build_tf(con: duckdb.DuckDBPyConnection, columns: list[str]) -> None:
+    """Term frequencies among register persons: for each column, the share of persons holding each
+    value (a person counts once per value, whether it comes from a resident or a card record)."""
+    selects = [
+        f"""
+        SELECT '{col}' AS col, value, count(*) / sum(count(*)) OVER () AS tf
+        FROM (SELECT DISTINCT person_idx, {col} AS value FROM reg WHERE {col} IS NOT NULL)
+        GROUP BY value
+        """
+        for col in sorted(set(columns))
+    ]
+    if not selects:
+        selects = ["SELECT NULL::VARCHAR AS col, NULL::VARCHAR AS value, NULL::DOUBLE AS tf WHERE FALSE"]
     con.execute("CREATE OR REPLACE TABLE tf AS " + " UNION ALL ".join(selects))

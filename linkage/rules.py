@@ -70,13 +70,18 @@ def read_ref_lines(relpath: str, rules: str | Path | None = None) -> list[str]:
     return [s.strip() for s in lines if s.strip() and not s.lstrip().startswith("#")]
 
 
+# The project's saved model lives in the rules directory but is an output of training, not a
+# rule: it is left out of the hash (a model records the hash of the rules it was trained with).
+NOT_RULES = {"model.json"}
+
+
 def rules_hash(rules: str | Path | None = None) -> str:
     """SHA-256 over every file under the rules directory (path and content), so a model or run
     records exactly which rules produced it."""
     root = rules_dir(rules)
     h = hashlib.sha256()
     for p in sorted(root.rglob("*")):
-        if p.is_file() and "__pycache__" not in p.parts:
+        if p.is_file() and "__pycache__" not in p.parts and p.name not in NOT_RULES:
             h.update(str(p.relative_to(root)).encode())
             h.update(b"\0")
             h.update(p.read_bytes())

@@ -11,26 +11,24 @@ import numpy as np
 import pyarrow as pa
 
 from linkage.compare import Gammas
-from linkage.model import Model, match_weights, prior_weight, probability, run_prior
+from linkage.model import Model, TfValues, match_weights, prior_weight, probability, run_prior
 from linkage.settings import Settings
 
 
-def tf_values(con: duckdb.DuckDBPyConnection, settings: Settings, w_idx: np.ndarray) -> dict[str, np.ndarray]:
-    """Per pair, the register frequency of the wanted record's value, for each TF comparison."""
-    out = {}
+def tf_values(con: duckdb.DuckDBPyConnection, settings: Settings, w_idx: np.ndarray) -> TfValues:
+    """Per pair, the register frequency of the wanted record's value, for each TF level."""
+    out: TfValues = {}
     for c in settings.comparisons:
-        if not c.tf:
-            continue
-        part = c.params.get("part")
-        col = f"{part}_name"
-        per_w = con.execute(
-            f"""
-            SELECT coalesce(tf.tf, 'NaN'::DOUBLE) AS tf FROM w
-            LEFT JOIN tf ON tf.part = '{part}' AND tf.value = w.{col}
-            ORDER BY w.w_idx
-            """
-        ).fetchnumpy()["tf"]
-        out[c.name] = np.asarray(per_w, dtype=np.float64)[w_idx]
+        ids = c.level_ids()
+        for level_id, col in c.tf.items():
+            per_w = con.execute(
+                f"""
+                SELECT coalesce(tf.tf, 'NaN'::DOUBLE) AS tf FROM w
+                LEFT JOIN tf ON tf.col = '{col}' AND tf.value = w.{col}
+                ORDER BY w.w_idx
+                """
+            ).fetchnumpy()["tf"]
+            out.setdefault(c.name, {})[ids.index(level_id)] = np.asarray(per_w, dtype=np.float64)[w_idx]
     return out
 
 
@@ -45,16 +43,33 @@ def _ranks(w_idx: np.ndarray, person_idx: np.ndarray, weight: np.ndarray) -> np.
     return rank
 
 
+def one_person_probability(w_idx: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """P(this candidate is the wanted person | all of that wanted record's candidates).
+
+    A wanted record is at most one person, so its candidates compete: with odds o_k = 2^weight_k,
+    P_k = o_k / (1 + sum of o over the record's candidates), the 1 standing for "none of them".
+    A sibling who shares parents and address cannot also be likely when the person is there.
+    """
+    n = int(w_idx.max()) + 1 if len(w_idx) else 0
+    top = np.zeros(n)
+    np.maximum.at(top, w_idx, weight)  # at least 0: the "none of them" term
+    scaled = np.exp2(weight - top[w_idx])
+    total = np.exp2(-top)
+    np.add.at(total, w_idx, scaled)
+    return scaled / total[w_idx]
+
+
 def score(con: duckdb.DuckDBPyConnection, settings: Settings, model: Model, gammas: Gammas) -> dict[str, int]:
     """Create table `scored` with the top-k candidates per wanted record above the floor weight."""
     meta = con.execute("SELECT w_idx, person_idx, rules FROM pairs ORDER BY pair_idx").fetchnumpy()
     w_idx = np.asarray(meta["w_idx"])[gammas.pair_idx]
     person_idx = np.asarray(meta["person_idx"])[gammas.pair_idx]
     rules = np.asarray(meta["rules"])[gammas.pair_idx]
-    n_persons = con.execute("SELECT count(DISTINCT person_idx) FROM reg").fetchone()[0]
+    n_persons = con.execute("SELECT count(DISTINCT person_idx) FROM reg").fetchall()[0][0]
     mw = match_weights(gammas.levels, model, tf_values(con, settings, w_idx))
     total = prior_weight(run_prior(model, n_persons)) + mw.sum(axis=1)
     rank = _ranks(w_idx, person_idx, total)
+    match_p = one_person_probability(w_idx, total)
     keep = (rank <= settings.top_k) & (total >= settings.floor_weight)
     cols = {
         "w_idx": w_idx[keep],
@@ -62,7 +77,8 @@ def score(con: duckdb.DuckDBPyConnection, settings: Settings, model: Model, gamm
         "rules": rules[keep],
         "rank": rank[keep],
         "match_weight": np.round(total[keep], 6),
-        "match_probability": np.round(probability(total[keep]), 9),
+        "match_probability": np.round(match_p[keep], 9),
+        "pair_probability": np.round(probability(total[keep]), 9),
     }
     for j, name in enumerate(gammas.names):
         cols[f"g_{name}"] = gammas.levels[keep, j]

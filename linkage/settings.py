@@ -27,7 +27,9 @@ class Comparison:
     kind: str
     levels: tuple[Level, ...]
     params: dict[str, Any] = field(default_factory=dict)
-    tf: bool = False
+    # Term-frequency adjustment: level id -> the prepared column whose value frequency (among
+    # register persons) replaces u at that level.
+    tf: dict[str, str] = field(default_factory=dict)
 
     def level_ids(self) -> list[str]:
         return [lv.id for lv in self.levels]
@@ -105,7 +107,13 @@ def _comparison(raw: dict[str, Any], path: Path) -> Comparison:
     if len(levels) < 2:
         raise RulesError(f"{path}: {where}: needs at least two levels")
     params = {k: v for k, v in raw.items() if k not in {"name", "kind", "levels", "tf"}}
-    return Comparison(name=name, kind=kind, levels=tuple(levels), params=params, tf=bool(raw.get("tf", False)))
+    tf = raw.get("tf") or {}
+    if not isinstance(tf, dict) or not all(isinstance(v, str) for v in tf.values()):
+        raise RulesError(f"{path}: {where}.tf: expected a mapping of level id to column name")
+    unknown = set(tf) - {lv.id for lv in levels}
+    if unknown:
+        raise RulesError(f"{path}: {where}.tf: unknown level(s) {sorted(unknown)}")
+    return Comparison(name=name, kind=kind, levels=tuple(levels), params=params, tf=dict(tf))
 
 
 def load_settings(rules: str | Path | None = None) -> Settings:

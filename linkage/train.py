@@ -33,8 +33,8 @@ def _level_shares(levels: np.ndarray, n_levels: int, weights: np.ndarray | None 
 
 def sample_u_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: int) -> int:
     """Random (wanted, person) pairs into table `upairs`; almost all are non-matches."""
-    n_w = con.execute("SELECT count(*) FROM w").fetchone()[0]
-    n_p = con.execute("SELECT count(DISTINCT person_idx) FROM reg").fetchone()[0]
+    n_w = con.execute("SELECT count(*) FROM w").fetchall()[0][0]
+    n_p = con.execute("SELECT count(DISTINCT person_idx) FROM reg").fetchall()[0][0]
     n = int(min(n_pairs, n_w * n_p))
     rng = np.random.default_rng(seed)
     table = pa.table(
@@ -119,8 +119,9 @@ def em_session(
     return ms, lam, it
 
 
-def _guard(model: Model, defaults: Model, observed: dict[int, np.ndarray]) -> None:
-    """Fall back to the rules' default m where EM is degenerate, and record why."""
+def _guard(model: Model, defaults: Model, observed: dict[int, np.ndarray], m_minimum: float) -> None:
+    """Fall back to the rules' default m where EM is degenerate, and record why; no level's m goes
+    below a floor, so one disagreement (a data-entry slip) cannot veto every other agreement."""
     for j, c in enumerate(model.comparisons):
         dflt = defaults.comparisons[j]
         for k, lv in enumerate(c.levels):
@@ -134,6 +135,11 @@ def _guard(model: Model, defaults: Model, observed: dict[int, np.ndarray]) -> No
                     "m from the rules' default"
                 )
                 lv.m, lv.m_source = dflt.levels[k].m, "default (EM gave m < u)"
+        floor = float(m_minimum)
+        for lv in c.levels:
+            if lv.m < floor:
+                lv.m = floor
+                lv.m_source += f"; raised to the floor {floor:g}"
         total = sum(lv.m for lv in c.levels)
         for lv in c.levels:
             lv.m = lv.m / total
@@ -186,20 +192,26 @@ def train(
                 lv.m, lv.m_source = float(m[k]), f"EM ({len(estimates[j])} session(s))"
         else:
             model.warnings.append(f"{c.name}: no EM session estimated m; m from the rules' defaults")
-    _guard(model, defaults, observed)
+    _guard(model, defaults, observed, float(cfg.get("m_minimum", 0.001)))
 
-    # Prior: expected matches among the candidate pairs, over all possible pairs.
-    n_w = con.execute("SELECT count(*) FROM w").fetchone()[0]
-    n_p = con.execute("SELECT count(DISTINCT person_idx) FROM reg").fetchone()[0]
-    lam_blocked = 0.5
+    # Prior: a wanted record has at most one true person, so the expected number of matches is the
+    # sum over wanted records of their best candidate's posterior (namesakes do not add up).
+    n_w = con.execute("SELECT count(*) FROM w").fetchall()[0][0]
+    n_p = con.execute("SELECT count(DISTINCT person_idx) FROM reg").fetchall()[0][0]
+    w_of_pair = con.execute("SELECT w_idx FROM pairs ORDER BY pair_idx").fetchnumpy()["w_idx"][gammas.pair_idx]
+    expected = 0.0
+    share = model.wanted_match_share
     for _ in range(50):
-        p = posterior(gammas.levels, model, lam_blocked)
-        new = float(np.clip(p.mean(), 1e-9, 1 - 1e-9))
-        if abs(new - lam_blocked) < 1e-7:
+        prior = min(max(share / max(n_p, 1), 1e-15), 0.5)
+        p = posterior(gammas.levels, model, prior)
+        best = np.zeros(n_w)
+        np.maximum.at(best, w_of_pair, p)
+        expected = float(best.sum())
+        new = float(np.clip(expected / n_w, 1e-6, 1.0))
+        if abs(new - share) < 1e-6:
             break
-        lam_blocked = new
-    expected = min(lam_blocked * len(gammas.pair_idx), float(n_w))
-    model.wanted_match_share = float(np.clip(expected / n_w, 1e-6, 1.0))
+        share = new
+    model.wanted_match_share = share
     model.training = {
         "u_random_pairs": n_u,
         "candidate_pairs": int(len(gammas.pair_idx)),
@@ -208,5 +220,5 @@ def train(
         "wanted": int(n_w),
         "persons": int(n_p),
     }
-    say(f"prior: {expected:,.0f} expected matches for {n_w:,} wanted records (share {model.wanted_match_share:.3f})")
+    say(f"prior: {expected:,.0f} wanted records expected to have their person in the register (share {share:.3f})")
     return model

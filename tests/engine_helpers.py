@@ -62,7 +62,7 @@ def workspace(
     cards = None
     if id_cards:
         cards = normalize_table(pd.DataFrame(id_cards).astype(object), "id_cards")
-    build_tables(con, w, r, cards)
+    build_tables(con, w, r, cards, [col for c in load_settings().comparisons for col in c.tf.values()])
     return con
 
 

@@ -21,9 +21,10 @@ CASES = [
     ("given changed", {"full_name": "Nguyễn Văn Minh"}, {}, "full_name", "family_middle"),
     ("family changed", {"full_name": "Phạm Văn Hùng"}, {}, "full_name", "given_only"),
     ("whole name changed", {"full_name": "Lò Thị Mai"}, {}, "full_name", "else"),
-    ("family exact", {}, {}, "family_name", "exact"),
+    ("family exact, given differs", {"full_name": "Nguyễn Văn Minh"}, {}, "family_name", "exact"),
+    ("parts silent when the whole name agrees", {}, {}, "family_name", None),
     ("family variant", {"full_name": "Huỳnh Văn Hùng"}, {"full_name": "Hoàng Văn Hùng"}, "family_name", "variant"),
-    ("given ascii", {"full_name": "Nguyễn Văn Hung"}, {}, "given_name", "ascii"),
+    ("given ascii", {"full_name": "Trần Văn Hung"}, {}, "given_name", "ascii"),
     ("given differs", {"full_name": "Nguyễn Văn Minh"}, {}, "given_name", "else"),
     ("reordered parts stay silent", {"full_name": "Hùng Nguyễn Văn"}, {}, "given_name", None),
     ("middle missing is null", {"full_name": "Nguyễn Hùng"}, {}, "middle_name", None),
@@ -61,10 +62,11 @@ CASES = [
     ("id one digit", {"id_number": "080085001237"}, {}, "id_number", "one_digit"),
     ("id conflicts", {"id_number": "080085999999"}, {}, "id_number", "else"),
     ("no id", {}, {}, "id_number", None),
-    ("id encodes same year and gender", {"id_number": "001085777777"}, {}, "id_encoded", "consistent"),
-    ("id encodes year one off", {"id_number": "001086777777"}, {}, "id_encoded", "near"),
-    ("id encodes other gender", {"id_number": "001185777777"}, {}, "id_encoded", "else"),
-    ("equal ids are not counted twice", {"id_number": "080085001234"}, {}, "id_encoded", None),
+    ("id encodes same year and gender", {"id_number": "001085777777", "birth_date": ""}, {}, "id_encoded", "consistent"),
+    ("id encodes year one off", {"id_number": "001086777777", "birth_date": ""}, {}, "id_encoded", "near"),
+    ("id encodes other gender", {"id_number": "001185777777", "birth_date": ""}, {}, "id_encoded", "else"),
+    ("id silent when birth dates compare", {"id_number": "001085777777"}, {}, "id_encoded", None),
+    ("equal ids are not counted twice", {"id_number": "080085001234", "birth_date": ""}, {}, "id_encoded", None),
 ]
 
 

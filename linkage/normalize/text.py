@@ -15,7 +15,9 @@ the last hat/breve/horn vowel if any (tuấn, trường, nguyễn); else the las
 Pipeline of canonical_name: legacy-encoding repair (linkage.normalize.legacy, on the raw value,
 because nfc_clean's confusable map would destroy the byte patterns it detects, e.g. TCVN3 "é" read
 as "Ð") -> nfc_clean -> apostrophe prefixes (H' Hen -> H'Hen) -> keystroke repair -> tone style ->
-Title Case per syllable (and after an apostrophe: H'Hen, K'Bròng).
+Title Case per syllable (and after an apostrophe: H'Hen, K'Bròng). Bracketed notes ("Nguyễn Văn A
+(Tèo)") are dropped from the canonical form (the original is kept by the caller); other
+punctuation and digits left after keystroke repair become spaces.
 """
 
 from __future__ import annotations
@@ -482,6 +484,7 @@ def fold_ascii(s: str, *, rules: str | Path | None = None) -> str:
 # canonical_name
 # ---------------------------------------------------------------------------------------------
 
+_BRACKETED = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
 _NON_NAME = re.compile(r"[^\w'\u0300-\u036f ]|[\d_]")
 
 
@@ -597,6 +600,10 @@ def _canonical_once(s: str, key: str, legacy) -> str:
     if legacy is not None:
         s = _apply_legacy(s, key, legacy, R)
     s = nfc_clean(s, rules=key)
+    if "(" in s or "[" in s:
+        # "Nguyễn Văn A (Tèo)", "Lê Văn B [bí danh]": a note or nickname, never part of the name;
+        # left in, it would become the given name
+        s = _BRACKETED.sub(" ", s)
     if not s:
         return ""
     s = repair_keystrokes(s, rules=key)
