@@ -282,6 +282,8 @@ def test_fold_ascii(raw: str, expected: str) -> None:
         ("Nguyễn\u200bVăn\u00a0Hùng", "Nguyễn Văn Hùng"),  # zero-width space between words
         ("NguyễnVănHùng", "Nguyễn Văn Hùng"),  # lost spaces, camel case
         ("Nguyễn V. Hùng", "Nguyễn V Hùng"),
+        ("Nguyễn Văn A (Tèo)", "Nguyễn Văn A"),  # a nickname in brackets is not the given name
+        ("Lê Văn Bình [bí danh]", "Lê Văn Bình"),
         ("Lê-Thị Hồng", "Lê Thị Hồng"),
         ("Hùng", "Hùng"),  # single-word name
         ("tôn nữ thị diệu hằng", "Tôn Nữ Thị Diệu Hằng"),  # 5 words
