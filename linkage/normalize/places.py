@@ -4,8 +4,13 @@ A value is split into comma-like components and read right to left: province fir
 district inside it, then the ward inside the district (pre-2025 reading) or inside the province
 (2025 reading). Both readings run side by side; the deeper one wins, and the other regime's codes
 are derived from the mapping tables (a split pre-2025 ward maps to a '|'-joined set of 2025 wards).
-Each distinct value is resolved once, and each (reading state, component) step is cached, so
-addresses that differ only in their house-number part cost a few dictionary look-ups each.
+Speed: rows are grouped (in Arrow) by the text after their first comma; a group whose tail alone
+completes the reading is resolved once, so unique house-number prefixes ("Số 12 đường Lê Lợi, ...")
+cost nothing in Python. Everything else is resolved once per distinct value, with every
+(reading state, component) step cached.
+
+Confidence is a product of factors from rules/places/places.yaml (1.0 = every level written
+exactly, with its prefix); regime says which unit list the text fits ('both' when it fits both).
 """
 
 from __future__ import annotations
@@ -32,7 +37,6 @@ from linkage.normalize.place_index import (
 
 COLUMNS = ("province_code", "district_code", "ward_code", "province_code_2025", "ward_code_2025",
            "regime", "level", "confidence")
-_STR_COLUMNS = COLUMNS[:-1]
 _LEVEL_NAMES = {1: "province", 2: "district", 3: "ward"}
 _ALL_LEVELS = frozenset(("province", "district", "ward"))
 _SEP = re.compile(r"[,;|\n\t()\[\]]+|\.(?!\d)|\s+-\s+|-")
@@ -54,6 +58,8 @@ class Variant(NamedTuple):
 
 
 class Comp(NamedTuple):
+    """A component parsed once: its variants (prefix-stripped first, then the whole text)."""
+
     variants: tuple[Variant, ...]
     variants_dia: tuple[Variant, ...]  # the same, for a value written with diacritics
     whole_akey: str
@@ -63,6 +69,8 @@ class Comp(NamedTuple):
 
 
 class Match(NamedTuple):
+    """A chosen unit and the confidence factor of how it was found."""
+
     code: str
     factor: float
 
@@ -71,6 +79,8 @@ AMBIGUOUS = Match("", 0.0)  # the name exists in scope but names several units
 
 
 class PreState(NamedTuple):
+    """The pre-2025 reading so far (hashable: steps are cached by state and component)."""
+
     scope: tuple[str, ...]  # pre-2025 provinces the text points at
     wide: tuple[str, ...]  # their merge partners (a 2025 province), searched second
     prov: str | None
@@ -82,6 +92,8 @@ class PreState(NamedTuple):
 
 
 class NewState(NamedTuple):
+    """The 2025 reading so far."""
+
     prov: str | None
     old_filter: str | None  # the text named a pre-2025 province: wards must descend from it
     ward: str | None
@@ -123,18 +135,16 @@ def split_components(text: str, ix: PlaceIndex) -> list[str]:
         pos = m.end()
     parts.append(s[pos:].strip())
     out: list[str] = []
-    joinable: list[bool] = []
     for i, p in enumerate(parts):
         if not p:
             continue
-        if out and i > 0 and hyphen_before[i - 1] and joinable[-1]:
+        if out and i > 0 and hyphen_before[i - 1]:
             left = _comp(out[-1], ix)
-            if (left.variants[0].akey + ascii_key(p.split())) in ix.hyphen_keys \
-                    or (left.whole_akey + ascii_key(p.split())) in ix.hyphen_keys:
+            right = ascii_key(p.split())
+            if left.variants[0].akey + right in ix.hyphen_keys or left.whole_akey + right in ix.hyphen_keys:
                 out[-1] = out[-1] + " - " + p
                 continue
         out.append(p)
-        joinable.append(True)
     return out
 
 
@@ -206,10 +216,10 @@ def _inner_split(comp: Comp, ix: PlaceIndex) -> tuple[str, ...]:
     toks, atoks = comp.tokens, comp.atokens
     starts = [0]
     for i in range(1, len(atoks)):
-        if any(atoks[i:i + n] in ix.prefix_by_tokens for n in ix.prefix_lengths if i + n < len(atoks)):
+        at_prefix = any(atoks[i:i + n] in ix.prefix_by_tokens for n in ix.prefix_lengths if i + n < len(atoks))
+        # a piece that would be a bare prefix ("xã") stays with the words after it
+        if at_prefix and not _only_prefix(atoks[starts[-1]:i], ix):
             starts.append(i)
-    # a piece that would be a bare prefix ("xã") stays with the words after it
-    starts = [a for a in starts if a == 0 or not _only_prefix(atoks[starts[starts.index(a) - 1]:a], ix)]
     pieces = [list(toks[a:b]) for a, b in zip(starts, starts[1:] + [len(toks)])]
     last = pieces[-1]
     for n in range(min(4, len(last) - 1), 0, -1):  # trailing province without separator
@@ -260,8 +270,6 @@ def _fuzzy(v: Variant, lists: tuple[list[str], list[list[Unit]]] | None, cutoff:
     keys, units = lists
     digits = _DIGIT_RUN.findall(v.akey)
     if digits:
-        if len(digits) == len(v.akey):
-            return None
         pick = [i for i, k in enumerate(keys) if _DIGIT_RUN.findall(k) == digits]
         keys, units = [keys[i] for i in pick], [units[i] for i in pick]
     hits = process.extract(v.akey, keys, scorer=fuzz.ratio, limit=3, score_cutoff=cutoff)
@@ -510,6 +518,8 @@ def _with_scope(moved: Step, ix: PlaceIndex) -> Step:
 
 
 def _derive(pre: PreState, new: NewState, ix: PlaceIndex) -> tuple:
+    """The output row for two finished readings: pick the deeper one (both when equally deep and
+    consistent), then derive the other regime's codes from the mapping tables."""
     dp, dn = pre.depth, new.depth
     if dp == 0 and dn == 0:
         return (None, None, None, None, None, None, None, 0.0)
