@@ -233,3 +233,15 @@ def test_variant_relations() -> None:
     table = variant_table()
     assert set(table["relation"]) == {"same", "weak"}
     assert (table["form_a"].map(canonical_name) == table["form_a"]).all()
+
+
+@pytest.mark.parametrize("dtype", [object, "str", "string", "category"])
+def test_normalize_names_accepts_any_string_column(dtype) -> None:
+    s = pd.Series(["lê văn", None, "Lê Văn", ""], dtype=dtype)
+    assert normalize_names(s)["norm"].tolist()[::2] == ["Lê Văn", "Lê Văn"]
+    assert normalize_names(s)["norm"].isna().tolist() == [False, True, False, True]
+
+
+def test_normalize_names_non_string_values_are_text() -> None:
+    out = normalize_names(pd.Series(["Lê Văn", 5, 3.5], dtype=object))
+    assert out["norm"].tolist()[0] == "Lê Văn" and out["norm"].iloc[1:].isna().all()

@@ -221,15 +221,12 @@ def normalize_names(values: pd.Series, *, rules: str | Path | None = None) -> pd
     key = rules_key(rules)
     R = name_rules(rules)
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    if isinstance(uniques.dtype, pd.StringDtype) or pd.api.types.is_string_dtype(uniques.dtype) and all(
-        isinstance(v, str) for v in uniques[:1000]
-    ):
-        try:
-            distinct = pa.array(uniques, type=pa.large_string(), from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            distinct = pa.array([v if isinstance(v, str) else str(v) for v in uniques], type=pa.large_string())
-    else:
+    try:  # string columns convert without a Python loop
+        distinct = pa.array(uniques, type=pa.large_string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
         distinct = pa.array([v if isinstance(v, str) else str(v) for v in uniques], type=pa.large_string())
+    if isinstance(distinct, pa.ChunkedArray):
+        distinct = distinct.combine_chunks()
     cols = _normalize_distinct(distinct, key, R)
     idx = pa.array(codes, mask=codes < 0)
     return pd.DataFrame({c: pc.take(cols[c], idx).to_pandas().array for c in COLUMNS}, index=values.index)
@@ -249,7 +246,7 @@ def _fast_columns(arr: pa.Array, key: str, R: NameRules) -> tuple[dict[str, pa.A
     words = enc.dictionary.to_pylist()
     canon = [_safe_word(w, key) for w in words]
     fold_phon = [_fold_phon(c, key) if c else (None, None) for c in canon]
-    word_ok = np.array([c is not None for c in canon] + [False], dtype=bool)[ind if len(ind) else np.array([], dtype=np.int64)]
+    word_ok = np.array([c is not None for c in canon], dtype=bool)[ind.astype(np.int64)]
     bad = np.concatenate([[0], np.cumsum(~word_ok)])
     ok = (lengths > 0) & (bad[offsets[1:]] == bad[offsets[:-1]])
     ok &= pc.match_substring_regex(arr, r"^[\p{L} ]*$").to_numpy(zero_copy_only=False)
@@ -279,7 +276,8 @@ def _fast_columns(arr: pa.Array, key: str, R: NameRules) -> tuple[dict[str, pa.A
     ok &= ~special
 
     def join(flat_values: pa.Array, offs: np.ndarray) -> pa.Array:
-        return pc.binary_join(pa.LargeListArray.from_arrays(pa.array(offs, type=pa.int64()), flat_values), pa.scalar(" ", type=pa.large_string()))
+        lists = pa.LargeListArray.from_arrays(pa.array(offs, type=pa.int64()), flat_values)
+        return pc.binary_join(lists, pa.scalar(" ", type=t))
 
     pos = np.arange(len(flat)) - np.repeat(offsets[:-1], lengths)
     keep = (pos > 0) & (pos < np.repeat(lengths, lengths) - 1)

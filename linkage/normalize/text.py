@@ -14,10 +14,13 @@ the last hat/breve/horn vowel if any (tuấn, trường, nguyễn); else the las
 
 Pipeline of canonical_name: legacy-encoding repair (linkage.normalize.legacy, on the raw value,
 because nfc_clean's confusable map would destroy the byte patterns it detects, e.g. TCVN3 "é" read
-as "Ð") -> nfc_clean -> apostrophe prefixes (H' Hen -> H'Hen) -> keystroke repair -> tone style ->
-Title Case per syllable (and after an apostrophe: H'Hen, K'Bròng). Bracketed notes ("Nguyễn Văn A
-(Tèo)") are dropped from the canonical form (the original is kept by the caller); other
-punctuation and digits left after keystroke repair become spaces.
+as "Ð"; skipped when the value already reads as Vietnamese once Ð is read as Đ) -> nfc_clean ->
+bracketed notes dropped ("Nguyễn Văn A (Tèo)": a nickname must not become the given name) ->
+keystroke repair -> other punctuation and leftover digits -> spaces -> apostrophe prefixes joined
+(H' Hen -> H'Hen) -> lost spaces restored ("NguyễnVăn") -> tone style -> Title Case per syllable
+(and after an apostrophe: H'Hen, K'Bròng). The result is a fixed point (canonical_name is
+idempotent). Values whose words are already clean valid syllables take a per-word cached fast
+path with the same result.
 """
 
 from __future__ import annotations
@@ -36,7 +39,6 @@ from linkage.rules import load_yaml, read_ref_csv, rules_dir
 # Combining marks: the five tones and the three vowel modifiers.
 TONE_MARKS = {"\u0301": 1, "\u0300": 2, "\u0309": 3, "\u0303": 4, "\u0323": 5}
 TONE_CHAR = {v: k for k, v in TONE_MARKS.items()}
-MODIFIER_MARKS = {"\u0302", "\u0306", "\u031b"}  # circumflex, breve, horn
 VOWELS = set("aăâeêioôơuưy")
 
 _WORD = re.compile(r"(?:[^\W\d_]|[\u0300-\u036f])+")
