@@ -180,6 +180,9 @@ class PlaceIndex:
     fz_dist_in_prov: dict[str, tuple[list[str], list[list[Unit]]]] = field(default_factory=dict)
     fz_new_in_prov: dict[str, tuple[list[str], list[list[Unit]]]] = field(default_factory=dict)
     fz_prov: tuple[list[str], list[tuple[list[Unit], list[Unit]]]] = ([], [])
+    # caches of the resolver that uses this index (parsed components, reading steps); they live and
+    # die with the index, so a rebuilt index never sees another's entries
+    caches: dict = field(default_factory=dict)
 
 
 _TYPE_WORDS = ("thành phố", "thị trấn", "đặc khu", "thị xã", "phường", "huyện", "quận", "tỉnh", "xã")

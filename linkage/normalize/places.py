@@ -148,17 +148,14 @@ def split_components(text: str, ix: PlaceIndex) -> list[str]:
     return out
 
 
-_COMP_CACHE: dict[tuple[int, str], Comp] = {}
-
-
 def _comp(raw: str, ix: PlaceIndex) -> Comp:
-    key = (id(ix), raw)
-    c = _COMP_CACHE.get(key)
+    cache = ix.caches.setdefault("components", {})
+    c = cache.get(raw)
     if c is None:
         c = _parse_comp(raw, ix)
-        if len(_COMP_CACHE) > 500_000:
-            _COMP_CACHE.clear()
-        _COMP_CACHE[key] = c
+        if len(cache) > 500_000:
+            cache.clear()
+        cache[raw] = c
     return c
 
 
@@ -680,13 +677,10 @@ class _Resolver:
         return pre, new, False, expanded
 
 
-_RESOLVERS: dict[int, _Resolver] = {}
-
-
 def _resolver(ix: PlaceIndex) -> _Resolver:
-    res = _RESOLVERS.get(id(ix))
-    if res is None or res.ix is not ix:
-        res = _RESOLVERS[id(ix)] = _Resolver(ix)
+    res = ix.caches.get("resolver")
+    if res is None:
+        res = ix.caches["resolver"] = _Resolver(ix)
     res.trim()
     return res
 
