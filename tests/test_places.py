@@ -43,6 +43,9 @@ HARD_CASES = [
     ("P1, Q3, TPHCM", ("79", "770", "27160", "79", "27154", "pre2025", "ward")),
     ("Phường 01, Quận 03, Tp. Hồ Chí Minh", ("79", "770", "27160", "79", "27154", "pre2025", "ward")),
     ("F.5 Q.3 TP.HCM", ("79", "770", "27151", "79", None, "pre2025", "ward")),
+    ("TX Sơn Tây, HN", ("01", "269", N, "01", N, "pre2025", "district")),
+    ("T.T Đông Anh, H. Đông Anh, T.P Hà Nội", ("01", "017", "00454", "01", "00454|00466|00475", "pre2025", "ward")),
+    ("Đặc khu Phú Quốc, Tỉnh An Giang", ("91", "911", N, "91", "31078", "2025", "ward")),
     # district + province, with and without diacritics, old tone style (Hoà)
     ("Huyện Đức Hòa, Long An", ("80", "802", N, "80", N, "pre2025", "district")),
     ("Huyện Đức Hoà, Tỉnh Long An", ("80", "802", N, "80", N, "pre2025", "district")),
@@ -111,6 +114,14 @@ def test_hard_cases(text, expected):
     assert {k: got[k] for k in want} == want
     if want["province_code"] is None and want["province_code_2025"] is None:
         assert got["confidence"] == 0.0
+
+
+def test_bulk_resolution_equals_one_by_one():
+    """Caches shared across values and calls never change a result (order independence)."""
+    texts = [c[0] for c in HARD_CASES] + _bench_module().styled_inputs(sample=40, seed=3)["text"].tolist()
+    bulk = resolve_places(pd.Series(texts[::-1])).iloc[::-1].reset_index(drop=True)
+    for i, t in enumerate(texts):
+        assert {k: (None if pd.isna(v) else v) for k, v in bulk.iloc[i].items()} == one(t), t
 
 
 def test_f5_and_nga_thanh_successors_follow_the_mapping():
