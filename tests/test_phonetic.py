@@ -41,6 +41,8 @@ from test_text import names, variant_of
         ("Đỗ", "Đổ"),  # tones dropped (hỏi/ngã)
         ("Hùng", "Hưng"),  # vowel marks dropped (already by the fold)
         ("H'Hen Niê", "Hen Niê"),  # minority prefix
+        ("Y Bih Niê", "Bih Niê"),  # minority prefix word
+        ("A Tiếp", "Tiếp"),
         ("Nguyễn Văn Trường", "NGUYEN VAN TRUONG"),
     ],
 )
@@ -72,6 +74,7 @@ def test_key_shape() -> None:
     assert phonetic_key("Nguyễn Văn Trường") == "nguien zan chuon"
     assert phonetic_key("  ") == ""
     assert phonetic_key("H'") == ""
+    assert phonetic_key("Y") == "i"  # a one-word name keeps its only word
     assert phonetic_key("Trần Thị Thúy").isascii()
 
 

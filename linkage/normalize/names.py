@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkage.errors import RulesError
-from linkage.normalize.phonetic import _phonetic_word
+from linkage.normalize.phonetic import _phonetic_word, drop_leading_words, phonetic_words
 from linkage.normalize.text import (
     _apply_legacy,
     _legacy_repair,
@@ -204,7 +204,7 @@ def _one(value: object, key: str, R: NameRules) -> tuple[str | None, ...]:
     words = norm.split()
     family, middle, given = _split(tuple(words), R)
     fp = [_fold_phon(w, key) for w in words]
-    phon = " ".join(p for _, p in fp if p)
+    phon = phonetic_words(" ".join(f for f, _ in fp), rules=key)
     g2 = _given2(words, R) if family == words[0] else ""
     return (norm, " ".join(f for f, _ in fp), family or None, middle or None, given or None, g2 or None, phon or None)
 
@@ -273,6 +273,10 @@ def _fast_columns(arr: pa.Array, key: str, R: NameRules) -> tuple[dict[str, pa.A
         & ~pc.is_in(first, pa.array(sorted(R.known_first), type=t)).to_numpy(zero_copy_only=False)
         & pc.is_in(last, last_family_words).to_numpy(zero_copy_only=False)
     )
+    if len(flat):  # a first word the phonetic key drops (Y, A, Ka) also takes the slow path
+        first_fold = flat_fold.take(pa.array(first_i, mask=lengths < 2))
+        drop = pa.array(sorted(drop_leading_words(key)), type=t)
+        special |= pc.is_in(first_fold, drop).to_numpy(zero_copy_only=False)
     ok &= ~special
 
     def join(flat_values: pa.Array, offs: np.ndarray) -> pa.Array:

@@ -2,7 +2,8 @@
 
 The key is built on the ASCII fold (tones, vowel marks and đ already merged) and then applies the
 ordered rewrite rules of rules/names/phonetic.yaml to each word: d/gi/r/v, s/x, ch/tr, l/n,
-k/c/q, ph/f, ngh/ng, gh/g, i/y, final n/ng and c/t, minority prefixes H'/K' dropped. Each rule
+k/c/q, ph/f, ngh/ng, gh/g, i/y, final n/ng and c/t, minority prefixes H'/K' dropped, and a
+leading Y/A/Ka prefix word dropped from a name. Each rule
 there carries its justification; bench/bench_phonetic_blocks.py measures how much each enlarges
 blocks. The key is for finding candidates only, never for scoring them as equal.
 """
@@ -25,6 +26,15 @@ class PhoneticRule:
     pattern: re.Pattern[str]
     replace: str
     why: str
+
+
+@lru_cache(maxsize=8)
+def drop_leading_words(key: str) -> frozenset[str]:
+    """Folded first words left out of a name's key (gender prefixes such as Y in "Y Bih Niê")."""
+    words = load_yaml("names/phonetic.yaml", key).get("drop_leading_words", [])
+    if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+        raise RulesError(f"{Path(key) / 'names/phonetic.yaml'}: drop_leading_words must be a list of words")
+    return frozenset(w.lower() for w in words)
 
 
 @lru_cache(maxsize=8)
@@ -64,7 +74,10 @@ def phonetic_words(folded: str, *, rules: str | Path | None = None, skip: str = 
     """The key of an already ASCII-folded text (one key per word, space-joined); `skip` leaves one
     rule out (used by the benchmark to measure each rule)."""
     key = rules_key(rules)
-    keys = (_phonetic_word(w, key, skip) for w in folded.split())
+    words = folded.split()
+    if len(words) >= 2 and words[0] in drop_leading_words(key):
+        words = words[1:]
+    keys = (_phonetic_word(w, key, skip) for w in words)
     return " ".join(k for k in keys if k)
 
 
