@@ -1,0 +1,148 @@
+"""`linkage audit`: read one source, run every quality rule, write issues.parquet,
+summary.parquet, report.html and audit.json (each written to a temporary name, then renamed)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Callable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from linkage.audit.checks import CHECKS, run_checks
+from linkage.audit.context import AuditContext, reference_date
+from linkage.audit.overview import wanted_overview
+from linkage.audit.report_html import render
+from linkage.audit.rules import SEVERITIES, load_quality_rules
+from linkage.audit.summary import build_summary, unchecked_rules
+from linkage.errors import InputError
+from linkage.ingest import read_source
+from linkage.ingest.atomic import atomic_path, write_json, write_parquet
+from linkage.ingest.contract import KEY, SOURCES
+
+ISSUES, SUMMARY, REPORT, META = "issues.parquet", "summary.parquet", "report.html", "audit.json"
+
+
+@dataclass
+class AuditResult:
+    source: str
+    out_dir: Path
+    issues: Path
+    summary: Path
+    report: Path
+    meta: Path
+    rows_read: int
+    rows_accepted: int
+    rows_quarantined: int
+    issue_count: int
+    by_rule: dict[str, int] = field(default_factory=dict)
+    by_severity: dict[str, int] = field(default_factory=dict)
+    overview: dict | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def render(self) -> str:
+        sev = ", ".join(f"{k} {v:,}" for k, v in self.by_severity.items())
+        lines = [
+            f"{self.source}: {self.rows_read:,} rows read = {self.rows_accepted:,} audited + "
+            f"{self.rows_quarantined:,} rejected at ingestion",
+            f"issues: {self.issue_count:,} ({sev})" if self.issue_count else "issues: none",
+        ]
+        top = sorted(self.by_rule.items(), key=lambda kv: -kv[1])[:12]
+        lines += [f"  {rule:<32} {n:>10,}" for rule, n in top if n]
+        lines.append(f"written: {self.issues}, {self.summary}, {self.report} ({self.timings.get('total', 0):.1f} s)")
+        return "\n".join(lines)
+
+
+def audit(path: Path | str, source: str, out_dir: Path | str, rules: Path | str | None = None,
+          residents: Path | str | None = None, say: Callable[[str], None] | None = None,
+          today: date | None = None) -> AuditResult:
+    """Audit one source file against rules/quality.yaml. `residents` (a residents file) enables the
+    wanted-list check for persons who link to a deceased resident; `today` overrides the reference
+    date (reruns of old data, tests)."""
+    if source not in SOURCES:
+        raise InputError(f"unknown source {source!r}: use one of {', '.join(SOURCES)}")
+    step = say or (lambda _m: None)
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    rules_path = Path(rules) if rules is not None else None
+    qrules = load_quality_rules(rules_path, CHECKS)
+    if residents is not None and not Path(residents).is_file():
+        raise InputError(f"{residents}: residents file not found")
+
+    step(f"reading {path}")
+    accepted, quarantined, report = read_source(path, source, rules_path)
+    timings["read"] = time.perf_counter() - t0
+    ctx = AuditContext(
+        source=source, table=accepted, quarantine=quarantined, qrules=qrules, rules=rules_path,
+        today=today or reference_date(qrules, rules_path), residents=Path(residents) if residents else None,
+        missing_columns=tuple(report.missing_columns), key_header=report.mapped_columns.get(KEY[source], KEY[source]),
+    )
+    t1 = time.perf_counter()
+    issues = run_checks(ctx, say=lambda rule: step(f"rule {rule}"))
+    timings["checks"] = time.perf_counter() - t1
+
+    t2 = time.perf_counter()
+    summary = build_summary(ctx, issues)
+    unchecked = unchecked_rules(ctx)
+    overview = wanted_overview(ctx, issues, unchecked) if source == "wanted" else None
+    by_rule = {r.id: 0 for r in qrules.for_source(source)}
+    by_severity = {s: 0 for s in SEVERITIES}
+    if issues.num_rows:
+        for k, v in Counter(issues.column("rule").to_pylist()).items():
+            by_rule[k] = v
+        for k, v in Counter(issues.column("severity").to_pylist()).items():
+            by_severity[k] = v
+    records = len(pc.unique(issues.column("row"))) if issues.num_rows else 0
+    meta = {
+        "source": source,
+        "path": str(path),
+        "reference_date": ctx.today.isoformat(),
+        "rules_file": str(qrules.path),
+        "rules_sha256": hashlib.sha256(qrules.path.read_bytes()).hexdigest(),
+        "rows_read": report.rows_read,
+        "rows_accepted": report.rows_accepted,
+        "rows_quarantined": report.rows_quarantined,
+        "quarantine_reasons": report.reasons,
+        "encoding": report.encoding,
+        "notes": list(report.notes) + _absent_note(report.missing_columns),
+        "issues": issues.num_rows,
+        "records_with_issues": records,
+        "by_rule": by_rule,
+        "by_severity": by_severity,
+        "unchecked_rules": sorted(unchecked),
+        "wanted_overview": overview,
+        "safe": {r.id: r.safe_fix for r in qrules.for_source(source)},
+    }
+    html_text = render(meta, summary, issues, overview, qrules.examples_per_rule)
+    timings["summary"] = time.perf_counter() - t2
+
+    out = Path(out_dir)
+    step(f"writing {out}")
+    write_parquet(issues, out / ISSUES)
+    write_parquet(summary, out / SUMMARY)
+    with atomic_path(out / REPORT) as tmp:
+        tmp.write_text(html_text, encoding="utf-8")
+    timings["total"] = time.perf_counter() - t0
+    meta["timings"] = {k: round(v, 3) for k, v in timings.items()}
+    write_json(meta, out / META)
+    return AuditResult(source, out, out / ISSUES, out / SUMMARY, out / REPORT, out / META, report.rows_read,
+                       report.rows_accepted, report.rows_quarantined, issues.num_rows, by_rule, by_severity,
+                       overview, timings)
+
+
+def _absent_note(missing: list[str]) -> list[str]:
+    return [f"columns absent from the file (audited as empty): {', '.join(missing)}"] if missing else []
+
+
+def load_issues(out_dir: Path | str) -> pa.Table:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(Path(out_dir) / ISSUES)
+
+
+__all__ = ["audit", "AuditResult", "load_issues"]
