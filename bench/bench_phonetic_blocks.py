@@ -139,6 +139,30 @@ def candidate_rule(ascii_values: pd.Series, weights: pd.Series | None) -> tuple[
     return now, extra
 
 
+def truth_rates() -> None:
+    """On the committed sample: for true wanted-resident pairs, how often each name key is equal,
+    per noise scenario of the generator (truth.csv)."""
+    sample = ROOT / "data_samples/sample"
+    if not (sample / "truth.csv").is_file():
+        return
+    read = lambda f, cols: pd.read_csv(sample / f, dtype=str, keep_default_na=False, usecols=cols)  # noqa: E731
+    m = read("truth.csv", ["wanted_id", "person_id", "scenarios"])
+    m = m.merge(read("wanted.csv", ["wanted_id", "full_name"]), on="wanted_id")
+    m = m.merge(read("residents.csv", ["person_id", "full_name"]), on="person_id", suffixes=("_w", "_r"))
+    a, b = normalize_names(m["full_name_w"]), normalize_names(m["full_name_r"])
+    eq = pd.DataFrame({"raw": (m["full_name_w"] == m["full_name_r"]).to_numpy()})
+    for c in ("norm", "ascii", "phonetic", "given"):
+        eq[c] = (a[c].fillna("") == b[c].fillna("")).to_numpy()
+    eq["scenario"] = m["scenarios"].str.split("|").to_numpy()
+    rows = eq.explode("scenario")
+    keep = ["clean", "case_spacing", "nfd", "tone_style", "typo_telex", "typo_vni", "diacritics_lost", "typo_edit"]
+    table = rows[rows["scenario"].isin(keep)].groupby("scenario").agg(
+        pairs=("raw", "size"), **{f"{c} equal": (c, "mean") for c in ("raw", "norm", "ascii", "phonetic", "given")}
+    )
+    print(f"\nTrue pairs in data_samples/sample ({len(m)}): share with equal name keys, by noise scenario")
+    print(table.round(2).to_string())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
@@ -162,6 +186,8 @@ def main() -> None:
         rows.append(block_row(f"residents.csv full_name ({len(res):,})", res))
     print("Block sizes under each key")
     print(pd.DataFrame(rows).to_string(index=False))
+
+    truth_rates()
 
     g_ascii = given["token"].map(canonical_name).map(fold_ascii)
     f_ascii = full.map(canonical_name).map(fold_ascii)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -34,7 +35,7 @@ from pathlib import Path
 from unidecode import unidecode
 
 from linkage.errors import RulesError
-from linkage.rules import load_yaml, read_ref_csv, rules_dir
+from linkage.rules import load_yaml, read_ref_csv, read_ref_lines, rules_dir
 
 # Combining marks: the five tones and the three vowel modifiers.
 TONE_MARKS = {"\u0301": 1, "\u0300": 2, "\u0309": 3, "\u0303": 4, "\u0323": 5}
@@ -69,6 +70,8 @@ class SyllableRules:
     vni_mods: dict[str, dict[str, str]]
     apostrophe_prefixes: tuple[str, ...]
     bare_letter_prefixes: frozenset[str]
+    lexicon: frozenset[str]  # lower-case canonical syllables of known names
+    keystroke_exceptions: frozenset[str]  # lower-case attested words that look like residues
 
 
 def _codepoint(text: str, where: str) -> int:
@@ -134,11 +137,22 @@ def _load(key: str) -> SyllableRules:
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise RulesError(f"{rules / 'names/keystrokes.yaml'}: malformed ({exc})") from None
 
+    lexicon: set[str] = set()
+    try:
+        for rel in ks["name_lexicon"]["lists"]:
+            lexicon |= {w for line in read_ref_lines(str(rel), rules) for w in line.lower().split()}
+        for rel, col in ks["name_lexicon"]["tables"].items():
+            table_words = read_ref_csv(str(rel), rules, columns=(str(col),))[str(col)]
+            lexicon |= {w for v in table_words for w in v.lower().split()}
+        exceptions = frozenset(w.lower() for w in read_ref_lines(str(ks["exceptions"]), rules))
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise RulesError(f"{rules / 'names/keystrokes.yaml'}: malformed name_lexicon/exceptions ({exc})") from None
+
     mino = load_yaml("names/minority.yaml", rules)
     apos = tuple(sorted((str(p) for p in mino.get("apostrophe_prefixes", [])), key=len, reverse=True))
     bare = frozenset(str(p).lower() for p in mino.get("bare_letter_prefixes", []))
 
-    return SyllableRules(
+    built = SyllableRules(
         onsets=tuple(sorted((str(o) for o in syl["onsets"]), key=len, reverse=True)),
         codas=frozenset(str(c) for c in syl["codas"]),
         stop_codas=frozenset(str(c) for c in syl["stop_codas"]),
@@ -153,7 +167,12 @@ def _load(key: str) -> SyllableRules:
         vni_mods=vni_mods,
         apostrophe_prefixes=apos,
         bare_letter_prefixes=bare,
+        lexicon=frozenset(),
+        keystroke_exceptions=exceptions,
     )
+    # the lexicon in canonical tone style (the tables mix hoà/hòa), built with the rules just read
+    canon = {_retone_letters(w, built) for w in lexicon}
+    return dataclasses.replace(built, lexicon=frozenset(c for c in canon if c))
 
 
 @lru_cache(maxsize=64)
@@ -292,7 +311,10 @@ def is_syllable(word: str, *, rules: str | Path | None = None) -> bool:
 
 @lru_cache(maxsize=200_000)
 def _retone_word(word: str, key: str) -> str:
-    R = _load(key)
+    return _retone_letters(word, _load(key))
+
+
+def _retone_letters(word: str, R: SyllableRules) -> str:
     letters = _letters(word)
     if letters is None:
         return word
@@ -430,7 +452,10 @@ def _keystroke_word(word: str, key: str) -> tuple[str, int]:
     letters, strength = decoded
     if not _is_valid_letters(letters, R):
         return word, NONE
-    return _compose(_recase(letters, word)), strength
+    repaired = _compose(_recase(letters, word))
+    if strength == WEAK and repaired.lower() in R.lexicon and word.lower() not in R.keystroke_exceptions:
+        strength = STRONG  # Thuyr -> Thủy: a known name syllable, and "Thuyr" is no attested name
+    return repaired, strength
 
 
 def repair_keystrokes(s: str, *, rules: str | Path | None = None) -> str:
