@@ -214,6 +214,41 @@ def demo(
     out.print(f"workspace: {out_dir / 'workspace.duckdb'}")
 
 
+@app.command()
+def audit(
+    source: str = typer.Option(..., "--source", help="wanted, residents or id_cards."),
+    path: Path = typer.Argument(..., help="The source file (CSV, Parquet or JSON Lines)."),
+    out_dir: Path = typer.Option(..., "--out", help="Output directory (issues, summary, report.html)."),
+    residents: Optional[Path] = typer.Option(None, help="Residents file: flag wanted persons linked to a deceased resident."),
+    rules: Optional[Path] = RulesOpt,
+) -> None:
+    """Check every record against rules/quality.yaml (đúng, đủ, sạch, sống) and write a report."""
+    from linkage.audit import audit as run_audit
+
+    try:
+        result = run_audit(path, source, out_dir, rules=rules, residents=residents)
+    except LinkageError as exc:
+        _fail(exc)
+    out.print(result.render(), highlight=False)
+
+
+@app.command()
+def clean(
+    source: str = typer.Option(..., "--source", help="wanted, residents or id_cards."),
+    path: Path = typer.Argument(..., help="The source file (never modified)."),
+    out_file: Path = typer.Option(..., "--out", help="The cleaned copy (.csv, .tsv, .parquet or .jsonl)."),
+    rules: Optional[Path] = RulesOpt,
+) -> None:
+    """Apply only the safe fixes to a copy of a source file; write a change log next to it."""
+    from linkage.audit import clean as run_clean
+
+    try:
+        result = run_clean(path, source, out_file, rules=rules)
+    except LinkageError as exc:
+        _fail(exc)
+    out.print(result.render(), highlight=False)
+
+
 def main() -> None:  # pragma: no cover - console entry for `python cli.py`
     app()
 
