@@ -47,7 +47,9 @@ WANTED_CASES: dict[str, tuple[dict, set]] = {
     "place_unknown": ({"hometown": "Xã Foo Bar, Tỉnh Baz"}, {("dung.place_unknown", "hometown")}),
     "place_unit_not_found": ({"permanent_address": "Phường Bến Nghé, Quận 1, Tỉnh Long An"},
                              {("dung.place_unit_not_found", "permanent_address")}),
-    "place_uncertain": ({"hometown": "Xa Tam Pu, Huyen Dk Hoa, Tinh Long An"}, {("dung.place_uncertain", "hometown")}),
+    "place_misspelt": ({"hometown": "Xa Tam Pu, Huyen Dk Hoa, Tinh Long An"},  # read as another ward
+                       {("dung.place_unit_not_found", "hometown")}),
+    "place_uncertain": ({"hometown": "Thi tran Hau Nghia"}, {("dung.place_uncertain", "hometown")}),
     "gender_value": ({"gender": "Khác"}, {("dung.gender_value", "gender")}),
     "ethnicity_value": ({"ethnicity": "Kinhh"}, {("dung.ethnicity_value", "ethnicity")}),
     "danger_level_value": ({"danger_level": "rất nguy hiểm"}, {("dung.danger_level_value", "danger_level")}),

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pandas as pd
 from rapidfuzz import process
@@ -41,29 +42,85 @@ def _union_nothing(ctx: AuditContext) -> np.ndarray:
     return (p["province_code"].isna() & p["province_code_2025"].isna()).to_numpy(dtype=bool)
 
 
+def _folded_places(ctx: AuditContext) -> np.ndarray:
+    def make() -> np.ndarray:
+        union, _ = ctx.place_table()
+        return fold_text(pd.Series(union.to_numpy(zero_copy_only=False), dtype=object)).to_numpy(dtype=object)
+    return ctx._cached(("folded_places",), make)
+
+
 def _claimed_level(ctx: AuditContext) -> np.ndarray:
     """Per distinct address: the deepest unit level it names with its type (0 = none)."""
     def make() -> np.ndarray:
-        union, _ = ctx.place_table()
-        folded = fold_text(pd.Series(union.to_numpy(zero_copy_only=False), dtype=object)).to_numpy(dtype=object)
+        folded = _folded_places(ctx)
         return np.where(regex_flags(folded, _WARD_CLAIM), 3, np.where(regex_flags(folded, _DISTRICT_CLAIM), 2, 0))
     return ctx._cached(("claimed_level",), make)
 
 
-def place_unit_not_found(ctx: AuditContext, rule: Rule, field: str) -> Found | None:
+def _short_names(ctx: AuditContext) -> tuple[dict, dict, dict]:
+    """Folded unit names without their type (code -> "tan phu"): pre-2025 wards, 2025 wards, districts."""
+    def table(rel: str, code: str, name: str, kind: str) -> dict:
+        t = read_ref_csv(rel, ctx.rules, columns=(code, name, kind))
+        short = [n[len(k) + 1:] if n.startswith(k + " ") else n for n, k in zip(t[name], t[kind])]
+        return dict(zip(t[code], fold_text(pd.Series(short, dtype=object))))
+    return ctx._cached(("short_names",), lambda: (
+        table("ref/admin/wards_pre2025.csv", "ward_code", "ward_name", "ward_type"),
+        table("ref/admin/wards_2025.csv", "ward_code", "ward_name", "ward_type"),
+        table("ref/admin/districts_pre2025.csv", "district_code", "district_name", "district_type")))
+
+
+_NAME_IN_TEXT = """
+select (lvl = 'ward' and not (coalesce(contains(t, w), false) or coalesce(contains(t, w25), false)))
+    or (lvl = 'district' and not coalesce(contains(t, d), false)) as other
+from u
+"""
+
+
+def _unit_substituted(ctx: AuditContext) -> np.ndarray:
+    """Per distinct address: the resolver's deepest unit is not the one the text names (it read a
+    similar name, e.g. a ward of that name does not exist in the province)."""
+    def make() -> np.ndarray:
+        _, p = ctx.place_table()
+        if len(p) == 0:
+            return np.zeros(0, dtype=bool)
+        wards, wards25, dists = _short_names(ctx)
+        u = pd.DataFrame({
+            "t": _folded_places(ctx),
+            "lvl": p["level"].astype(object).where(p["level"].notna(), None),
+            "w": p["ward_code"].astype(object).map(wards),
+            "w25": p["ward_code_2025"].astype(object).str.split("|").str[0].map(wards25),
+            "d": p["district_code"].astype(object).map(dists),
+        })
+        con = duckdb.connect()
+        try:
+            con.register("u", u)
+            other = con.execute(_NAME_IN_TEXT).df()["other"]
+        finally:
+            con.close()
+        return other.fillna(False).to_numpy(dtype=bool)
+    return ctx._cached(("unit_substituted",), make)
+
+
+def _not_found(ctx: AuditContext) -> np.ndarray:
     _, p = ctx.place_table()
     got = p["level"].map(_LEVEL_RANK).fillna(0).to_numpy(dtype=np.int64)
-    bad = (got > 0) & (_claimed_level(ctx) > got)
+    return (got > 0) & ((_claimed_level(ctx) > got) | _unit_substituted(ctx))
+
+
+def place_unit_not_found(ctx: AuditContext, rule: Rule, field: str) -> Found | None:
+    _, p = ctx.place_table()
+    bad = _not_found(ctx)
+    conf = p["confidence"].to_numpy(dtype="float64", na_value=np.nan)
     codes = ctx.place_codes(field)
     return found(field, _real(ctx, field) & _per_row(ctx, field, bad),
-                 lambda pos: "only found down to the " + txt(p["level"].to_numpy(dtype=object)[codes[pos]]) + ": "
-                 + _unit_names(ctx, codes[pos]))
+                 lambda pos: "closest reading: " + _unit_names(ctx, codes[pos]) + " (confidence "
+                 + np.round(conf[codes[pos]], 2).astype(str) + ")")
 
 
 def place_uncertain(ctx: AuditContext, rule: Rule, field: str) -> Found | None:
     _, p = ctx.place_table()
     conf = p["confidence"].to_numpy(dtype="float64", na_value=np.nan)
-    low = (conf > 0) & (conf < float(rule.params.get("min_confidence", 0.6)))
+    low = (conf > 0) & (conf < float(rule.params.get("min_confidence", 0.7))) & ~_not_found(ctx)
     codes = ctx.place_codes(field)
     return found(field, _real(ctx, field) & _per_row(ctx, field, low),
                  lambda pos: "read as " + _unit_names(ctx, codes[pos]) + " (confidence "
@@ -132,9 +189,10 @@ def name_chars(ctx: AuditContext, rule: Rule, field: str) -> Found | None:
 
     d = ctx.distinct(field)
     scan = _scan(ctx, field)
-    flags = regex_flags(scan.fixed, pattern)  # after the safe fixes: mojibake is sach.legacy_encoding
-    if scan.keystroke is not None:
-        flags &= ~scan.keystroke  # digits of a VNI residue (Nguye64n) are sach.keystroke_residue
+    # checked after the safe fixes and the keystroke repair: mojibake symbols are
+    # sach.legacy_encoding, and the digits of a VNI residue (Nguye64n) sach.keystroke_residue
+    text = scan.fixed if scan.keystroke is None else np.where(scan.keystroke, scan.keystroke_fix, scan.fixed)
+    flags = regex_flags(text, pattern) & ~scan.legacy
     rows = np.zeros(ctx.n, dtype=bool)
     rows[d.rows(flags)] = True
     return found(field, rows & _real(ctx, field))

@@ -27,6 +27,9 @@ from linkage.normalize.text import canonical_tones, is_syllable, load_rules, nfc
 # mojibake (repair_legacy_text leaves it alone).
 _CP1252_EXTRA = "€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ"
 _NOT_CP1252 = "[^\\x{00}-\\x{ff}" + _CP1252_EXTRA + "]"
+# Latin-1 symbols that TCVN3 / VNI bytes show up as when read as Windows-1252 (never in a name
+# or an address written in Unicode).
+_MOJIBAKE_SYMBOLS = "[¡¢£¤¥¦§¨©«¬\\x{AD}®¯±²³´¶·¸¹»¼½¾¿]"
 
 
 def _cls(codepoints: list[int]) -> str:
@@ -88,15 +91,27 @@ def scan_text(values: np.ndarray, *, tones: bool = False, keystrokes: bool = Fal
     key = None if rules is None else str(rules)
     anything, spacing_re = _patterns(key)
 
-    # 1. legacy encoding: only non-ASCII values made of Windows-1252 characters can be mojibake
+    # 1. legacy encoding: only non-ASCII values made of Windows-1252 characters can be mojibake.
+    # A value the repair cannot read unambiguously is still reported when it holds the symbols
+    # legacy bytes turn into (left unchanged: no safe fix). A repair that only does what the
+    # confusable map does (Ð -> Đ) is left to that step.
     v1 = values.copy()
+    legacy = np.zeros(n, dtype=bool)
+    frozen = np.zeros(n, dtype=bool)
     if n:
         arr = pa.array(values, pa.string())
         ascii_ = np.asarray(pc.string_is_ascii(arr).to_numpy(zero_copy_only=False), dtype=bool)
         cand = np.flatnonzero(~ascii_ & ~regex_flags(values, _NOT_CP1252))
-        for i in cand:
-            v1[i] = repair_legacy_text(values[i])
-    legacy = v1 != values
+        symbols = regex_flags(values[cand], _MOJIBAKE_SYMBOLS) if len(cand) else np.zeros(0, dtype=bool)
+        for i, sym in zip(cand, symbols):
+            repaired = repair_legacy_text(values[i])
+            if repaired != values[i] and nfc_clean(repaired, rules=rules) == nfc_clean(values[i], rules=rules):
+                continue
+            v1[i] = repaired
+            legacy[i] = repaired != values[i] or bool(sym)
+    # mojibake the repair could not read: any further "fix" (dropping a soft hyphen that is
+    # really a letter) would destroy what a specialist could still decode
+    frozen = legacy & (v1 == values)
 
     # 2. nfc_clean (confusables, invisible characters, NFC, spacing) on the values it could change
     fixed = v1.copy()
@@ -107,7 +122,7 @@ def scan_text(values: np.ndarray, *, tones: bool = False, keystrokes: bool = Fal
         a1 = pa.array(v1, pa.string())
         nfc_diff = np.asarray(pc.not_equal(pc.utf8_normalize(a1, form="NFC"), a1).to_numpy(zero_copy_only=False),
                               dtype=bool)
-        need = np.flatnonzero(nfc_diff | regex_flags(v1, anything) | legacy)
+        need = np.flatnonzero((nfc_diff | regex_flags(v1, anything) | (v1 != values)) & ~frozen)
         for i in need:
             v = v1[i]
             nfc = unicodedata.normalize("NFC", v)
@@ -129,7 +144,7 @@ def scan_text(values: np.ndarray, *, tones: bool = False, keystrokes: bool = Fal
                 out[i] = canonical_tones(tokens[i], rules=rules) != tokens[i]
             return out
 
-        cand = token_any(fixed, retoned)
+        cand = token_any(fixed, retoned) & ~frozen
         for i in np.flatnonzero(cand):
             t = canonical_tones(fixed[i], rules=rules)
             tone[i] = t != fixed[i]
@@ -165,7 +180,20 @@ def _keystrokes(values: np.ndarray, rules: str | Path | None) -> tuple[np.ndarra
     return flag, fix
 
 
+def unrepairable_mojibake(value: str) -> bool:
+    """Windows-1252 text with legacy-mojibake symbols that repair_legacy_text cannot read."""
+    if value.isascii() or repair_legacy_text(value) != value:
+        return False
+    try:
+        value.encode("cp1252")
+    except UnicodeEncodeError:
+        return False
+    return bool(regex_flags(np.array([value], dtype=object), _MOJIBAKE_SYMBOLS)[0])
+
+
 def safe_fix(value: str, *, tones: bool, rules: str | Path | None = None) -> str:
     """The safe fixes on one value, written plainly: the reference the scan must agree with."""
+    if unrepairable_mojibake(value):
+        return value
     v = nfc_clean(repair_legacy_text(value), rules=rules)
     return canonical_tones(v, rules=rules) if tones else v
