@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import duckdb
-import pandas as pd
 
 from linkage import __version__
 from linkage.block import RuleCount, block
@@ -25,7 +24,7 @@ from linkage.ingest import ingest
 from linkage.model import Model, load_model, save_model
 from linkage.normalize.table import normalize_table
 from linkage.outputs import fingerprint, write_manifest, write_matches
-from linkage.prepare import build_tables
+from linkage.prepare import add_register, add_wanted, finish_register, start_register
 from linkage.progress import Reporter
 from linkage.rules import rules_dir, rules_hash
 from linkage.score import score
@@ -75,13 +74,20 @@ def connect(path: Path, settings: Settings, out_dir: Path) -> duckdb.DuckDBPyCon
     return con
 
 
-def _normalise(ctx: Context, sources: list[str], bar: Reporter) -> dict[str, pd.DataFrame]:
-    frames = {}
+def _normalise(ctx: Context, sources: list[str], bar: Reporter) -> None:
+    """Normalise one source at a time and load it into the engine tables, so only one source's
+    frames are in memory at once."""
+    start_register(ctx.con)
     for source in sources:
         raw = ctx.con.execute(f'SELECT * FROM "{source}" ORDER BY _row').df()
-        frames[source] = normalize_table(raw, source, rules=ctx.rules)
-        bar.advance(len(raw))
-    return frames
+        norm = normalize_table(raw, source, rules=ctx.rules)
+        del raw
+        if source == "wanted":
+            add_wanted(ctx.con, norm)
+        else:
+            add_register(ctx.con, norm, source)
+        bar.advance(len(norm))
+        del norm
 
 
 def prepare_workspace(
@@ -113,12 +119,10 @@ def prepare_workspace(
     given = [s for s, p in sources.items() if p is not None]
     rows = sum(report.sources[s].rows_accepted for s in given)
     with ctx.stage("normalise", total=rows) as bar:
-        frames = _normalise(ctx, given, bar)
+        _normalise(ctx, given, bar)
     with ctx.stage("prepare"):
         tf_columns = [col for c in settings.comparisons for col in c.tf.values()]
-        ctx.counts["tables"] = build_tables(
-            con, frames["wanted"], frames.get("residents"), frames.get("id_cards"), tf_columns
-        )
+        ctx.counts["tables"] = finish_register(con, tf_columns)
     with ctx.stage("block", total=len(settings.blocking)) as bar:
         ctx.rule_counts = block(con, settings, blocking_rules, progress=bar.advance)
         ctx.counts["blocking"] = [rc.__dict__ for rc in ctx.rule_counts]

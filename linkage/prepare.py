@@ -2,18 +2,22 @@
 register record: residents and ID cards, several records per person_id).
 
 Both share one column vocabulary so that blocking rules and comparisons in `rules/matching.yaml`
-can say `l.col` and `r.col` alike. Derived keys are computed once per distinct value.
+can say `l.col` and `r.col` alike. Python computes only what needs our Vietnamese functions
+(ASCII folds, tone stripping, variant keys), once per distinct value on Arrow arrays; DuckDB
+derives everything else (keys, birth parts, ids) in one SQL pass.
 """
 
 from __future__ import annotations
 
 import unicodedata
 from functools import lru_cache
+from typing import Callable
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from linkage.normalize.names import variant_pairs
 from linkage.normalize.phonetic import phonetic_key
@@ -25,6 +29,16 @@ _TONE_MARKS = {"\u0300", "\u0301", "\u0303", "\u0309", "\u0323"}
 
 PLACE_COLUMNS = ("birth_place", "hometown", "permanent_address", "current_address")
 PLACE_CODES = ("province_code", "district_code", "ward_code", "province_code_2025", "ward_code_2025")
+
+# Normalised columns the engine reads (absent ones become NULL).
+TEXT_COLUMNS = (
+    "full_name_norm", "full_name_ascii", "name_phonetic", "family_name", "middle_name", "given_name",
+    "father_norm", "father_ascii", "father_given", "mother_norm", "mother_ascii", "mother_given",
+    "birth_precision", "gender_norm", "ethnicity_code", "id_clean", "id_kind", "id_gender",
+    "old_id_clean", "old_id_kind",
+) + tuple(f"{c}_{k}" for c in PLACE_COLUMNS for k in PLACE_CODES)
+INT_COLUMNS = ("birth_year", "birth_month", "birth_day", "birth_swap_month", "birth_swap_day", "id_birth_year")
+BOOL_COLUMNS = ("birth_placeholder", "birth_jan1")
 
 
 @lru_cache(maxsize=200_000)
@@ -59,135 +73,94 @@ def variant_key(part: str) -> str:
     return phonetic_key(" ".join(fold_ascii(classes.get(w, w)) for w in part.split()))
 
 
-def _map_distinct(values: pd.Series, fn) -> pd.Series:
-    """Apply a scalar function once per distinct non-null value."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    mapped = np.array([fn(u) for u in uniques], dtype=object)
-    out = np.full(len(values), None, dtype=object)
-    ok = codes >= 0
-    out[ok] = mapped[codes[ok]]
-    return pd.Series(out, index=values.index, dtype=object)
+def map_distinct(arr: pa.Array, fn: Callable[[str], str]) -> pa.Array:
+    """Apply a scalar string function once per distinct non-null value of an Arrow array."""
+    arr = pc.cast(arr, pa.string())
+    encoded = arr.dictionary_encode()
+    mapped = pa.array([fn(v) for v in encoded.dictionary.to_pylist()], type=pa.string())
+    return mapped.take(encoded.indices)
 
 
-def _text(values: pd.Series) -> pd.Series:
-    """Strings with empty strings as nulls."""
-    s = values.astype(object)
-    return s.where(s.notna() & (s.astype(str).str.strip() != ""), None)
+def _column(norm: pd.DataFrame, name: str, kind: pa.DataType) -> pa.Array:
+    if name not in norm.columns:
+        return pa.nulls(len(norm), type=kind)
+    col = norm[name]
+    if kind == pa.bool_():
+        return pa.array(col.fillna(False).astype(bool).to_numpy(), type=pa.bool_())
+    if kind == pa.int32():
+        return pa.array(col.astype("Int32"), type=pa.int32(), from_pandas=True)
+    return pc.cast(pa.array(col.astype(object), from_pandas=True), pa.string())
 
 
-def _fold(values: pd.Series) -> pd.Series:
-    return _map_distinct(_text(values), fold_ascii)
+def _alias_keys(aliases: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Aliases as a list column, and their ASCII folds (same offsets)."""
+    lists = aliases if pa.types.is_list(aliases.type) else pc.cast(aliases, pa.list_(pa.string()))
+    lists = pc.if_else(pc.is_null(lists), pa.scalar([], pa.list_(pa.string())), lists)
+    flat = lists.flatten()
+    folded = map_distinct(flat, fold_ascii) if len(flat) else pa.array([], pa.string())
+    return lists, pa.ListArray.from_arrays(lists.offsets, folded)
 
 
-def _alias_lists(aliases: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Canonical aliases and their ASCII folds, as lists (empty list when none)."""
-    lists = aliases.map(lambda v: list(v) if isinstance(v, (list, tuple, np.ndarray)) else [])
-    flat = lists.explode()
-    folded = _fold(flat)
-    ascii_lists = folded.groupby(level=0, sort=False).agg(lambda s: [x for x in s if x])
-    ascii_lists = ascii_lists.reindex(lists.index).map(lambda v: v if isinstance(v, list) else [])
-    return lists, ascii_lists
-
-
-def _birth_columns(df: pd.DataFrame) -> pd.DataFrame:
-    """Birth parts for comparison: placeholders count as unknown, a 1 January date as year only
-    (it is the usual default when the day is not known)."""
-    year = df["birth_year"].astype("Int32")
-    month = df["birth_month"].astype("Int32")
-    day = df["birth_day"].astype("Int32")
-    precision = df["birth_precision"].astype(object)
-    placeholder = df.get("birth_placeholder", pd.Series(False, index=df.index)).fillna(False).astype(bool)
-    jan1 = df.get("birth_jan1", pd.Series(False, index=df.index)).fillna(False).astype(bool)
-    year = year.mask(placeholder)
-    month = month.mask(placeholder)
-    day = day.mask(placeholder)
-    precision = precision.mask(placeholder, None)
-    precision = precision.mask(jan1 & ~placeholder & (precision == "day"), "year")
-    y = year.astype(str).where(year.notna(), "")
-    m = month.astype(str).str.zfill(2).where(month.notna(), "")
-    d = day.astype(str).str.zfill(2).where(day.notna(), "")
-    text = np.where(precision == "day", d + "/" + m + "/" + y, np.where(precision == "month", m + "/" + y, y))
-    return pd.DataFrame(
-        {
-            "birth_year": year,
-            "birth_month": month,
-            "birth_day": day,
-            "birth_precision": precision,
-            "birth_swap_month": df["birth_swap_month"].astype("Int32"),
-            "birth_swap_day": df["birth_swap_day"].astype("Int32"),
-            "birth_date_text": pd.Series(text, index=df.index).where(year.notna(), None),
-        },
-        index=df.index,
-    )
-
-
-def _key(*parts: pd.Series) -> pd.Series:
-    """Join parts with '|'; null when any part is null."""
-    out = parts[0].astype(object).astype(str)
-    null = parts[0].isna()
-    for p in parts[1:]:
-        out = out + "|" + p.astype(object).astype(str)
-        null |= p.isna()
-    return out.where(~null, None)
-
-
-def prepared_frame(norm: pd.DataFrame, uid: pd.Series, src: str) -> pd.DataFrame:
-    """The engine's column vocabulary for one normalised source table."""
-    idx = norm.index
-    out = pd.DataFrame({"uid": uid.astype(str).values, "src": src}, index=idx)
-    out["full_name_norm"] = _text(norm["full_name_norm"])
-    out["full_name_ascii"] = _text(norm["full_name_ascii"])
-    out["full_name_notone"] = _map_distinct(out["full_name_norm"], strip_tones)
-    out["name_sorted"] = _map_distinct(out["full_name_ascii"], lambda s: " ".join(sorted(s.split())))
-    out["name_phonetic"] = _text(norm["name_phonetic"])
+def prepared_arrow(norm: pd.DataFrame, uid_column: str, src: str) -> pa.Table:
+    """The normalised columns the engine reads, plus those that need our Python functions."""
+    n = len(norm)
+    cols: dict[str, pa.Array] = {
+        "uid": pc.cast(pa.array(norm[uid_column].astype(object), from_pandas=True), pa.string()),
+        "src": pa.array([src] * n, type=pa.string()),
+    }
+    for name in TEXT_COLUMNS:
+        col = _column(norm, name, pa.string())
+        cols[name] = pc.if_else(pc.equal(pc.utf8_trim_whitespace(col), ""), pa.scalar(None, pa.string()), col)
+    for name in INT_COLUMNS:
+        cols[name] = _column(norm, name, pa.int32())
+    for name in BOOL_COLUMNS:
+        cols[name] = _column(norm, name, pa.bool_())
+    cols["full_name_notone"] = map_distinct(cols["full_name_norm"], strip_tones)
     for part in ("family", "middle", "given"):
-        col = _text(norm[f"{part}_name"])
-        out[f"{part}_name"] = col
-        out[f"{part}_ascii"] = _fold(col)
-        out[f"{part}_vkey"] = _map_distinct(col, variant_key)
-    out["family_given_key"] = _key(out["family_ascii"], out["given_ascii"])
-    aliases, alias_ascii = _alias_lists(norm["aliases"])
-    out["aliases_norm"] = aliases.values
-    out["alias_keys"] = alias_ascii.values
-    out["name_keys"] = [[n] + a if n else a for n, a in zip(out["full_name_ascii"], alias_ascii)]
+        cols[f"{part}_ascii"] = map_distinct(cols[f"{part}_name"], fold_ascii)
+        cols[f"{part}_vkey"] = map_distinct(cols[f"{part}_name"], variant_key)
     for parent in ("father", "mother"):
-        if f"{parent}_norm" in norm.columns:
-            out[f"{parent}_norm"] = _text(norm[f"{parent}_norm"])
-            out[f"{parent}_ascii"] = _text(norm[f"{parent}_ascii"])
-            out[f"{parent}_given_ascii"] = _fold(norm[f"{parent}_given"])
-        else:
-            for suffix in ("norm", "ascii", "given_ascii"):
-                out[f"{parent}_{suffix}"] = None
-    out = pd.concat([out, _birth_columns(norm)], axis=1)
-    out["gender"] = _text(norm["gender_norm"])
-    for col in PLACE_COLUMNS:
-        for code in PLACE_CODES:
-            name = f"{col}_{code}"
-            out[name] = _text(norm[name]) if name in norm.columns else None
-    out["ethnicity_code"] = _text(norm["ethnicity_code"]) if "ethnicity_code" in norm.columns else None
-    kind = norm["id_kind"].astype(object)
-    clean = _text(norm["id_clean"])
-    out["id12"] = clean.where(kind == "personal_id", None)
-    cmnd = clean.where(kind == "cmnd", None)
-    if "old_id_clean" in norm.columns:
-        old = _text(norm["old_id_clean"]).where(norm["old_id_kind"].astype(object) == "cmnd", None)
-        cmnd = cmnd.where(cmnd.notna(), old)
-    out["cmnd"] = cmnd
-    out["id_birth_year"] = norm["id_birth_year"].astype("Int32").where(out["id12"].notna())
-    out["id_gender"] = _text(norm["id_gender"]).where(out["id12"].notna(), None)
-    full_dob = out["birth_precision"] == "day"
-    dob = _key(out["birth_year"], out["birth_month"], out["birth_day"]).where(full_dob, None)
-    out["dob_gender_hometown"] = _key(dob, out["gender"], out["hometown_province_code_2025"])
-    out["dob_family_gender"] = _key(dob, out["gender"], out["family_ascii"])
-    return out
+        cols[f"{parent}_given_ascii"] = map_distinct(cols.pop(f"{parent}_given"), fold_ascii)
+    aliases = norm["aliases"] if "aliases" in norm.columns else pd.Series([[]] * n)
+    cols["aliases_norm"], cols["alias_keys"] = _alias_keys(pa.array(aliases.tolist(), type=pa.list_(pa.string())))
+    return pa.table(cols)
 
 
-def load_table(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:
-    """Write a prepared frame into the workspace as a DuckDB table, via Arrow."""
-    table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
-    con.register("_frame", table)
-    con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _frame")
-    con.unregister("_frame")
+# One SQL pass from the Arrow table to the engine's vocabulary. Placeholders count as unknown;
+# a 1 January date as year only (the usual default when the day is not known).
+_DERIVED_SQL = """
+SELECT * EXCLUDE (birth_placeholder, birth_jan1, birth_year, birth_month, birth_day, birth_precision,
+                  gender_norm, id_clean, id_kind, old_id_clean, old_id_kind, id_birth_year, id_gender),
+    array_to_string(list_sort(string_split(full_name_ascii, ' ')), ' ') AS name_sorted,
+    CASE WHEN family_ascii IS NOT NULL AND given_ascii IS NOT NULL THEN family_ascii || '|' || given_ascii END
+        AS family_given_key,
+    CASE WHEN full_name_ascii IS NULL THEN alias_keys ELSE list_prepend(full_name_ascii, alias_keys) END AS name_keys,
+    CASE WHEN NOT birth_placeholder THEN birth_year END AS birth_year,
+    CASE WHEN NOT birth_placeholder THEN birth_month END AS birth_month,
+    CASE WHEN NOT birth_placeholder THEN birth_day END AS birth_day,
+    CASE WHEN birth_placeholder THEN NULL WHEN birth_jan1 AND birth_precision = 'day' THEN 'year'
+         ELSE birth_precision END AS birth_precision,
+    CASE WHEN birth_placeholder OR birth_year IS NULL THEN NULL
+         WHEN birth_precision = 'day' THEN lpad(birth_day::VARCHAR, 2, '0') || '/' || lpad(birth_month::VARCHAR, 2, '0')
+              || '/' || birth_year::VARCHAR
+         WHEN birth_precision = 'month' THEN lpad(birth_month::VARCHAR, 2, '0') || '/' || birth_year::VARCHAR
+         ELSE birth_year::VARCHAR END AS birth_date_text,
+    gender_norm AS gender,
+    CASE WHEN id_kind = 'personal_id' THEN id_clean END AS id12,
+    coalesce(CASE WHEN id_kind = 'cmnd' THEN id_clean END, CASE WHEN old_id_kind = 'cmnd' THEN old_id_clean END)
+        AS cmnd,
+    CASE WHEN id_kind = 'personal_id' THEN id_birth_year END AS id_birth_year,
+    CASE WHEN id_kind = 'personal_id' THEN id_gender END AS id_gender,
+    CASE WHEN birth_precision = 'day' AND NOT birth_jan1 AND NOT birth_placeholder AND gender_norm IS NOT NULL
+              AND hometown_province_code_2025 IS NOT NULL
+         THEN birth_year || '-' || birth_month || '-' || birth_day || '|' || gender_norm || '|'
+              || hometown_province_code_2025 END AS dob_gender_hometown,
+    CASE WHEN birth_precision = 'day' AND NOT birth_jan1 AND NOT birth_placeholder AND gender_norm IS NOT NULL
+              AND family_ascii IS NOT NULL
+         THEN birth_year || '-' || birth_month || '-' || birth_day || '|' || gender_norm || '|' || family_ascii END
+        AS dob_family_gender
+FROM {source}
+"""
 
 
 def build_tables(
@@ -198,34 +171,70 @@ def build_tables(
     tf_columns: list[str] | None = None,
 ) -> dict[str, int]:
     """Create `w` (with w_idx) and `reg` (with person_idx) plus the term-frequency table `tf`."""
-    w = prepared_frame(wanted, wanted["wanted_id"], "wanted")
-    w.insert(0, "w_idx", np.arange(len(w), dtype=np.int64))
-    load_table(con, "w", w)
-    parts = []
-    if residents is not None and len(residents):
-        parts.append(prepared_frame(residents, residents["person_id"], "residents"))
-    if id_cards is not None and len(id_cards):
-        parts.append(prepared_frame(id_cards, id_cards["card_number"], "id_cards"))
-    if not parts:
+    add_wanted(con, wanted)
+    start_register(con)
+    if residents is not None:
+        add_register(con, residents, "residents")
+    if id_cards is not None:
+        add_register(con, id_cards, "id_cards")
+    return finish_register(con, tf_columns or [])
+
+
+def _load(con: duckdb.DuckDBPyConnection, table: pa.Table, sql: str) -> None:
+    con.register("_prepared", table)
+    try:
+        con.execute(sql.replace("{source}", "_prepared"))
+    finally:
+        con.unregister("_prepared")
+
+
+def add_wanted(con: duckdb.DuckDBPyConnection, wanted: pd.DataFrame) -> int:
+    """Create `w` from the normalised wanted records; w_idx follows the input order."""
+    table = prepared_arrow(wanted, "wanted_id", "wanted")
+    table = table.add_column(0, "w_idx", pa.array(np.arange(len(table), dtype=np.int64)))
+    _load(con, table, f"CREATE OR REPLACE TABLE w AS {_DERIVED_SQL} ORDER BY w_idx")
+    return len(table)
+
+
+def start_register(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("DROP TABLE IF EXISTS reg_raw")
+
+
+def add_register(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, source: str) -> int:
+    """Append one register's normalised records (residents or id_cards) to `reg_raw`."""
+    if frame is None or not len(frame):
+        return 0
+    uid = {"residents": "person_id", "id_cards": "card_number"}[source]
+    table = prepared_arrow(frame, uid, source)
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'reg_raw'"
+    ).fetchall()[0][0]
+    if exists:
+        _load(con, table, f"INSERT INTO reg_raw BY NAME {_DERIVED_SQL}")
+    else:
+        _load(con, table, f"CREATE TABLE reg_raw AS {_DERIVED_SQL}")
+    return len(table)
+
+
+def finish_register(con: duckdb.DuckDBPyConnection, tf_columns: list[str]) -> dict[str, int]:
+    """Number the persons (person_idx, in person_id order) and records (residents first)."""
+    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'reg_raw'").fetchall()[0][0]
+    if not exists:
         raise ValueError("no register records to match against")
-    reg = pd.concat(parts, ignore_index=True)
-    load_table(con, "reg_raw", reg)
     con.execute(
         """
         CREATE OR REPLACE TABLE reg AS
         SELECT dense_rank() OVER (ORDER BY uid) - 1 AS person_idx,
                row_number() OVER (ORDER BY uid, src DESC) - 1 AS r_idx, *
-        FROM reg_raw
+        FROM reg_raw ORDER BY r_idx
         """
     )
     con.execute("DROP TABLE reg_raw")
-    build_tf(con, tf_columns or [])
-    n_persons = con.execute("SELECT count(DISTINCT person_idx) FROM reg").fetchall()[0][0]
-    return {
-        "wanted": len(w),
-        "register_records": len(reg),
-        "persons": int(n_persons),
-    }
+    build_tf(con, tf_columns)
+    n_w, n_r, n_p = con.execute(
+        "SELECT (SELECT count(*) FROM w), count(*), count(DISTINCT person_idx) FROM reg"
+    ).fetchall()[0]
+    return {"wanted": int(n_w), "register_records": int(n_r), "persons": int(n_p)}
 
 
 def build_tf(con: duckdb.DuckDBPyConnection, columns: list[str]) -> None:
