@@ -34,8 +34,8 @@ def _prefixed(df: pd.DataFrame, prefix: str, mapping: dict[str, str] | None = No
     return df.rename(columns={c: mapping.get(c, f"{prefix}{c}") for c in df.columns})
 
 
-def _name_columns(values: pd.Series) -> pd.DataFrame:
-    names = normalize_names(values)
+def _name_columns(values: pd.Series, rules: Path | None) -> pd.DataFrame:
+    names = normalize_names(values, rules=rules)
     return names.rename(
         columns={
             "norm": "full_name_norm",
@@ -43,20 +43,24 @@ def _name_columns(values: pd.Series) -> pd.DataFrame:
             "family": "family_name",
             "middle": "middle_name",
             "given": "given_name",
+            "given2": "given_name2",
             "phonetic": "name_phonetic",
         }
     )
 
 
-def _parent_columns(values: pd.Series, column: str) -> pd.DataFrame:
+def _parent_columns(values: pd.Series, column: str, rules: Path | None) -> pd.DataFrame:
     stem = column.removesuffix("_name")
-    names = normalize_names(values)[["norm", "ascii", "given", "phonetic"]]
+    names = normalize_names(values, rules=rules)[["norm", "ascii", "given", "phonetic"]]
     return names.add_prefix(f"{stem}_")
 
 
 def _place_columns(values: pd.Series, column: str, rules: Path | None) -> pd.DataFrame:
     places = resolve_places(values, rules=rules)
-    keep = ["province_code", "district_code", "ward_code", "province_code_2025", "ward_code_2025", "confidence"]
+    keep = [
+        "province_code", "district_code", "ward_code", "province_code_2025", "ward_code_2025",
+        "regime", "level", "confidence",
+    ]
     return places[keep].add_prefix(f"{column}_")
 
 
@@ -83,11 +87,11 @@ def normalize_table(
 
     parts: list[pd.DataFrame] = [df]
     step("names")
-    parts.append(_name_columns(col("full_name")))
-    parts.append(pd.DataFrame({"aliases": split_aliases(col("other_names"))}, index=index))
+    parts.append(_name_columns(col("full_name"), rules))
+    parts.append(pd.DataFrame({"aliases": split_aliases(col("other_names"), rules=rules)}, index=index))
     for column in PARENT_COLUMNS:
         if column in df.columns:
-            parts.append(_parent_columns(df[column], column))
+            parts.append(_parent_columns(df[column], column, rules))
     step("dates")
     parts.append(parse_birth_dates(col("birth_date"), rules=rules))
     step("places")
@@ -100,9 +104,9 @@ def normalize_table(
         old = parse_ids(col("old_id_number"), rules=rules)[["id_clean", "id_kind"]]
         parts.append(_prefixed(old, "old_"))
     step("gender, ethnicity")
-    parts.append(pd.DataFrame({"gender_norm": normalize_gender(col("gender"))}, index=index))
+    parts.append(pd.DataFrame({"gender_norm": normalize_gender(col("gender"), rules=rules)}, index=index))
     if "ethnicity" in df.columns:
-        parts.append(normalize_ethnicity(df["ethnicity"])[["ethnicity_code"]])
+        parts.append(normalize_ethnicity(df["ethnicity"], rules=rules)[["ethnicity_code"]])
     out = pd.concat(parts, axis=1)
     if out.columns.duplicated().any():
         dup = out.columns[out.columns.duplicated()].tolist()
