@@ -66,7 +66,9 @@ BASE = {"wanted": WANTED_BASE, "residents": RESIDENT_BASE, "id_cards": CARD_BASE
 # Distinct given names, so the records of one file are not probable duplicates of each other.
 GIVEN = ["Hùng", "Dũng", "Tuấn", "Minh", "Long", "Nam", "Phúc", "Quang", "Sơn", "Thắng", "Trung", "Việt",
          "Bình", "Cường", "Đức", "Giang", "Hải", "Hiếu", "Hòa", "Huy", "Khánh", "Kiên", "Lâm", "Lộc", "Mạnh",
-         "Nghĩa", "Phong", "Quân", "Tài", "Tâm", "Thành", "Thịnh", "Toàn", "Trí", "Tùng", "Vinh", "Vũ", "Xuân"]
+         "Nghĩa", "Phong", "Quân", "Tài", "Tâm", "Thành", "Thịnh", "Toàn", "Trí", "Tùng", "Vinh", "Vũ", "Xuân",
+         "An", "Bắc", "Chiến", "Định", "Hậu", "Khang", "Lợi", "Nhân", "Phát", "Sang", "Tiệp", "Uy", "Vương",
+         "Yên", "Đạt", "Hưởng", "Kha", "Luận", "Ngọc", "Quyết", "Thuyên", "Triều"]
 
 
 def variant(source: str, i: int, **changes: str) -> dict:

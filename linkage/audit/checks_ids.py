@@ -126,8 +126,11 @@ def cmnd_places(ctx: AuditContext, rule: Rule, field: str) -> Found | None:
     known = np.isin(pos, pl["pos"].to_numpy())
     agree = np.isin(pos, cm.merge(pl, on=["pos", "code"])["pos"].to_numpy())
     bad = pos[known & ~agree]
-    provs = obj(ids["id_cmnd_provinces"])[bad]
-    return at(field, bad, "issued in province " + txt(provs) + ", not in the record's places")
+    names = read_ref_csv("ref/admin/provinces_pre2025.csv", ctx.rules, columns=("province_code", "short_name"))
+    short = dict(zip(names["province_code"], names["short_name"]))
+    provs = pd.Series(obj(ids["id_cmnd_provinces"])[bad], dtype=object).str.split("|").map(
+        lambda codes: " or ".join(short.get(c, c) for c in codes))
+    return at(field, bad, "issued in " + txt(provs) + ", not a province of the record's places")
 
 
 def id_separators(ctx: AuditContext, rule: Rule, field: str) -> Found | None:

@@ -21,6 +21,11 @@ def key_part(ctx: AuditContext, name: str) -> pd.Series:
     """One part of a duplicate key, per row (None = unknown, never matches)."""
     if name == "name_key":
         return ctx.name_key("full_name")
+    if name == "name_norm":
+        return ctx.name_key("full_name", "norm")
+    if name == "hometown_province":
+        return pd.Series(ctx.place_rows("hometown", "province_code_2025") if ctx.has("hometown")
+                         else [None] * ctx.n, dtype=object)
     if name in ("father_key", "mother_key"):
         col = name.replace("_key", "_name")
         return ctx.name_key(col) if ctx.has(col) else pd.Series([None] * ctx.n, dtype=object)
@@ -38,8 +43,8 @@ def key_part(ctx: AuditContext, name: str) -> pd.Series:
         from linkage.normalize.table import ID_COLUMN
         ids = ctx.ids(ID_COLUMN[ctx.source])
         return pd.Series(obj(ids["id_clean"].where(ids["id_kind"].isin(_VALID_KINDS))), dtype=object)
-    raise RulesError(f"{ctx.qrules.path}: duplicate_person key part {name!r} unknown (known: name_key, birth_day, "
-                     f"birth_year, gender_norm, father_key, mother_key, id_clean)")
+    raise RulesError(f"{ctx.qrules.path}: duplicate_person key part {name!r} unknown (known: name_key, name_norm, "
+                     f"birth_day, birth_year, gender_norm, father_key, mother_key, hometown_province, id_clean)")
 
 
 def duplicate_groups(ctx: AuditContext, rule: Rule) -> tuple[np.ndarray, np.ndarray]:

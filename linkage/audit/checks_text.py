@@ -70,7 +70,10 @@ def name_case(ctx: AuditContext, rule: Rule, field: str) -> Found | None:
     upper = pc.utf8_is_upper(arr).fill_null(False).to_numpy(zero_copy_only=False)
     lower = pc.utf8_is_lower(arr).fill_null(False).to_numpy(zero_copy_only=False)
     letters = pc.count_substring_regex(arr, r"\p{L}").fill_null(0).to_numpy(zero_copy_only=False)
-    flags = (np.asarray(upper, bool) | np.asarray(lower, bool)) & (letters >= 2) & ~ctx_placeholder_values(ctx, field)
+    # capitals only count inside a word ("Y Ý" is two one-letter words, correctly written)
+    upper = np.asarray(upper, bool) & np.asarray(pc.match_substring_regex(arr, r"\p{Lu}\p{Lu}").fill_null(
+        False).to_numpy(zero_copy_only=False), bool)
+    flags = (upper | np.asarray(lower, bool)) & (letters >= 2) & ~ctx_placeholder_values(ctx, field)
     sugg = np.full(len(d.values), None, dtype=object)
     for i in np.flatnonzero(flags):
         sugg[i] = canonical_name(s.fixed[i], rules=ctx.rules)

@@ -155,16 +155,22 @@ class AuditContext:
     def ethnicity(self) -> pd.DataFrame:
         return self._cached(("ethnicity",), lambda: normalize_ethnicity(self.series("ethnicity"), self.rules))
 
-    def name_key(self, column: str) -> pd.Series:
-        """The ASCII fold of a name (normalize_names' `ascii`): Hùng and Hưng meet, so a key only."""
+    def names(self, column: str) -> pd.DataFrame:
+        """normalize_names of the column's distinct values (norm, ascii, ...), one row per value."""
+        return self._cached(("names", column), lambda: normalize_names(
+            pd.Series(self.distinct(column).values, dtype=object), rules=self.rules).reset_index(drop=True))
+
+    def name_key(self, column: str, form: str = "ascii") -> pd.Series:
+        """Per row: a name's ASCII fold (`ascii`: Hùng and Hưng meet, so a key only) or its
+        canonical form (`norm`: marks kept)."""
         def make() -> pd.Series:
             d = self.distinct(column)
             if len(d.values) == 0:
                 return pd.Series([None] * self.n, dtype=object)
-            folded = normalize_names(pd.Series(d.values, dtype=object), rules=self.rules)["ascii"]
-            per = np.asarray(folded.astype(object).where(folded.notna(), None).to_numpy(), dtype=object)
+            col = self.names(column)[form]
+            per = np.asarray(col.astype(object).where(col.notna(), None).to_numpy(), dtype=object)
             return pd.Series(np.append(per, None)[d.codes], dtype=object)
-        return self._cached(("name_key", column), make)
+        return self._cached(("name_key", column, form), make)
 
     def vocabulary(self, name: str, column: str) -> pd.Series:
         """Per row: the vocabulary key of the value, or None (missing or not in the vocabulary)."""

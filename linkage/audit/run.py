@@ -137,12 +137,3 @@ def audit(path: Path | str, source: str, out_dir: Path | str, rules: Path | str 
 
 def _absent_note(missing: list[str]) -> list[str]:
     return [f"columns absent from the file (audited as empty): {', '.join(missing)}"] if missing else []
-
-
-def load_issues(out_dir: Path | str) -> pa.Table:
-    import pyarrow.parquet as pq
-
-    return pq.read_table(Path(out_dir) / ISSUES)
-
-
-__all__ = ["audit", "AuditResult", "load_issues"]
