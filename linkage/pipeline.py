@@ -75,19 +75,28 @@ def connect(path: Path, settings: Settings, out_dir: Path) -> duckdb.DuckDBPyCon
 
 
 def _normalise(ctx: Context, sources: list[str], bar: Reporter) -> None:
-    """Normalise one source at a time and load it into the engine tables, so only one source's
-    frames are in memory at once."""
+    """Normalise each source in chunks of rows and load them into the engine tables, so memory
+    stays bounded by the chunk size whatever the register's size."""
+    chunk = int(ctx.settings.engine.get("normalise_chunk_rows", 500_000))
     start_register(ctx.con)
     for source in sources:
-        raw = ctx.con.execute(f'SELECT * FROM "{source}" ORDER BY _row').df()
-        norm = normalize_table(raw, source, rules=ctx.rules)
-        del raw
+        n = ctx.con.execute(f'SELECT count(*) FROM "{source}"').fetchall()[0][0]
         if source == "wanted":
-            add_wanted(ctx.con, norm)
+            chunk_rows = max(n, 1)  # the wanted list is small and w_idx follows its order
         else:
-            add_register(ctx.con, norm, source)
-        bar.advance(len(norm))
-        del norm
+            chunk_rows = chunk
+        for offset in range(0, max(n, 1), chunk_rows):
+            raw = ctx.con.execute(
+                f'SELECT * FROM "{source}" ORDER BY _row LIMIT {chunk_rows} OFFSET {offset}'
+            ).df()
+            norm = normalize_table(raw, source, rules=ctx.rules)
+            del raw
+            if source == "wanted":
+                add_wanted(ctx.con, norm)
+            else:
+                add_register(ctx.con, norm, source)
+            bar.advance(len(norm))
+            del norm
 
 
 def prepare_workspace(
