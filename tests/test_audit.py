@@ -240,3 +240,16 @@ def test_report_shows_only_the_field_value(wanted_audit, tmp_path):
     # the defect's value is shown (invisible edge space made visible), but not the rest of the record
     assert "⟨ ⟩Nguyễn ⟨ ⟩Văn Lực" in html.replace("</span>", "").replace('<span class="mark">', "")
     assert "Lê Thị Lan" not in html  # mother's name: never a defect in this file
+
+
+def test_parquet_source_is_audited_like_csv(tmp_path):
+    import pyarrow as pa
+
+    records = [variant("wanted", 0), variant("wanted", 1, gender="Khác"), variant("wanted", 2, full_name="Lê  Văn Tám")]
+    pq.write_table(pa.Table.from_pylist(records), tmp_path / "w.parquet")
+    out = tmp_path / "out"
+    audit(tmp_path / "w.parquet", "wanted", out, today=TODAY)
+    found = _issues(out)
+    assert found.get("W00", set()) == set()
+    assert found["W01"] == {("dung.gender_value", "gender")}
+    assert found["W02"] == {("sach.spacing", "full_name")}

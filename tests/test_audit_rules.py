@@ -112,3 +112,13 @@ def test_scan_flags_each_kind():
     assert s.keystroke.tolist() == [False, False, False, False, False, False, True, False]
     assert s.keystroke_fix[6] == "Trần Thị Thủy"
     assert list(s.fixed[:5]) == ["Trần Thị Thủy"] * 5
+
+
+def test_single_field_spelling_is_accepted(rules_copy):
+    def edit(data):
+        rule = next(r for r in data["rules"] if r["id"] == "dung.gender_value")
+        rule.pop("fields")
+        rule["field"] = "gender"
+    _edit(rules_copy, edit)
+    q = load_quality_rules(rules_copy, CHECKS)
+    assert q.by_id("dung.gender_value").fields == ("gender",)

@@ -16,7 +16,7 @@ RULES_FILE = "quality.yaml"
 DIMENSIONS = ("dung", "du", "sach", "song")
 DIMENSION_NAMES = {"dung": "đúng (correct)", "du": "đủ (complete)", "sach": "sạch (clean)", "song": "sống (current)"}
 SEVERITIES = ("error", "warning", "info")
-_RULE_KEYS = {"id", "dimension", "check", "fields", "sources", "severity", "description", "safe_fix", "enabled",
+_RULE_KEYS = {"id", "dimension", "check", "field", "fields", "sources", "severity", "description", "safe_fix", "enabled",
               "params"}
 _REQUIRED_KEYS = ("id", "dimension", "check", "fields", "severity", "description", "safe_fix")
 
@@ -129,6 +129,10 @@ def _rule(raw: Any, i: int, where: str, groups: dict[str, tuple[str, ...]], all_
         raise RulesError(f"{where}: rules[{i}] must be a mapping")
     rid = raw.get("id", f"rules[{i}]")
     at = f"{where}: rule {rid}"
+    if "field" in raw:  # one field: `field: gender` is `fields: [gender]`
+        if "fields" in raw:
+            raise RulesError(f"{at}: give either field or fields, not both")
+        raw = {**{k: v for k, v in raw.items() if k != "field"}, "fields": [raw["field"]]}
     missing = [k for k in _REQUIRED_KEYS if k not in raw]
     if missing:
         raise RulesError(f"{at}: missing key(s) {', '.join(missing)}")

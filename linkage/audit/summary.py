@@ -66,12 +66,12 @@ def build_summary(ctx: AuditContext, issues: pa.Table) -> pa.Table:
     for field in COLUMNS[ctx.source]:
         filled_mask = ctx.filled(field)
         filled = int(filled_mask.sum())
-        bad_rows = set()
+        invalid = 0
         if correct.num_rows:
             sub = correct.filter(pc.equal(correct.column("field"), field))
-            bad_rows = set(sub.column("row").to_pylist())
-        rows_of_filled = ctx.table.column("_row").to_numpy()[filled_mask]
-        invalid = int(np.isin(rows_of_filled, list(bad_rows)).sum()) if bad_rows else 0
+            if sub.num_rows:
+                rows_of_filled = ctx.table.column("_row").to_numpy()[filled_mask]
+                invalid = int(np.isin(rows_of_filled, sub.column("row").to_numpy()).sum())
         n, _d = per_field.get((field,), (0, 0))
         add(section="field", field=field, checked=True, issues=n, total=ctx.n, filled=filled,
             completeness=filled / ctx.n if ctx.n else None, invalid=invalid,
