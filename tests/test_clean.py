@@ -142,3 +142,14 @@ def test_safe_fixes_keep_meaning(tmp_path_factory, words):
     after = out.column("full_name").to_pylist()[0]
     assert _skeleton(after) == _skeleton(name)
     assert after == " ".join(after.split()) and unicodedata.is_normalized("NFC", after)
+
+
+def test_legacy_encoded_file_is_copied_as_utf8(tmp_path):
+    text = "wanted_id,full_name,hometown\nW1,Nguyễn Văn Hưng,\"Xã Tân Phú, Huyện Đức Hòa, Tỉnh Long An\"\n" \
+           "W2,Trần Thị Thủy,Tỉnh Long An\n"
+    src = tmp_path / "tcvn3.csv"
+    src.write_bytes(encode_legacy(text, TCVN3))
+    result = clean(src, "wanted", tmp_path / "copy.csv")
+    assert (tmp_path / "copy.csv").read_text(encoding="utf-8") == text
+    assert result.cells_changed == 0 and any("tcvn3" in n for n in result.notes)
+    assert "the copy is UTF-8" in result.render()

@@ -62,11 +62,14 @@ class CleanResult:
     cells_changed: int
     by_rule: dict[str, int] = field(default_factory=dict)
     rows_not_copied: list[int] = field(default_factory=list)  # unreadable rows (by data row number)
+    notes: list[str] = field(default_factory=list)  # how the file was read (e.g. "decoded from tcvn3")
 
     def render(self) -> str:
         lines = [f"{self.source}: {self.rows_written:,} rows copied to {self.output}; "
                  f"{self.cells_changed:,} values changed (log: {self.changes})"]
         lines += [f"  {rule:<24} {n:>10,}" for rule, n in sorted(self.by_rule.items())]
+        lines += [f"  note: {n} (the copy is UTF-8)" if n.startswith("decoded from") else f"  note: {n}"
+                  for n in self.notes]
         if self.rows_not_copied:
             shown = ", ".join(str(r) for r in self.rows_not_copied[:10])
             more = "" if len(self.rows_not_copied) <= 10 else f" and {len(self.rows_not_copied) - 10} more"
@@ -137,7 +140,7 @@ def clean(path: Path | str, source: str, out_file: Path | str, rules: Path | str
         for part in r.split("+"):
             by_rule[part] = by_rule.get(part, 0) + 1
     return CleanResult(source, path, out_file, changes_path(out_file), out.num_rows, changes.num_rows, by_rule,
-                       sorted(p.row_number for p in raw.problems))
+                       sorted(p.row_number for p in raw.problems), list(raw.notes))
 
 
 def _fix_column(col: pa.ChunkedArray, checks: dict[str, list[str]], rules: Path | None
