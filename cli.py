@@ -226,7 +226,7 @@ def audit(
     from linkage.audit import audit as run_audit
 
     try:
-        result = run_audit(path, source, out_dir, rules=rules, residents=residents)
+        result = run_audit(path, source, out_dir, rules=rules, residents=residents, say=_reporter().say)
     except LinkageError as exc:
         _fail(exc)
     out.print(result.render(), highlight=False)
