@@ -172,6 +172,9 @@ def evaluate(
     truth: Path = typer.Option(..., help="Truth CSV (wanted_id, person_id, scenarios)."),
     matches: Path = typer.Option(..., help="matches.parquet from `linkage run`."),
     threshold: Optional[float] = typer.Option(None, help="match_probability threshold (default: the rules')."),
+    plot: Optional[Path] = typer.Option(
+        None, "--plot", help="Also write PNG pictures here: precision-recall curve, score histogram, recall by scenario."
+    ),
     rules: Optional[Path] = RulesOpt,
 ) -> None:
     """Precision, recall, F1, recall@1/@5, candidates per wanted, false alarms, recall per scenario."""
@@ -181,9 +184,16 @@ def evaluate(
     try:
         t = threshold if threshold is not None else load_settings(rules).threshold
         result = run_eval(truth, matches, t)
+        pictures = {}
+        if plot is not None:
+            from linkage.plots import write_plots
+
+            pictures = write_plots(truth, matches, plot, t)
     except LinkageError as exc:
         _fail(exc)
     out.print(result.render(), highlight=False)
+    for path in pictures.values():
+        out.print(f"plot: {path}", highlight=False)
 
 
 @app.command()
