@@ -210,6 +210,28 @@ def _id_encoded(c: Comparison) -> KindSpec:
     )
 
 
+def _text(c: Comparison) -> KindSpec:
+    """A generic string comparison for any prepared column (or a left/right pair of columns), for
+    data that is not Vietnamese person data (a rules pack for another register): equal, one edit
+    apart (Damerau-Levenshtein: a typo, or two adjacent characters swapped, as in 1957/1975), and
+    Jaro-Winkler bands `fuzzy_high` / `fuzzy` (params, defaults 0.94 / 0.88)."""
+    left = c.params.get("left") or c.params.get("column")
+    right = c.params.get("right") or c.params.get("column")
+    if not left or not right:
+        raise ValueError("text needs column (or left and right)")
+    lc, rc = f"l.{left}", f"r.{right}"
+    return KindSpec(
+        null=f"NOT {_present(lc)} OR NOT {_present(rc)}",
+        conditions={
+            "exact": f"{lc} = {rc}",
+            "one_edit": f"damerau_levenshtein({lc}, {rc}) <= 1",
+            "fuzzy_high": Fuzzy(left, right, float(c.params.get("fuzzy_high", 0.94))),
+            "fuzzy": Fuzzy(left, right, float(c.params.get("fuzzy", 0.88))),
+            "else": "TRUE",
+        },
+    )
+
+
 KINDS: dict[str, Callable[[Comparison], KindSpec]] = {
     "full_name": _full_name,
     "name_part": _name_part,
@@ -220,6 +242,7 @@ KINDS: dict[str, Callable[[Comparison], KindSpec]] = {
     "person_name": _person_name,
     "id_number": _id_number,
     "id_encoded": _id_encoded,
+    "text": _text,
 }
 
 # Level ids each kind knows; the rules list them in priority order.
@@ -233,6 +256,7 @@ KIND_LEVELS = {
     "person_name": {"exact", "ascii", "fuzzy", "given", "else"},
     "id_number": {"exact", "one_digit", "else"},
     "id_encoded": {"consistent", "near", "else"},
+    "text": {"exact", "one_edit", "fuzzy_high", "fuzzy", "else"},
 }
 
 

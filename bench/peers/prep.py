@@ -17,14 +17,15 @@ from pathlib import Path
 
 import duckdb
 
-# ASCII fold, lower case, punctuation to spaces, single spaces.
+# ASCII fold and lower case (once per column); names then lose punctuation; addresses keep their
+# commas so they can be cut into parts.
 FOLD = """
-CREATE OR REPLACE MACRO fold(x) AS nullif(trim(regexp_replace(regexp_replace(
-    strip_accents(replace(lower(nfc_normalize(x)), 'đ', 'd')), '[^a-z0-9 ]', ' ', 'g'), '\\s+', ' ', 'g')), '');
+CREATE OR REPLACE MACRO ascii_lower(x) AS strip_accents(replace(lower(x), 'đ', 'd'));
+CREATE OR REPLACE MACRO name_key(a) AS nullif(trim(regexp_replace(a, '[^a-z0-9]+', ' ', 'g')), '');
 CREATE OR REPLACE MACRO province_of(parts) AS
-    nullif(regexp_replace(fold(parts[-1]), '^(tinh|thanh pho|tp) ', ''), '');
+    nullif(regexp_replace(trim(parts[-1]), '^(tinh|thanh pho|tp)\\.? ', ''), '');
 CREATE OR REPLACE MACRO ward_of(parts) AS
-    list_filter(list_transform(parts, lambda p: fold(p)), lambda p: regexp_matches(p, '^(xa|phuong|thi tran) '))[1];
+    list_filter(list_transform(parts, lambda p: trim(p)), lambda p: regexp_matches(p, '^(xa|phuong|thi tran) '))[1];
 CREATE OR REPLACE MACRO digits(x) AS regexp_replace(coalesce(x, ''), '[^0-9]', '', 'g');
 """
 
@@ -38,20 +39,29 @@ CREATE OR REPLACE MACRO month_of(d) AS coalesce(month(full_date(d)),
 """
 
 _PERSON = """
-    fold(full_name) AS full_name_ascii,
-    string_split(fold(full_name), ' ') AS _tok,
+    full_name_ascii,
+    string_split(full_name_ascii, ' ') AS _tok,
     strftime(full_date(birth_date), '%Y-%m-%d') AS dob,
     year_of(birth_date) AS birth_year,
     month_of(birth_date) AS birth_month,
-    CASE WHEN fold(gender) IN ('nam', 'm', 'male') THEN 'M' WHEN fold(gender) IN ('nu', 'f', 'female') THEN 'F' END
-        AS gender,
-    province_of(string_split(hometown, ',')) AS hometown_province,
-    province_of(string_split(birth_place, ',')) AS birth_province,
-    province_of(string_split(permanent_address, ',')) AS address_province,
-    ward_of(string_split(permanent_address, ',')) || '|' || province_of(string_split(permanent_address, ','))
-        AS address_ward,
-    fold(father_name) AS father_ascii,
-    fold(mother_name) AS mother_ascii
+    CASE WHEN _gender IN ('nam', 'm', 'male') THEN 'M' WHEN _gender IN ('nu', 'f', 'female') THEN 'F' END AS gender,
+    province_of(_home) AS hometown_province,
+    province_of(_birth) AS birth_province,
+    province_of(_addr) AS address_province,
+    ward_of(_addr) || '|' || province_of(_addr) AS address_ward,
+    father_ascii,
+    mother_ascii
+"""
+
+# The folded columns _PERSON reads, computed once per record.
+_FOLDED = """
+    name_key(ascii_lower(full_name)) AS full_name_ascii,
+    trim(ascii_lower(gender)) AS _gender,
+    string_split(ascii_lower(hometown), ',') AS _home,
+    string_split(ascii_lower(birth_place), ',') AS _birth,
+    string_split(ascii_lower(permanent_address), ',') AS _addr,
+    name_key(ascii_lower(father_name)) AS father_ascii,
+    name_key(ascii_lower(mother_name)) AS mother_ascii
 """
 
 _NAME_PARTS = """
@@ -84,7 +94,7 @@ def prepare_generated(con: duckdb.DuckDBPyConnection, wanted: Path, residents: P
             CASE WHEN length(digits(id_number)) = 12 THEN digits(id_number) END AS id12,
             CASE WHEN length(digits(id_number)) = 9 THEN digits(id_number) END AS cmnd,
             {_PERSON}
-        FROM {_csv(wanted)}
+        FROM (SELECT *, {_FOLDED} FROM {_csv(wanted)})
         """
     )
     cards = ""
@@ -101,12 +111,12 @@ def prepare_generated(con: duckdb.DuckDBPyConnection, wanted: Path, residents: P
         f"""
         CREATE OR REPLACE TABLE _r AS
         SELECT CAST(row_number() OVER () AS VARCHAR) AS uid, person_id, id12, cmnd, {_PERSON}
-        FROM (
+        FROM (SELECT *, {_FOLDED} FROM (
             SELECT person_id, person_id AS id12, NULL::VARCHAR AS cmnd,
                 full_name, gender, birth_date, hometown, birth_place, permanent_address, father_name, mother_name
             FROM {_csv(residents)}
             {cards}
-        )
+        ))
         """
     )
     con.execute(f"CREATE OR REPLACE TABLE wanted_p AS {_NAME_PARTS.format(src='_w')}")
