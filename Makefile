@@ -29,3 +29,4 @@ sample: install
 
 clean-out:
 	rm -rf out
+bench-peers: install ; bench/peers/run  # ours vs Splink and recordlinkage (docs/benchmarks.md, "Peers")
