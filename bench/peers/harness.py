@@ -218,7 +218,8 @@ def main() -> None:
     ap.add_argument("--tools", default=",".join(TOOLS))
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "peers")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per tool run")
-    ap.add_argument("--plots", action="store_true", help="also write our accuracy plots per dataset")
+    ap.add_argument("--no-plots", dest="plots", action="store_false",
+                    help="skip our accuracy plots (linkage evaluate --plot) per dataset")
     args = ap.parse_args()
     tools = [t for t in args.tools.split(",") if t]
     datasets: list[tuple[str, dict[str, Path]]] = []
