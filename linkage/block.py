@@ -32,19 +32,35 @@ def _is_list(con: duckdb.DuckDBPyConnection, expr: str, alias: str, table: str) 
     return str(col_type).endswith("[]")
 
 
-def _keys_sql(con: duckdb.DuckDBPyConnection, expr: str, alias: str, table: str, id_col: str) -> str:
+# Birth-year window inside the key, so a window costs no pairs outside it. The wanted side carries
+# one key per year in the window; a missing year on either side matches every year of the other
+# ('*' and '?' keys), as a comparison with a missing side counts for nothing.
+_YEAR_SUFFIX = {
+    "l": "CASE WHEN y IS NULL THEN ['|*'] ELSE list_append(list_transform(range(-{w}, {w} + 1), "
+    "lambda d: '|' || (y + d)::VARCHAR), '|?') END",
+    "r": "CASE WHEN y IS NULL THEN ['|*', '|?'] ELSE ['|' || y::VARCHAR, '|*'] END",
+}
+
+
+def _keys_sql(
+    con: duckdb.DuckDBPyConnection, expr: str, alias: str, table: str, id_col: str, year_window: int | None = None
+) -> str:
     """One row per (record, key): list-valued expressions are unnested; empty keys dropped."""
     value = f"unnest({expr})" if _is_list(con, expr, alias, table) else expr
-    return f"""
-        SELECT {id_col}, k FROM (SELECT {alias}.{id_col}, {value} AS k FROM {table} {alias})
+    keys = f"""
+        SELECT {id_col}, k, y FROM (SELECT {alias}.{id_col}, {value} AS k, {alias}.birth_year AS y FROM {table} {alias})
         WHERE k IS NOT NULL AND CAST(k AS VARCHAR) <> ''
     """
+    if year_window is None:
+        return f"SELECT {id_col}, k FROM ({keys})"
+    suffix = _YEAR_SUFFIX[alias].format(w=int(year_window))
+    return f"SELECT {id_col}, CAST(k AS VARCHAR) || unnest({suffix}) AS k FROM ({keys})"
 
 
 def _key_tables(con: duckdb.DuckDBPyConnection, rule: BlockingRule) -> None:
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE kl AS {_keys_sql(con, rule.left, 'l', 'w', 'w_idx')}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE kr AS {_keys_sql(con, rule.right, 'r', 'reg', 'r_idx')}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE kl AS {_keys_sql(con, rule.left, 'l', 'w', 'w_idx', rule.year_window)}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE kr AS {_keys_sql(con, rule.right, 'r', 'reg', 'r_idx', rule.year_window)}")
     except duckdb.Error as exc:
         raise RulesError(f"blocking rule '{rule.name}': invalid key expression: {exc}") from None
 

@@ -42,6 +42,7 @@ class BlockingRule:
     right: str
     filter: str | None = None
     description: str = ""
+    year_window: int | None = None  # birth years within this many years, applied inside the key
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ def load_settings(rules: str | Path | None = None) -> Settings:
                 right=str(_need(r, "right", where, path)),
                 filter=r.get("filter"),
                 description=str(r.get("description", "")),
+                year_window=None if r.get("year_window") is None else int(r["year_window"]),
             )
         )
     names = [r.name for r in rules_list]
