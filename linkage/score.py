@@ -70,7 +70,7 @@ def score(con: duckdb.DuckDBPyConnection, settings: Settings, model: Model, gamm
     total = prior_weight(run_prior(model, n_persons)) + mw.sum(axis=1)
     rank = _ranks(w_idx, person_idx, total)
     match_p = one_person_probability(w_idx, total)
-    keep = (rank <= settings.top_k) & (total >= settings.floor_weight)
+    keep = (rank <= settings.top_k) & (total >= settings.floor_weight) & (match_p >= settings.floor_probability)
     cols = {
         "w_idx": w_idx[keep],
         "person_idx": person_idx[keep],

@@ -64,6 +64,7 @@ class Settings:
     threshold: float
     floor_weight: float
     top_k: int
+    floor_probability: float = 0.0
     flags: dict[str, Any] = field(default_factory=dict)
     explanation: dict[str, Any] = field(default_factory=dict)
 
@@ -172,6 +173,7 @@ def load_settings(rules: str | Path | None = None) -> Settings:
         threshold=float(scoring.get("threshold", 0.5)),
         floor_weight=float(scoring.get("floor_weight", 0.0)),
         top_k=int(scoring.get("top_k", 10)),
+        floor_probability=float(scoring.get("floor_probability", 0.0)),
         flags=_flags(raw.get("flags", {}), comparisons, path),
         explanation=dict(raw.get("explanation", {})),
     )
