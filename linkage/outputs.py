@@ -45,7 +45,7 @@ def atomic_copy_parquet(con: duckdb.DuckDBPyConnection, select_sql: str, path: P
 
 def matches_sql(settings: Settings, run_id: str) -> str:
     """The output rows, in a fixed order so equal inputs give byte-identical files."""
-    flags = ",\n".join(f"{sql} AS {name}" for name, sql in flags_sql(settings).items())
+    flags = "".join(f"{sql} AS {name},\n" for name, sql in flags_sql(settings).items())
     mws = ", ".join(f"s.mw_{c.name}" for c in settings.comparisons)
     return f"""
         WITH src AS (
@@ -64,7 +64,7 @@ def matches_sql(settings: Settings, run_id: str) -> str:
                s.match_probability,
                s.pair_probability,
                {mws},
-               {flags},
+               {flags}
                {explanation_sql(settings)} AS explanation,
                {rules_list_sql(settings)} AS blocking_rules
         FROM scored s

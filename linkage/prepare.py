@@ -121,6 +121,12 @@ def prepared_arrow(norm: pd.DataFrame, uid_column: str, src: str) -> pa.Table:
         cols[f"{part}_vkey"] = map_distinct(cols[f"{part}_name"], variant_key)
     for parent in ("father", "mother"):
         cols[f"{parent}_given_ascii"] = map_distinct(cols.pop(f"{parent}_given"), fold_ascii)
+    for place in PLACE_COLUMNS:
+        # The place as written, folded: for generic text comparisons where codes do not resolve
+        # (registers from elsewhere, such as FEBRL's English addresses).
+        raw = _column(norm, place, pa.string())
+        raw = pc.if_else(pc.equal(pc.utf8_trim_whitespace(raw), ""), pa.scalar(None, pa.string()), raw)
+        cols[f"{place}_text"] = map_distinct(raw, fold_ascii)
     aliases = norm["aliases"] if "aliases" in norm.columns else pd.Series([[]] * n)
     cols["aliases_norm"], cols["alias_keys"] = _alias_keys(pa.array(aliases.tolist(), type=pa.list_(pa.string())))
     return pa.table(cols)

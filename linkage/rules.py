@@ -73,6 +73,8 @@ def read_ref_lines(relpath: str, rules: str | Path | None = None) -> list[str]:
 # The project's saved model lives in the rules directory but is an output of training, not a
 # rule: it is left out of the hash (a model records the hash of the rules it was trained with).
 NOT_RULES = {"model.json"}
+# Other rules packs kept under rules/ (e.g. rules/examples/febrl4) are not part of this pack.
+NOT_RULES_DIRS = {"examples"}
 
 
 def rules_hash(rules: str | Path | None = None) -> str:
@@ -81,7 +83,13 @@ def rules_hash(rules: str | Path | None = None) -> str:
     root = rules_dir(rules)
     h = hashlib.sha256()
     for p in sorted(root.rglob("*")):
-        if p.is_file() and "__pycache__" not in p.parts and p.name not in NOT_RULES:
+        rel = p.relative_to(root)
+        if (
+            p.is_file()
+            and "__pycache__" not in rel.parts
+            and p.name not in NOT_RULES
+            and not (rel.parts and rel.parts[0] in NOT_RULES_DIRS)
+        ):
             h.update(str(p.relative_to(root)).encode())
             h.update(b"\0")
             h.update(p.read_bytes())
