@@ -87,9 +87,13 @@ def _column(norm: pd.DataFrame, name: str, kind: pa.DataType) -> pa.Array:
     col = norm[name]
     if kind == pa.bool_():
         return pa.array(col.fillna(False).astype(bool).to_numpy(), type=pa.bool_())
-    if kind == pa.int32():
-        return pa.array(col.astype("Int32"), type=pa.int32(), from_pandas=True)
-    return pc.cast(pa.array(col.astype(object), from_pandas=True), pa.string())
+    try:  # Arrow-backed pandas columns convert without a copy through Python objects
+        arr = pa.array(col, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        arr = pa.array(col.astype(object), from_pandas=True)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return pc.cast(arr, kind)
 
 
 def _alias_keys(aliases: pa.Array) -> tuple[pa.Array, pa.Array]:
@@ -122,11 +126,7 @@ def prepared_arrow(norm: pd.DataFrame, uid_column: str, src: str) -> pa.Table:
     for parent in ("father", "mother"):
         cols[f"{parent}_given_ascii"] = map_distinct(cols.pop(f"{parent}_given"), fold_ascii)
     for place in PLACE_COLUMNS:
-        # The place as written, folded: for generic text comparisons where codes do not resolve
-        # (registers from elsewhere, such as FEBRL's English addresses).
-        raw = _column(norm, place, pa.string())
-        raw = pc.if_else(pc.equal(pc.utf8_trim_whitespace(raw), ""), pa.scalar(None, pa.string()), raw)
-        cols[f"{place}_text"] = map_distinct(raw, fold_ascii)
+        cols[f"{place}_raw"] = _column(norm, place, pa.string())
     aliases = norm["aliases"] if "aliases" in norm.columns else pd.Series([[]] * n)
     cols["aliases_norm"], cols["alias_keys"] = _alias_keys(pa.array(aliases.tolist(), type=pa.list_(pa.string())))
     return pa.table(cols)
@@ -136,7 +136,14 @@ def prepared_arrow(norm: pd.DataFrame, uid_column: str, src: str) -> pa.Table:
 # a 1 January date as year only (the usual default when the day is not known).
 _DERIVED_SQL = """
 SELECT * EXCLUDE (birth_placeholder, birth_jan1, birth_year, birth_month, birth_day, birth_precision,
-                  gender_norm, id_clean, id_kind, old_id_clean, old_id_kind, id_birth_year, id_gender),
+                  gender_norm, id_clean, id_kind, old_id_clean, old_id_kind, id_birth_year, id_gender,
+                  birth_place_raw, hometown_raw, permanent_address_raw, current_address_raw),
+    -- The places as written, folded (lower case, no diacritics, đ -> d): for generic text
+    -- comparisons where codes do not resolve (registers from elsewhere, e.g. FEBRL's addresses).
+    nullif(replace(strip_accents(lower(trim(birth_place_raw))), 'đ', 'd'), '') AS birth_place_text,
+    nullif(replace(strip_accents(lower(trim(hometown_raw))), 'đ', 'd'), '') AS hometown_text,
+    nullif(replace(strip_accents(lower(trim(permanent_address_raw))), 'đ', 'd'), '') AS permanent_address_text,
+    nullif(replace(strip_accents(lower(trim(current_address_raw))), 'đ', 'd'), '') AS current_address_text,
     array_to_string(list_sort(string_split(full_name_ascii, ' ')), ' ') AS name_sorted,
     CASE WHEN family_ascii IS NOT NULL AND given_ascii IS NOT NULL THEN family_ascii || '|' || given_ascii END
         AS family_given_key,
@@ -207,7 +214,8 @@ def start_register(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def add_register(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, source: str) -> int:
-    """Append one register's normalised records (residents or id_cards) to `reg_raw`."""
+    """Append one register's normalised records (residents or id_cards) to `reg_raw`; r_idx numbers
+    records in arrival order (residents are added first, so a person's resident record comes first)."""
     if frame is None or not len(frame):
         return 0
     uid = {"residents": "person_id", "id_cards": "card_number"}[source]
@@ -215,6 +223,8 @@ def add_register(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, source: st
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'reg_raw'"
     ).fetchall()[0][0]
+    start = con.execute("SELECT count(*) FROM reg_raw").fetchall()[0][0] if exists else 0
+    table = table.add_column(0, "r_idx", pa.array(np.arange(start, start + len(table), dtype=np.int64)))
     if exists:
         _load(con, table, f"INSERT INTO reg_raw BY NAME {_DERIVED_SQL}")
     else:
@@ -223,19 +233,20 @@ def add_register(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, source: st
 
 
 def finish_register(con: duckdb.DuckDBPyConnection, tf_columns: list[str]) -> dict[str, int]:
-    """Number the persons (person_idx, in person_id order) and records (residents first)."""
+    """Number the persons (person_idx, in person_id order) in place: one narrow column added,
+    not a copy of the wide table."""
     exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'reg_raw'").fetchall()[0][0]
     if not exists:
         raise ValueError("no register records to match against")
+    con.execute("DROP TABLE IF EXISTS reg")
     con.execute(
-        """
-        CREATE OR REPLACE TABLE reg AS
-        SELECT dense_rank() OVER (ORDER BY uid) - 1 AS person_idx,
-               row_number() OVER (ORDER BY uid, src DESC) - 1 AS r_idx, *
-        FROM reg_raw ORDER BY r_idx
-        """
+        "CREATE OR REPLACE TEMP TABLE persons AS SELECT uid, row_number() OVER (ORDER BY uid) - 1 AS person_idx "
+        "FROM (SELECT DISTINCT uid FROM reg_raw)"
     )
-    con.execute("DROP TABLE reg_raw")
+    con.execute("ALTER TABLE reg_raw ADD COLUMN person_idx BIGINT")
+    con.execute("UPDATE reg_raw SET person_idx = persons.person_idx FROM persons WHERE reg_raw.uid = persons.uid")
+    con.execute("ALTER TABLE reg_raw RENAME TO reg")
+    con.execute("DROP TABLE persons")
     build_tf(con, tf_columns)
     n_w, n_r, n_p = con.execute(
         "SELECT (SELECT count(*) FROM w), count(*), count(DISTINCT person_idx) FROM reg"
