@@ -9,12 +9,15 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 import duckdb
+import pyarrow as pa
 
 from linkage import __version__
 from linkage.block import RuleCount, block
@@ -24,7 +27,7 @@ from linkage.ingest import ingest
 from linkage.model import Model, load_model, save_model
 from linkage.normalize.table import normalize_table
 from linkage.outputs import fingerprint, write_manifest, write_matches
-from linkage.prepare import add_register, add_wanted, finish_register, start_register
+from linkage.prepare import REGISTER_UID, add_wanted, finish_register, load_register, prepared_arrow, start_register
 from linkage.progress import Reporter
 from linkage.rules import rules_dir, rules_hash
 from linkage.score import score
@@ -74,29 +77,49 @@ def connect(path: Path, settings: Settings, out_dir: Path) -> duckdb.DuckDBPyCon
     return con
 
 
+def prepare_chunk(raw: pa.Table, source: str, rules: Path | None) -> pa.Table:
+    """Normalise one chunk of a register and return its prepared Arrow table (runs in a worker)."""
+    norm = normalize_table(raw.to_pandas(), source, rules=rules)
+    return prepared_arrow(norm, REGISTER_UID[source], source)
+
+
+def _chunks(ctx: Context, source: str, size: int) -> Iterator[pa.Table]:
+    """A source's rows in `_row` order, `size` rows of the source file at a time."""
+    last = ctx.con.execute(f'SELECT coalesce(max(_row), 0) FROM "{source}"').fetchall()[0][0]
+    for lo in range(0, max(last, 1), size):
+        yield ctx.con.sql(
+            f'SELECT * FROM "{source}" WHERE _row > {lo} AND _row <= {lo + size} ORDER BY _row'
+        ).to_arrow_table()
+
+
 def _normalise(ctx: Context, sources: list[str], bar: Reporter) -> None:
-    """Normalise each source in chunks of rows and load them into the engine tables, so memory
-    stays bounded by the chunk size whatever the register's size."""
-    chunk = int(ctx.settings.engine.get("normalise_chunk_rows", 500_000))
+    """Normalise the wanted list, then the registers in chunks of rows, and load them into the
+    engine tables. Memory stays bounded by the chunk size whatever the register's size; with
+    several threads configured and a large register, chunks are normalised in worker processes
+    (normalisation is Python work, so threads would not run it in parallel)."""
+    eng = ctx.settings.engine
+    chunk = int(eng.get("normalise_chunk_rows", 500_000))
+    workers = int(eng.get("threads", 2))
     start_register(ctx.con)
-    for source in sources:
-        n = ctx.con.execute(f'SELECT count(*) FROM "{source}"').fetchall()[0][0]
-        if source == "wanted":
-            chunk_rows = max(n, 1)  # the wanted list is small and w_idx follows its order
-        else:
-            chunk_rows = chunk
-        for offset in range(0, max(n, 1), chunk_rows):
-            raw = ctx.con.execute(
-                f'SELECT * FROM "{source}" ORDER BY _row LIMIT {chunk_rows} OFFSET {offset}'
-            ).df()
-            norm = normalize_table(raw, source, rules=ctx.rules)
-            del raw
-            if source == "wanted":
-                add_wanted(ctx.con, norm)
-            else:
-                add_register(ctx.con, norm, source)
-            bar.advance(len(norm))
-            del norm
+    if "wanted" in sources:
+        raw = ctx.con.sql('SELECT * FROM "wanted" ORDER BY _row').to_arrow_table().to_pandas()
+        add_wanted(ctx.con, normalize_table(raw, "wanted", rules=ctx.rules))
+        bar.advance(len(raw))
+    registers = [s for s in sources if s != "wanted"]
+    rows = sum(ctx.con.execute(f'SELECT count(*) FROM "{s}"').fetchall()[0][0] for s in registers)
+    if workers < 2 or rows < int(eng.get("parallel_min_rows", 200_000)):
+        for source in registers:
+            for raw in _chunks(ctx, source, chunk):
+                bar.advance(load_register(ctx.con, prepare_chunk(raw, source, ctx.rules)))
+        return
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        futures = [
+            pool.submit(prepare_chunk, raw, source, ctx.rules)
+            for source in registers
+            for raw in _chunks(ctx, source, chunk)
+        ]
+        for fut in futures:  # in submission order: record numbering does not depend on timing
+            bar.advance(load_register(ctx.con, fut.result()))
 
 
 def prepare_workspace(

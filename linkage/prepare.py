@@ -213,13 +213,21 @@ def start_register(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DROP TABLE IF EXISTS reg_raw")
 
 
+REGISTER_UID = {"residents": "person_id", "id_cards": "card_number"}
+
+
 def add_register(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, source: str) -> int:
-    """Append one register's normalised records (residents or id_cards) to `reg_raw`; r_idx numbers
-    records in arrival order (residents are added first, so a person's resident record comes first)."""
+    """Append one register's normalised records (residents or id_cards) to `reg_raw`."""
     if frame is None or not len(frame):
         return 0
-    uid = {"residents": "person_id", "id_cards": "card_number"}[source]
-    table = prepared_arrow(frame, uid, source)
+    return load_register(con, prepared_arrow(frame, REGISTER_UID[source], source))
+
+
+def load_register(con: duckdb.DuckDBPyConnection, table: pa.Table) -> int:
+    """Append prepared register records to `reg_raw`; r_idx numbers records in arrival order
+    (residents are added first, so a person's resident record comes first)."""
+    if not len(table):
+        return 0
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'reg_raw'"
     ).fetchall()[0][0]
