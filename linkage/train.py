@@ -73,19 +73,24 @@ def _log_tables(model: Model, which: str) -> list[np.ndarray]:
     return [np.log(np.maximum([getattr(lv, which) for lv in c.levels], 1e-12)) for c in model.comparisons]
 
 
-def _log_likelihood(levels: np.ndarray, logs: list[np.ndarray]) -> np.ndarray:
+def _log_likelihood(levels: np.ndarray, logs: list[np.ndarray], only: list[int] | None = None) -> np.ndarray:
     total = np.zeros(levels.shape[0])
     for j, table in enumerate(logs):
+        if only is not None and j not in only:
+            continue
         lv = levels[:, j]
         has = lv >= 0
         total[has] += table[lv[has]]
     return total
 
 
-def posterior(levels: np.ndarray, model: Model, prior: float) -> np.ndarray:
-    """P(match | levels) with the model's m and u (no term-frequency adjustment)."""
-    logit = math.log(prior / (1 - prior)) + _log_likelihood(levels, _log_tables(model, "m")) - _log_likelihood(
-        levels, _log_tables(model, "u")
+def posterior(levels: np.ndarray, model: Model, prior: float, only: list[int] | None = None) -> np.ndarray:
+    """P(match | levels) with the model's m and u (no term-frequency adjustment), over all
+    comparisons or `only` the listed ones."""
+    logit = (
+        math.log(prior / (1 - prior))
+        + _log_likelihood(levels, _log_tables(model, "m"), only)
+        - _log_likelihood(levels, _log_tables(model, "u"), only)
     )
     return 1.0 / (1.0 + np.exp(-np.clip(logit, -700, 700)))
 
@@ -100,7 +105,9 @@ def em_session(
     lam = 0.5
     it = 0
     for it in range(1, max_iter + 1):
-        p = posterior(levels, work, lam)
+        # Only the estimated comparisons speak: the session's blocking rule makes the others agree
+        # by construction, so counting them (at their default m) would call every pair a match.
+        p = posterior(levels, work, lam, only=estimate)
         new_lam = float(np.clip(p.mean(), 1e-9, 1 - 1e-9))
         delta = abs(new_lam - lam)
         for j in estimate:

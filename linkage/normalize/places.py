@@ -737,6 +737,13 @@ def resolve_places(values: pd.Series, rules: Path | None = None) -> pd.DataFrame
     Missing or blank input gives NULL codes and a NULL confidence; unresolvable text gives 0.0.
     """
     ix = load_index(rules)
+    if not ix.prov_pre and not ix.prov_new:
+        # A rules pack without Vietnamese administrative units (e.g. rules/examples/febrl4): no
+        # text can resolve, so do not read it; present values get confidence 0 as unresolved.
+        present = values.notna() & (values.astype("string").str.strip() != "")
+        out = {col: pd.array([pd.NA] * len(values), dtype="string") for col in COLUMNS if col != "confidence"}
+        out["confidence"] = np.where(present.to_numpy(dtype=bool), 0.0, np.nan)
+        return pd.DataFrame(out, index=values.index)[list(COLUMNS)]
     res = _resolver(ix)
     row_fid = _final_ids(_as_arrow(values), res)
     table = list(zip(*res.final_rows))
