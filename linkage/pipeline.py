@@ -27,7 +27,15 @@ from linkage.ingest import ingest
 from linkage.model import Model, load_model, save_model
 from linkage.normalize.table import normalize_table
 from linkage.outputs import fingerprint, write_manifest, write_matches
-from linkage.prepare import REGISTER_UID, add_wanted, finish_register, load_register, prepared_arrow, start_register
+from linkage.prepare import (
+    REGISTER_UID,
+    add_wanted,
+    finish_register,
+    load_register,
+    prepared_arrow,
+    start_register,
+    uses_place_text,
+)
 from linkage.progress import Reporter
 from linkage.rules import rules_dir, rules_hash
 from linkage.score import score
@@ -100,17 +108,21 @@ def _normalise(ctx: Context, sources: list[str], bar: Reporter) -> None:
     eng = ctx.settings.engine
     chunk = int(eng.get("normalise_chunk_rows", 500_000))
     workers = int(eng.get("threads", 2))
+    settings = ctx.settings
+    place_text = uses_place_text(
+        [r.left + r.right + (r.filter or "") for r in settings.blocking] + [str(c.params) for c in settings.comparisons]
+    )
     start_register(ctx.con)
     if "wanted" in sources:
         raw = ctx.con.sql('SELECT * FROM "wanted" ORDER BY _row').to_arrow_table().to_pandas()
-        add_wanted(ctx.con, normalize_table(raw, "wanted", rules=ctx.rules))
+        add_wanted(ctx.con, normalize_table(raw, "wanted", rules=ctx.rules), place_text)
         bar.advance(len(raw))
     registers = [s for s in sources if s != "wanted"]
     rows = sum(ctx.con.execute(f'SELECT count(*) FROM "{s}"').fetchall()[0][0] for s in registers)
     if workers < 2 or rows < int(eng.get("parallel_min_rows", 200_000)):
         for source in registers:
             for raw in _chunks(ctx, source, chunk):
-                bar.advance(load_register(ctx.con, prepare_chunk(raw, source, ctx.rules)))
+                bar.advance(load_register(ctx.con, prepare_chunk(raw, source, ctx.rules), place_text))
         return
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
         futures = [
@@ -119,7 +131,7 @@ def _normalise(ctx: Context, sources: list[str], bar: Reporter) -> None:
             for raw in _chunks(ctx, source, chunk)
         ]
         for fut in futures:  # in submission order: record numbering does not depend on timing
-            bar.advance(load_register(ctx.con, fut.result()))
+            bar.advance(load_register(ctx.con, fut.result(), place_text))
 
 
 def prepare_workspace(

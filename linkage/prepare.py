@@ -138,12 +138,7 @@ _DERIVED_SQL = """
 SELECT * EXCLUDE (birth_placeholder, birth_jan1, birth_year, birth_month, birth_day, birth_precision,
                   gender_norm, id_clean, id_kind, old_id_clean, old_id_kind, id_birth_year, id_gender,
                   birth_place_raw, hometown_raw, permanent_address_raw, current_address_raw),
-    -- The places as written, folded (lower case, no diacritics, đ -> d): for generic text
-    -- comparisons where codes do not resolve (registers from elsewhere, e.g. FEBRL's addresses).
-    nullif(replace(strip_accents(lower(trim(birth_place_raw))), 'đ', 'd'), '') AS birth_place_text,
-    nullif(replace(strip_accents(lower(trim(hometown_raw))), 'đ', 'd'), '') AS hometown_text,
-    nullif(replace(strip_accents(lower(trim(permanent_address_raw))), 'đ', 'd'), '') AS permanent_address_text,
-    nullif(replace(strip_accents(lower(trim(current_address_raw))), 'đ', 'd'), '') AS current_address_text,
+    {place_text}
     array_to_string(list_sort(string_split(full_name_ascii, ' ')), ' ') AS name_sorted,
     CASE WHEN family_ascii IS NOT NULL AND given_ascii IS NOT NULL THEN family_ascii || '|' || given_ascii END
         AS family_given_key,
@@ -176,20 +171,37 @@ FROM {source}
 """
 
 
+def derived_sql(place_text: bool) -> str:
+    """`_DERIVED_SQL` with the places as written, folded (lower case, no diacritics, đ -> d), for
+    generic text comparisons where codes do not resolve (registers from elsewhere, e.g. FEBRL's
+    addresses); NULL when no rule uses them, as folding long strings is a third of this SQL's cost."""
+    if place_text:
+        cols = [f"nullif(replace(strip_accents(lower(trim({p}_raw))), 'đ', 'd'), '') AS {p}_text" for p in PLACE_COLUMNS]
+    else:
+        cols = [f"NULL::VARCHAR AS {p}_text" for p in PLACE_COLUMNS]
+    return _DERIVED_SQL.replace("{place_text}", ",\n    ".join(cols) + ",")
+
+
+def uses_place_text(texts: list[str]) -> bool:
+    """Whether any rule text (blocking expressions, comparison parameters) names a `<place>_text`."""
+    return any(f"{p}_text" in t for t in texts for p in PLACE_COLUMNS)
+
+
 def build_tables(
     con: duckdb.DuckDBPyConnection,
     wanted: pd.DataFrame,
     residents: pd.DataFrame | None,
     id_cards: pd.DataFrame | None,
     tf_columns: list[str] | None = None,
+    place_text: bool = True,
 ) -> dict[str, int]:
     """Create `w` (with w_idx) and `reg` (with person_idx) plus the term-frequency table `tf`."""
-    add_wanted(con, wanted)
+    add_wanted(con, wanted, place_text)
     start_register(con)
     if residents is not None:
-        add_register(con, residents, "residents")
+        add_register(con, residents, "residents", place_text)
     if id_cards is not None:
-        add_register(con, id_cards, "id_cards")
+        add_register(con, id_cards, "id_cards", place_text)
     return finish_register(con, tf_columns or [])
 
 
@@ -201,11 +213,11 @@ def _load(con: duckdb.DuckDBPyConnection, table: pa.Table, sql: str) -> None:
         con.unregister("_prepared")
 
 
-def add_wanted(con: duckdb.DuckDBPyConnection, wanted: pd.DataFrame) -> int:
+def add_wanted(con: duckdb.DuckDBPyConnection, wanted: pd.DataFrame, place_text: bool = True) -> int:
     """Create `w` from the normalised wanted records; w_idx follows the input order."""
     table = prepared_arrow(wanted, "wanted_id", "wanted")
     table = table.add_column(0, "w_idx", pa.array(np.arange(len(table), dtype=np.int64)))
-    _load(con, table, f"CREATE OR REPLACE TABLE w AS {_DERIVED_SQL} ORDER BY w_idx")
+    _load(con, table, f"CREATE OR REPLACE TABLE w AS {derived_sql(place_text)} ORDER BY w_idx")
     return len(table)
 
 
@@ -216,14 +228,14 @@ def start_register(con: duckdb.DuckDBPyConnection) -> None:
 REGISTER_UID = {"residents": "person_id", "id_cards": "card_number"}
 
 
-def add_register(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, source: str) -> int:
+def add_register(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, source: str, place_text: bool = True) -> int:
     """Append one register's normalised records (residents or id_cards) to `reg_raw`."""
     if frame is None or not len(frame):
         return 0
-    return load_register(con, prepared_arrow(frame, REGISTER_UID[source], source))
+    return load_register(con, prepared_arrow(frame, REGISTER_UID[source], source), place_text)
 
 
-def load_register(con: duckdb.DuckDBPyConnection, table: pa.Table) -> int:
+def load_register(con: duckdb.DuckDBPyConnection, table: pa.Table, place_text: bool = True) -> int:
     """Append prepared register records to `reg_raw`; r_idx numbers records in arrival order
     (residents are added first, so a person's resident record comes first)."""
     if not len(table):
@@ -234,9 +246,9 @@ def load_register(con: duckdb.DuckDBPyConnection, table: pa.Table) -> int:
     start = con.execute("SELECT count(*) FROM reg_raw").fetchall()[0][0] if exists else 0
     table = table.add_column(0, "r_idx", pa.array(np.arange(start, start + len(table), dtype=np.int64)))
     if exists:
-        _load(con, table, f"INSERT INTO reg_raw BY NAME {_DERIVED_SQL}")
+        _load(con, table, f"INSERT INTO reg_raw BY NAME {derived_sql(place_text)}")
     else:
-        _load(con, table, f"CREATE TABLE reg_raw AS {_DERIVED_SQL}")
+        _load(con, table, f"CREATE TABLE reg_raw AS {derived_sql(place_text)}")
     return len(table)
 
 
