@@ -101,11 +101,12 @@ def block(
     pair, bit i = i-th rule in the settings). Stops with BudgetError before joining a rule whose
     key join exceeds the pair budget."""
     chosen = [r for r in settings.blocking if rules is None or r.name in rules]
-    con.execute("CREATE OR REPLACE TABLE pairs (w_idx BIGINT, person_idx BIGINT, rules BIGINT)")
+    names = [r.name for r in settings.blocking]
+    con.execute("DROP TABLE IF EXISTS pairs")
+    con.execute("CREATE OR REPLACE TEMP TABLE found (w_idx BIGINT, person_idx BIGINT, bit INTEGER)")
     counts = []
-    cumulative = 0
     for rule in chosen:
-        bit = [r.name for r in settings.blocking].index(rule.name)
+        bit = names.index(rule.name)
         count = count_rule(con, rule, settings.hot_keys)
         if count.candidate_pairs > settings.pair_budget:
             key, n = count.hot_keys[0] if count.hot_keys else ("?", 0)
@@ -115,29 +116,33 @@ def block(
                 f"'{key}' alone gives {n:,} pairs. Tighten the rule or raise the budget."
             )
         try:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE rp AS {_rule_pairs_sql(rule)}")
+            con.execute(f"INSERT INTO found SELECT w_idx, person_idx, {bit} FROM ({_rule_pairs_sql(rule)})")
         except duckdb.Error as exc:
             raise RulesError(f"blocking rule '{rule.name}': invalid filter: {exc}") from None
-        count.pairs = con.execute("SELECT count(*) FROM rp").fetchall()[0][0]
-        count.new_pairs = con.execute(
-            "SELECT count(*) FROM rp ANTI JOIN pairs USING (w_idx, person_idx)"
-        ).fetchall()[0][0]
-        con.execute(
-            f"""
-            CREATE OR REPLACE TABLE pairs AS
-            SELECT w_idx, person_idx, bit_or(rules) AS rules FROM (
-                SELECT * FROM pairs
-                UNION ALL SELECT w_idx, person_idx, {1 << bit} AS rules FROM rp
-            ) GROUP BY w_idx, person_idx
-            """
-        )
-        cumulative += count.new_pairs
-        count.cumulative = cumulative
         counts.append(count)
         if progress:
             progress(1)
-    con.execute("DROP TABLE IF EXISTS kl; DROP TABLE IF EXISTS kr; DROP TABLE IF EXISTS rp")
-    con.execute("CREATE OR REPLACE TABLE pairs AS SELECT row_number() OVER (ORDER BY w_idx, person_idx) - 1 AS pair_idx, * FROM pairs")
+    con.execute("DROP TABLE IF EXISTS kl; DROP TABLE IF EXISTS kr")
+    # One pass over everything found: the union of pairs, each with the bitmask of its rules.
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE pairs AS
+        SELECT row_number() OVER (ORDER BY w_idx, person_idx) - 1 AS pair_idx, * FROM (
+            SELECT w_idx, person_idx, bit_or(1::BIGINT << bit) AS rules, min(bit) AS first_rule
+            FROM found GROUP BY w_idx, person_idx
+        )
+        """
+    )
+    per_rule = dict(con.execute("SELECT bit, count(*) FROM found GROUP BY bit").fetchall())
+    new = dict(con.execute("SELECT first_rule, count(*) FROM pairs GROUP BY first_rule").fetchall())
+    con.execute("DROP TABLE found")
+    cumulative = 0
+    for count in counts:  # rules in the settings' order: "new" = pairs no earlier rule found
+        bit = names.index(count.rule)
+        count.pairs = int(per_rule.get(bit, 0))
+        count.new_pairs = int(new.get(bit, 0))
+        cumulative += count.new_pairs
+        count.cumulative = cumulative
     return counts
 
 

@@ -248,7 +248,7 @@ def load_register(con: duckdb.DuckDBPyConnection, table: pa.Table, place_text: b
     if exists:
         _load(con, table, f"INSERT INTO reg_raw BY NAME {derived_sql(place_text)}")
     else:
-        _load(con, table, f"CREATE TABLE reg_raw AS {derived_sql(place_text)}")
+        _load(con, table, f"CREATE TEMP TABLE reg_raw AS {derived_sql(place_text)}")
     return len(table)
 
 
