@@ -8,7 +8,6 @@ so the cost grows with the number of distinct names and addresses, not with rows
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
@@ -25,7 +24,6 @@ PARENT_COLUMNS = ("father_name", "mother_name")
 # Which column carries the record's own identity number, per source.
 ID_COLUMN = {"wanted": "id_number", "residents": "person_id", "id_cards": "card_number"}
 
-Progress = Callable[[str], None]
 
 
 def _prefixed(df: pd.DataFrame, prefix: str, mapping: dict[str, str] | None = None) -> pd.DataFrame:
@@ -68,7 +66,6 @@ def normalize_table(
     df: pd.DataFrame,
     source: str,
     rules: Path | None = None,
-    progress: Progress | None = None,
 ) -> pd.DataFrame:
     """The input columns plus every normalised column the later stages use.
 
@@ -78,7 +75,6 @@ def normalize_table(
     """
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}")
-    step = progress or (lambda _msg: None)
     index = df.index
     empty = pd.Series(pd.NA, index=index, dtype="string")
 
@@ -86,24 +82,19 @@ def normalize_table(
         return df[name] if name in df.columns else empty
 
     parts: list[pd.DataFrame] = [df]
-    step("names")
     parts.append(_name_columns(col("full_name"), rules))
     parts.append(pd.DataFrame({"aliases": split_aliases(col("other_names"), rules=rules)}, index=index))
     for column in PARENT_COLUMNS:
         if column in df.columns:
             parts.append(_parent_columns(df[column], column, rules))
-    step("dates")
     parts.append(parse_birth_dates(col("birth_date"), rules=rules))
-    step("places")
     for column in ADDRESS_COLUMNS:
         if column in df.columns:
             parts.append(_place_columns(df[column], column, rules))
-    step("ids")
     parts.append(parse_ids(col(ID_COLUMN[source]), rules=rules))
     if source == "id_cards":
         old = parse_ids(col("old_id_number"), rules=rules)[["id_clean", "id_kind"]]
         parts.append(_prefixed(old, "old_"))
-    step("gender, ethnicity")
     parts.append(pd.DataFrame({"gender_norm": normalize_gender(col("gender"), rules=rules)}, index=index))
     if "ethnicity" in df.columns:
         parts.append(normalize_ethnicity(df["ethnicity"], rules=rules)[["ethnicity_code"]])
