@@ -13,6 +13,7 @@ have two register records; the peers' outputs are reduced to one candidate per p
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import duckdb
@@ -167,3 +168,22 @@ def write_candidates(con: duckdb.DuckDBPyConnection, pairs_sql: str, out: Path, 
     )
     tmp.rename(out)
     return con.execute(f"SELECT count(*) FROM read_parquet('{out}')").fetchall()[0][0]
+
+
+def peer_args(description: str) -> argparse.Namespace:
+    """The command line both peer scripts take from the harness."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--dataset", choices=["generated", "febrl4"], required=True)
+    ap.add_argument("--wanted", type=Path, required=True)
+    ap.add_argument("--residents", type=Path, required=True)
+    ap.add_argument("--id-cards", type=Path)
+    ap.add_argument("--out", type=Path, required=True)
+    return ap.parse_args()
+
+
+def prepare(con: duckdb.DuckDBPyConnection, args: argparse.Namespace) -> None:
+    """Tables `wanted_p` and `register_p` for the dataset the arguments name."""
+    if args.dataset == "generated":
+        prepare_generated(con, args.wanted, args.residents, args.id_cards)
+    else:
+        prepare_febrl(con, args.wanted, args.residents)

@@ -14,10 +14,8 @@ match_probability) and prints the stage timings as one JSON line.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
-from pathlib import Path
 
 import pandas as pd
 import recordlinkage as rl
@@ -73,22 +71,12 @@ def febrl_pipeline() -> tuple[rl.Index, rl.Compare]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dataset", choices=["generated", "febrl4"], required=True)
-    ap.add_argument("--wanted", type=Path, required=True)
-    ap.add_argument("--residents", type=Path, required=True)
-    ap.add_argument("--id-cards", type=Path)
-    ap.add_argument("--out", type=Path, required=True)
-    args = ap.parse_args()
+    args = prep.peer_args(__doc__.splitlines()[0])
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     con = prep.connect()
-    if args.dataset == "generated":
-        prep.prepare_generated(con, args.wanted, args.residents, args.id_cards)
-        index, cmp = generated_pipeline()
-    else:
-        prep.prepare_febrl(con, args.wanted, args.residents)
-        index, cmp = febrl_pipeline()
+    prep.prepare(con, args)
+    index, cmp = generated_pipeline() if args.dataset == "generated" else febrl_pipeline()
     wanted = con.execute("SELECT * FROM wanted_p").df().set_index("uid")
     register = con.execute("SELECT * FROM register_p").df().set_index("uid")
     timings["prepare"] = time.perf_counter() - t0

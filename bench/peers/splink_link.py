@@ -16,11 +16,9 @@ timings as one JSON line.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import time
-from pathlib import Path
 
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
@@ -155,22 +153,12 @@ def train(linker: Linker, dataset: str) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dataset", choices=["generated", "febrl4"], required=True)
-    ap.add_argument("--wanted", type=Path, required=True)
-    ap.add_argument("--residents", type=Path, required=True)
-    ap.add_argument("--id-cards", type=Path)
-    ap.add_argument("--out", type=Path, required=True)
-    args = ap.parse_args()
+    args = prep.peer_args(__doc__.splitlines()[0])
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     con = prep.connect()
-    if args.dataset == "generated":
-        prep.prepare_generated(con, args.wanted, args.residents, args.id_cards)
-        settings = generated_settings()
-    else:
-        prep.prepare_febrl(con, args.wanted, args.residents)
-        settings = febrl_settings()
+    prep.prepare(con, args)
+    settings = generated_settings() if args.dataset == "generated" else febrl_settings()
     timings["prepare"] = time.perf_counter() - t0
     db_api = DuckDBAPI(connection=con)
     inputs = [db_api.register("wanted_p", dataset_display_name="wanted"),
