@@ -7,7 +7,6 @@ import math
 import shutil
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
 from typer.testing import CliRunner

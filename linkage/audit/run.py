@@ -11,7 +11,6 @@ from datetime import date
 from pathlib import Path
 from typing import Callable
 
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkage.audit.checks import CHECKS, run_checks
