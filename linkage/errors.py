@@ -32,3 +32,10 @@ class BudgetError(LinkageError):
     """Blocking would produce more pairs than the budget allows; names the rule and hottest key."""
 
     exit_code = EXIT_BUDGET
+
+
+class UsageError(LinkageError):
+    """A command was given something it cannot use: an output path that is a file where a folder
+    is needed (or the reverse), a place that cannot be written, an option out of range."""
+
+    exit_code = EXIT_INPUT
