@@ -36,6 +36,14 @@ KEY: dict[str, str] = {"wanted": "wanted_id", "residents": "person_id", "id_card
 # Ids that must be exactly 12 digits once spaces, dots and dashes are removed (stored stripped).
 ID12: dict[str, tuple[str, ...]] = {"wanted": (), "residents": ("person_id",), "id_cards": ("card_number",)}
 
+# Every id column and the digit counts it may hold: a value a spreadsheet turned into a number
+# ("72205055449.0", "7.22050554E+10") is repaired or rejected by these (docs/ingest.md).
+ID_WIDTHS: dict[str, dict[str, tuple[int, ...]]] = {
+    "wanted": {"id_number": (12, 9)},
+    "residents": {"person_id": (12,)},
+    "id_cards": {"card_number": (12,), "old_id_number": (9,)},
+}
+
 ROW = "_row"  # 1-based data row number in the source file (header and blank lines not counted)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -21,16 +22,33 @@ from linkage.ingest.raw import RawTable
 from linkage.ingest.report import IngestReport, SourceReport
 from linkage.ingest.sniff import (CSV, DELIMITERS, JSONL, PARQUET, binary_kind, check_readable, detect_format,
                                   read_head)
-from linkage.ingest.validate import canonical_table, validate
+from linkage.ingest.validate import Finding, canonical_table, validate
 from linkage.ingest.workspace import WORKSPACE, write_tables
 
 READERS = {CSV: read_csv, PARQUET: read_parquet, JSONL: read_jsonl}
 SUMMARY = "ingest_summary.json"
 
 
+@dataclass
+class SourceRead:
+    """One file read and checked: the rows kept, the rows rejected, the values changed in kept rows
+    (ids a spreadsheet damaged: repaired, or emptied when beyond repair) and the report."""
+
+    accepted: pa.Table
+    quarantine: pa.Table
+    repairs: pa.Table  # quarantine's schema; reason "id_repaired: ..." or "id_emptied: ..."
+    report: SourceReport
+
+
 def read_source(path: Path | str, source: str, rules: Path | str | None = None
                 ) -> tuple[pa.Table, pa.Table, SourceReport]:
     """(accepted rows as contract columns + `_row`, quarantine table, report) for one file."""
+    r = read_source_checked(path, source, rules)
+    return r.accepted, r.quarantine, r.report
+
+
+def read_source_checked(path: Path | str, source: str, rules: Path | str | None = None) -> SourceRead:
+    """read_source, plus the table of values repaired or emptied in the rows it kept."""
     check_source(source)
     mapping = load_mappings(rules)[source]
     path = Path(path)
@@ -38,9 +56,10 @@ def read_source(path: Path | str, source: str, rules: Path | str | None = None
     match = match_headers(raw.headers, mapping)
     _require_columns(path, raw, match, mapping)
     columns = {c: raw.table.column(pos) for c, pos in match.columns.items()}
-    checked = validate(source, canonical_table(source, columns, raw.table.num_rows), raw.rows)
+    checked = validate(source, canonical_table(source, columns, raw.table.num_rows), raw.rows, rules)
     bad = checked.bad_positions()
     q = quarantine.build(source, str(path), raw, checked.findings)
+    repairs = quarantine.build(source, str(path), replace(raw, problems=[]), checked.repairs)
     reasons = Counter(quarantine.reason_code(r) for r in q.column("reason").to_pylist())
     report = SourceReport(
         source=source, path=str(path), format=raw.format, encoding=raw.encoding, delimiter=raw.delimiter,
@@ -49,8 +68,18 @@ def read_source(path: Path | str, source: str, rules: Path | str | None = None
         mapped_columns=match.mapped, ignored_columns=match.ignored,
         missing_columns=[c for c in COLUMNS[source] if c not in match.columns],
         notes=raw.notes + match.notes,
+        ids_repaired=_count(checked.repairs, "id_repaired"), ids_emptied=_count(checked.repairs, "id_emptied"),
     )
-    return checked.accepted, q, report
+    return SourceRead(checked.accepted, q, repairs, report)
+
+
+def _count(findings: list[Finding], code: str) -> dict[str, int]:
+    """column -> values whose reason starts with `code`."""
+    out: Counter[str] = Counter()
+    for f in findings:
+        reasons = f.reasons if isinstance(f.reasons, list) else [f.reasons] * len(f.positions)
+        out[f.column] += sum(quarantine.reason_code(r) == code for r in reasons)
+    return {k: v for k, v in sorted(out.items()) if v}
 
 
 def _read_raw(path: Path) -> RawTable:
@@ -99,14 +128,16 @@ def ingest(sources: Mapping[str, Path | str | None], out_dir: Path | str, rules:
         check_source(s)
     if not given:
         raise InputError("no source given: pass at least one of wanted, residents, id_cards")
-    results = {s: read_source(p, s, rules) for s, p in given.items()}
+    results = {s: read_source_checked(p, s, rules) for s, p in given.items()}
     out = Path(out_dir)
     report = IngestReport(out_dir=out, workspace=out / WORKSPACE, summary=out / SUMMARY)
-    for source, (accepted, q, src_report) in results.items():
+    for source, r in results.items():
         target = out / "quarantine" / f"{source}.parquet"
-        write_parquet(q, target)
+        write_parquet(r.quarantine, target)
         report.quarantine[source] = target
-        report.sources[source] = src_report
-    write_tables(report.workspace, {s: r[0] for s, r in results.items()})
+        report.sources[source] = r.report
+        report.repairs[source] = out / "repairs" / f"{source}.parquet"
+        write_parquet(r.repairs, report.repairs[source])
+    write_tables(report.workspace, {s: r.accepted for s, r in results.items()})
     write_json(report.to_dict(), report.summary)
     return report

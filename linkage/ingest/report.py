@@ -34,6 +34,10 @@ class SourceReport:
     ignored_columns: list[str] = field(default_factory=list)  # headers not loaded
     missing_columns: list[str] = field(default_factory=list)  # optional contract columns absent (NULL)
     notes: list[str] = field(default_factory=list)
+    # ids a spreadsheet damaged (docs/ingest.md): column -> values repaired with certainty, and
+    # optional ids emptied because beyond repair (each listed in <out>/repairs/<source>.parquet)
+    ids_repaired: dict[str, int] = field(default_factory=dict)
+    ids_emptied: dict[str, int] = field(default_factory=dict)
 
     @property
     def reconciled(self) -> bool:
@@ -62,6 +66,12 @@ class SourceReport:
             line += "\n  not loaded (unknown columns): " + ", ".join(repr(h) for h in self.ignored_columns)
         if self.missing_columns:
             line += "\n  absent (loaded as empty): " + ", ".join(self.missing_columns)
+        if self.ids_repaired:
+            line += ("\n  ids repaired (spreadsheet damage: trailing .0, lost leading zeros): "
+                     + ", ".join(f"{c} {n:,}" for c, n in self.ids_repaired.items()))
+        if self.ids_emptied:
+            line += ("\n  ids emptied (spreadsheet damage beyond repair; row kept): "
+                     + ", ".join(f"{c} {n:,}" for c, n in self.ids_emptied.items()))
         for note in self.notes:
             line += f"\n  note: {note}"
         return line
@@ -74,6 +84,7 @@ class IngestReport:
     summary: Path
     sources: dict[str, SourceReport] = field(default_factory=dict)
     quarantine: dict[str, Path] = field(default_factory=dict)
+    repairs: dict[str, Path] = field(default_factory=dict)  # values changed in kept rows, per source
 
     @property
     def reconciled(self) -> bool:
@@ -83,6 +94,7 @@ class IngestReport:
         return {
             "workspace": str(self.workspace),
             "quarantine": {k: str(v) for k, v in self.quarantine.items()},
+            "repairs": {k: str(v) for k, v in self.repairs.items()},
             "reconciled": self.reconciled,
             "sources": {k: r.to_dict() for k, r in self.sources.items()},
         }

@@ -1,19 +1,25 @@
-"""Row checks that decide what is loaded: required values present, 12-digit ids well formed,
-ids unique. Optional fields are left to normalisation. Vectorised over whole columns."""
+"""Row checks that decide what is loaded: required values present, ids a spreadsheet damaged
+repaired or rejected, 12-digit ids well formed, ids unique. Other optional fields are left to
+normalisation. Vectorised over whole columns."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkage.ingest.contract import COLUMNS, ID12, KEY, REQUIRED, ROW
+from linkage.ingest.contract import COLUMNS, ID12, ID_WIDTHS, KEY, REQUIRED, ROW
+from linkage.normalize.ids import DAMAGED, REPAIRED, repair_spreadsheet_ids
 
 _ID_SEPARATORS = r"[\s.\-\x{00A0}]+"
 _TWELVE_DIGITS = r"^[0-9]{12}$"
+# What a spreadsheet writes for a number (only these values are looked at closely).
+# Plain digits only when short of 12 and not starting with 0 (a number lost its leading zeros).
+_NUMBER_LIKE = r"^\s*(?:[1-9][0-9]{0,10}|[0-9]+\.0+|[0-9](?:[.,][0-9]*)?[eE]\+?[0-9]{1,2})\s*$"
 
 
 @dataclass
@@ -29,7 +35,9 @@ class Finding:
 @dataclass
 class Validated:
     accepted: pa.Table
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # rows rejected (quarantine)
+    # values changed in rows that were kept: reasons "id_repaired: ..." / "id_emptied: ..."
+    repairs: list[Finding] = field(default_factory=list)
 
     def bad_positions(self) -> np.ndarray:
         if not self.findings:
@@ -43,8 +51,10 @@ def canonical_table(source: str, columns: dict[str, pa.ChunkedArray], n_rows: in
     return {c: columns.get(c, null) for c in COLUMNS[source]}
 
 
-def validate(source: str, columns: dict[str, pa.ChunkedArray], rows: np.ndarray) -> Validated:
+def validate(source: str, columns: dict[str, pa.ChunkedArray], rows: np.ndarray,
+             rules: str | Path | None = None) -> Validated:
     findings: list[Finding] = []
+    repairs: list[Finding] = []
     cols = dict(columns)
     n = len(rows)
     bad = np.zeros(n, dtype=bool)
@@ -54,10 +64,14 @@ def validate(source: str, columns: dict[str, pa.ChunkedArray], rows: np.ndarray)
             pos = np.flatnonzero(missing)
             findings.append(Finding(pos, col, "missing_value: required value is empty", _take(cols[col], pos)))
             bad |= missing
+    damaged = {}
+    for col, widths in ID_WIDTHS[source].items():
+        cols[col], damaged[col] = _spreadsheet_ids(source, col, cols[col], widths, rules, findings, repairs, bad)
+        bad |= damaged[col] if col in REQUIRED[source] else False
     for col in ID12[source]:
         stripped = pc.replace_substring_regex(cols[col], _ID_SEPARATORS, "")
         well_formed = pc.fill_null(pc.match_substring_regex(stripped, _TWELVE_DIGITS), True)
-        malformed = ~np.asarray(well_formed.to_numpy(zero_copy_only=False), dtype=bool)
+        malformed = ~np.asarray(well_formed.to_numpy(zero_copy_only=False), dtype=bool) & ~damaged[col]
         if malformed.any():
             pos = np.flatnonzero(malformed)
             findings.append(Finding(pos, col, "malformed_id: must be 12 digits once spaces, dots and dashes are "
@@ -76,7 +90,45 @@ def validate(source: str, columns: dict[str, pa.ChunkedArray], rows: np.ndarray)
     keep = pa.array(~bad)
     table = pa.table({c: cols[c].filter(keep) for c in COLUMNS[source]})
     table = table.append_column(ROW, pa.array(rows[~bad], pa.int64()))
-    return Validated(table, findings)
+    return Validated(table, findings, repairs)
+
+
+def _spreadsheet_ids(source: str, col: str, values: pa.ChunkedArray, widths: tuple[int, ...],
+                     rules: str | Path | None, findings: list[Finding], repairs: list[Finding],
+                     bad: np.ndarray) -> tuple[pa.ChunkedArray, np.ndarray]:
+    """Undo what a spreadsheet did to an id where the repair is certain (recorded in `repairs`);
+    a damaged record id rejects its row (`findings`), a damaged optional id is emptied (recorded:
+    the row is still worth matching on its other fields). Returns the column and the damaged mask."""
+    n = len(values)
+    none = np.zeros(n, dtype=bool)
+    looks = pc.fill_null(pc.match_substring_regex(values, _NUMBER_LIKE), False)
+    if not pc.any(looks).as_py():
+        return values, none
+    pos = np.flatnonzero(np.asarray(looks.to_numpy(zero_copy_only=False), dtype=bool) & ~bad)
+    fix = repair_spreadsheet_ids(pd.Series(_take(values, pos).to_numpy(zero_copy_only=False), dtype=object),
+                                 widths, rules)
+    status = fix["status"].to_numpy(dtype=object, na_value=None)
+    detail = fix["detail"].to_numpy(dtype=object, na_value=None)
+    fixed = fix["fixed"].to_numpy(dtype=object, na_value=None)
+    new = np.asarray(values.to_numpy(zero_copy_only=False), dtype=object)
+    rep = status == REPAIRED
+    dmg = status == DAMAGED
+    if rep.any():
+        repairs.append(Finding(pos[rep], col, list("id_repaired: " + detail[rep].astype(str) + " -> "
+                                                   + fixed[rep].astype(str)), _take(values, pos[rep])))
+        new[pos[rep]] = fixed[rep]
+    damaged = none.copy()
+    if dmg.any():
+        damaged[pos[dmg]] = True
+        if col in REQUIRED[source]:
+            findings.append(Finding(pos[dmg], col, list("malformed_id: damaged by a spreadsheet: " + detail[dmg].astype(str)),
+                                    _take(values, pos[dmg])))
+        else:
+            repairs.append(Finding(pos[dmg], col, list("id_emptied: damaged by a spreadsheet beyond repair, "
+                                                       "loaded as empty: " + detail[dmg].astype(str)),
+                                   _take(values, pos[dmg])))
+            new[pos[dmg]] = None
+    return pa.chunked_array([pa.array(new, pa.string())]), damaged
 
 
 def _missing(col: pa.ChunkedArray) -> np.ndarray:

@@ -260,3 +260,111 @@ def parse_ids(values: pd.Series, rules: str | Path | None = None, *, today: date
         },
         index=values.index,
     )
+
+
+# ---------------------------------------------------------------------- spreadsheet damage
+# A spreadsheet that reads an id as a number writes it back as "72205055449.0" (float), drops its
+# leading zeros (72205055449) or, in a narrow cell, writes "7.22050554E+10" (digits lost). The
+# rule for when such a value is repaired is in docs/ingest.md ("Ids damaged by a spreadsheet").
+_FLOAT_ZERO = r"([0-9]+)\.0+"
+_SCIENTIFIC = r"([0-9])(?:[.,]([0-9]*))?[eE]\+?([0-9]{1,2})"
+REPAIRED, DAMAGED = "repaired", "damaged"
+
+
+def _valid_padded(padded: pd.Series, width: int, r: IdRules, today: date) -> np.ndarray:
+    """Per value: the zero-padded id is a valid structure (12: real province code and a birth
+    year not in the future; 9: a known CMND prefix)."""
+    if len(padded) == 0:
+        return np.zeros(0, dtype=bool)
+    if width == 12:
+        return _read12(padded.to_numpy(dtype=object), r, today)["valid"]
+    return _cmnd_lookup(padded, r)[0].notna().to_numpy()
+
+
+def _number_digits(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """(digits the value stands for or None, how it was written: 'float' | 'scientific' | 'digits'
+    | None, and why digits are lost, for scientific notation that does not hold them all)."""
+    fl = text.str.fullmatch(_FLOAT_ZERO).fillna(False).astype(bool)
+    sci = text.str.extract("^" + _SCIENTIFIC + "$")
+    is_sci = sci[0].notna()
+    frac = sci[1].fillna("")
+    exp = pd.to_numeric(sci[2], errors="coerce").fillna(-1).astype(int)
+    whole = is_sci & (frac.str.len() == exp)  # every digit written: 7.2205055449E+10
+    lost = pd.Series(None, index=text.index, dtype=object)
+    short = is_sci & (frac.str.len() < exp)
+    lost[short] = ("scientific notation keeps only " + (1 + frac[short].str.len()).astype(str)
+                   + " of the number's " + (exp[short] + 1).astype(str) + " digits; the others are lost")
+    lost[is_sci & (frac.str.len() > exp)] = "scientific notation of a number that is not a whole number"
+    digits = pd.Series(None, index=text.index, dtype=object)
+    digits[fl] = text[fl].str.extract("^" + _FLOAT_ZERO + "$")[0]
+    digits[whole] = sci[0][whole] + frac[whole]
+    plain = text.str.fullmatch("[0-9]+").fillna(False).astype(bool)
+    digits[plain] = text[plain]
+    how = pd.Series(np.select([fl, is_sci, plain], ["float", "scientific", "digits"], None), index=text.index,
+                    dtype=object)
+    return digits, how, lost
+
+
+def repair_spreadsheet_ids(values: pd.Series, widths: tuple[int, ...], rules: str | Path | None = None, *,
+                           today: date | None = None) -> pd.DataFrame:
+    """Columns `fixed` (the repaired id, else the value), `status` (None, 'repaired' or 'damaged')
+    and `detail` (why), index-aligned with `values`; `widths` are the digit counts the column may
+    hold (12, or 12 and 9). Untouched: values that do not look like a spreadsheet number, and plain
+    digit strings that are not a certain repair (the usual id checks report those)."""
+    values = values if isinstance(values, pd.Series) else pd.Series(values, dtype=object)
+    r = load_id_rules(rules)
+    today = today or load_date_rules(rules, kind="birth").today
+    codes, uniques = factorize_values(values)
+    text = pd.Series(uniques, dtype=object).astype(str).str.strip()
+    digits, how, lost = _number_digits(text)
+    n = len(text)
+    fixed = text.to_numpy(dtype=object).copy()
+    status = np.full(n, None, dtype=object)
+    detail = np.full(n, None, dtype=object)
+    written = np.where(how == "float", "written as a number with a trailing .0",
+                       np.where(how == "scientific", "written in scientific notation", "digits"))
+    number = how.isin(("float", "scientific")).to_numpy()
+
+    # Scientific notation that lost digits: never repaired.
+    gone = lost.notna().to_numpy()
+    status[gone] = DAMAGED
+    detail[gone] = lost[gone].to_numpy(dtype=object)
+
+    length = digits.str.len().fillna(0).astype(int).to_numpy()
+    has = digits.notna().to_numpy() & ~gone
+    full = has & number & np.isin(length, widths)  # 072205055449.0: only the notation to undo
+    fixed[full] = digits[full].to_numpy(dtype=object)
+    status[full] = REPAIRED
+    detail[full] = written[full] + ": the digits are kept as written"
+
+    lead = digits.str.slice(0, 1).to_numpy(dtype=object)
+    for width in widths:
+        for zeros in (1, 2) if width == 12 else (1,):
+            # plain digits only for the 12-digit id (its structure is strong evidence); a CMND's
+            # prefix is not, so an 8-digit text is only padded when it was written as a number
+            plain_ok = number | (width == 12)
+            cand = np.flatnonzero(has & plain_ok & (status == None) & (length == width - zeros)  # noqa: E711
+                                  & (lead != "0"))
+            if len(cand) == 0:
+                continue
+            padded = digits.iloc[cand].radd("0" * zeros)
+            ok = _valid_padded(padded, width, r, today)
+            good, bad = cand[ok], cand[~ok]
+            fixed[good] = padded.to_numpy(dtype=object)[ok]
+            status[good] = REPAIRED
+            word = "zero" if zeros == 1 else "zeros"
+            detail[good] = (np.where(number[good], written[good] + ", and ", "")
+                            + f"lost {zeros} leading {word}: a valid {width}-digit id once restored")
+            bad = bad[number[bad]]  # plain digits that do not pad to a valid id: left to the id checks
+            status[bad] = DAMAGED
+            detail[bad] = (written[bad] + f" that lost {zeros} leading {word}, but "
+                           + padded.to_numpy(dtype=object)[~ok][number[cand[~ok]]]
+                           + f" is not a valid {width}-digit id")
+    other = number & (status == None)  # noqa: E711 (a number of another length: not an id)
+    status[other] = DAMAGED
+    detail[other] = written[other] + " of " + length[other].astype(str) + " digits; expected " + \
+        " or ".join(str(w) for w in widths)
+    return pd.DataFrame(
+        {"fixed": take_str(fixed, codes), "status": take_str(status, codes), "detail": take_str(detail, codes)},
+        index=values.index,
+    )
