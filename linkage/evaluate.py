@@ -3,17 +3,26 @@
 A candidate at or above the threshold is a predicted match. Precision and recall count
 (wanted_id, person_id) pairs; recall@k asks whether the true person is among the first k
 candidates whatever their score; false alarms are absent wanted persons with a predicted match.
+
+Only the wanted ids the truth file covers are judged: a candidate of a wanted id the truth says
+nothing about is neither right nor wrong, so it is left out and counted as left out (a truth
+file for 30 of 500 wanted records must not turn 470 records' candidates into false positives).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import duckdb
+import numpy as np
 import pandas as pd
 
-from linkage.errors import InputError
+from linkage.errors import InputError, UsageError
+
+TRUTH_COLUMNS = ("wanted_id", "person_id")  # `scenarios` is optional (labels for recall per scenario)
+MATCHES_COLUMNS = ("wanted_id", "person_id", "rank", "match_probability")
 
 
 @dataclass
@@ -32,6 +41,8 @@ class Evaluation:
     absent_wanted: int
     false_alarms_on_absent: int
     by_scenario: pd.DataFrame = field(repr=False)
+    left_out_candidates: int = 0  # candidates of wanted ids the truth file does not cover
+    left_out_wanted: int = 0  # those wanted ids
 
     def summary(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != "by_scenario"}
@@ -40,6 +51,8 @@ class Evaluation:
         lines = [
             f"threshold (match_probability) {self.threshold}",
             f"wanted records {self.wanted:,}; with a true person {self.true_pairs:,}; absent {self.absent_wanted:,}",
+            f"left out (wanted ids not in the truth file): {self.left_out_candidates:,} candidates "
+            f"of {self.left_out_wanted:,} wanted ids",
             f"predicted matches {self.predicted:,}; true positives {self.true_positives:,}",
             f"precision {self.precision:.4f}  recall {self.recall:.4f}  F1 {self.f1:.4f}",
             f"recall@1 {self.recall_at_1:.4f}  recall@5 {self.recall_at_5:.4f}",
@@ -52,33 +65,134 @@ class Evaluation:
         return "\n".join(lines)
 
 
-def _read(path: Path, what: str, sql: str, con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    if not Path(path).is_file():
-        raise InputError(f"{what} file not found: {path}")
+def check_threshold(threshold: float) -> float:
+    """The threshold as a float in [0, 1]: it is a match_probability, so 1.5 or -1 would silently
+    predict nothing or everything."""
     try:
-        return con.execute(sql.format(path=str(path).replace("'", "''"))).df()
+        t = float(threshold)
+    except (TypeError, ValueError):
+        raise UsageError(f"threshold must be a match_probability between 0 and 1, got {threshold!r}") from None
+    if not 0.0 <= t <= 1.0:  # also refuses NaN
+        raise UsageError(f"threshold {threshold} is outside 0..1: it is a match_probability between 0 and 1")
+    return t
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _is_parquet(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(4) == b"PAR1"
+
+
+def _columns(con: duckdb.DuckDBPyConnection, source: str) -> list[str]:
+    return [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+
+
+def _lacks(path: Path, what: str, missing: list[str], present: list[str], expected: Iterable[str]) -> InputError:
+    shown = ", ".join(present[:8]) + (", ..." if len(present) > 8 else "")
+    return InputError(
+        f"{path}: the {what} file lacks column(s) {', '.join(missing)} "
+        f"(expected {', '.join(expected)}; it has {shown or 'no columns'})"
+    )
+
+
+def open_truth(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """View `truth` (wanted_id, person_id or NULL when absent, scenarios) over the truth CSV, after
+    checking it is one: a wrong file is named with the columns it lacks."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"truth file not found: {path}")
+    if _is_parquet(path):
+        raise InputError(
+            f"{path}: the truth file is a Parquet file; --truth takes the truth CSV "
+            "(wanted_id, person_id, scenarios). Are --truth and --matches swapped?"
+        )
+    source = f"read_csv('{_sql_path(path)}', all_varchar=true, header=true)"
+    try:
+        cols = _columns(con, source)
+    except duckdb.Error:
+        raise InputError(
+            f"{path}: the truth file is not a readable CSV file (expected columns wanted_id, person_id, scenarios)"
+        ) from None
+    missing = [c for c in TRUTH_COLUMNS if c not in cols]
+    if missing:
+        raise _lacks(path, "truth", missing, cols, (*TRUTH_COLUMNS, "scenarios"))
+    scenarios = "coalesce(scenarios, '')" if "scenarios" in cols else "''"
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW truth AS SELECT wanted_id, nullif(trim(person_id), '') AS person_id, "
+        f"{scenarios} AS scenarios FROM {source} WHERE nullif(trim(wanted_id), '') IS NOT NULL"
+    )
+
+
+def open_matches(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
+    """View `matches` over a matches Parquet file (ids as text), after checking it is one; returns
+    its columns."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"matches file not found: {path}")
+    if not _is_parquet(path):
+        raise InputError(
+            f"{path}: the matches file is not a Parquet file; --matches takes the matches.parquet "
+            "written by `linkage run`. Are --truth and --matches swapped?"
+        )
+    source = f"read_parquet('{_sql_path(path)}')"
+    try:
+        cols = _columns(con, source)
     except duckdb.Error as exc:
-        raise InputError(f"{path}: cannot read the {what} file: {exc}") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path}: the matches file is not a readable Parquet file ({first})") from None
+    missing = [c for c in MATCHES_COLUMNS if c not in cols]
+    if missing:
+        raise _lacks(path, "matches", missing, cols, MATCHES_COLUMNS)
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW matches AS SELECT * REPLACE (CAST(wanted_id AS VARCHAR) AS wanted_id, "
+        f"CAST(person_id AS VARCHAR) AS person_id) FROM {source}"
+    )
+    return cols
+
+
+def open_judged(con: duckdb.DuckDBPyConnection, truth_path: Path, matches_path: Path) -> list[str]:
+    """Views `truth`, `matches` and `judged`: the candidates of wanted ids the truth covers, with
+    is_true (the true pair) and absent (the truth says the wanted person is in no register).
+    Returns the matches file's columns."""
+    open_truth(con, truth_path)
+    cols = open_matches(con, matches_path)
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP VIEW judged AS
+        WITH covered AS (
+            SELECT wanted_id, bool_and(person_id IS NULL) AS absent FROM truth GROUP BY wanted_id
+        ),
+        pairs AS (SELECT DISTINCT wanted_id, person_id FROM truth WHERE person_id IS NOT NULL)
+        SELECT m.*, p.person_id IS NOT NULL AS is_true, c.absent
+        FROM matches m
+        JOIN covered c ON c.wanted_id = m.wanted_id
+        LEFT JOIN pairs p ON p.wanted_id = m.wanted_id AND p.person_id = m.person_id
+        """
+    )
+    return cols
+
+
+def left_out(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """Candidates, and their wanted ids, that the truth file does not cover (never judged)."""
+    n, w = con.execute(
+        "SELECT count(*), count(DISTINCT wanted_id) FROM matches m ANTI JOIN truth t ON t.wanted_id = m.wanted_id"
+    ).fetchone()
+    return int(n), int(w)
 
 
 def evaluate(truth_path: Path, matches_path: Path, threshold: float = 0.5) -> Evaluation:
+    threshold = check_threshold(threshold)
     con = duckdb.connect()
-    truth = _read(
-        truth_path,
-        "truth",
-        "SELECT CAST(wanted_id AS VARCHAR) AS wanted_id, nullif(CAST(person_id AS VARCHAR), '') AS person_id, "
-        "coalesce(CAST(scenarios AS VARCHAR), '') AS scenarios FROM read_csv('{path}', all_varchar=true)",
-        con,
-    )
-    matches = _read(
-        matches_path,
-        "matches",
-        "SELECT wanted_id, person_id, rank, match_probability FROM read_parquet('{path}')",
-        con,
-    )
-    missing = set(["wanted_id", "person_id", "scenarios"]) - set(truth.columns)
-    if missing:
-        raise InputError(f"{truth_path}: missing column(s) {sorted(missing)}")
+    try:
+        open_judged(con, Path(truth_path), Path(matches_path))
+        truth = con.execute("SELECT wanted_id, person_id, scenarios FROM truth").df()
+        matches = con.execute("SELECT wanted_id, person_id, rank, match_probability FROM judged").df()
+        n_left, w_left = left_out(con)
+    finally:
+        con.close()
     pred = matches[matches["match_probability"] >= threshold]
     true_pairs = truth.dropna(subset=["person_id"])
     key = ["wanted_id", "person_id"]
@@ -95,6 +209,7 @@ def evaluate(truth_path: Path, matches_path: Path, threshold: float = 0.5) -> Ev
     alarms = pred[pred["wanted_id"].isin(absent)]["wanted_id"].nunique()
 
     labels = hit.assign(found=found, at1=at1, label=hit["scenarios"].str.split("|")).explode("label")
+    labels = labels[labels["label"] != ""]
     by = (
         labels.groupby("label")
         .agg(records=("wanted_id", "size"), recall=("found", "mean"), recall_at_1=("at1", "mean"))
@@ -102,6 +217,7 @@ def evaluate(truth_path: Path, matches_path: Path, threshold: float = 0.5) -> Ev
         .sort_values("recall")
     )
     absent_labels = truth[truth["person_id"].isna()].assign(label=lambda d: d["scenarios"].str.split("|")).explode("label")
+    absent_labels = absent_labels[absent_labels["label"] != ""]
     if len(absent_labels):
         fa = absent_labels.assign(alarm=absent_labels["wanted_id"].isin(pred["wanted_id"]))
         fa_by = fa.groupby("label").agg(records=("wanted_id", "size"), false_alarm_rate=("alarm", "mean")).reset_index()
@@ -121,4 +237,58 @@ def evaluate(truth_path: Path, matches_path: Path, threshold: float = 0.5) -> Ev
         absent_wanted=int(len(absent)),
         false_alarms_on_absent=int(alarms),
         by_scenario=by,
+        left_out_candidates=n_left,
+        left_out_wanted=w_left,
     )
+
+
+def _at_or_above(values: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """How many values are >= each threshold (values sorted ascending): one binary search each."""
+    return len(values) - np.searchsorted(values, thresholds, side="left")
+
+
+def threshold_sweep(truth_path: Path, matches_path: Path, thresholds: Iterable[float]) -> pd.DataFrame:
+    """What `evaluate` counts, at many thresholds from one read of the files: one row per threshold
+    with predicted, true_positives, precision, recall, f1, false_alarms_on_absent, absent_wanted and
+    false_alarm_rate. For choosing `scoring.threshold` in rules/matching.yaml."""
+    ts = np.array([check_threshold(t) for t in thresholds], dtype=float)
+    con = duckdb.connect()
+    try:
+        open_judged(con, Path(truth_path), Path(matches_path))
+        n_true, n_absent = con.execute(
+            "SELECT count(person_id), count(*) - count(person_id) FROM truth"
+        ).fetchone()
+        probs = con.execute(
+            """
+            SELECT list(match_probability ORDER BY match_probability) FILTER (WHERE match_probability IS NOT NULL),
+                   list(match_probability ORDER BY match_probability) FILTER (WHERE is_true AND match_probability IS NOT NULL)
+            FROM judged
+            """
+        ).fetchone()
+        absent_best = con.execute(
+            "SELECT max(match_probability) AS p FROM judged WHERE absent GROUP BY wanted_id ORDER BY p"
+        ).fetchnumpy()["p"]
+    finally:
+        con.close()
+    all_p, true_p = (np.asarray(v or [], dtype=float) for v in probs)
+    absent_best = np.asarray(absent_best, dtype=float)
+    absent_best = absent_best[~np.isnan(absent_best)]
+    predicted = _at_or_above(all_p, ts)
+    tp = _at_or_above(true_p, ts)
+    alarms = _at_or_above(absent_best, ts)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, tp / np.maximum(predicted, 1), 0.0)
+        recall = tp / n_true if n_true else np.zeros(len(ts))
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    return pd.DataFrame({
+        "threshold": ts,
+        "predicted": predicted.astype(int),
+        "true_positives": tp.astype(int),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "false_alarms_on_absent": alarms.astype(int),
+        "absent_wanted": int(n_absent),
+        "false_alarm_rate": alarms / n_absent if n_absent else np.zeros(len(ts)),
+    })
+
