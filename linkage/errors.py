@@ -39,9 +39,3 @@ class UsageError(LinkageError):
     is needed (or the reverse), a place that cannot be written, an option out of range."""
 
     exit_code = EXIT_INPUT
-
-
-class UsageError(LinkageError):
-    """A command was given an unusable option value (e.g. a threshold outside 0..1); names the option."""
-
-    exit_code = EXIT_INPUT
