@@ -16,36 +16,25 @@ import numpy as np
 import pandas as pd
 
 from linkage.errors import InputError
-from linkage.evaluate import Evaluation, evaluate
+from linkage.evaluate import Evaluation, evaluate, open_judged
 
 FILES = {"pr": "precision_recall.png", "hist": "score_histogram.png", "scenarios": "recall_by_scenario.png"}
 
 
 def labelled_pairs(truth_path: Path, matches_path: Path) -> tuple[pd.DataFrame, int]:
-    """Every candidate with its score and whether it is the true pair; and the number of true pairs.
+    """Every judged candidate (of a wanted id the truth covers, as `evaluate` counts them) with its
+    score and whether it is the true pair; and the number of true pairs.
 
     The score is match_weight when the file has it, else the log-odds of match_probability (a
-    peer's file), so true and false pairs separate on an unbounded axis."""
+    peer's file), so true and false pairs separate on an unbounded axis. The files are checked as
+    `evaluate` checks them: a wrong file is named with the columns it lacks."""
     con = duckdb.connect()
     try:
-        cols = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{_sql_path(matches_path)}')").fetchall()}
+        cols = open_judged(con, Path(truth_path), Path(matches_path))
         weight = "match_weight" if "match_weight" in cols else (
             "log2(greatest(match_probability, 1e-12) / greatest(1 - match_probability, 1e-12))")
-        pairs = con.execute(
-            f"""
-            WITH truth AS (
-                SELECT CAST(wanted_id AS VARCHAR) AS wanted_id, nullif(CAST(person_id AS VARCHAR), '') AS person_id
-                FROM read_csv('{_sql_path(truth_path)}', all_varchar=true)
-            )
-            SELECT m.match_probability, {weight} AS score, t.person_id IS NOT NULL AS is_true
-            FROM read_parquet('{_sql_path(matches_path)}') m
-            LEFT JOIN truth t ON t.wanted_id = CAST(m.wanted_id AS VARCHAR) AND t.person_id = CAST(m.person_id AS VARCHAR)
-            """
-        ).df()
-        n_true = con.execute(
-            f"SELECT count(*) FROM read_csv('{_sql_path(truth_path)}', all_varchar=true) "
-            "WHERE nullif(person_id, '') IS NOT NULL"
-        ).fetchall()[0][0]
+        pairs = con.execute(f"SELECT match_probability, {weight} AS score, is_true FROM judged").df()
+        n_true = con.execute("SELECT count(person_id) FROM truth").fetchone()[0]
     except duckdb.Error as exc:
         raise InputError(f"cannot read {truth_path} / {matches_path}: {exc}") from None
     finally:
@@ -67,10 +56,6 @@ def pr_curve(pairs: pd.DataFrame, n_true: int) -> pd.DataFrame:
         "precision": tp[last] / predicted[last],
         "recall": tp[last] / n_true if n_true else np.zeros(last.sum()),
     })
-
-
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")
 
 
 def _save(fig, path: Path) -> Path:
@@ -157,7 +142,10 @@ def write_plots(truth_path: Path, matches_path: Path, out_dir: Path, threshold: 
     pairs, n_true = labelled_pairs(Path(truth_path), Path(matches_path))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    title = title or f"{Path(matches_path).name}: {ev.wanted:,} wanted, {ev.true_pairs:,} with a true person"
+    if title is None:
+        title = f"{Path(matches_path).name}: {ev.wanted:,} wanted, {ev.true_pairs:,} with a true person"
+        if ev.left_out_wanted:
+            title += f" ({ev.left_out_wanted:,} wanted ids without truth left out)"
     return {
         "pr": _plot_pr(pr_curve(pairs, n_true), ev, title, out_dir / FILES["pr"]),
         "hist": _plot_hist(pairs, title, out_dir / FILES["hist"]),

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
+from linkage.errors import InputError, UsageError
 from linkage.evaluate import evaluate
 from linkage.plots import FILES, labelled_pairs, pr_curve, write_plots
 
@@ -125,4 +126,64 @@ def test_cli_evaluate_plot_missing_matches(tmp_path):
                                    "--plot", str(tmp_path / "pics")])
     assert res.exit_code != 0
     assert "matches file not found" in res.output
+    assert not (tmp_path / "pics").exists()
+
+
+# --- issue 17 items 2 and 6: the pictures judge what evaluate judges, and name a wrong file ----
+
+
+def _with_uncovered(tmp_path):
+    """The files above plus a wanted id (W9) the truth says nothing about."""
+    truth, matches = _write(tmp_path)
+    t = pq.read_table(matches)
+    extra = pa.table({"wanted_id": ["W9", "W9"], "person_id": ["P1", "P5"], "rank": [1, 2],
+                      "match_probability": [0.99, 0.95], "match_weight": [14.0, 9.0]})
+    pq.write_table(pa.concat_tables([t, extra.cast(t.schema)]), matches)
+    return truth, matches
+
+
+def test_pairs_of_wanted_ids_without_truth_are_left_out(tmp_path):
+    truth, matches = _with_uncovered(tmp_path)
+    pairs, n_true = labelled_pairs(truth, matches)
+    assert len(pairs) == len(MATCHES) and n_true == 3
+    curve = pr_curve(pairs, n_true)
+    for t in (0.3, 0.6, 0.9):
+        point = curve[curve["threshold"] >= t].iloc[-1]
+        ev = evaluate(truth, matches, t)
+        assert point["precision"] == pytest.approx(ev.precision)
+        assert point["recall"] == pytest.approx(ev.recall)
+
+
+def test_write_plots_names_truth_without_person_id(tmp_path):
+    _, matches = _write(tmp_path)
+    wanted = tmp_path / "wanted.csv"
+    wanted.write_text("wanted_id,full_name\nW1,Trần Thị Mai\n", encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        write_plots(wanted, matches, tmp_path / "pics", threshold=0.5)
+    assert str(wanted) in str(err.value) and "lacks column(s) person_id" in str(err.value)
+    assert "Binder" not in str(err.value)
+    assert not (tmp_path / "pics").exists()
+
+
+def test_labelled_pairs_names_truth_without_person_id(tmp_path):
+    _, matches = _write(tmp_path)
+    wanted = tmp_path / "wanted.csv"
+    wanted.write_text("wanted_id,full_name\nW1,Trần Thị Mai\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"lacks column\(s\) person_id"):
+        labelled_pairs(wanted, matches)
+
+
+def test_write_plots_names_swapped_files(tmp_path):
+    truth, matches = _write(tmp_path)
+    with pytest.raises(InputError, match="swapped"):
+        write_plots(matches, truth, tmp_path / "pics", threshold=0.5)
+    with pytest.raises(InputError, match="not a Parquet file"):
+        labelled_pairs(truth, truth)
+    assert not (tmp_path / "pics").exists()
+
+
+def test_write_plots_refuses_threshold_outside_0_1(tmp_path):
+    truth, matches = _write(tmp_path)
+    with pytest.raises(UsageError):
+        write_plots(truth, matches, tmp_path / "pics", threshold=1.5)
     assert not (tmp_path / "pics").exists()
