@@ -106,3 +106,44 @@ def test_repaired_id_counts_as_a_duplicate_of_the_same_id(tmp_path):
     src = write_csv(tmp_path / "r.csv", _residents(["072205055449", "72205055449.0"]))
     accepted, q, _ = read_source(src, "residents")
     assert accepted.num_rows == 1 and q.column("reason")[0].as_py().startswith("duplicate_id")
+
+
+# ------------------------------------------------------------------ audit and clean
+def _wanted_with_damaged_ids(tmp_path):
+    from test_audit_data import variant, write_csv as write_source
+
+    records = [variant("wanted", 1, id_number="80085000001.0"),  # lost zero + .0: certain
+               variant("wanted", 2, id_number="8.0085E+10"),  # digits lost: beyond repair
+               variant("wanted", 3)]
+    return write_source(tmp_path / "w.csv", "wanted", records)
+
+
+def test_audit_reports_repaired_and_emptied_ids(tmp_path):
+    import pyarrow.parquet as pq_
+
+    from linkage.audit import audit
+    from test_audit_data import TODAY
+
+    audit(_wanted_with_damaged_ids(tmp_path), "wanted", tmp_path / "out", today=TODAY)
+    issues = [r for r in pq_.read_table(tmp_path / "out" / "issues.parquet").to_pylist() if r["field"] == "id_number"]
+    got = {(r["record_id"], r["rule"]): (r["value"], r["suggestion"]) for r in issues}
+    assert got[("W01", "sach.id_spreadsheet")] == ("80085000001.0", "use 080085000001")
+    assert got[("W02", "dung.id_damaged")][0] == "8.0085E+10"
+    assert "lost" in got[("W02", "dung.id_damaged")][1]
+    # one finding per defect: the emptied id is not also reported as a missing or malformed id
+    assert {rule for rid, rule in got if rid == "W02"} == {"dung.id_damaged"}
+    assert not [k for k in got if k[0] == "W03"]
+
+
+def test_clean_repairs_only_the_certain_ids_and_logs_them(tmp_path):
+    import pyarrow.parquet as pq_
+
+    from linkage.audit import clean
+
+    result = clean(_wanted_with_damaged_ids(tmp_path), "wanted", tmp_path / "copy.csv")
+    copy = read_source(result.output, "wanted")[0].column("id_number").to_pylist()
+    assert copy[0] == "080085000001"  # not 800850000010: the dot is not a separator
+    changes = pq_.read_table(result.changes).to_pylist()
+    assert [(c["record_id"], c["before"], c["after"], c["rule"]) for c in changes] == [
+        ("W01", "80085000001.0", "080085000001", "sach.id_spreadsheet")]
+    assert "8.0085E+10" in result.output.read_text(encoding="utf-8")  # left for the audit

@@ -51,6 +51,7 @@ CHECKS: dict[str, Check] = {
     "name_case": T.name_case,
     "placeholder": F.placeholder,
     "id_separators": I.id_separators,
+    "spreadsheet_id": I.spreadsheet_id,
     "birth_jan1": D.birth_jan1,
     "duplicate_id": I.duplicate_id,
     "duplicate_person": R.duplicate_person,

@@ -201,7 +201,7 @@ def name_chars(ctx: AuditContext, rule: Rule, field: str) -> Found | None:
 def required(ctx: AuditContext, rule: Rule, field: str) -> Found | None:
     if field not in ctx.qrules.required.get(ctx.source, ()):
         return None
-    missing = ~ctx.filled(field)
+    missing = ~ctx.filled(field) & ~ctx.emptied(field)  # an emptied id is reported as damaged
     if field in ctx.missing_columns:
         return found(field, missing, const("column absent from the file"))
     ph = ctx.placeholder(field)

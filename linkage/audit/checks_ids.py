@@ -180,3 +180,27 @@ def _kept_duplicates(ctx: AuditContext, field: str) -> Found | None:
     mask = np.isin(rows, kept.unique())
     return found(field, mask, lambda pos: np.full(len(pos), "repeated by later rows (quarantined at ingestion)",
                                                   dtype=object))
+
+
+def spreadsheet_id(ctx: AuditContext, rule: Rule, field: str) -> Found | None:
+    """Ids a spreadsheet turned into numbers, as ingestion found them (its repairs table): the
+    ones it repaired (suggestion: the id loaded) or emptied (suggestion: why). The value shown is
+    the one in the file. params.reason: id_repaired | id_emptied."""
+    rep = ctx.repairs
+    if rep is None or rep.num_rows == 0:
+        return None
+    df = rep.select(["row_number", "column", "reason", "value"]).to_pandas()
+    code = rule.params.get("reason", "id_repaired")
+    df = df[(df["column"] == field) & df["reason"].str.startswith(code + ":")]
+    if df.empty:
+        return None
+    rows = ctx.table.column("_row").to_numpy()
+    where = pd.Series(np.arange(len(rows)), index=rows)
+    df = df[df["row_number"].isin(where.index)]
+    detail = df["reason"].str.replace("^[a-z_]+: ", "", regex=True)
+    if code == "id_repaired":
+        detail = "use " + detail.str.extract(r"-> (\S+)$")[0]
+    hit = at(field, where.loc[df["row_number"]].to_numpy(), detail.to_numpy(dtype=object))
+    if hit is not None:
+        hit.value = df["value"].to_numpy(dtype=object)
+    return hit

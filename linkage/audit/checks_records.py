@@ -91,7 +91,7 @@ def deceased(ctx: AuditContext, rule: Rule, field: str) -> Found | None:
 
 
 def no_id(ctx: AuditContext, rule: Rule, field: str) -> Found | None:
-    return found(field, ctx.ids(field)["id_clean"].isna().to_numpy())
+    return found(field, ctx.ids(field)["id_clean"].isna().to_numpy() & ~ctx.emptied(field))
 
 
 def deceased_link(ctx: AuditContext, rule: Rule, field: str) -> Found | None:

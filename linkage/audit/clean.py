@@ -3,8 +3,10 @@ applied to a copy of a source file, with a change log. The input is never writte
 
 What a safe fix may do: undo legacy-encoding mojibake, replace look-alike and invisible
 characters, compose to NFC, collapse spacing, move a tone mark to the traditional place, remove
-separators from an id number. None of them changes what a value means: letters, vowel marks and
-tones stay the same (Hưng stays Hưng), and an id keeps its digits. The fixes are the normalisers'
+separators from an id number, undo what a spreadsheet did to an id where that is certain (a trailing
+".0", lost leading zeros that restore to a valid id: docs/ingest.md). None of them changes what a
+value means: letters, vowel marks and tones stay the same (Hưng stays Hưng), and an id keeps its
+digits. Ids a spreadsheet damaged beyond repair are left as they are, for the audit to report. The fixes are the normalisers'
 own functions (see textscan.py), each applied once per distinct value.
 
 The copy keeps every column of the file (also the ones the mapping does not load) under the
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -30,10 +33,11 @@ from linkage.audit.textscan import scan_text
 from linkage.audit.values import distinct, regex_flags
 from linkage.errors import InputError
 from linkage.ingest.atomic import atomic_path, write_parquet
-from linkage.ingest.contract import KEY, SOURCES
+from linkage.ingest.contract import ID_WIDTHS, KEY, SOURCES
 from linkage.ingest.mapping import load_mappings, match_headers
 from linkage.ingest.raw import RawTable
 from linkage.ingest.sniff import CSV
+from linkage.normalize.ids import REPAIRED, repair_spreadsheet_ids
 
 CHANGES_SCHEMA = pa.schema([
     ("record_id", pa.string()),
@@ -85,7 +89,7 @@ def _fix_plan(qrules: QualityRules, source: str) -> dict[str, dict[str, list[str
     """field -> {check -> [rule ids]} for the enabled safe fixes that apply to the source."""
     plan: dict[str, dict[str, list[str]]] = {}
     for r in qrules.for_source(source):
-        if r.safe_fix and r.check in (*_TEXT_FIXES, "id_separators"):
+        if r.safe_fix and r.check in (*_TEXT_FIXES, "id_separators", "spreadsheet_id"):
             for f in r.fields_for(source):
                 plan.setdefault(f, {}).setdefault(r.check, []).append(r.id)
     return plan
@@ -116,7 +120,7 @@ def clean(path: Path | str, source: str, out_file: Path | str, rules: Path | str
         pos = match.columns.get(fld)
         if pos is None:
             continue
-        new, log = _fix_column(raw.table.column(pos), checks, rules_path)
+        new, log = _fix_column(raw.table.column(pos), checks, rules_path, ID_WIDTHS[source].get(fld, ()))
         if log is not None:
             columns[pos] = new
             idx = pa.array(log["rows"], pa.int64())
@@ -143,8 +147,8 @@ def clean(path: Path | str, source: str, out_file: Path | str, rules: Path | str
                        sorted(p.row_number for p in raw.problems), list(raw.notes))
 
 
-def _fix_column(col: pa.ChunkedArray, checks: dict[str, list[str]], rules: Path | None
-                ) -> tuple[pa.Array, dict | None]:
+def _fix_column(col: pa.ChunkedArray, checks: dict[str, list[str]], rules: Path | None,
+                id_widths: tuple[int, ...] = ()) -> tuple[pa.Array, dict | None]:
     """The column with the fixes applied, and the log (rows, before, after, rule) or None."""
     d = distinct(col, blank_is_missing=False)
     n = len(d.values)
@@ -163,8 +167,17 @@ def _fix_column(col: pa.ChunkedArray, checks: dict[str, list[str]], rules: Path 
             fixed = s.fixed
         else:
             fixed = _partial(d.values, s, checks, nfc_on, rules)
+    number = np.zeros(n, dtype=bool)  # written by a spreadsheet as a number: not a separator matter
+    if id_widths and n:
+        ss = repair_spreadsheet_ids(pd.Series(fixed, dtype=object), id_widths, rules)
+        status = ss["status"].to_numpy(dtype=object, na_value=None)
+        number = status != None  # noqa: E711
+        if "spreadsheet_id" in checks:
+            ok = np.flatnonzero(status == REPAIRED)
+            fixed[ok] = ss["fixed"].to_numpy(dtype=object, na_value=None)[ok]
+            rule_of[ok] = rule_of[ok] + "+" + "+".join(checks["spreadsheet_id"])
     if "id_separators" in checks and n:
-        sep = regex_flags(fixed, _ID_SEPARATED) & regex_flags(fixed, _ID_SEPARATOR)
+        sep = regex_flags(fixed, _ID_SEPARATED) & regex_flags(fixed, _ID_SEPARATOR) & ~number
         stripped = pc.replace_substring_regex(pa.array(fixed, pa.string()), _ID_SEPARATOR, "")
         stripped = np.asarray(stripped.to_numpy(zero_copy_only=False), dtype=object)
         length = np.array([len(v) for v in stripped[sep]], dtype=np.int64)

@@ -35,6 +35,7 @@ class AuditContext:
     residents: Path | None = None
     missing_columns: tuple[str, ...] = ()
     key_header: str | None = None  # the file's header for the record id (to read quarantined rows)
+    repairs: pa.Table | None = None  # values ingestion changed in kept rows (linkage.ingest SourceRead)
     _cache: dict[tuple, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ basics
@@ -61,6 +62,18 @@ class AuditContext:
             arr = self.table.column(column).combine_chunks()
             return pd.Series(arr.to_numpy(zero_copy_only=False), dtype=object)
         return self._cached(("series", column), make)
+
+    def emptied(self, column: str) -> np.ndarray:
+        """Per row: ingestion emptied the column's value (an id a spreadsheet damaged beyond repair),
+        so its absence is that defect, already reported, not a second one."""
+        mask = np.zeros(self.n, dtype=bool)
+        rep = self.repairs
+        if rep is None or rep.num_rows == 0:
+            return mask
+        hit = pc.and_(pc.equal(rep.column("column"), column), pc.starts_with(rep.column("reason"), "id_emptied:"))
+        rows = rep.column("row_number").filter(hit).to_numpy()
+        mask[np.isin(self.table.column(ROW).to_numpy(), rows)] = True
+        return mask
 
     def distinct(self, column: str) -> Distinct:
         return self._cached(("distinct", column), lambda: distinct(self.table.column(column)))

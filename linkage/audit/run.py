@@ -20,7 +20,7 @@ from linkage.audit.report_html import render
 from linkage.audit.rules import SEVERITIES, load_quality_rules
 from linkage.audit.summary import build_summary, unchecked_rules
 from linkage.errors import InputError
-from linkage.ingest import read_source
+from linkage.ingest.pipeline import read_source_checked
 from linkage.ingest.atomic import atomic_path, write_json, write_parquet
 from linkage.ingest.contract import KEY, SOURCES
 
@@ -74,12 +74,14 @@ def audit(path: Path | str, source: str, out_dir: Path | str, rules: Path | str 
         raise InputError(f"{residents}: residents file not found")
 
     step(f"reading {path}")
-    accepted, quarantined, report = read_source(path, source, rules_path)
+    read = read_source_checked(path, source, rules_path)
+    accepted, quarantined, report = read.accepted, read.quarantine, read.report
     timings["read"] = time.perf_counter() - t0
     ctx = AuditContext(
         source=source, table=accepted, quarantine=quarantined, qrules=qrules, rules=rules_path,
         today=today or reference_date(qrules, rules_path), residents=Path(residents) if residents else None,
         missing_columns=tuple(report.missing_columns), key_header=report.mapped_columns.get(KEY[source], KEY[source]),
+        repairs=read.repairs,
     )
     t1 = time.perf_counter()
     issues = run_checks(ctx, say=lambda rule: step(f"rule {rule}"))
