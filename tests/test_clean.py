@@ -153,3 +153,30 @@ def test_legacy_encoded_file_is_copied_as_utf8(tmp_path):
     assert (tmp_path / "copy.csv").read_text(encoding="utf-8") == text
     assert result.cells_changed == 0 and any("tcvn3" in n for n in result.notes)
     assert "the copy is UTF-8" in result.render()
+
+
+def _excel_csv(path, text: str):
+    """What Excel's "CSV UTF-8" writes: a BOM and CRLF line endings."""
+    path.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8"))
+    return path
+
+
+def test_clean_keeps_bom_and_crlf_of_an_excel_file(tmp_path):
+    """Issue 17.11: the copy lost the BOM and the CRLF line endings."""
+    src = _excel_csv(tmp_path / "w.csv", "wanted_id,full_name,permanent_address\nW01,Nguyễn  Văn Hùng,Quận 1\n"
+                                         'W02,Lê Thị Mai,"12, ngõ 3, Quận 5"\n')
+    result = clean(src, "wanted", tmp_path / "copy.csv")
+    assert result.cells_changed == 1  # the doubled space
+    out = (tmp_path / "copy.csv").read_bytes()
+    assert out.startswith(b"\xef\xbb\xbf")
+    assert out == _excel_csv(tmp_path / "want.csv", "wanted_id,full_name,permanent_address\n"
+                             'W01,Nguyễn Văn Hùng,Quận 1\nW02,Lê Thị Mai,"12, ngõ 3, Quận 5"\n').read_bytes()
+
+
+def test_clean_excel_file_comes_out_byte_identical(tmp_path):
+    records = [variant("wanted", i) for i in range(4)]
+    plain = write_csv(tmp_path / "plain.csv", "wanted", records)
+    src = _excel_csv(tmp_path / "w.csv", plain.read_text(encoding="utf-8"))
+    result = clean(src, "wanted", tmp_path / "copy.csv")
+    assert result.cells_changed == 0
+    assert (tmp_path / "copy.csv").read_bytes() == src.read_bytes()

@@ -38,6 +38,7 @@ from linkage.ingest.mapping import load_mappings, match_headers
 from linkage.ingest.raw import RawTable
 from linkage.ingest.sniff import CSV
 from linkage.normalize.ids import REPAIRED, repair_spreadsheet_ids
+from linkage.normalize.legacy import UTF8_BOM
 
 CHANGES_SCHEMA = pa.schema([
     ("record_id", pa.string()),
@@ -137,7 +138,7 @@ def clean(path: Path | str, source: str, out_file: Path | str, rules: Path | str
         else CHANGES_SCHEMA.empty_table()
     out = pa.Table.from_arrays([c if isinstance(c, pa.ChunkedArray) else pa.chunked_array([c]) for c in columns],
                                names=raw.headers)
-    _write(out, out_file, fmt, raw)
+    _write(out, out_file, fmt, raw, path)
     write_parquet(changes, changes_path(out_file))
     by_rule: dict[str, int] = {}
     for r in changes.column("rule").to_pylist():
@@ -223,14 +224,29 @@ def _read_raw(path: Path) -> RawTable:
     return read_raw(path)
 
 
-def _write(table: pa.Table, out_file: Path, fmt: str, raw: RawTable) -> None:
+def _text_marks(path: Path, raw: RawTable) -> tuple[bool, str]:
+    """(write a UTF-8 BOM, line ending) as the input CSV has them, so a spreadsheet opens the copy
+    like the original and an untouched file comes out byte-identical: a BOM when the input is
+    UTF-8 with one, CRLF when its first line ends so (also in UTF-16). Other inputs: no BOM, LF."""
+    if raw.format != CSV:
+        return False, "\n"
+    with path.open("rb") as f:
+        head = f.read(1 << 16)
+    nl = head.find(b"\n")
+    before = head[max(nl - 2, 0):nl] if nl > 0 else b""
+    crlf = before.endswith(b"\r") or before == b"\r\x00"  # UTF-8 and legacy; UTF-16 LE and BE
+    return raw.encoding == UTF8_BOM, "\r\n" if crlf else "\n"
+
+
+def _write(table: pa.Table, out_file: Path, fmt: str, raw: RawTable, source_file: Path) -> None:
     with atomic_path(out_file) as tmp:
         if fmt == "parquet":
             pq.write_table(table, tmp)
         elif fmt == "csv":
             delimiter = "\t" if out_file.suffix.lower() == ".tsv" else (
                 raw.delimiter if raw.format == CSV and raw.delimiter else ",")
-            _write_csv(table, tmp, delimiter)
+            bom, newline = _text_marks(source_file, raw)
+            _write_csv(table, tmp, delimiter, newline=newline, bom=bom)
         else:
             con = duckdb.connect()
             try:
@@ -253,13 +269,16 @@ def _re_escape(ch: str) -> str:
     return "\\" + ch if not ch.isalnum() else ch
 
 
-def _write_csv(table: pa.Table, target: Path, delimiter: str, batch: int = 200_000) -> None:
-    """UTF-8, header line, minimal quoting, "\n" line ends, written in slices (bounded memory)."""
+def _write_csv(table: pa.Table, target: Path, delimiter: str, batch: int = 200_000, *, newline: str = "\n",
+               bom: bool = False) -> None:
+    """UTF-8 (with a BOM if asked), header line, minimal quoting, `newline` line ends, written in
+    slices (bounded memory)."""
     sep = pa.scalar(delimiter, pa.large_string())
-    nl = pa.scalar("\n", pa.large_string())
+    nl = pa.scalar(newline, pa.large_string())
     with target.open("wb") as f:
         header = pa.array(table.column_names, pa.string())
-        f.write((delimiter.join(_quote(header, delimiter).to_pylist()) + "\n").encode("utf-8"))
+        f.write((b"\xef\xbb\xbf" if bom else b"")
+                + (delimiter.join(_quote(header, delimiter).to_pylist()) + newline).encode("utf-8"))
         for start in range(0, table.num_rows, batch):
             part = table.slice(start, batch)
             cols = [_quote(c.combine_chunks(), delimiter) for c in part.columns]
