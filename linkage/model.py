@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,6 +17,7 @@ import numpy as np
 
 from linkage import __version__
 from linkage.errors import RulesError
+from linkage.ingest.atomic import write_text
 from linkage.settings import Settings
 
 MODEL_FORMAT = 1
@@ -65,6 +64,13 @@ class Model:
                 return c
         raise KeyError(name)
 
+    def identity(self) -> str:
+        """The model's content without its creation time: what a run's identity depends on, so
+        two trainings on the same pairs give the same run id and byte-identical outputs."""
+        data = json.loads(self.to_json())
+        data.pop("created", None)
+        return json.dumps(data, ensure_ascii=False, sort_keys=True)
+
     def to_json(self) -> str:
         data = asdict(self)
         for c, cp in zip(data["comparisons"], self.comparisons):
@@ -90,13 +96,7 @@ def default_model(settings: Settings, rules_hash: str, share: float = 0.9) -> Mo
 
 def save_model(model: Model, path: Path) -> Path:
     """Write atomically: a crash never leaves a half-written model file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(model.to_json())
-    os.replace(tmp, path)
-    return path
+    return write_text(model.to_json(), Path(path))
 
 
 def load_model(path: Path, settings: Settings) -> Model:

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from linkage.ingest.atomic import atomic_path, write_text
 from linkage.explain import explanation_sql, flags_sql, rules_list_sql
 from linkage.settings import Settings
 
@@ -26,20 +25,13 @@ def fingerprint(path: Path, chunk: int = 1 << 20) -> dict[str, Any]:
 
 
 def atomic_write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-    return path
+    return write_text(text, path)
 
 
 def atomic_copy_parquet(con: duckdb.DuckDBPyConnection, select_sql: str, path: Path) -> Path:
     """COPY a query to Parquet at a temporary name in the same directory, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp"
-    con.execute(f"COPY ({select_sql}) TO '{tmp}' (FORMAT parquet, COMPRESSION zstd)")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        con.execute(f"COPY ({select_sql}) TO '{tmp}' (FORMAT parquet, COMPRESSION zstd)")
     return path
 
 

@@ -7,6 +7,7 @@ so a `--rules DIR` override reaches every stage.
 from __future__ import annotations
 
 import hashlib
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,22 @@ import yaml
 from linkage.errors import RulesError
 
 DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+RULES_ENV = "LINKAGE_RULES"  # the rules directory when --rules is not given (an installed copy has no rules/ beside it)
 
 
 def rules_dir(path: str | Path | None = None) -> Path:
     """The rules directory to use: the given one, or the project's."""
-    d = Path(path) if path is not None else DEFAULT_RULES_DIR
+    if path is not None:
+        d = Path(path)
+    elif os.environ.get(RULES_ENV):
+        d = Path(os.environ[RULES_ENV])
+    else:
+        d = DEFAULT_RULES_DIR
     if not d.is_dir():
-        raise RulesError(f"rules directory not found: {d}")
+        raise RulesError(
+            f"rules directory not found: {d} (give --rules DIR or set {RULES_ENV}; "
+            "the project's rules/ folder is the default in a source checkout)"
+        )
     return d
 
 

@@ -1,4 +1,6 @@
-"""Write outputs under a temporary name and rename, so a crash never leaves a half-written file."""
+"""The one atomic-write helper: every output is written under a temporary name beside its target
+and renamed, so a crash never leaves a half-written file. Files are created with the process's
+umask like any other file (no 0600 temporaries), so one run's outputs share one mode."""
 
 from __future__ import annotations
 
@@ -31,6 +33,11 @@ def write_parquet(table: pa.Table, target: Path) -> None:
         pq.write_table(table, tmp)
 
 
-def write_json(data: object, target: Path) -> None:
+def write_text(text: str, target: Path) -> Path:
     with atomic_path(target) as tmp:
-        tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
+    return target
+
+
+def write_json(data: object, target: Path) -> Path:
+    return write_text(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n", target)

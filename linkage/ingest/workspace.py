@@ -16,9 +16,14 @@ WORKSPACE = "workspace.duckdb"
 def write_tables(path: Path, tables: dict[str, pa.Table]) -> None:
     """Create or replace the given tables; tables of sources not ingested this time are kept.
 
-    Works on a copy that replaces the file at the end (atomic for readers of the old file)."""
+    Works on a copy that replaces the file at the end (atomic for readers of the old file). A
+    write-ahead log left beside the old file by a killed process is replayed into it first (or, if
+    the old file cannot be opened, the old file is not kept), and never survives the replacement:
+    a WAL beside a file it was not written for stops DuckDB from opening that file."""
+    wal = path.with_name(path.name + ".wal")
+    keep_old = path.exists() and _settled(path, wal)
     with atomic_path(path) as tmp:
-        if path.exists():
+        if keep_old:
             shutil.copyfile(path, tmp)
         con = duckdb.connect(str(tmp))
         try:
@@ -30,3 +35,19 @@ def write_tables(path: Path, tables: dict[str, pa.Table]) -> None:
             con.execute("CHECKPOINT")
         finally:
             con.close()
+        if wal.exists():
+            wal.unlink()
+
+
+def _settled(path: Path, wal: Path) -> bool:
+    """True when `path` can be copied as it is: no WAL beside it, or the WAL was replayed."""
+    if not wal.exists():
+        return True
+    try:
+        con = duckdb.connect(str(path))
+        con.execute("CHECKPOINT")
+        con.close()
+    except duckdb.Error:
+        wal.unlink()
+        return False
+    return not wal.exists()
