@@ -1,5 +1,6 @@
-"""The audit's HTML report in a real browser (headless Chromium): it renders offline, shows the
-counts and the wanted-list overview, and asks for nothing over the network.
+"""The audit's HTML report in a real browser (headless Chromium): it renders offline, in Vietnamese
+by default (English on request), shows the counts and the wanted-list overview, names fields by
+the file's own header, and asks for nothing over the network.
 
 `.ci/run` installs Debian's chromium; on a machine without it this test is skipped, saying so."""
 
@@ -42,10 +43,36 @@ def test_report_renders_in_chromium(report, tmp_path):
     res = chromium(["--dump-dom", report.as_uri()], tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     dom = res.stdout
-    assert "Data-quality audit: wanted" in dom
-    assert re.search(r"rows read.*accepted", dom, re.S)
+    assert '<html lang="vi">' in dom
+    assert "Kiểm tra chất lượng dữ liệu: Danh sách truy nã" in dom
+    assert re.search(r"Số dòng đọc.*Được nhận", dom, re.S)
     assert "song.wanted_no_id" in dom  # a rule that fires on the sample (wanted without an id)
-    assert "danger" in dom.lower() or "nguy hiểm" in dom  # the wanted-list overview
+    assert "Theo mức độ nguy hiểm" in dom and "đặc biệt nguy hiểm" in dom  # the wanted-list overview
+    for sid in ("summary", "dimensions", "overview", "fields", "rules", "examples"):
+        assert f'id="{sid}"' in dom, sid
+
+
+def test_report_in_english_on_request(tmp_path):
+    out = tmp_path / "en"
+    audit(SAMPLE / "wanted.csv", "wanted", out, lang="en")
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert '<html lang="en">' in html and "Data-quality audit: Wanted list" in html
+    assert "Rows read" in html and "Số dòng đọc" not in html
+
+
+def test_fields_named_by_the_files_own_header(tmp_path):
+    """A file with Vietnamese headers: the report says "Họ và tên (full_name)", not just full_name."""
+    lines = (SAMPLE / "wanted.csv").read_text(encoding="utf-8").splitlines()[:41]
+    header = lines[0].split(",")
+    renamed = {"full_name": "Họ và tên", "birth_date": "Ngày sinh", "hometown": "Quê quán"}
+    lines[0] = ",".join(renamed.get(h, h) for h in header)
+    src = tmp_path / "danh_sach.csv"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    audit(src, "wanted", tmp_path / "out")
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    for canonical, own in renamed.items():
+        assert f"{own} ({canonical})" in html
+    assert "gender" in html and "(gender)" not in html  # a canonical header is shown as is
 
 
 def test_report_screenshot(report, tmp_path):
@@ -59,4 +86,6 @@ def test_report_screenshot(report, tmp_path):
 def test_report_is_self_contained(report):
     html = report.read_text(encoding="utf-8")
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html, re.I)
-    assert "@import" not in html
+    assert "@import" not in html and "<script" not in html
+    assert "monospace" not in html  # values in the body font, which has the Vietnamese diacritics
+    assert "break-all" not in html  # wrap at spaces

@@ -1,38 +1,36 @@
-"""report.html: one self-contained page (inline CSS, no script, no fonts, no network) a steward can
-open anywhere. Examples show only the defective field's value, never a whole record; invisible
-characters are made visible (⟨U+200B⟩) so a spacing or NFC defect can be seen."""
+"""report.html of `linkage audit`: one self-contained page (the shared helper: inline CSS, no
+script, no fonts, no network) a steward can open anywhere, in Vietnamese by default or English.
+Examples show only the defective field's value, never a whole record; invisible characters are
+made visible (⟨U+200B⟩) so a spacing or NFC defect can be seen. Fields are named as the file's own
+header when it differs from the canonical column ("Họ và tên (full_name)")."""
 
 from __future__ import annotations
 
-import html
 import unicodedata
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkage.audit.rules import DIMENSION_NAMES, DIMENSIONS
+from linkage.audit.rules import DIMENSIONS
+from linkage.reports.html import (Markup, code, esc, fmt_date, fmt_int, kpis, page, path_text, para, section, share_bar, table,
+                                  toc)
+from linkage.reports.strings import DEFAULT_LANG, has, t
 
-CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem;color:#1d2430;max-width:72rem}
-h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ccd3dd;padding-bottom:.2rem}
-h3{font-size:1rem;margin:1.2rem 0 .3rem}
-table{border-collapse:collapse;margin:.4rem 0 1rem;font-size:.9rem}
-th,td{border:1px solid #dde3ea;padding:.25rem .5rem;text-align:left;vertical-align:top}
-th{background:#f2f5f8}td.n{text-align:right;font-variant-numeric:tabular-nums}
-code{background:#f6f8fa;padding:0 .2rem;white-space:pre-wrap;word-break:break-all}
-.bar{display:inline-block;height:.7rem;background:#4a7bd0;vertical-align:middle}
-.barbg{display:inline-block;width:8rem;height:.7rem;background:#e6ebf1;vertical-align:middle;margin-right:.4rem}
-.error{color:#b3261e;font-weight:600}.warning{color:#9a6700}.info{color:#57606a}
-.muted{color:#57606a;font-size:.85rem}.zero{color:#8c959f}
-.mark{color:#b3261e;font-weight:600}
-"""
+SECTIONS = ("summary", "dimensions", "overview", "fields", "rules", "examples", "rejected")
+# The overview's labels (linkage.audit.overview) -> catalogue keys.
+OVERVIEW_LABELS = {
+    "(empty)": "common.empty", "(other value)": "audit.ov.other_value", "with id": "audit.ov.with_id",
+    "without id": "audit.ov.without_id", "12-digit personal id": "audit.ov.personal_id",
+    "9-digit CMND": "audit.ov.cmnd", "invalid number": "audit.ov.invalid_id", "day": "audit.ov.day",
+    "month": "audit.ov.month", "year": "audit.ov.year",
+}
 
 
-def visible(value: object) -> str:
+def visible(value: object, lang: str = DEFAULT_LANG) -> Markup:
     """Escaped text with invisible, space-like and combining characters shown as ⟨U+XXXX⟩
     (edge and doubled spaces as ⟨ ⟩) so the defect is visible."""
     if value is None:
-        return '<span class="muted">(empty)</span>'
+        return Markup(f'<span class="muted">{esc(t("common.empty", lang))}</span>')
     s = str(value)
     out = []
     for i, ch in enumerate(s):
@@ -42,111 +40,121 @@ def visible(value: object) -> str:
         elif cat in ("Cc", "Cf", "Zs", "Zl", "Zp", "Mn") and ch != " ":
             out.append(f'<span class="mark">⟨U+{ord(ch):04X}⟩</span>')
         else:
-            out.append(html.escape(ch))
-    return "".join(out)
+            out.append(esc(ch))
+    return Markup("".join(out))
 
 
-def _bar(share: float | None) -> str:
-    if share is None:
-        return '<span class="muted">-</span>'
-    w = max(0.0, min(1.0, share)) * 8
-    return f'<span class="barbg"><span class="bar" style="width:{w:.2f}rem"></span></span>{share:.1%}'
+def field_label(field: str | None, headers: dict[str, str] | None) -> str:
+    """The file's own header with the canonical name after it when they differ."""
+    if not field:
+        return ""
+    header = (headers or {}).get(field)
+    return f"{header} ({field})" if header and header != field else field
 
 
-def _n(x) -> str:
-    return f'<td class="n{" zero" if not x else ""}">{x:,}</td>' if isinstance(x, int) else f'<td class="n">{x}</td>'
+def _td(markup: Markup, cls: str = "v") -> Markup:
+    return Markup(f'<td class="{cls}">{markup}</td>')
 
 
-def _rows(table: pa.Table) -> list[dict]:
-    return table.to_pylist()
+def render(meta: dict, summary: pa.Table, issues: pa.Table, overview: dict | None, examples: int,
+           lang: str = DEFAULT_LANG, headers: dict[str, str] | None = None) -> str:
+    """The whole page. `headers` maps canonical column -> the header in the file (the ingest
+    report's mapped_columns)."""
+    def tr(key: str, **fmt) -> str:
+        return t(key, lang, **fmt)
 
+    title = tr("audit.title", source=tr(f"source.{meta['source']}") if has(f"source.{meta['source']}", lang)
+               else meta["source"])
+    head = [Markup("<p>" + esc(tr("audit.file")) + " " + path_text(meta["path"]) + " · "
+                   + esc(tr("audit.reference_date", date=fmt_date(meta["reference_date"], lang))) + " · "
+                   + esc(tr("audit.rules_file")) + " " + path_text(meta["rules_file"])
+                   + f" (sha256 {esc(meta['rules_sha256'][:12])})</p>"),
+            toc((s, tr(f"audit.{s}.title")) for s in SECTIONS
+                if (s != "overview" or overview is not None) and (s != "rejected" or meta.get("quarantine_reasons")))]
 
-def render(meta: dict, summary: pa.Table, issues: pa.Table, overview: dict | None, examples: int) -> str:
-    e = html.escape
-    parts = [f"<!doctype html><html lang=\"vi\"><head><meta charset=\"utf-8\">"
-             f"<title>Data-quality audit: {e(meta['source'])}</title><style>{CSS}</style></head><body>"]
-    parts.append(f"<h1>Data-quality audit: {e(meta['source'])}</h1>")
-    parts.append(
-        f"<p>File <code>{e(meta['path'])}</code> · reference date {e(meta['reference_date'])} · "
-        f"rules <code>{e(meta['rules_file'])}</code> (sha256 {e(meta['rules_sha256'][:12])})</p>")
-    parts.append("<table><tr><th>rows read</th><th>accepted</th><th>rejected at ingestion</th><th>issues</th>"
-                 "<th>records with an issue</th></tr><tr>"
-                 + _n(meta["rows_read"]) + _n(meta["rows_accepted"]) + _n(meta["rows_quarantined"])
-                 + _n(meta["issues"]) + _n(meta["records_with_issues"]) + "</tr></table>")
-    for note in meta.get("notes", []):
-        parts.append(f'<p class="muted">note: {e(note)}</p>')
+    counts = [(tr("audit.summary.read"), meta["rows_read"]), (tr("audit.summary.accepted"), meta["rows_accepted"]),
+              (tr("audit.summary.rejected"), meta["rows_quarantined"]), (tr("audit.summary.issues"), meta["issues"]),
+              (tr("audit.summary.records"), meta["records_with_issues"])]
+    parts = [section("summary", tr("audit.summary.title"),
+                     table([k for k, _ in counts], [[v for _, v in counts]], numeric=range(len(counts)), lang=lang),
+                     *[para(tr("audit.summary.note", text=n), "muted") for n in meta.get("notes", [])])]
 
-    rule_rows = [r for r in _rows(summary) if r["section"] == "rule"]
-    parts.append("<h2>By dimension</h2><table><tr><th>dimension</th><th>error</th><th>warning</th><th>info</th></tr>")
-    for dim in DIMENSIONS:
-        cells = [sum(r["issues"] for r in rule_rows if r["dimension"] == dim and r["severity"] == sev)
-                 for sev in ("error", "warning", "info")]
-        parts.append(f"<tr><td>{e(DIMENSION_NAMES[dim])}</td>" + "".join(_n(c) for c in cells) + "</tr>")
-    parts.append("</table>")
-
+    rows = [r for r in summary.to_pylist() if r["section"] == "rule"]
+    dims = [[tr(f"audit.dimension.{d}")] + [sum(r["issues"] for r in rows if r["dimension"] == d and r["severity"] == sev)
+                                            for sev in ("error", "warning", "info")] for d in DIMENSIONS]
+    parts.append(section("dimensions", tr("audit.dimensions.title"),
+                         table([tr("audit.dimensions.dimension"), tr("audit.severity.error"), tr("audit.severity.warning"),
+                                tr("audit.severity.info")], dims, numeric=(1, 2, 3), lang=lang)))
     if overview is not None:
-        parts.append(_overview(overview))
+        parts.append(_overview(overview, lang))
 
-    parts.append("<h2>Fields: completeness and validity</h2>"
-                 '<p class="muted">completeness = records with a real value (not empty, not a placeholder); '
-                 "validity = of those, the share with no đúng (correctness) issue on the field.</p>"
-                 "<table><tr><th>field</th><th>filled</th><th>completeness</th><th>invalid</th><th>validity</th>"
-                 "<th>issues (all rules)</th></tr>")
-    for r in _rows(summary):
-        if r["section"] != "field":
-            continue
-        parts.append(f"<tr><td>{e(r['field'])}</td>{_n(r['filled'])}<td>{_bar(r['completeness'])}</td>"
-                     f"{_n(r['invalid'])}<td>{_bar(r['validity'])}</td>{_n(r['issues'])}</tr>")
-    parts.append("</table>")
+    fields = [[field_label(r["field"], headers), r["filled"], _td(share_bar(r["completeness"], lang)), r["invalid"],
+               _td(share_bar(r["validity"], lang)), r["issues"]] for r in summary.to_pylist() if r["section"] == "field"]
+    parts.append(section("fields", tr("audit.fields.title"), para(tr("audit.fields.intro"), "muted"),
+                         table([tr("audit.fields.field"), tr("audit.fields.filled"), tr("audit.fields.completeness"),
+                                tr("audit.fields.invalid"), tr("audit.fields.validity"), tr("audit.fields.issues")],
+                               fields, numeric=(1, 3, 5), lang=lang)))
 
-    parts.append("<h2>Rules</h2><table><tr><th>rule</th><th>dimension</th><th>severity</th><th>safe fix</th>"
-                 "<th>issues</th><th>records</th><th>description</th></tr>")
-    for r in rule_rows:
-        note = "" if r["checked"] else ' <span class="muted">(not checked)</span>'
-        parts.append(
-            f"<tr><td><code>{e(r['rule'])}</code></td><td>{e(r['dimension'])}</td>"
-            f"<td class=\"{e(r['severity'])}\">{e(r['severity'])}</td><td>{'yes' if meta['safe'].get(r['rule']) else ''}"
-            f"</td>{_n(r['issues'])}{_n(r['records'])}<td>{e(r['description'])}{note}</td></tr>")
-    parts.append("</table>")
+    rule_rows = []
+    for r in rows:
+        desc = esc(r["description"]) + (Markup(f' <span class="muted">({esc(tr("audit.rules.unchecked"))})</span>')
+                                        if not r["checked"] else Markup(""))
+        rule_rows.append([code(r["rule"]), tr(f"audit.dimension.{r['dimension']}") if has(f"audit.dimension.{r['dimension']}", lang)
+                          else r["dimension"],
+                          _td(esc(tr(f"audit.severity.{r['severity']}")), f"{r['severity']} nowrap"),
+                          tr("common.affirm") if meta["safe"].get(r["rule"]) else "", r["issues"], r["records"],
+                          _td(desc, "v wide")])
+    parts.append(section("rules", tr("audit.rules.title"),
+                         table([tr("audit.rules.rule"), tr("audit.dimensions.dimension"), tr("audit.rules.severity"),
+                                tr("audit.rules.safe_fix"), tr("audit.rules.issues"), tr("audit.rules.records"),
+                                tr("audit.rules.description")], rule_rows, numeric=(4, 5), lang=lang),
+                         para(tr("audit.rules.description_lang"), "muted") if lang != "en" else Markup("")))
 
-    parts.append(f"<h2>Examples</h2><p class=\"muted\">The first {examples} issues of each rule, in file order: "
-                 "the field's value only.</p>")
-    for r in rule_rows:
+    ex = [para(tr("audit.examples.intro", n=examples), "muted")]
+    for r in rows:
         if not r["issues"] or examples == 0:
             continue
         sub = issues.filter(pc.equal(issues.column("rule"), r["rule"])).slice(0, examples)
-        parts.append(f"<h3><code>{e(r['rule'])}</code> · {r['issues']:,}</h3><table><tr><th>record</th><th>row</th>"
-                     "<th>field</th><th>value</th><th>suggestion</th></tr>")
-        for x in sub.to_pylist():
-            parts.append(f"<tr><td>{e(str(x['record_id'] or ''))}</td>{_n(x['row'])}<td>{e(x['field'] or '')}</td>"
-                         f"<td><code>{visible(x['value'])}</code></td><td>{e(x['suggestion'] or '')}</td></tr>")
-        parts.append("</table>")
+        ex.append(Markup(f"<h3>{code(r['rule'])} · {esc(tr('audit.examples.count', n=_n(r['issues'], lang)))}</h3>"))
+        ex.append(table([tr("audit.examples.record"), tr("audit.examples.row"), tr("audit.examples.field"),
+                         tr("audit.examples.value"), tr("audit.examples.suggestion")],
+                        [[str(x["record_id"] or ""), x["row"], field_label(x["field"], headers),
+                          _td(visible(x["value"], lang), "v wide"), x["suggestion"] or ""] for x in sub.to_pylist()],
+                        numeric=(1,), lang=lang))
+    parts.append(section("examples", tr("audit.examples.title"), *ex))
 
     if meta.get("quarantine_reasons"):
-        parts.append("<h2>Rejected at ingestion</h2><table><tr><th>reason</th><th>problems</th></tr>")
-        for reason, count in meta["quarantine_reasons"].items():
-            parts.append(f"<tr><td>{e(reason)}</td>{_n(count)}</tr>")
-        parts.append("</table><p class=\"muted\">Each is also a row of issues.parquet (rules ingest.*).</p>")
-    parts.append("</body></html>\n")
-    return "".join(parts)
+        parts.append(section("rejected", tr("audit.rejected.title"),
+                             table([tr("audit.rejected.reason"), tr("audit.rejected.problems")],
+                                   [[code(k), v] for k, v in meta["quarantine_reasons"].items()], numeric=(1,), lang=lang),
+                             para(tr("audit.rejected.note"), "muted")))
+    return page(title, [*head, *parts], lang)
 
 
-def _overview(o: dict) -> str:
-    e = html.escape
+def _n(x: int, lang: str) -> str:
+    return fmt_int(x, lang)
 
-    def table(title: str, counts: dict) -> str:
-        rows = "".join(f"<tr><td>{e(str(k))}</td>{_n(v)}</tr>" for k, v in counts.items())
-        return f"<h3>{e(title)}</h3><table>{rows}</table>"
+
+def _label(key: object, lang: str) -> str:
+    k = OVERVIEW_LABELS.get(str(key))
+    return t(k, lang) if k else str(key)
+
+
+def _overview(o: dict, lang: str) -> Markup:
+    """The wanted list's findability: danger levels, ids, birth-date precision, review and duplicates."""
+    def block(title_key: str, counts: dict) -> list[Markup]:
+        return [Markup(f"<h3>{esc(t(title_key, lang))}</h3>"),
+                table([t("audit.ov.value", lang), t("audit.ov.records", lang)],
+                      [[_label(k, lang), v] for k, v in counts.items()], numeric=(1,), lang=lang)]
 
     linked = o["linked_to_deceased"]
     review = {
-        "over the review age": o["over_review_age"],
-        "linked to a deceased resident": linked if linked is not None else "not checked (no --residents)",
-        "records in probable duplicate groups": o["duplicate_records"],
-        "probable duplicate groups": o["duplicate_groups"],
+        t("audit.ov.over_age", lang): o["over_review_age"],
+        t("audit.ov.deceased", lang): linked if linked is not None else t("audit.ov.not_checked", lang),
+        t("audit.ov.dup_records", lang): o["duplicate_records"],
+        t("audit.ov.dup_groups", lang): o["duplicate_groups"],
     }
-    return ("<h2>Wanted list overview</h2>" + f"<p>{o['records']:,} records</p>"
-            + table("By danger level", o["danger_level"])
-            + table("Id number", o["id_number"])
-            + table("Birth date known to the", o["birth_date_precision"])
-            + table("Review and duplicates", review))
+    return section("overview", t("audit.overview.title", lang),
+                   kpis([(t("audit.ov.records", lang), _n(o["records"], lang))]),
+                   *block("audit.ov.danger", o["danger_level"]), *block("audit.ov.id_number", o["id_number"]),
+                   *block("audit.ov.birth_date", o["birth_date_precision"]), *block("audit.ov.review", review))

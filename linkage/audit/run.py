@@ -59,10 +59,10 @@ class AuditResult:
 
 def audit(path: Path | str, source: str, out_dir: Path | str, rules: Path | str | None = None,
           residents: Path | str | None = None, say: Callable[[str], None] | None = None,
-          today: date | None = None) -> AuditResult:
+          today: date | None = None, lang: str = "vi") -> AuditResult:
     """Audit one source file against rules/quality.yaml. `residents` (a residents file) enables the
     wanted-list check for persons who link to a deceased resident; `today` overrides the reference
-    date (reruns of old data, tests)."""
+    date (reruns of old data, tests); `lang` is the report's language ("vi" or "en")."""
     if source not in SOURCES:
         raise InputError(f"unknown source {source!r}: use one of {', '.join(SOURCES)}")
     step = say or (lambda _m: None)
@@ -119,7 +119,8 @@ def audit(path: Path | str, source: str, out_dir: Path | str, rules: Path | str 
         "wanted_overview": overview,
         "safe": {r.id: r.safe_fix for r in qrules.for_source(source)},
     }
-    html_text = render(meta, summary, issues, overview, qrules.examples_per_rule)
+    html_text = render(meta, summary, issues, overview, qrules.examples_per_rule, lang=lang,
+                       headers=report.mapped_columns)
     timings["summary"] = time.perf_counter() - t2
 
     out = Path(out_dir)
