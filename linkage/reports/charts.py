@@ -20,7 +20,7 @@ CHAR_W = 7.0  # rough width of one 12px character, to size the label column
 
 
 def _svg(height: float, body: str, label: str) -> Markup:
-    return Markup(f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {height:.0f}" role="img" '
+    return Markup(f'<svg viewBox="0 0 {W} {height:.0f}" role="img" '
                   f'aria-label="{esc(label)}"><title>{esc(label)}</title>{body}</svg>')
 
 
