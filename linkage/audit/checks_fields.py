@@ -201,11 +201,22 @@ def name_chars(ctx: AuditContext, rule: Rule, field: str) -> Found | None:
 def required(ctx: AuditContext, rule: Rule, field: str) -> Found | None:
     if field not in ctx.qrules.required.get(ctx.source, ()):
         return None
-    missing = ~ctx.filled(field) & ~ctx.emptied(field)  # an emptied id is reported as damaged
     if field in ctx.missing_columns:
-        return found(field, missing, const("column absent from the file"))
+        return absent_column(ctx, field)
+    missing = ~ctx.filled(field) & ~ctx.emptied(field)  # an emptied id is reported as damaged
     ph = ctx.placeholder(field)
     return found(field, missing, lambda pos: np.where(ph[pos], "a placeholder, not a value", "empty"))
+
+
+def absent_column(ctx: AuditContext, field: str) -> Found | None:
+    """A column the file does not have is one defect of the file, not one per record: one finding
+    with no record or row (the field's completeness, 0, says how many records it affects)."""
+    if ctx.n == 0:
+        return None
+    none = np.array([None], dtype=object)
+    return Found(field, np.array([], dtype=np.int64), suggestion=np.array(
+        [f"column absent from the file (all {ctx.n:,} records)"], dtype=object), value=none, record_id=none,
+        row=none, fields=np.array([field], dtype=object))
 
 
 def placeholder(ctx: AuditContext, rule: Rule, field: str) -> Found | None:

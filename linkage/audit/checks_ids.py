@@ -144,8 +144,11 @@ def id_separators(ctx: AuditContext, rule: Rule, field: str) -> Found | None:
 
 
 def duplicate_id(ctx: AuditContext, rule: Rule, field: str) -> Found | None:
+    """An id number on several records. The record id is unique among the accepted rows: each
+    repeat was rejected at ingestion and is reported once, as ingest.duplicate_id (naming the row
+    kept), so the kept row is not a second finding of the same defect."""
     if field == ctx.key:
-        return _kept_duplicates(ctx, field)
+        return None
     ids = ctx.ids(field)
     clean = ids["id_clean"].where(ids["id_kind"].isin(("personal_id", "cmnd")))
     size = clean.groupby(clean, dropna=True).transform("size")
@@ -164,22 +167,6 @@ def _others(ctx: AuditContext, key: pd.Series, mask: np.ndarray, limit: int = 3)
     mine = df["k"].map(lists)
     out = [", ".join([str(x) for x in ids if x != me][:limit]) for ids, me in zip(mine, rid)]
     return np.array(["also on " + s for s in out], dtype=object)
-
-
-def _kept_duplicates(ctx: AuditContext, field: str) -> Found | None:
-    """The row ingestion kept when it quarantined a repeat of its id (the repeats are reported
-    from the quarantine)."""
-    q = ctx.quarantine
-    if q.num_rows == 0:
-        return None
-    reasons = pd.Series(q.column("reason").to_pylist(), dtype=object)
-    kept = reasons.str.extract(r"^duplicate_id: .* data row (\d+) \(kept\)")[0].dropna().astype(np.int64)
-    if kept.empty:
-        return None
-    rows = ctx.table.column("_row").to_numpy()
-    mask = np.isin(rows, kept.unique())
-    return found(field, mask, lambda pos: np.full(len(pos), "repeated by later rows (quarantined at ingestion)",
-                                                  dtype=object))
 
 
 def spreadsheet_id(ctx: AuditContext, rule: Rule, field: str) -> Found | None:

@@ -31,7 +31,8 @@ SCHEMA = pa.schema([
 def _counts(issues: pa.Table, keys: list[str]) -> dict[tuple, tuple[int, int]]:
     if issues.num_rows == 0:
         return {}
-    g = issues.group_by(keys).aggregate([("row", "count"), ("row", "count_distinct")])
+    # every issue counts, also a file-level one with no row (an absent column)
+    g = issues.group_by(keys).aggregate([("row", "count", pc.CountOptions(mode="all")), ("row", "count_distinct")])
     cols = [g.column(k).to_pylist() for k in keys]
     n, d = g.column("row_count").to_pylist(), g.column("row_count_distinct").to_pylist()
     return {tuple(k): (a, b) for k, a, b in zip(zip(*cols), n, d)}
