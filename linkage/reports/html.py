@@ -196,7 +196,8 @@ def kpis(items: Iterable[tuple[object, object]]) -> Markup:
 
 def para(text: object, cls: str | None = None) -> Markup:
     """One paragraph (escaped)."""
-    return Markup(f'<p{f" class={cls}" if cls else ""}>{esc(text)}</p>')
+    attr = f' class="{esc(cls)}"' if cls else ""
+    return Markup(f"<p{attr}>{esc(text)}</p>")
 
 
 def note(text: object) -> Markup:
