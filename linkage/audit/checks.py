@@ -49,6 +49,7 @@ CHECKS: dict[str, Check] = {
     "tone_style": T.tone_style,
     "keystroke_residue": T.keystroke_residue,
     "name_case": T.name_case,
+    "no_diacritics": T.no_diacritics,
     "placeholder": F.placeholder,
     "id_separators": I.id_separators,
     "spreadsheet_id": I.spreadsheet_id,
