@@ -1,267 +1,466 @@
 """The `linkage` command: parses arguments and calls the stage functions in `linkage/`.
 
-Errors that carry a user-facing message (`LinkageError`) are printed without a traceback and
-mapped to an exit code a scheduler can act on (see README, "Exit codes").
+Errors that carry a user-facing message (`LinkageError`) are printed on one line without a
+traceback and mapped to an exit code a scheduler can act on (see README, "Exit codes"). Output is
+never wrapped to the terminal's width, so a log keeps every path and sentence on one line; on a
+terminal the stages show progress bars, in a log one line each.
 """
 
 from __future__ import annotations
 
+import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from typer.core import TyperCommand, TyperGroup
 
-from linkage.errors import LinkageError
+from linkage import __version__
+from linkage.errors import LinkageError, UsageError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
-err = Console(stderr=True)
-out = Console()
+ABOUT = """Record linkage for Vietnamese person records: links a list of wanted persons against
+the residents register and the ID-card register, and writes ranked, scored and explained leads
+(a lead is for a reviewer to check, never an identification)."""
 
-RulesOpt = typer.Option(None, "--rules", help="Rules directory (default: the project's rules/).")
+# The commands, by who uses them (the top-level help lists them this way).
+USERS: dict[str, tuple[str, ...]] = {
+    "Analysts (the nightly match job)": ("run", "report", "evaluate", "blocking", "train", "ingest", "normalize"),
+    "Data stewards (data quality)": ("audit", "clean"),
+    "Trying it out": ("demo", "synth"),
+}
 
 
-def _fail(exc: LinkageError) -> None:
-    err.print(f"[bold red]error:[/] {escape(str(exc))}")
-    raise typer.Exit(exc.exit_code)
+class ByUser(TyperGroup):
+    """Top-level help lists the commands by user, not by how the code is organised."""
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        for title, names in USERS.items():
+            rows = [(n, self.commands[n].get_short_help_str(limit=120)) for n in names if n in self.commands]
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
 
 
-@app.command()
+class Command(TyperCommand):
+    """Usage lines in the usual form (`PATH`, not typer's `{path}`)."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return [p.strip("{}").upper() if p.startswith("{") else p for p in super().collect_usage_pieces(ctx)]
+
+
+app = typer.Typer(
+    cls=ByUser,
+    add_completion=False,
+    no_args_is_help=True,
+    help=ABOUT,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+
+
+def _console(stderr: bool) -> Console:
+    """soft_wrap: lines are never broken at the terminal's width (a log is not a terminal);
+    no highlighting; rich drops colour codes itself when the stream is not a terminal."""
+    return Console(stderr=stderr, soft_wrap=True, highlight=False)
+
+
+err = _console(stderr=True)
+out = _console(stderr=False)
+
+RulesOpt = typer.Option(None, "--rules", help="Rules directory (default: the project's rules/).", metavar="DIR")
+QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress and no summary; errors and warnings only.")
+JsonOpt = typer.Option(False, "--json", help="Print a machine-readable summary (JSON) on stdout.")
+SOURCES = ("wanted", "residents", "id_cards")
+
+
+def command(**kwargs: Any):
+    return app.command(cls=Command, **kwargs)
+
+
+def _fail(message: str, code: int) -> None:
+    err.print(f"error: {message}", markup=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def guard() -> Iterator[None]:
+    """One line and an exit code for what a user can act on; a traceback only for bugs."""
+    try:
+        yield
+    except LinkageError as exc:
+        _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted; outputs of this command were not written (earlier outputs are unchanged)", 130)
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        _fail(f"{exc.filename}: {exc.strerror or exc}", 2)
+
+
+def _reporter(quiet: bool = False):
+    from linkage.progress import reporter_for
+
+    return reporter_for(err, quiet)
+
+
+def _source(value: str) -> str:
+    """`id-cards` and `id_cards` are the same source (the option is spelled `--id-cards`)."""
+    name = value.strip().lower().replace("-", "_")
+    if name not in SOURCES:
+        raise typer.BadParameter(f"{value!r}: expected one of wanted, residents, id_cards (or id-cards)")
+    return name
+
+
+def _emit(summary: dict[str, Any], text: str | None, quiet: bool, as_json: bool) -> None:
+    """The command's result: JSON on stdout when asked, else the text unless quiet."""
+    if as_json:
+        sys.stdout.write(json.dumps(summary, ensure_ascii=False, default=str, indent=2) + "\n")
+    elif not quiet and text:
+        out.print(text, markup=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"linkage {__version__}", markup=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Record linkage for Vietnamese person records (see ABOUT)."""
+
+
+main.__doc__ = ABOUT
+
+
+def _out_dir(path: Path) -> Path:
+    from linkage.paths import out_dir
+
+    return out_dir(path)
+
+
+def _out_file(path: Path) -> Path:
+    from linkage.paths import out_file
+
+    return out_file(path)
+
+
+@command()
 def synth(
     residents: int = typer.Option(20000, help="Number of residents to generate."),
     wanted: int = typer.Option(500, help="Number of wanted records to generate."),
     seed: int = typer.Option(20251126, help="Random seed; the same seed gives the same files."),
-    out_dir: Path = typer.Option(..., "--out", help="Output directory."),
+    out_dir: Path = typer.Option(..., "--out", help="Output directory.", metavar="DIR"),
+    quiet: bool = QuietOpt,
+    as_json: bool = JsonOpt,
 ) -> None:
     """Generate a synthetic population: residents, id_cards, wanted and truth (CSV)."""
     from linkage.synth import generate
 
-    try:
-        paths = generate(n_residents=residents, n_wanted=wanted, seed=seed, out_dir=out_dir)
-    except LinkageError as exc:
-        _fail(exc)
-    for name, path in paths.items():
-        out.print(f"{name}: {path}")
+    with guard():
+        paths = generate(n_residents=residents, n_wanted=wanted, seed=seed, out_dir=_out_dir(out_dir))
+    _emit({k: str(v) for k, v in paths.items()}, "\n".join(f"{k}: {v}" for k, v in paths.items()), quiet, as_json)
 
 
-@app.command()
+@command()
 def ingest(
-    wanted: Optional[Path] = typer.Option(None, help="Wanted-persons file (CSV, Parquet or JSON Lines)."),
-    residents: Optional[Path] = typer.Option(None, help="Residents-register file."),
-    id_cards: Optional[Path] = typer.Option(None, "--id-cards", help="ID-card register file."),
-    out_dir: Path = typer.Option(..., "--out", help="Output directory (workspace + quarantine)."),
+    wanted: Optional[Path] = typer.Option(None, help="Wanted-persons file (CSV, Parquet or JSON Lines).", metavar="FILE"),
+    residents: Optional[Path] = typer.Option(None, help="Residents-register file.", metavar="FILE"),
+    id_cards: Optional[Path] = typer.Option(None, "--id-cards", help="ID-card register file.", metavar="FILE"),
+    out_dir: Path = typer.Option(..., "--out", help="Output directory (workspace + quarantine).", metavar="DIR"),
     rules: Optional[Path] = RulesOpt,
+    quiet: bool = QuietOpt,
+    as_json: bool = JsonOpt,
 ) -> None:
     """Read, map and validate the sources into a DuckDB workspace; quarantine bad rows."""
     from linkage.ingest import ingest as run_ingest
 
     sources = {"wanted": wanted, "residents": residents, "id_cards": id_cards}
     if not any(sources.values()):
-        err.print("[bold red]error:[/] give at least one of --wanted, --residents, --id-cards")
-        raise typer.Exit(2)
-    try:
-        report = run_ingest(sources, out_dir, rules=rules)
-    except LinkageError as exc:
-        _fail(exc)
-    out.print(report.render())
+        _fail("give at least one of --wanted, --residents, --id-cards", 2)
+    with guard():
+        report = run_ingest(sources, _out_dir(out_dir), rules=rules)
+    summary = {"workspace": str(report.workspace), "sources": {s: r.to_dict() for s, r in report.sources.items()}}
+    _emit(summary, str(report.render()), quiet, as_json)
 
 
-def _reporter():
-    from linkage.progress import ConsoleReporter
-
-    return ConsoleReporter(err)
-
-
-@app.command()
+@command()
 def normalize(
-    source: str = typer.Option(..., "--source", help="wanted, residents or id_cards."),
-    path: Path = typer.Argument(..., help="The source file (CSV, Parquet or JSON Lines)."),
-    out_file: Path = typer.Option(..., "--out", help="Output Parquet file."),
+    source: str = typer.Option(..., "--source", help="wanted, residents or id_cards (id-cards also accepted).", metavar="SOURCE"),
+    path: Path = typer.Argument(..., help="The source file (CSV, Parquet or JSON Lines).", metavar="PATH"),
+    out_file: Path = typer.Option(..., "--out", help="Output Parquet file.", metavar="FILE"),
     rules: Optional[Path] = RulesOpt,
+    quiet: bool = QuietOpt,
+    as_json: bool = JsonOpt,
 ) -> None:
     """Normalise one source file: names, dates, places, ids (input columns plus normalised ones)."""
     from linkage.normalize.cli import normalize_file
 
-    try:
-        result = normalize_file(path, source, out_file, rules=rules)
-    except LinkageError as exc:
-        _fail(exc)
-    out.print(result)
+    with guard():
+        result = normalize_file(path, _source(source), _out_file(out_file), rules=rules)
+    _emit({"source": _source(source), "input": str(path), "output": str(out_file), "summary": result}, result, quiet, as_json)
 
 
-@app.command()
+@command()
 def blocking(
-    wanted: Path = typer.Option(..., help="Wanted-persons file."),
-    residents: Optional[Path] = typer.Option(None, help="Residents-register file."),
-    id_cards: Optional[Path] = typer.Option(None, "--id-cards", help="ID-card register file."),
-    out_dir: Path = typer.Option(..., "--out", help="Work directory."),
+    wanted: Path = typer.Option(..., help="Wanted-persons file.", metavar="FILE"),
+    residents: Optional[Path] = typer.Option(None, help="Residents-register file.", metavar="FILE"),
+    id_cards: Optional[Path] = typer.Option(None, "--id-cards", help="ID-card register file.", metavar="FILE"),
+    out_dir: Path = typer.Option(..., "--out", help="Work directory.", metavar="DIR"),
     rules: Optional[Path] = RulesOpt,
+    quiet: bool = QuietOpt,
+    as_json: bool = JsonOpt,
 ) -> None:
     """Report the pairs each blocking rule adds, cumulatively, and the hottest keys; score nothing."""
     from linkage.block import render_counts
     from linkage.pipeline import prepare_workspace
 
-    try:
-        ctx = prepare_workspace(wanted, residents, id_cards, out_dir, rules, _reporter())
-    except LinkageError as exc:
-        _fail(exc)
-    out.print(render_counts(ctx.rule_counts, ctx.counts["tables"]["wanted"]), highlight=False)
+    with guard():
+        ctx = prepare_workspace(wanted, residents, id_cards, _out_dir(out_dir), rules, _reporter(quiet or as_json))
     ctx.con.close()
+    summary = {"wanted": ctx.counts["tables"]["wanted"], "rules": ctx.counts["blocking"],
+               "candidate_pairs": ctx.counts["candidate_pairs"]}
+    _emit(summary, render_counts(ctx.rule_counts, ctx.counts["tables"]["wanted"]), quiet, as_json)
 
 
-@app.command()
+@command()
 def train(
-    wanted: Path = typer.Option(..., help="Wanted-persons file."),
-    residents: Optional[Path] = typer.Option(None, help="Residents-register file."),
-    id_cards: Optional[Path] = typer.Option(None, "--id-cards", help="ID-card register file."),
-    out_dir: Path = typer.Option(..., "--out", help="Work directory."),
-    model: Optional[Path] = typer.Option(None, "--model", help="Where to write the model (default: rules/model.json)."),
+    wanted: Path = typer.Option(..., help="Wanted-persons file.", metavar="FILE"),
+    residents: Optional[Path] = typer.Option(None, help="Residents-register file.", metavar="FILE"),
+    id_cards: Optional[Path] = typer.Option(None, "--id-cards", help="ID-card register file.", metavar="FILE"),
+    out_dir: Path = typer.Option(..., "--out", help="Work directory.", metavar="DIR"),
+    model: Optional[Path] = typer.Option(None, "--model", help="Where to write the model (default: rules/model.json).", metavar="FILE"),
     rules: Optional[Path] = RulesOpt,
+    quiet: bool = QuietOpt,
+    as_json: bool = JsonOpt,
 ) -> None:
     """Fit the model (u from random pairs, m by EM) and write a versioned model file."""
     from linkage.model import save_model
     from linkage.pipeline import compare_pairs, fit_model, prepare_workspace, saved_model_path
 
-    try:
-        ctx = prepare_workspace(wanted, residents, id_cards, out_dir, rules, _reporter())
+    with guard():
+        target = _out_file(model or saved_model_path(rules))
+        ctx = prepare_workspace(wanted, residents, id_cards, _out_dir(out_dir), rules, _reporter(quiet or as_json))
         fitted = fit_model(ctx, compare_pairs(ctx))
-        path = save_model(fitted, model or saved_model_path(rules))
-    except LinkageError as exc:
-        _fail(exc)
+        path = save_model(fitted, target)
     ctx.con.close()
-    out.print(f"model: {path}")
+    summary = {"model": str(path), "warnings": fitted.warnings, "timings_s": ctx.timings}
+    _emit(summary, f"model: {path}", quiet, as_json)
 
 
-@app.command()
+def _run_summary(result) -> tuple[dict[str, Any], str]:
+    c = result.counts
+    text = "\n".join([
+        f"candidates: {c['matches']:,} for {c['wanted_with_candidates']:,} of {c['tables']['wanted']:,} wanted records "
+        f"(from {c['candidate_pairs']:,} candidate pairs) in {result.timings['total']:.1f} s",
+        f"matches:  {result.matches}",
+        f"report:   {result.report}",
+        f"manifest: {result.manifest}",
+        f"model:    {result.model_path}" + (" (trained in this run)" if result.trained else ""),
+    ] + [f"warning: {w}" for w in result.warnings])
+    summary = {
+        "run_id": result.run_id,
+        "matches": str(result.matches),
+        "report": str(result.report),
+        "manifest": str(result.manifest),
+        "model": str(result.model_path),
+        "trained": result.trained,
+        "candidates": c["matches"],
+        "wanted_with_candidates": c["wanted_with_candidates"],
+        "wanted": c["tables"]["wanted"],
+        "candidate_pairs": c["candidate_pairs"],
+        "warnings": result.warnings,
+        "timings_s": result.timings,
+    }
+    return summary, text
+
+
+LangOpt = typer.Option("vi", "--lang", help="Language of the HTML report: vi (default) or en.", metavar="vi|en")
+
+
+@command()
 def run(
-    wanted: Path = typer.Option(..., help="Wanted-persons file."),
-    residents: Optional[Path] = typer.Option(None, help="Residents-register file."),
-    id_cards: Optional[Path] = typer.Option(None, "--id-cards", help="ID-card register file."),
-    out_dir: Path = typer.Option(..., "--out", help="Output directory."),
-    model: Optional[Path] = typer.Option(None, "--model", help="Model file (default: rules/model.json; trains if none)."),
+    wanted: Path = typer.Option(..., help="Wanted-persons file.", metavar="FILE"),
+    residents: Optional[Path] = typer.Option(None, help="Residents-register file.", metavar="FILE"),
+    id_cards: Optional[Path] = typer.Option(None, "--id-cards", help="ID-card register file.", metavar="FILE"),
+    out_dir: Path = typer.Option(..., "--out", help="Output directory.", metavar="DIR"),
+    model: Optional[Path] = typer.Option(None, "--model", help="Model file (default: rules/model.json; trains if none).", metavar="FILE"),
     retrain: bool = typer.Option(False, "--train", help="Train a new model on this run's pairs even if one exists."),
+    lang: str = LangOpt,
     rules: Optional[Path] = RulesOpt,
+    quiet: bool = QuietOpt,
+    as_json: bool = JsonOpt,
 ) -> None:
     """Link the wanted list against the registers: ranked, scored, explained candidates in Parquet."""
     from linkage.pipeline import run as run_job
 
-    try:
+    with guard():
         result = run_job(
-            wanted, residents, id_cards, out_dir, rules=rules, model_path=model, reporter=_reporter(), retrain=retrain
+            wanted, residents, id_cards, _out_dir(out_dir), rules=rules, model_path=model,
+            reporter=_reporter(quiet or as_json), retrain=retrain, lang=_lang(lang),
         )
-    except LinkageError as exc:
-        _fail(exc)
-    _print_run(result)
+    summary, text = _run_summary(result)
+    if quiet and not as_json:
+        for w in result.warnings:
+            err.print(f"warning: {w}", markup=False)
+    _emit(summary, text, quiet, as_json)
 
 
-def _print_run(result) -> None:
-    c = result.counts
-    out.print(
-        f"candidates: {c['matches']:,} for {c['wanted_with_candidates']:,} of {c['tables']['wanted']:,} wanted records "
-        f"(from {c['candidate_pairs']:,} candidate pairs) in {result.timings['total']:.1f} s"
-    )
-    out.print(f"matches:  {result.matches}")
-    out.print(f"manifest: {result.manifest}")
-    out.print(f"model:    {result.model_path}" + (" (trained in this run)" if result.trained else ""))
+def _lang(value: str) -> str:
+    if value not in ("vi", "en"):
+        raise UsageError(f"--lang {value!r}: expected vi or en")
+    return value
 
 
-@app.command()
-def evaluate(
-    truth: Path = typer.Option(..., help="Truth CSV (wanted_id, person_id, scenarios)."),
-    matches: Path = typer.Option(..., help="matches.parquet from `linkage run`."),
+def _threshold(value: Optional[float], rules: Optional[Path]) -> float:
+    from linkage.settings import load_settings
+
+    t = value if value is not None else load_settings(rules).threshold
+    if not 0.0 <= t <= 1.0:
+        raise UsageError(f"--threshold {t}: a match probability threshold lies between 0 and 1")
+    return t
+
+
+@command()
+def report(
+    run_dir: Path = typer.Option(..., "--run", help="A run's output directory (as given to `linkage run --out`).", metavar="DIR"),
+    truth: Optional[Path] = typer.Option(None, help="Truth CSV: adds the accuracy tables and curves.", metavar="FILE"),
     threshold: Optional[float] = typer.Option(None, help="match_probability threshold (default: the rules')."),
+    lang: str = LangOpt,
+    rules: Optional[Path] = RulesOpt,
+    quiet: bool = QuietOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Rebuild a run's HTML report (report.html) from its outputs, optionally with accuracy."""
+    from linkage.reports.run_report import build_run_report
+
+    with guard():
+        if not (run_dir / "manifest.json").is_file():
+            raise UsageError(f"{run_dir}: not a run folder (no manifest.json); give the --out of a `linkage run`")
+        t = _threshold(threshold, rules) if threshold is not None else None
+        path = build_run_report(run_dir, lang=_lang(lang), truth=truth, threshold=t, rules=rules)
+    _emit({"report": str(path)}, f"report: {path}", quiet, as_json)
+
+
+@command()
+def evaluate(
+    truth: Path = typer.Option(..., help="Truth CSV (wanted_id, person_id, scenarios).", metavar="FILE"),
+    matches: Path = typer.Option(..., help="matches.parquet from `linkage run`.", metavar="FILE"),
+    threshold: Optional[float] = typer.Option(None, help="match_probability threshold, 0..1 (default: the rules')."),
     plot: Optional[Path] = typer.Option(
-        None, "--plot", help="Also write PNG pictures here: precision-recall curve, score histogram, recall by scenario."
+        None, "--plot", help="Also write PNG pictures here: precision-recall curve, score histogram, recall by scenario.",
+        metavar="DIR",
     ),
     rules: Optional[Path] = RulesOpt,
+    quiet: bool = QuietOpt,
+    as_json: bool = JsonOpt,
 ) -> None:
     """Precision, recall, F1, recall@1/@5, candidates per wanted, false alarms, recall per scenario."""
     from linkage.evaluate import evaluate as run_eval
-    from linkage.settings import load_settings
 
-    try:
-        t = threshold if threshold is not None else load_settings(rules).threshold
+    with guard():
+        t = _threshold(threshold, rules)
+        plot_dir = _out_dir(plot) if plot is not None else None
         result = run_eval(truth, matches, t)
-        pictures = {}
-        if plot is not None:
-            from linkage.plots import write_plots
+    _emit(_evaluation_summary(result, t), result.render(), quiet, as_json)
+    if plot_dir is not None:
+        from linkage.plots import write_plots
 
-            pictures = write_plots(truth, matches, plot, t)
-    except LinkageError as exc:
-        _fail(exc)
-    out.print(result.render(), highlight=False)
-    for path in pictures.values():
-        out.print(f"plot: {path}", highlight=False)
+        with guard():
+            pictures = write_plots(truth, matches, plot_dir, t)
+        if not (quiet or as_json):
+            for path in pictures.values():
+                out.print(f"plot: {path}", markup=False)
 
 
-@app.command()
+def _evaluation_summary(result, threshold: float) -> dict[str, Any]:
+    """The scalar metrics of an evaluation (tables stay in the text form)."""
+    data = {"threshold": threshold}
+    for key, value in vars(result).items():
+        if isinstance(value, (int, float, str, bool)) or value is None:
+            data[key] = value
+    return data
+
+
+@command()
 def demo(
-    sample: Path = typer.Option(Path("data_samples/sample"), help="Directory with wanted.csv, residents.csv, id_cards.csv."),
-    out_dir: Path = typer.Option(Path("out/demo"), "--out", help="Output directory."),
+    sample: Path = typer.Option(Path("data_samples/sample"), help="Directory with wanted.csv, residents.csv, id_cards.csv.", metavar="DIR"),
+    out_dir: Path = typer.Option(Path("out/demo"), "--out", help="Output directory.", metavar="DIR"),
+    lang: str = LangOpt,
     rules: Optional[Path] = RulesOpt,
+    quiet: bool = QuietOpt,
+    as_json: bool = JsonOpt,
 ) -> None:
     """Run the main job on the committed synthetic sample and print where the outputs are."""
     from linkage.evaluate import evaluate as run_eval
     from linkage.pipeline import run as run_job
-    from linkage.settings import load_settings
 
-    files = {name: sample / f"{name}.csv" for name in ("wanted", "residents", "id_cards")}
+    files = {name: sample / f"{name}.csv" for name in SOURCES}
     missing = [str(p) for p in files.values() if not p.is_file()]
     if missing:
-        err.print(f"[bold red]error:[/] sample files not found: {', '.join(missing)} (regenerate with `make sample`)")
-        raise typer.Exit(2)
-    try:
-        result = run_job(files["wanted"], files["residents"], files["id_cards"], out_dir, rules=rules, reporter=_reporter())
+        _fail(f"sample files not found: {', '.join(missing)} (regenerate with `make sample`)", 2)
+    with guard():
+        result = run_job(files["wanted"], files["residents"], files["id_cards"], _out_dir(out_dir), rules=rules,
+                         reporter=_reporter(quiet or as_json), lang=_lang(lang))
         truth = sample / "truth.csv"
-        if truth.is_file():
-            out.print(run_eval(truth, result.matches, load_settings(rules).threshold).render(), highlight=False)
-    except LinkageError as exc:
-        _fail(exc)
-    _print_run(result)
-    out.print(f"quarantine: {out_dir / 'quarantine'}")
-    out.print(f"workspace: {out_dir / 'workspace.duckdb'}")
+        evaluation = run_eval(truth, result.matches, _threshold(None, rules)) if truth.is_file() else None
+    summary, text = _run_summary(result)
+    if evaluation is not None:
+        summary["evaluation"] = _evaluation_summary(evaluation, _threshold(None, rules))
+        text = evaluation.render() + "\n" + text
+    summary.update({"quarantine": str(out_dir / "quarantine"), "workspace": str(out_dir / "workspace.duckdb")})
+    text += f"\nquarantine: {out_dir / 'quarantine'}\nworkspace: {out_dir / 'workspace.duckdb'}"
+    _emit(summary, text, quiet, as_json)
 
 
-@app.command()
+@command()
 def audit(
-    source: str = typer.Option(..., "--source", help="wanted, residents or id_cards."),
-    path: Path = typer.Argument(..., help="The source file (CSV, Parquet or JSON Lines)."),
-    out_dir: Path = typer.Option(..., "--out", help="Output directory (issues, summary, report.html)."),
-    residents: Optional[Path] = typer.Option(None, help="Residents file: flag wanted persons linked to a deceased resident."),
+    source: str = typer.Option(..., "--source", help="wanted, residents or id_cards (id-cards also accepted).", metavar="SOURCE"),
+    path: Path = typer.Argument(..., help="The source file (CSV, Parquet or JSON Lines).", metavar="PATH"),
+    out_dir: Path = typer.Option(..., "--out", help="Output directory (issues, summary, report.html).", metavar="DIR"),
+    residents: Optional[Path] = typer.Option(None, help="Residents file: flag wanted persons linked to a deceased resident.", metavar="FILE"),
+    lang: str = LangOpt,
     rules: Optional[Path] = RulesOpt,
+    quiet: bool = QuietOpt,
+    as_json: bool = JsonOpt,
 ) -> None:
     """Check every record against rules/quality.yaml (đúng, đủ, sạch, sống) and write a report."""
     from linkage.audit import audit as run_audit
 
-    try:
-        result = run_audit(path, source, out_dir, rules=rules, residents=residents, say=_reporter().say)
-    except LinkageError as exc:
-        _fail(exc)
-    out.print(result.render(), highlight=False)
+    with guard():
+        result = run_audit(path, _source(source), _out_dir(out_dir), rules=rules, residents=residents,
+                           say=_reporter(quiet or as_json).say, lang=_lang(lang))
+    summary = {"source": result.source, "issues": str(result.issues), "summary": str(result.summary),
+               "report": str(result.report), "meta": str(result.meta), "rows_read": result.rows_read,
+               "rows_accepted": result.rows_accepted, "rows_quarantined": result.rows_quarantined}
+    _emit(summary, result.render(), quiet, as_json)
 
 
-@app.command()
+@command()
 def clean(
-    source: str = typer.Option(..., "--source", help="wanted, residents or id_cards."),
-    path: Path = typer.Argument(..., help="The source file (never modified)."),
-    out_file: Path = typer.Option(..., "--out", help="The cleaned copy (.csv, .tsv, .parquet or .jsonl)."),
+    source: str = typer.Option(..., "--source", help="wanted, residents or id_cards (id-cards also accepted).", metavar="SOURCE"),
+    path: Path = typer.Argument(..., help="The source file (never modified).", metavar="PATH"),
+    out_file: Path = typer.Option(..., "--out", help="The cleaned copy (.csv, .tsv, .parquet or .jsonl).", metavar="FILE"),
     rules: Optional[Path] = RulesOpt,
+    quiet: bool = QuietOpt,
+    as_json: bool = JsonOpt,
 ) -> None:
     """Apply only the safe fixes to a copy of a source file; write a change log next to it."""
     from linkage.audit import clean as run_clean
 
-    try:
-        result = run_clean(path, source, out_file, rules=rules)
-    except LinkageError as exc:
-        _fail(exc)
-    out.print(result.render(), highlight=False)
+    with guard():
+        result = run_clean(path, _source(source), _out_file(out_file), rules=rules)
+    summary = {"source": result.source, "input": str(result.input), "output": str(result.output),
+               "changes": str(result.changes), "rows_written": result.rows_written,
+               "cells_changed": result.cells_changed, "by_rule": result.by_rule}
+    _emit(summary, result.render(), quiet, as_json)
 
 
-def main() -> None:  # pragma: no cover - console entry for `python cli.py`
-    app()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
+if __name__ == "__main__":  # pragma: no cover - `python cli.py`
+    sys.exit(app(prog_name="linkage"))

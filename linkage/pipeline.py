@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import resource
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -23,6 +25,7 @@ from linkage import __version__
 from linkage.block import RuleCount, block
 from linkage.compare import Gammas, compare
 from linkage.errors import InputError
+from linkage.rundir import staging, swap_in
 from linkage.ingest import ingest
 from linkage.model import Model, load_model, save_model
 from linkage.normalize.table import normalize_table
@@ -36,7 +39,7 @@ from linkage.prepare import (
     start_register,
     uses_place_text,
 )
-from linkage.progress import Reporter
+from linkage.progress import Renaming, Reporter
 from linkage.rules import rules_dir, rules_hash
 from linkage.score import score
 from linkage.settings import Settings, load_settings
@@ -61,9 +64,16 @@ class Context:
     timings: dict[str, float] = field(default_factory=dict)
     counts: dict[str, Any] = field(default_factory=dict)
     rule_counts: list[RuleCount] = field(default_factory=list)
+    memory: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def say(self, message: str) -> None:
         self.reporter.say(message)
+
+    def warn(self, message: str) -> None:
+        """A warning the operator sees now and the manifest keeps."""
+        self.warnings.append(message)
+        self.say(f"warning: {message}")
 
     @contextmanager
     def stage(self, name: str, total: int | None = None) -> Iterator[Reporter]:
@@ -71,6 +81,15 @@ class Context:
         with self.reporter.stage(name, total) as bar:
             yield bar
         self.timings[name] = round(time.perf_counter() - t0, 3)
+        self.memory[name] = peak_rss_mb()
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory so far of this process plus its largest worker process, in MB:
+    what the machine had to hold at the worst moment (Linux reports KiB)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return round((own + workers) / 1024, 1)
 
 
 def connect(path: Path, settings: Settings, out_dir: Path) -> duckdb.DuckDBPyConnection:
@@ -157,10 +176,15 @@ def prepare_workspace(
         report = ingest(sources, out_dir, rules=rules)
     timings["ingest"] = round(time.perf_counter() - t0, 3)
     reporter.say(report.render())
+    given = [s for s, p in sources.items() if p is not None]
+    check_accepted(report, given)
     con = connect(report.workspace, settings, out_dir)
     ctx = Context(out_dir=out_dir, settings=settings, rules=rules, con=con, reporter=reporter, timings=timings)
+    ctx.memory["ingest"] = peak_rss_mb()
     ctx.counts["ingest"] = {s: r.to_dict() for s, r in report.sources.items()}
-    given = [s for s, p in sources.items() if p is not None]
+    limit = float(settings.engine.get("quarantine_warn_share", 0.05))
+    for message in quarantine_warnings(report, given, limit):
+        ctx.warn(message)
     rows = sum(report.sources[s].rows_accepted for s in given)
     with ctx.stage("normalise", total=rows) as bar:
         _normalise(ctx, given, bar)
@@ -172,6 +196,49 @@ def prepare_workspace(
         ctx.counts["blocking"] = [rc.__dict__ for rc in ctx.rule_counts]
         ctx.counts["candidate_pairs"] = ctx.rule_counts[-1].cumulative if ctx.rule_counts else 0
     return ctx
+
+
+def check_accepted(report, given: list[str]) -> None:
+    """A source with no usable row stops the run (exit 2): a nightly job must not report
+    success on an empty wanted list or register."""
+    for source in given:
+        r = report.sources[source]
+        if r.rows_accepted == 0:
+            reasons = ", ".join(f"{k} {v:,}" for k, v in r.reasons.items()) or "no rows"
+            raise InputError(
+                f"{r.path}: no usable {source} row: {r.rows_read:,} read, all quarantined ({reasons}); "
+                "`linkage ingest` writes the quarantined rows with their reasons"
+            )
+
+
+def quarantine_warnings(report, given: list[str], limit: float) -> list[str]:
+    """One warning per source whose quarantined share passes the rules' limit."""
+    out = []
+    for source in given:
+        r = report.sources[source]
+        share = r.rows_quarantined / r.rows_read if r.rows_read else 0.0
+        if share > limit:
+            out.append(
+                f"{source}: {r.rows_quarantined:,} of {r.rows_read:,} rows quarantined ({share:.1%}, "
+                f"above the {limit:.0%} set in engine.quarantine_warn_share)"
+            )
+    return out
+
+
+def summarise_warnings(warnings: list[str]) -> list[str]:
+    """Training warnings grouped by kind, one line each ("13 levels kept their default m: EM
+    gave m below u on an agreeing level"); the detail stays in the model file and the report."""
+    groups: dict[str, list[str]] = {}
+    for w in warnings:
+        subject, _, what = w.partition(": ")
+        kind = re.sub(r"=[-+0-9.e]+", "", what) if what else subject
+        groups.setdefault(kind, []).append(subject)
+    lines = []
+    for kind, subjects in groups.items():
+        head = f"{len(subjects)} level{'s' if len(subjects) != 1 else ''}" if "." in subjects[0] else (
+            f"{len(subjects)} item{'s' if len(subjects) != 1 else ''}")
+        lines.append(f"{head}: {kind} ({', '.join(subjects[:3])}{', ...' if len(subjects) > 3 else ''})")
+    return lines
 
 
 def compare_pairs(ctx: Context) -> Gammas:
@@ -186,8 +253,8 @@ def compare_pairs(ctx: Context) -> Gammas:
 def fit_model(ctx: Context, gammas: Gammas) -> Model:
     with ctx.stage("train"):
         model = train(ctx.con, ctx.settings, gammas, rules_hash(ctx.rules), log=ctx.say)
-    for w in model.warnings:
-        ctx.say(f"  warning: {w}")
+    for line in summarise_warnings(model.warnings):
+        ctx.say(f"training warning: {line}; see model.json and report.html")
     return model
 
 
@@ -196,7 +263,7 @@ def _run_id(inputs: dict[str, Any], rules_digest: str, model: Model) -> str:
     h = hashlib.sha256()
     h.update(json.dumps({k: v["sha256"] for k, v in inputs.items()}, sort_keys=True).encode())
     h.update(rules_digest.encode())
-    h.update(model.to_json().encode())
+    h.update(model.identity().encode())
     return h.hexdigest()[:16]
 
 
@@ -208,6 +275,9 @@ class RunResult:
     trained: bool
     counts: dict[str, Any]
     timings: dict[str, float]
+    run_id: str = ""
+    warnings: list[str] = field(default_factory=list)
+    report: Path | None = None
 
 
 def run(
@@ -219,15 +289,38 @@ def run(
     model_path: Path | None = None,
     reporter: Reporter | None = None,
     retrain: bool = False,
+    lang: str = "vi",
 ) -> RunResult:
     """The nightly job. Uses the given model, else the project's saved one; with neither it trains
-    on this run's pairs first, says so, and writes the model next to the outputs."""
-    reporter = reporter or Reporter()
+    on this run's pairs first, says so, and writes the model next to the outputs. Everything is
+    written into a staging folder and swapped in at the end (linkage.rundir): `out_dir` always
+    holds one whole run, the previous one until this one has finished."""
+    out_dir = Path(out_dir)
+    with staging(out_dir) as stage:
+        shown = Renaming(reporter or Reporter(), str(stage), str(out_dir))
+        result = _run_into(stage, out_dir, wanted, residents, id_cards, rules, model_path, shown, retrain, lang)
+        swap_in(stage, out_dir)
+    return result
+
+
+def _run_into(
+    stage: Path,
+    out_dir: Path,
+    wanted: Path,
+    residents: Path | None,
+    id_cards: Path | None,
+    rules: Path | None,
+    model_path: Path | None,
+    reporter: Reporter,
+    retrain: bool,
+    lang: str,
+) -> RunResult:
+    """The run's stages, writing into `stage`; paths in the manifest name `out_dir`, where the
+    files will be once swapped in."""
     say = reporter.say
     t_start = time.perf_counter()
-    out_dir = Path(out_dir)
     model_file = Path(model_path) if model_path else saved_model_path(rules)
-    ctx = prepare_workspace(wanted, residents, id_cards, out_dir, rules, reporter)
+    ctx = prepare_workspace(wanted, residents, id_cards, stage, rules, reporter)
     settings = ctx.settings
     gammas = compare_pairs(ctx)
     trained = False
@@ -235,26 +328,27 @@ def run(
         model = load_model(model_file, settings)
         current = rules_hash(rules)
         if model.rules_hash != current:
-            say(f"warning: model {model_file} was trained with other rules (hash {model.rules_hash[:12]}, now {current[:12]})")
+            ctx.warn(f"model {model_file} was trained with other rules (hash {model.rules_hash[:12]}, now {current[:12]})")
         say(f"model: {model_file} (version {model.version}, created {model.created})")
     else:
         if not retrain:
             say(f"no model at {model_file}: training one on this run's pairs first")
         model = fit_model(ctx, gammas)
-        model_file = save_model(model, out_dir / SAVED_MODEL)
+        save_model(model, stage / SAVED_MODEL)
+        model_file = out_dir / SAVED_MODEL
         trained = True
-        say(f"model written to {model_file}")
     with ctx.stage("score"):
         ctx.counts["scoring"] = score(ctx.con, settings, model, gammas)
     inputs = {k: fingerprint(Path(p)) for k, p in {"wanted": wanted, "residents": residents, "id_cards": id_cards}.items() if p}
     digest = rules_hash(rules)
     run_id = _run_id(inputs, digest, model)
     with ctx.stage("write"):
-        matches = write_matches(ctx.con, settings, out_dir / "matches.parquet", run_id)
-        ctx.counts["matches"] = ctx.con.execute(f"SELECT count(*) FROM read_parquet('{matches}')").fetchall()[0][0]
+        staged = write_matches(ctx.con, settings, stage / "matches.parquet", run_id)
+        ctx.counts["matches"] = ctx.con.execute(f"SELECT count(*) FROM read_parquet('{staged}')").fetchall()[0][0]
         ctx.counts["wanted_with_candidates"] = ctx.con.execute("SELECT count(DISTINCT w_idx) FROM scored").fetchall()[0][0]
     ctx.con.close()
     ctx.timings["total"] = round(time.perf_counter() - t_start, 3)
+    matches = out_dir / "matches.parquet"
     manifest = {
         "run_id": run_id,
         "version": __version__,
@@ -263,9 +357,24 @@ def run(
         "rules_hash": digest,
         "model": {"path": str(model_file), "trained_in_this_run": trained, "created": model.created,
                   "rules_hash": model.rules_hash, "warnings": model.warnings},
-        "outputs": {"matches": str(matches), "quarantine": str(out_dir / "quarantine")},
+        "outputs": {"matches": str(matches), "quarantine": str(out_dir / "quarantine"),
+                    "report": str(out_dir / "report.html")},
         "counts": ctx.counts,
+        "warnings": ctx.warnings,
         "timings_s": ctx.timings,
+        "memory_mb": ctx.memory,
     }
-    manifest_path = write_manifest(out_dir / "manifest.json", manifest)
-    return RunResult(matches, manifest_path, model_file, trained, ctx.counts, ctx.timings)
+    write_manifest(stage / "manifest.json", manifest)
+    _write_report(stage, ctx, rules, lang)
+    return RunResult(matches, out_dir / "manifest.json", model_file, trained, ctx.counts, ctx.timings,
+                     run_id=run_id, warnings=ctx.warnings, report=out_dir / "report.html")
+
+
+def _write_report(stage: Path, ctx: Context, rules: Path | None, lang: str) -> None:
+    """report.html from the staged outputs (the same function `linkage report` calls)."""
+    from linkage.reports.run_report import build_run_report
+
+    t0 = time.perf_counter()
+    with ctx.reporter.stage("report"):
+        build_run_report(stage, lang=lang, rules=rules)
+    ctx.timings["report"] = round(time.perf_counter() - t0, 3)
