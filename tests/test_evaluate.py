@@ -106,7 +106,7 @@ def test_cli_refuses_threshold(files, threshold):
     res = CliRunner().invoke(app, ["evaluate", "--truth", str(truth), "--matches", str(matches),
                                    "--threshold", threshold])
     assert res.exit_code == 2, res.output
-    assert "outside 0..1" in res.output
+    assert "threshold" in res.output and "between 0 and 1" in res.output
 
 
 def test_threshold_bounds_are_accepted(files):
