@@ -90,7 +90,8 @@ def name_case(ctx: AuditContext, rule: Rule, field: str) -> Found | None:
 
 
 # ---------------------------------------------------------------------- names without diacritics
-_LEXICONS = ("ref/names/name_components_freq_uit_member.csv:token", "ref/names/surname_shares_national_published.csv:surname",
+_LEXICONS = ("ref/names/name_components_freq_uit_member.csv:token",
+             "ref/names/surname_shares_national_published.csv:surname",
              "ref/names/given_name_syllables_male_duyet.txt", "ref/names/given_name_syllables_female_duyet.txt")
 
 

@@ -6,8 +6,10 @@ characters, compose to NFC, collapse spacing, move a tone mark to the traditiona
 separators from an id number, undo what a spreadsheet did to an id where that is certain (a trailing
 ".0", lost leading zeros that restore to a valid id: docs/ingest.md). None of them changes what a
 value means: letters, vowel marks and tones stay the same (Hưng stays Hưng), and an id keeps its
-digits. Ids a spreadsheet damaged beyond repair are left as they are, for the audit to report. The fixes are the normalisers'
-own functions (see textscan.py), each applied once per distinct value.
+digits. Ids a spreadsheet damaged beyond repair are left as they are, for the audit to report.
+The fixes are the normalisers' own functions (see textscan.py), each applied once per distinct value.
+A CSV copy keeps the input's UTF-8 BOM and line endings (CRLF from Excel), so an untouched file
+comes out byte-identical.
 
 The copy keeps every column of the file (also the ones the mapping does not load) under the
 file's own headers, in the file's order; a value nothing applies to is written back unchanged.

@@ -110,25 +110,30 @@ def _spreadsheet_ids(source: str, col: str, values: pa.ChunkedArray, widths: tup
     status = fix["status"].to_numpy(dtype=object, na_value=None)
     detail = fix["detail"].to_numpy(dtype=object, na_value=None)
     fixed = fix["fixed"].to_numpy(dtype=object, na_value=None)
-    new = np.asarray(values.to_numpy(zero_copy_only=False), dtype=object)
     rep = status == REPAIRED
     dmg = status == DAMAGED
+    change = np.zeros(n, dtype=bool)  # positions whose value is replaced, with their new values
+    new = np.full(n, None, dtype=object)
     if rep.any():
         repairs.append(Finding(pos[rep], col, list("id_repaired: " + detail[rep].astype(str) + " -> "
                                                    + fixed[rep].astype(str)), _take(values, pos[rep])))
+        change[pos[rep]] = True
         new[pos[rep]] = fixed[rep]
     damaged = none.copy()
     if dmg.any():
         damaged[pos[dmg]] = True
         if col in REQUIRED[source]:
-            findings.append(Finding(pos[dmg], col, list("malformed_id: damaged by a spreadsheet: " + detail[dmg].astype(str)),
-                                    _take(values, pos[dmg])))
+            reasons = list("malformed_id: damaged by a spreadsheet: " + detail[dmg].astype(str))
+            findings.append(Finding(pos[dmg], col, reasons, _take(values, pos[dmg])))
         else:
             repairs.append(Finding(pos[dmg], col, list("id_emptied: damaged by a spreadsheet beyond repair, "
                                                        "loaded as empty: " + detail[dmg].astype(str)),
                                    _take(values, pos[dmg])))
-            new[pos[dmg]] = None
-    return pa.chunked_array([pa.array(new, pa.string())]), damaged
+            change[pos[dmg]] = True  # new stays None: loaded as empty
+    if not change.any():
+        return values, damaged
+    out = pc.replace_with_mask(values.combine_chunks(), pa.array(change), pa.array(new[change], pa.string()))
+    return pa.chunked_array([out]), damaged
 
 
 def _missing(col: pa.ChunkedArray) -> np.ndarray:
