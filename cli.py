@@ -366,8 +366,8 @@ def evaluate(
 
     with guard():
         t = _threshold(threshold, rules)
-        plot_dir = _out_dir(plot) if plot is not None else None
         result = run_eval(truth, matches, t)
+        plot_dir = _out_dir(plot) if plot is not None else None  # checked before anything is printed
     _emit(_evaluation_summary(result, t), result.render(), quiet, as_json)
     if plot_dir is not None:
         from linkage.plots import write_plots
