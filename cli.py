@@ -111,7 +111,7 @@ def _source(value: str) -> str:
     """`id-cards` and `id_cards` are the same source (the option is spelled `--id-cards`)."""
     name = value.strip().lower().replace("-", "_")
     if name not in SOURCES:
-        raise typer.BadParameter(f"{value!r}: expected one of wanted, residents, id_cards (or id-cards)")
+        raise typer.BadParameter(f"unknown source {value!r}: expected one of wanted, residents, id_cards (or id-cards)")
     return name
 
 

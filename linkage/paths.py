@@ -21,16 +21,31 @@ def _probe(directory: Path) -> None:
     os.unlink(name)
 
 
+def _nearest(path: Path) -> Path:
+    """The path itself or its closest ancestor that exists: where a new folder would be made."""
+    for p in (path, *path.parents):
+        if p.exists():
+            return p
+    return Path(".")
+
+
+def _check_can_create(path: Path) -> None:
+    """Nothing is created: a command that then fails on its input leaves no empty folder."""
+    base = _nearest(path)
+    if not base.is_dir():
+        raise UsageError(f"{path}: cannot create the directory ({base} is not a directory)")
+    _probe(base)
+
+
 def out_dir(path: Path | str) -> Path:
-    """An output directory: created if missing, and writable."""
+    """An output directory: an existing writable directory, or one that can be created."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise UsageError(f"{path}: exists and is not a directory (this option needs a directory)")
     try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot create the directory ({exc.strerror or exc})") from None
-    _probe(path)
+        _check_can_create(path)
+    except UsageError as exc:
+        raise UsageError(f"{path}: cannot write here ({str(exc).split('(', 1)[-1]}") from None
     return path
 
 
@@ -39,12 +54,8 @@ def out_file(path: Path | str) -> Path:
     path = Path(path)
     if path.is_dir():
         raise UsageError(f"{path}: is a directory (this option needs a file name)")
-    parent = path.parent
-    if parent.exists() and not parent.is_dir():
-        raise UsageError(f"{path}: {parent} is not a directory")
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot create {parent} ({exc.strerror or exc})") from None
-    _probe(parent)
+        _check_can_create(path.parent)
+    except UsageError as exc:
+        raise UsageError(f"{path}: cannot write here ({str(exc).split('(', 1)[-1]}") from None
     return path
