@@ -223,9 +223,23 @@ def test_missing_workspace_and_memory_from_the_manifest(run_dir, tmp_path):
     shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("workspace.duckdb*", "report.html"))
     manifest = json.loads((copy / "manifest.json").read_text(encoding="utf-8"))
     manifest["memory_mb"] = {"ingest": 210.5, "normalise": 480.0, "total": 512.0}
+    manifest["warnings"] = ["wanted: 7.1% of the rows quarantined (more than 5%)"]
     (copy / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     html = build_run_report(copy).read_text(encoding="utf-8")
+    assert "Lần chạy ghi 1 cảnh báo" in section(html, "inputs") and "7.1% of the rows" in html
     assert "Không đọc được bảng wanted" in section(html, "candidates")
     stages = section(html, "stages")
     assert "Bộ nhớ đỉnh (MB)" in stages and '<td class="n">481</td>' not in stages
     assert '<td class="n">512</td>' in stages and stages.count("<svg") == 2
+
+
+def test_peak_memory_per_stage_when_recorded(run_dir, report_vi):
+    """The pipeline records memory_mb per stage; the total row is the largest stage peak when the
+    manifest has no total of its own."""
+    memory = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8")).get("memory_mb")
+    if not memory:
+        pytest.skip("this pipeline does not record memory per stage")
+    stages = section(report_vi, "stages")
+    assert "Bộ nhớ đỉnh (MB)" in stages
+    total = re.search(r'<td class="v">Tổng</td>(.*?)</tr>', stages).group(1)
+    assert re.findall(r'<td class="n[^"]*">([^<]*)</td>', total)[-1] == fmt_num(memory.get("total", max(memory.values())), "vi")

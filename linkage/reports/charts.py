@@ -16,7 +16,7 @@ from linkage.reports.strings import DEFAULT_LANG
 W = 640  # viewBox width; the figure scales to its column
 PALETTE = ("#4a7bd0", "#d0804a", "#3f9b5b", "#9b59b6", "#7f8c8d")
 THRESHOLD_COLOUR = "#b3261e"
-CHAR_W = 7.0  # rough width of one 12px character, to size the label column
+CHAR_W = 8.6  # rough width of one 14px label character, to size the label column
 
 
 def _svg(height: float, body: str, label: str) -> Markup:
@@ -44,8 +44,8 @@ def _legend(names: Sequence[str], x: float, y: float) -> str:
     out, cx = [], x
     for i, name in enumerate(names):
         out.append(f'<rect x="{cx:.1f}" y="{y - 9:.1f}" width="10" height="10" fill="{PALETTE[i % len(PALETTE)]}"/>'
-                   f'<text x="{cx + 14:.1f}" y="{y:.1f}" font-size="12">{esc(name)}</text>')
-        cx += 14 + len(name) * CHAR_W + 16
+                   f'<text x="{cx + 14:.1f}" y="{y:.1f}" font-size="13">{esc(name)}</text>')
+        cx += 14 + len(name) * CHAR_W * 0.93 + 16
     return "".join(out)
 
 
@@ -58,19 +58,19 @@ def hbar_chart(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float
     n = len(labels)
     ns = max(len(series), 1)
     lw = min(W * 0.38, max((len(str(s)) for s in labels), default=4) * CHAR_W + 10)
-    top = 22 if ns > 1 else 6
-    bar_h, gap = 12, 8
+    top = 24 if ns > 1 else 6
+    bar_h, gap = 15, 9
     row_h = ns * bar_h + gap
     vmax = max_value if max_value is not None else max(
         (float(v) for _, vals in series for v in vals if v is not None and math.isfinite(float(v))), default=0.0)
     vmax = vmax or 1.0
-    plot_w = W - lw - 70
+    plot_w = W - lw - 80
     parts = [_legend([s for s, _ in series], lw, 14)] if ns > 1 else []
     max_chars = int((lw - 10) / CHAR_W)
     for i, lab in enumerate(labels):
         y0 = top + i * row_h
         text = str(lab) if len(str(lab)) <= max_chars else str(lab)[: max_chars - 1] + "…"
-        parts.append(f'<text x="{lw - 6:.1f}" y="{y0 + ns * bar_h / 2 + 4:.1f}" font-size="12" text-anchor="end">'
+        parts.append(f'<text x="{lw - 6:.1f}" y="{y0 + ns * bar_h / 2 + 5:.1f}" font-size="14" text-anchor="end">'
                      f"<title>{esc(lab)}</title>{esc(text)}</text>")
         for j, (_name, vals) in enumerate(series):
             v = vals[i]
@@ -79,7 +79,7 @@ def hbar_chart(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float
             y = y0 + j * bar_h
             parts.append(f'<rect x="{lw:.1f}" y="{y:.1f}" width="{max(w, 0.5):.1f}" height="{bar_h - 2}" '
                          f'fill="{PALETTE[j % len(PALETTE)]}"/>'
-                         f'<text x="{lw + w + 4:.1f}" y="{y + bar_h - 3:.1f}" font-size="11">'
+                         f'<text x="{lw + w + 4:.1f}" y="{y + bar_h - 4:.1f}" font-size="12">'
                          f"{esc(value_text(v) if value_text else fmt_num(v, lang, digits))}</text>")
     height = top + n * row_h + 4
     return _svg(height, "".join(parts), label)
@@ -93,21 +93,24 @@ def _axes(x0: float, y0: float, x1: float, y1: float, xt: Sequence[float], yt: S
     for v in yt:
         y = sy(v)
         out.append(f'<line x1="{x0}" x2="{x1}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eef1f4"/>'
-                   f'<text x="{x0 - 5}" y="{y + 4:.1f}" font-size="11" text-anchor="end">{esc(fmt_num(v, lang, dy))}</text>')
+                   f'<text x="{x0 - 5}" y="{y + 4:.1f}" font-size="12" text-anchor="end">{esc(fmt_num(v, lang, dy))}</text>')
     for v in xt:
         x = sx(v)
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{y0}" y2="{y0 + 4}" stroke="#8c959f"/>'
-                   f'<text x="{x:.1f}" y="{y0 + 17}" font-size="11" text-anchor="middle">{esc(fmt_num(v, lang, dx))}</text>')
-    out.append(f'<text x="{(x0 + x1) / 2:.1f}" y="{y0 + 34}" font-size="12" text-anchor="middle">{esc(x_label)}</text>'
-               f'<text x="14" y="{(y0 + y1) / 2:.1f}" font-size="12" text-anchor="middle" '
+                   f'<text x="{x:.1f}" y="{y0 + 17}" font-size="12" text-anchor="middle">{esc(fmt_num(v, lang, dx))}</text>')
+    out.append(f'<text x="{(x0 + x1) / 2:.1f}" y="{y0 + 36}" font-size="14" text-anchor="middle">{esc(x_label)}</text>'
+               f'<text x="14" y="{(y0 + y1) / 2:.1f}" font-size="14" text-anchor="middle" '
                f'transform="rotate(-90 14 {(y0 + y1) / 2:.1f})">{esc(y_label)}</text>')
     return "".join(out)
 
 
-def _marker(x: float, y0: float, y1: float, text: str, x1: float) -> str:
-    anchor, tx = ("end", x - 4) if x > x1 - 120 else ("start", x + 4)
+def _marker(x: float, y0: float, y1: float, text: str, x0: float, top: bool = True) -> str:
+    """A dashed vertical line with its label on the left of it (right when too close to the
+    axis), at the top or the bottom of the plot, where the data leave room."""
+    anchor, tx = ("start", x + 4) if x < x0 + 120 else ("end", x - 4)
+    ty = y1 + 14 if top else y0 - 6
     return (f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{y1}" y2="{y0}" stroke="{THRESHOLD_COLOUR}" stroke-width="2" '
-            f'stroke-dasharray="5 3"/><text x="{tx:.1f}" y="{y1 + 12}" font-size="12" fill="{THRESHOLD_COLOUR}" '
+            f'stroke-dasharray="5 3"/><text x="{tx:.1f}" y="{ty}" font-size="14" fill="{THRESHOLD_COLOUR}" '
             f'text-anchor="{anchor}">{esc(text)}</text>')
 
 
@@ -137,8 +140,8 @@ def histogram(values: np.ndarray, lang: str = DEFAULT_LANG, bins: int = 20, valu
                          f'height="{y0 - sy(c):.1f}" fill="{PALETTE[0]}"><title>{esc(fmt_num(a, lang, 2))}–'
                          f'{esc(fmt_num(b, lang, 2))}: {esc(fmt_num(int(c), lang))}</title></rect>')
     if threshold is not None:
-        parts.append(_marker(sx(threshold), y0, y1, threshold_label, x1))
-    return _svg(y0 + 44, "".join(parts), label)
+        parts.append(_marker(sx(threshold), y0, y1, threshold_label, x0))
+    return _svg(y0 + 46, "".join(parts), label)
 
 
 def _thin(xs: np.ndarray, ys: np.ndarray, most: int = 400) -> tuple[np.ndarray, np.ndarray]:
@@ -173,5 +176,5 @@ def line_chart(series: Sequence[tuple[str, Sequence[float], Sequence[float]]], l
         if pts:
             parts.append(f'<polyline points="{pts}" fill="none" stroke="{PALETTE[i % len(PALETTE)]}" stroke-width="2"/>')
     if marker_x is not None:
-        parts.append(_marker(sx(marker_x), y0, y1, marker_label, x1))
-    return _svg(y0 + 44, "".join(parts), label)
+        parts.append(_marker(sx(marker_x), y0, y1, marker_label, x0, top=False))
+    return _svg(y0 + 46, "".join(parts), label)

@@ -53,7 +53,8 @@ td.wide{{min-width:16rem}}
 svg text{{font-family:{FONT_STACK}}}
 nav.toc{{font-size:.9rem;margin:.6rem 0}} nav.toc a{{margin-right:.8rem;white-space:nowrap}}
 details{{margin:.4rem 0}} summary{{cursor:pointer}}
-@media (max-width:40rem){{body{{padding:.6rem}}h1{{font-size:1.25rem}}table{{font-size:.85rem}}}}
+@media (max-width:40rem){{body{{padding:.6rem}}h1{{font-size:1.25rem}}table{{font-size:.85rem}}
+.chart{{overflow-x:auto;-webkit-overflow-scrolling:touch}}.chart svg{{min-width:34rem}}}}
 @media print{{body{{max-width:none;padding:0;font-size:10pt}}nav.toc{{display:none}}
 .scroll{{overflow:visible}}h2{{break-after:avoid}}table,figure,.kpis{{break-inside:avoid}}
 a{{color:inherit;text-decoration:none}}}}

@@ -55,7 +55,9 @@ def inputs(ctx: Ctx) -> Markup:
         rows.append([label(ctx, "source", src), r.get("rows_read"), r.get("rows_accepted"), r.get("rows_quarantined"),
                      Markup(f'<td class="{"ok" if ok else "bad"}">{esc(ctx.t("common.affirm" if ok else "common.deny"))}</td>'),
                      f"{r.get('format', '')} · {r.get('encoding', '')}", Path(str(r.get("path", ""))).name])
-    parts = [table([ctx.t("run.inputs.source"), ctx.t("run.inputs.read"), ctx.t("run.inputs.accepted"),
+    warnings = [w for w in (m.get("warnings") or []) if w]
+    parts = [note(ctx.t("run.inputs.warnings", n=len(warnings))), bullets(warnings)] if warnings else []
+    parts += [table([ctx.t("run.inputs.source"), ctx.t("run.inputs.read"), ctx.t("run.inputs.accepted"),
                     ctx.t("run.inputs.quarantined"), ctx.t("run.inputs.reconciled"), ctx.t("run.inputs.format"),
                     ctx.t("run.inputs.file")], rows, numeric=(1, 2, 3), lang=ctx.lang)]
     q = rd.quarantine_reasons(ctx.files)
@@ -84,10 +86,11 @@ def stages(ctx: Ctx) -> Markup:
     if memory:
         headers.append(ctx.t("run.stages.memory"))
     rows = []
+    peak = max((float(v) for v in memory.values() if v is not None), default=None)
     for k in [*names, "total"] if "total" in timings or "total" in memory else names:
         row = [label(ctx, "stage", k), timings.get(k)]
-        if memory:
-            row.append(memory.get(k))
+        if memory:  # the run's peak is the largest stage peak when no total is recorded
+            row.append(memory.get(k, peak if k == "total" else None))
         rows.append(row)
     parts = [table(headers, rows, numeric=(1, 2), lang=ctx.lang, digits={1: 2, 2: 0})]
     if not memory:
@@ -269,10 +272,12 @@ def accuracy(ctx: Ctx) -> Markup:
     curve, _n_true = rd.threshold_sweep(Path(ctx.truth), ctx.files.matches)
     if len(curve):
         xs = curve["threshold"].to_numpy()
+        lowest = float(np.nanmin(curve[["precision", "recall", "f1"]].to_numpy()))
+        y_lo = max(0.0, np.floor(lowest * 20) / 20 - 0.05)  # zoom in: a good model lives near 1
         parts.append(figure(line_chart(
             [(ctx.t("run.accuracy.precision"), xs, curve["precision"].to_numpy()),
              (ctx.t("run.accuracy.recall"), xs, curve["recall"].to_numpy()), ("F1", xs, curve["f1"].to_numpy())],
-            ctx.lang, marker_x=ctx.threshold,
+            ctx.lang, y_range=(float(y_lo), 1.0), marker_x=ctx.threshold,
             marker_label=ctx.t("run.scores.threshold_mark", threshold=ctx.n(ctx.threshold, 2)),
             x_label=ctx.t("run.scores.x"), y_label=ctx.t("run.accuracy.y"), label=ctx.t("run.accuracy.chart")),
             ctx.t("run.accuracy.chart")))
