@@ -2,10 +2,12 @@
 by default (English on request), shows the counts and the wanted-list overview, names fields by
 the file's own header, and asks for nothing over the network.
 
-`.ci/run` installs Debian's chromium; on a machine without it this test is skipped, saying so."""
+`.ci/run` installs Debian's chromium; on a machine without it this test is skipped, saying so.
+`UPDATE_DOC_IMAGES=1` also copies the screenshot to docs/img/audit_report.png."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -16,9 +18,10 @@ import pytest
 from linkage.audit import audit
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-SAMPLE = Path(__file__).resolve().parent.parent / "data_samples" / "sample"
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "data_samples" / "sample"
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--hide-scrollbars",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 
@@ -81,6 +84,8 @@ def test_report_screenshot(report, tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    if os.environ.get("UPDATE_DOC_IMAGES"):
+        shutil.copyfile(shot, ROOT / "docs" / "img" / "audit_report.png")
 
 
 def test_report_is_self_contained(report):
