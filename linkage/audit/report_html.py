@@ -12,8 +12,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkage.audit.rules import DIMENSIONS
-from linkage.reports.html import (Markup, code, esc, fmt_date, fmt_int, kpis, page, path_text, para, section, share_bar, table,
-                                  toc)
+from linkage.reports.html import (Markup, code, esc, fmt_date, fmt_int, kpis, page, para, path_text, section,
+                                  share_bar, table, toc)
 from linkage.reports.strings import DEFAULT_LANG, has, t
 
 SECTIONS = ("summary", "dimensions", "overview", "fields", "rules", "examples", "rejected")
