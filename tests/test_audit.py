@@ -164,7 +164,7 @@ def test_quarantined_rows_are_reported(tmp_path):
     assert ("ingest.duplicate_id", "W02", 4) in by
     assert ("sach.duplicate_id", "W02", 3) not in by  # the row kept: the defect is reported once
     html = (out / "report.html").read_text(encoding="utf-8")
-    assert "Rejected at ingestion" in html and "duplicate_id" in html
+    assert "Bị loại khi nhập" in html and "duplicate_id" in html  # the report speaks Vietnamese by default
 
 
 def test_residents_rules(tmp_path):
