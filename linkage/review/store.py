@@ -194,7 +194,7 @@ class Store:
         self.dialect = engine.dialect.name
         self._danger = {_fold(x) for x in settings.two_person_danger_levels}
         self._hasher = PasswordHasher()  # argon2id with the library's current parameters
-        self._dummy_hash = self._hasher.hash(secrets.token_hex(16))
+        self._dummy: str | None = None  # hashed on first need: opening a store stays cheap
 
     # -- opening -----------------------------------------------------------------------------
     @classmethod
@@ -504,7 +504,9 @@ class Store:
         """
         with self._read() as conn:
             row = conn.execute(select(s.users).where(s.users.c.name == name)).first()
-        stored = row.password_hash if row is not None else self._dummy_hash
+        if row is None and self._dummy is None:
+            self._dummy = self._hasher.hash(secrets.token_hex(16))
+        stored = row.password_hash if row is not None else self._dummy
         try:
             self._hasher.verify(stored, password)
             ok = row is not None
