@@ -7,6 +7,7 @@ PostgreSQL refuses to run as root: when the tests run as root the folder is hand
 
 from __future__ import annotations
 
+import atexit
 import os
 import pwd
 import re
@@ -65,9 +66,12 @@ class PgServer:
             conf.write(f"\nlisten_addresses = ''\nunix_socket_directories = '{self.root}'\n"
                        "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 100\n")
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "start")
+        atexit.register(self.stop)  # also when the session ends without its fixture's teardown
         return f"postgresql+psycopg://postgres@/postgres?host={self.root}"
 
     def stop(self) -> None:
+        if not self.root.exists():
+            return
         try:
             if (self.data / "postmaster.pid").exists():
                 self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
