@@ -292,6 +292,10 @@ def run(
     out_dir: Path = typer.Option(..., "--out", help="Output directory.", metavar="DIR"),
     model: Optional[Path] = typer.Option(None, "--model", help="Model file (default: rules/model.json; trains if none).", metavar="FILE"),
     retrain: bool = typer.Option(False, "--train", help="Train a new model on this run's pairs even if one exists."),
+    decisions: Optional[str] = typer.Option(
+        None, "--decisions", metavar="STORE",
+        help="Judgement store (SQLite file or postgresql:// URL): each candidate gets the reviewers' live decision.",
+    ),
     lang: str = LangOpt,
     rules: Optional[Path] = RulesOpt,
     quiet: bool = QuietOpt,
@@ -303,7 +307,7 @@ def run(
     with guard():
         result = run_job(
             wanted, residents, id_cards, _out_dir(out_dir), rules=rules, model_path=model,
-            reporter=_reporter(quiet or as_json), retrain=retrain, lang=_lang(lang),
+            reporter=_reporter(quiet or as_json), retrain=retrain, lang=_lang(lang), decisions=decisions,
         )
     summary, text = _run_summary(result)
     if quiet and not as_json:

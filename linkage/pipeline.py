@@ -290,6 +290,7 @@ def run(
     reporter: Reporter | None = None,
     retrain: bool = False,
     lang: str = "vi",
+    decisions: str | Path | None = None,
 ) -> RunResult:
     """The nightly job. Uses the given model, else the project's saved one; with neither it trains
     on this run's pairs first, says so, and writes the model next to the outputs. Everything is
@@ -298,7 +299,8 @@ def run(
     out_dir = Path(out_dir)
     with staging(out_dir) as stage:
         shown = Renaming(reporter or Reporter(), str(stage), str(out_dir))
-        result = _run_into(stage, out_dir, wanted, residents, id_cards, rules, model_path, shown, retrain, lang)
+        result = _run_into(stage, out_dir, wanted, residents, id_cards, rules, model_path, shown, retrain, lang,
+                           decisions)
         swap_in(stage, out_dir)
     return result
 
@@ -314,6 +316,7 @@ def _run_into(
     reporter: Reporter,
     retrain: bool,
     lang: str,
+    decisions: str | Path | None = None,
 ) -> RunResult:
     """The run's stages, writing into `stage`; paths in the manifest name `out_dir`, where the
     files will be once swapped in."""
@@ -344,6 +347,8 @@ def _run_into(
     run_id = _run_id(inputs, digest, model)
     with ctx.stage("write"):
         staged = write_matches(ctx.con, settings, stage / "matches.parquet", run_id)
+        if decisions is not None:
+            ctx.counts["decisions"] = add_decisions(staged, decisions, rules)
         ctx.counts["matches"] = ctx.con.execute(f"SELECT count(*) FROM read_parquet('{staged}')").fetchall()[0][0]
         ctx.counts["wanted_with_candidates"] = ctx.con.execute("SELECT count(DISTINCT w_idx) FROM scored").fetchall()[0][0]
     ctx.con.close()
@@ -368,6 +373,28 @@ def _run_into(
     _write_report(stage, ctx, rules, lang)
     return RunResult(matches, out_dir / "manifest.json", model_file, trained, ctx.counts, ctx.timings,
                      run_id=run_id, warnings=ctx.warnings, report=out_dir / "report.html")
+
+
+def add_decisions(matches: Path, store_target: str | Path, rules: Path | None) -> dict[str, int]:
+    """The reviewers' live decision on each candidate (and why a decided pair is queued again),
+    from the judgement store; returns the count of candidates per decision."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from linkage.ingest.atomic import write_parquet
+    from linkage.review.decisions import decision_column
+    from linkage.review.store import Store
+
+    if "://" not in str(store_target) and not Path(store_target).is_file():
+        raise InputError(f"{store_target}: judgement store not found (a SQLite file or a postgresql:// URL)")
+    store = Store.open(store_target, rules=rules)
+    try:
+        table = decision_column(store, pq.read_table(matches), rules)
+    finally:
+        store.close()
+    write_parquet(table, matches)
+    counts = pc.value_counts(table["decision"]).to_pylist()
+    return {c["values"]: c["counts"] for c in sorted(counts, key=lambda c: c["values"])}
 
 
 def _write_report(stage: Path, ctx: Context, rules: Path | None, lang: str) -> None:
