@@ -345,8 +345,6 @@ def report(
     from linkage.reports.run_report import build_run_report
 
     with guard():
-        if not (run_dir / "manifest.json").is_file():
-            raise UsageError(f"{run_dir}: not a run folder (no manifest.json); give the --out of a `linkage run`")
         t = _threshold(threshold, rules) if threshold is not None else None
         path = build_run_report(run_dir, lang=_lang(lang), truth=truth, threshold=t, rules=rules)
     _emit({"report": str(path)}, f"report: {path}", quiet, as_json)
