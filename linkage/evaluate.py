@@ -292,3 +292,115 @@ def threshold_sweep(truth_path: Path, matches_path: Path, thresholds: Iterable[f
         "false_alarm_rate": alarms / n_absent if n_absent else np.zeros(len(ts)),
     })
 
+
+
+# --- Calibration: does a probability of 0.9 come true nine times in ten? -------------------------
+
+def judged_probabilities(truth_path: Path, matches_path: Path) -> pd.DataFrame:
+    """Every judged candidate's match_probability and whether it is the true pair (the candidates
+    of wanted ids the truth covers, as `evaluate` counts them)."""
+    con = duckdb.connect()
+    try:
+        open_judged(con, Path(truth_path), Path(matches_path))
+        return con.execute(
+            "SELECT match_probability, is_true FROM judged WHERE match_probability IS NOT NULL"
+        ).df()
+    finally:
+        con.close()
+
+
+def calibration_table(truth: Path | pd.DataFrame, matches: Path | None = None, bands: int = 10) -> pd.DataFrame:
+    """Reliability table: per probability band (equal width over 0..1), the candidates in it, their
+    mean predicted probability and the observed share of true pairs, with the gap between the two.
+
+    `truth` is the truth CSV (with `matches` the matches Parquet), or a frame of already judged
+    candidates (match_probability, is_true). A calibrated model has observed ~ predicted in every
+    band; a reviewer can then read 0.9 as "nine in ten of these are the person"."""
+    pairs = truth if isinstance(truth, pd.DataFrame) else judged_probabilities(Path(truth), Path(matches))
+    if bands < 1:
+        raise UsageError(f"bands must be at least 1, got {bands}")
+    p = pairs["match_probability"].to_numpy(dtype=float)
+    hit = pairs["is_true"].to_numpy(dtype=bool)
+    band = np.minimum((p * bands).astype(int), bands - 1)
+    n = np.bincount(band, minlength=bands)
+    sum_p = np.bincount(band, weights=p, minlength=bands)
+    sum_hit = np.bincount(band, weights=hit.astype(float), minlength=bands)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        predicted = np.where(n > 0, sum_p / np.maximum(n, 1), np.nan)
+        observed = np.where(n > 0, sum_hit / np.maximum(n, 1), np.nan)
+    edges = np.arange(bands + 1) / bands
+    return pd.DataFrame({
+        "band_low": edges[:-1],
+        "band_high": edges[1:],
+        "candidates": n.astype(int),
+        "true_pairs": sum_hit.astype(int),
+        "predicted": predicted,
+        "observed": observed,
+        "gap": observed - predicted,
+    })
+
+
+def expected_calibration_error(table: pd.DataFrame) -> float:
+    """ECE: the candidate-weighted mean of |observed - predicted| over the bands of a
+    `calibration_table` (0 = perfectly calibrated)."""
+    n = table["candidates"].to_numpy(dtype=float)
+    if n.sum() == 0:
+        return 0.0
+    gap = np.nan_to_num(np.abs(table["gap"].to_numpy(dtype=float)))
+    return float((n * gap).sum() / n.sum())
+
+
+@dataclass
+class Calibration:
+    """What `linkage evaluate --calibration` prints: the reliability table and its ECE."""
+
+    table: pd.DataFrame
+    ece: float
+
+    def render(self) -> str:
+        rows = [
+            f"{r.band_low:.1f}-{r.band_high:.1f}  {r.candidates:>9,}  {r.true_pairs:>9,}  "
+            + (f"{r.predicted:9.3f}  {r.observed:9.3f}  {r.gap:+8.3f}" if r.candidates else f"{'-':>9}  {'-':>9}  {'-':>8}")
+            for r in self.table.itertuples()
+        ]
+        return "\n".join([
+            "reliability (match_probability band: candidates, true pairs, mean predicted, observed share, gap)",
+            f"{'band':<8}  {'candidates':>9}  {'true':>9}  {'predicted':>9}  {'observed':>9}  {'gap':>8}",
+            *rows,
+            f"expected calibration error (ECE) {self.ece:.4f}",
+        ])
+
+
+def calibration(truth_path: Path, matches_path: Path, bands: int = 10) -> Calibration:
+    """Reliability table and ECE of a matches file against the truth, in one object."""
+    table = calibration_table(Path(truth_path), Path(matches_path), bands)
+    return Calibration(table, expected_calibration_error(table))
+
+
+@dataclass
+class Sweep:
+    """What `linkage evaluate --thresholds` prints: `threshold_sweep`'s table."""
+
+    table: pd.DataFrame
+
+    def render(self) -> str:
+        t = self.table
+        lines = [f"{'threshold':>9}  {'predicted':>9}  {'precision':>9}  {'recall':>7}  {'F1':>6}  {'false alarms on absent':>24}"]
+        for r in t.itertuples():
+            lines.append(
+                f"{r.threshold:9.3f}  {r.predicted:9,}  {r.precision:9.4f}  {r.recall:7.4f}  {r.f1:6.4f}  "
+                f"{r.false_alarms_on_absent:>7,} of {r.absent_wanted:,} ({r.false_alarm_rate:6.1%})"
+            )
+        best = t.loc[t["f1"].idxmax()] if len(t) else None
+        if best is not None:
+            lines.append(f"best F1 {best['f1']:.4f} at threshold {best['threshold']:.3f}; "
+                         "set it as scoring.threshold in rules/matching.yaml (see docs/matching.md)")
+        return "\n".join(lines)
+
+
+DEFAULT_THRESHOLDS = (0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99)
+
+
+def sweep(truth_path: Path, matches_path: Path, thresholds: Iterable[float] = DEFAULT_THRESHOLDS) -> Sweep:
+    """`threshold_sweep` wrapped for printing."""
+    return Sweep(threshold_sweep(truth_path, matches_path, thresholds))
