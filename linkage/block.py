@@ -57,17 +57,20 @@ def _keys_sql(
     return f"SELECT {id_col}, CAST(k AS VARCHAR) || unnest({suffix}) AS k FROM ({keys})"
 
 
-def _key_tables(con: duckdb.DuckDBPyConnection, rule: BlockingRule) -> None:
+def _key_tables(con: duckdb.DuckDBPyConnection, rule: BlockingRule, left: str = "w", right: str = "reg") -> None:
+    """Key tables of both sides; `left`/`right` name the records to key (a table or a
+    parenthesised subquery of `w`/`reg`), so a night can key only its new and changed records."""
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE kl AS {_keys_sql(con, rule.left, 'l', 'w', 'w_idx', rule.year_window)}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE kr AS {_keys_sql(con, rule.right, 'r', 'reg', 'r_idx', rule.year_window)}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE kl AS {_keys_sql(con, rule.left, 'l', left, 'w_idx', rule.year_window)}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE kr AS {_keys_sql(con, rule.right, 'r', right, 'r_idx', rule.year_window)}")
     except duckdb.Error as exc:
         raise RulesError(f"blocking rule '{rule.name}': invalid key expression: {exc}") from None
 
 
-def count_rule(con: duckdb.DuckDBPyConnection, rule: BlockingRule, hot: int) -> RuleCount:
+def count_rule(con: duckdb.DuckDBPyConnection, rule: BlockingRule, hot: int, left: str = "w",
+               right: str = "reg") -> RuleCount:
     """Pairs the rule's key join would produce, and its hottest keys, from key frequencies."""
-    _key_tables(con, rule)
+    _key_tables(con, rule, left, right)
     rows = con.execute(
         f"""
         WITH cl AS (SELECT k, count(*) AS n FROM kl GROUP BY k),
@@ -96,18 +99,25 @@ def block(
     settings: Settings,
     rules: list[str] | None = None,
     progress: Callable[[int], None] | None = None,
+    left: str = "w",
+    right: str = "reg",
+    into: str = "pairs",
 ) -> list[RuleCount]:
     """Create table `pairs(w_idx, person_idx, rules)` (rules: bitmask of the rules that found the
     pair, bit i = i-th rule in the settings). Stops with BudgetError before joining a rule whose
-    key join exceeds the pair budget."""
+    key join exceeds the pair budget.
+
+    `left` and `right` restrict the records keyed on each side (default: all of `w` and `reg`),
+    e.g. `(SELECT * FROM w WHERE w_idx IN (...))`: the same rules' SQL screens a night's new and
+    changed records only; `into` names the result table."""
     chosen = [r for r in settings.blocking if rules is None or r.name in rules]
     names = [r.name for r in settings.blocking]
-    con.execute("DROP TABLE IF EXISTS pairs")
+    con.execute(f"DROP TABLE IF EXISTS {into}")
     con.execute("CREATE OR REPLACE TEMP TABLE found (w_idx BIGINT, person_idx BIGINT, bit INTEGER)")
     counts = []
     for rule in chosen:
         bit = names.index(rule.name)
-        count = count_rule(con, rule, settings.hot_keys)
+        count = count_rule(con, rule, settings.hot_keys, left, right)
         if count.candidate_pairs > settings.pair_budget:
             key, n = count.hot_keys[0] if count.hot_keys else ("?", 0)
             raise BudgetError(
@@ -125,8 +135,8 @@ def block(
     con.execute("DROP TABLE IF EXISTS kl; DROP TABLE IF EXISTS kr")
     # One pass over everything found: the union of pairs, each with the bitmask of its rules.
     con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE pairs AS
+        f"""
+        CREATE OR REPLACE TEMP TABLE {into} AS
         SELECT row_number() OVER (ORDER BY w_idx, person_idx) - 1 AS pair_idx, * FROM (
             SELECT w_idx, person_idx, bit_or(1::BIGINT << bit) AS rules, min(bit) AS first_rule
             FROM found GROUP BY w_idx, person_idx
@@ -134,7 +144,7 @@ def block(
         """
     )
     per_rule = dict(con.execute("SELECT bit, count(*) FROM found GROUP BY bit").fetchall())
-    new = dict(con.execute("SELECT first_rule, count(*) FROM pairs GROUP BY first_rule").fetchall())
+    new = dict(con.execute(f"SELECT first_rule, count(*) FROM {into} GROUP BY first_rule").fetchall())
     con.execute("DROP TABLE found")
     cumulative = 0
     for count in counts:  # rules in the settings' order: "new" = pairs no earlier rule found

@@ -40,12 +40,14 @@ def matches_sql(settings: Settings, run_id: str) -> str:
     flags = "".join(f"{sql} AS {name},\n" for name, sql in flags_sql(settings).items())
     mws = ", ".join(f"s.mw_{c.name}" for c in settings.comparisons)
     return f"""
-        WITH src AS (
+        WITH kept AS (SELECT DISTINCT person_idx FROM scored),
+        src AS (
             SELECT person_idx, string_agg(DISTINCT src, '+' ORDER BY src DESC) AS sources
-            FROM reg GROUP BY person_idx
+            FROM reg SEMI JOIN kept USING (person_idx) GROUP BY person_idx
         ),
-        main AS (
-            SELECT * FROM reg QUALIFY row_number() OVER (PARTITION BY person_idx ORDER BY r_idx) = 1
+        main AS (  -- the person's resident record when there is one (a run loads residents first)
+            SELECT * FROM reg SEMI JOIN kept USING (person_idx)
+            QUALIFY row_number() OVER (PARTITION BY person_idx ORDER BY src <> 'residents', r_idx) = 1
         )
         SELECT '{run_id}' AS run_id,
                l.uid AS wanted_id,

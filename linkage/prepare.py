@@ -274,9 +274,10 @@ def finish_register(con: duckdb.DuckDBPyConnection, tf_columns: list[str]) -> di
     return {"wanted": int(n_w), "register_records": int(n_r), "persons": int(n_p)}
 
 
-def build_tf(con: duckdb.DuckDBPyConnection, columns: list[str]) -> None:
+def build_tf(con: duckdb.DuckDBPyConnection, columns: list[str], temp: bool = False) -> None:
     """Term frequencies among register persons: for each column, the share of persons holding each
-    value (a person counts once per value, whether it comes from a resident or a card record)."""
+    value (a person counts once per value, whether it comes from a resident or a card record).
+    `temp`: a session table (a workspace recomputes it each night and keeps none)."""
     selects = [
         f"""
         SELECT '{col}' AS col, value, count(*) / sum(count(*)) OVER () AS tf
@@ -287,4 +288,5 @@ def build_tf(con: duckdb.DuckDBPyConnection, columns: list[str]) -> None:
     ]
     if not selects:
         selects = ["SELECT NULL::VARCHAR AS col, NULL::VARCHAR AS value, NULL::DOUBLE AS tf WHERE FALSE"]
-    con.execute("CREATE OR REPLACE TABLE tf AS " + " UNION ALL ".join(selects))
+    kind = "TEMP TABLE" if temp else "TABLE"
+    con.execute(f"CREATE OR REPLACE {kind} tf AS " + " UNION ALL ".join(selects))

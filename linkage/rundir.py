@@ -48,16 +48,16 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-def swap_in(stage: Path, out_dir: Path) -> None:
+def swap_in(stage: Path, out_dir: Path, files: tuple[str, ...] = RUN_FILES) -> None:
     """Replace the previous run's files by the staged ones. A marker file says the folder is
     mixed while this runs (a few renames); the manifest moves last, so a manifest always
     describes the files beside it."""
-    for name in RUN_FILES:
+    for name in files:
         if name.endswith(".json") and (stage / name).is_file():
             relocate(stage / name, str(stage), str(out_dir))
     marker = out_dir / INCOMPLETE
     marker.write_text("a run was being swapped into this folder; run it again\n", encoding="utf-8")
-    order = sorted(RUN_FILES, key=lambda n: n == "manifest.json")
+    order = sorted(files, key=lambda n: n == "manifest.json")
     for name in order:
         old, new = out_dir / name, stage / name
         if new.exists():

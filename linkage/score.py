@@ -16,19 +16,24 @@ from linkage.settings import Settings
 
 
 def tf_values(con: duckdb.DuckDBPyConnection, settings: Settings, w_idx: np.ndarray) -> TfValues:
-    """Per pair, the register frequency of the wanted record's value, for each TF level."""
+    """Per pair, the register frequency of the wanted record's value, for each TF level.
+    w_idx need not be dense (a workspace keeps numbers of removed records unused)."""
     out: TfValues = {}
+    size = int(max(w_idx.max() if len(w_idx) else -1, 0)) + 1
     for c in settings.comparisons:
         ids = c.level_ids()
         for level_id, col in c.tf.items():
-            per_w = con.execute(
+            got = con.execute(
                 f"""
-                SELECT coalesce(tf.tf, 'NaN'::DOUBLE) AS tf FROM w
+                SELECT w.w_idx, coalesce(tf.tf, 'NaN'::DOUBLE) AS tf FROM w
                 LEFT JOIN tf ON tf.col = '{col}' AND tf.value = w.{col}
+                WHERE w.w_idx < {size}
                 ORDER BY w.w_idx
                 """
-            ).fetchnumpy()["tf"]
-            out.setdefault(c.name, {})[ids.index(level_id)] = np.asarray(per_w, dtype=np.float64)[w_idx]
+            ).fetchnumpy()
+            per_w = np.full(size, np.nan)
+            per_w[np.asarray(got["w_idx"], dtype=np.int64)] = np.asarray(got["tf"], dtype=np.float64)
+            out.setdefault(c.name, {})[ids.index(level_id)] = per_w[w_idx]
     return out
 
 
@@ -59,8 +64,18 @@ def one_person_probability(w_idx: np.ndarray, weight: np.ndarray) -> np.ndarray:
     return scaled / total[w_idx]
 
 
-def score(con: duckdb.DuckDBPyConnection, settings: Settings, model: Model, gammas: Gammas) -> dict[str, int]:
-    """Create table `scored` with the top-k candidates per wanted record above the floor weight."""
+def score(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    model: Model,
+    gammas: Gammas,
+    person_order: np.ndarray | None = None,
+) -> dict[str, int]:
+    """Create table `scored` with the top-k candidates per wanted record above the floor weight.
+
+    Ties in rank are broken by `person_order` (per pair of `gammas`), by default person_idx,
+    which a run numbers in person_id order; a workspace, whose numbers follow arrival, passes
+    each person's place in person_id order so its ranks equal a run's."""
     meta = con.execute("SELECT w_idx, person_idx, rules FROM pairs ORDER BY pair_idx").fetchnumpy()
     w_idx = np.asarray(meta["w_idx"])[gammas.pair_idx]
     person_idx = np.asarray(meta["person_idx"])[gammas.pair_idx]
@@ -68,7 +83,7 @@ def score(con: duckdb.DuckDBPyConnection, settings: Settings, model: Model, gamm
     n_persons = con.execute("SELECT count(DISTINCT person_idx) FROM reg").fetchall()[0][0]
     mw = match_weights(gammas.levels, model, tf_values(con, settings, w_idx))
     total = prior_weight(run_prior(model, n_persons)) + mw.sum(axis=1)
-    rank = _ranks(w_idx, person_idx, total)
+    rank = _ranks(w_idx, person_idx if person_order is None else person_order, total)
     match_p = one_person_probability(w_idx, total)
     keep = (rank <= settings.top_k) & (total >= settings.floor_weight) & (match_p >= settings.floor_probability)
     cols = {

@@ -1,0 +1,565 @@
+"""The night's flow: read tonight's inputs -> find what changed (fingerprints) -> normalise only
+new and changed records -> (one transaction) store them, retire the candidates of changed and
+removed records, block new/changed wanted x whole register and whole wanted list x new/changed
+register persons with the rules' own SQL, compare only those pairs -> rescore every current
+candidate with tonight's term frequencies and prior -> write the night's folder.
+
+Incremental equals full: a pair's levels depend only on its wanted record and its person's
+register records, so recomputing every pair that touches a changed record gives the candidate set
+a full run would; scoring (TF, prior, ranks, one-person probability) is redone on all of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from linkage import __version__
+from linkage.compare import Gammas, compare
+from linkage.errors import InputError, RulesError, UsageError
+from linkage.ingest.contract import COLUMNS, KEY, SOURCES
+from linkage.model import Model, load_model, save_model
+from linkage.normalize.table import normalize_table
+from linkage.outputs import fingerprint as file_fingerprint
+from linkage.pipeline import peak_rss_mb, prepare_chunk, summarise_warnings
+from linkage.prepare import build_tf, derived_sql, prepared_arrow, uses_place_text
+from linkage.progress import Reporter
+from linkage.rules import rules_dir, rules_hash
+from linkage.score import score
+from linkage.settings import Settings, load_settings
+from linkage.block import block
+from linkage.train import train
+from linkage.workspace import store
+from linkage.workspace.config import NightlyConfig, load_config
+from linkage.workspace.delta import SourceDelta, SourceInput, apply_raw, check_inputs, classify, raw_table
+
+KILL_ENV = "LINKAGE_TEST_KILL_AFTER"  # tests only: the process kills itself (SIGKILL) after this stage
+
+
+def checkpoint(stage: str) -> None:
+    """Stage boundary. Under test, `LINKAGE_TEST_KILL_AFTER=<stage>` kills the process here with
+    SIGKILL, as an operator's `kill -9` would, to show a rerun ends where an uninterrupted night does."""
+    if os.environ.get(KILL_ENV) == stage:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass
+class Night:
+    """State of one night: the workspace connection, settings and what each stage measured."""
+
+    night: str
+    workspace: Path
+    con: duckdb.DuckDBPyConnection
+    settings: Settings
+    config: NightlyConfig
+    rules: Path | None
+    reporter: Reporter
+    timings: dict[str, float] = field(default_factory=dict)
+    memory: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    deltas: dict[str, SourceDelta] = field(default_factory=dict)
+
+    def say(self, message: str) -> None:
+        self.reporter.say(message)
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+        self.say(f"warning: {message}")
+
+    def stage(self, name: str, total: int | None = None):
+        return _Stage(self, name, total)
+
+
+class _Stage:
+    def __init__(self, night: Night, name: str, total: int | None) -> None:
+        self.night, self.name, self.total = night, name, total
+
+    def __enter__(self) -> Reporter:
+        self.t0 = time.perf_counter()
+        self.cm = self.night.reporter.stage(self.name, self.total)
+        return self.cm.__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.cm.__exit__(*exc)
+        if exc[0] is None:
+            self.night.timings[self.name] = round(time.perf_counter() - self.t0, 3)
+            self.night.memory[self.name] = peak_rss_mb()
+
+
+@dataclass
+class NightResult:
+    night: str
+    night_dir: Path
+    matches: Path
+    manifest: Path
+    report: Path | None
+    model_path: Path
+    counts: dict[str, Any]
+    timings: dict[str, float]
+    alerts: list[dict[str, Any]]
+    warnings: list[str]
+    run_id: str
+
+
+def night_date(value: str | None) -> str:
+    """--date YYYY-MM-DD (default: today), checked."""
+    if value is None:
+        return date.today().isoformat()
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise UsageError(f"--date {value!r}: expected YYYY-MM-DD") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# preparing records: the same normalisation and derived SQL as a run, on the records that changed
+
+
+def _place_text(settings: Settings) -> bool:
+    return uses_place_text([r.left + r.right + (r.filter or "") for r in settings.blocking]
+                           + [str(c.params) for c in settings.comparisons])
+
+
+def _todo_sql(source: str) -> str:
+    """The contract rows to prepare tonight: added and changed records, from tonight's input or,
+    for a rules rebuild, from the stored raw records."""
+    key = KEY[source]
+    cols = ", ".join(COLUMNS[source])
+    return f"""
+        SELECT {cols} FROM (
+            SELECT {cols} FROM in_{source} WHERE {key} IN (SELECT key FROM chg_{source} WHERE kind <> 'removed')
+            UNION ALL
+            SELECT {cols} FROM {raw_table(source)}
+            WHERE {key} IN (SELECT key FROM chg_{source} WHERE kind = 'changed')
+              AND {key} NOT IN (SELECT {key} FROM in_{source})
+        ) ORDER BY {key}
+    """
+
+
+def _chunks(con: duckdb.DuckDBPyConnection, sql: str, size: int) -> Iterator[pa.Table]:
+    """The rows in slices of `size` (fetched first: the connection loads each slice meanwhile)."""
+    whole = con.sql(sql).to_arrow_table()
+    for lo in range(0, whole.num_rows, size):
+        yield whole.slice(lo, size)
+
+
+def _append(con: duckdb.DuckDBPyConnection, table: pa.Table, into: str, place_text: bool) -> int:
+    """Prepared Arrow records -> the engine's vocabulary (prepare.derived_sql) in temp table `into`."""
+    if not len(table):
+        return 0
+    con.register("_prepared", table)
+    try:
+        verb = f"INSERT INTO {into} BY NAME" if store.has_temp(con, into) else f"CREATE TEMP TABLE {into} AS"
+        con.execute(f"{verb} {derived_sql(place_text).replace('{source}', '_prepared')}")
+    finally:
+        con.unregister("_prepared")
+    return len(table)
+
+
+def _prepare_wanted(raw: pa.Table, rules: Path | None) -> pa.Table:
+    return prepared_arrow(normalize_table(raw.to_pandas(), "wanted", rules=rules), "wanted_id", "wanted")
+
+
+def prepare_changed(n: Night, bar: Reporter) -> dict[str, int]:
+    """Temp tables `prep_w` and `prep_reg`: tonight's added and changed records, normalised. Large
+    batches (the first night) are normalised in worker processes, as a run does."""
+    con, eng = n.con, n.settings.engine
+    size = int(eng.get("normalise_chunk_rows", 500_000))
+    workers = int(eng.get("threads", 2))
+    place = _place_text(n.settings)
+    for t in ("prep_w", "prep_reg"):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+    done = {}
+    for raw in _chunks(con, _todo_sql("wanted"), size):
+        done["wanted"] = done.get("wanted", 0) + _append(con, _prepare_wanted(raw, n.rules), "prep_w", place)
+        bar.advance(len(raw))
+    regs = ["residents", "id_cards"]
+    rows = sum(con.execute(f"SELECT count(*) FROM ({_todo_sql(s)})").fetchall()[0][0] for s in regs)
+    if workers < 2 or rows < int(eng.get("parallel_min_rows", 200_000)):
+        for s in regs:
+            for raw in _chunks(con, _todo_sql(s), size):
+                done[s] = done.get(s, 0) + _append(con, prepare_chunk(raw, s, n.rules), "prep_reg", place)
+                bar.advance(len(raw))
+        return done
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        futures = [(s, pool.submit(prepare_chunk, raw, s, n.rules)) for s in regs for raw in _chunks(con, _todo_sql(s), size)]
+        for s, fut in futures:
+            got = fut.result()
+            done[s] = done.get(s, 0) + _append(con, got, "prep_reg", place)
+            bar.advance(len(got))
+    return done
+
+
+# ---------------------------------------------------------------------------------------------
+# the transaction: store records, retire and rebuild the candidates that touch them
+
+
+def _ensure_like(con: duckdb.DuckDBPyConnection, table: str, like: str, extra: str) -> None:
+    """Create persistent `table` with the columns of temp table `like` plus `extra` ones."""
+    if not store.has_table(con, table):
+        con.execute(f"CREATE TABLE {table} AS SELECT {extra} * FROM {like} WHERE FALSE")
+
+
+def _empty_prepared(con: duckdb.DuckDBPyConnection, place: bool) -> None:
+    """Empty prep tables with the right columns when nothing of a kind changed tonight."""
+    for t in ("prep_w", "prep_reg"):
+        if not store.has_temp(con, t):
+            empty = prepared_arrow(_empty_frame(), "wanted_id", "wanted")
+            con.register("_prepared", empty)
+            con.execute(f"CREATE TEMP TABLE {t} AS {derived_sql(place).replace('{source}', '_prepared')}")
+            con.unregister("_prepared")
+
+
+def _empty_frame():
+    import pandas as pd
+
+    return pd.DataFrame({"wanted_id": pd.Series([], dtype=object)})
+
+
+def store_records(n: Night) -> None:
+    """Raw records, numbering (stable w_idx / person_idx, never reused) and prepared tables."""
+    con = n.con
+    for s in SOURCES:
+        apply_raw(con, s, n.night)
+    con.execute("""INSERT INTO wanted_ids SELECT uid, (SELECT coalesce(max(w_idx), -1) FROM wanted_ids)
+                   + row_number() OVER (ORDER BY uid) FROM (SELECT DISTINCT uid FROM prep_w ANTI JOIN wanted_ids USING (uid))""")
+    con.execute("""INSERT INTO persons SELECT uid, (SELECT coalesce(max(person_idx), -1) FROM persons)
+                   + row_number() OVER (ORDER BY uid) FROM (SELECT DISTINCT uid FROM prep_reg ANTI JOIN persons USING (uid))""")
+    _ensure_like(con, "w", "prep_w", "0::BIGINT AS w_idx,")
+    _ensure_like(con, "reg", "prep_reg", "0::BIGINT AS r_idx, 0::BIGINT AS person_idx,")
+    con.execute("DELETE FROM w WHERE uid IN (SELECT key FROM chg_wanted)")
+    con.execute("INSERT INTO w BY NAME SELECT p.*, i.w_idx FROM prep_w p JOIN wanted_ids i USING (uid) ORDER BY i.w_idx")
+    con.execute("""DELETE FROM reg WHERE (src = 'residents' AND uid IN (SELECT key FROM chg_residents))
+                   OR (src = 'id_cards' AND uid IN (SELECT key FROM chg_id_cards))""")
+    con.execute("""INSERT INTO reg BY NAME SELECT p.*, i.person_idx,
+                   (SELECT coalesce(max(r_idx), -1) FROM reg) + row_number() OVER (ORDER BY p.src DESC, p.uid) AS r_idx
+                   FROM prep_reg p JOIN persons i USING (uid)""")
+    con.execute("""CREATE OR REPLACE TEMP TABLE dirty_w AS SELECT w_idx FROM wanted_ids
+                   WHERE uid IN (SELECT key FROM chg_wanted)""")
+    con.execute("""CREATE OR REPLACE TEMP TABLE dirty_p AS SELECT person_idx FROM persons
+                   WHERE uid IN (SELECT key FROM chg_residents UNION SELECT key FROM chg_id_cards)""")
+
+
+def _level_cols(settings: Settings) -> list[str]:
+    return [f"g_{c.name}" for c in settings.comparisons]
+
+
+def screen(n: Night, full: bool) -> dict[str, int]:
+    """Candidates of changed records out, then the rules' blocking on tonight's records only (all
+    records on a first night or a rebuild) and the comparison of the pairs found."""
+    con, settings = n.con, n.settings
+    gcols = _level_cols(settings)
+    if not store.has_table(con, "cand"):
+        levels = ", ".join(f"{g} TINYINT" for g in gcols)
+        con.execute(f"""CREATE TABLE cand (w_idx BIGINT, person_idx BIGINT, rules BIGINT, {levels},
+                        first_seen DATE, last_changed DATE, first_above DATE)""")
+    where = "TRUE" if full else ("w_idx IN (SELECT w_idx FROM dirty_w) OR person_idx IN (SELECT person_idx FROM dirty_p)")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE old_c AS SELECT * FROM cand WHERE {where}")
+    con.execute(f"DELETE FROM cand WHERE {where}")
+    if full:
+        counts = block(con, settings, into="pairs")
+    else:
+        counts = block(con, settings, left="(SELECT * FROM w WHERE w_idx IN (SELECT w_idx FROM dirty_w))", into="pa")
+        counts_b = block(con, settings, right="(SELECT * FROM reg WHERE person_idx IN (SELECT person_idx FROM dirty_p))",
+                         into="pb")
+        for a, b in zip(counts, counts_b):
+            a.candidate_pairs += b.candidate_pairs
+            a.pairs = (a.pairs or 0) + (b.pairs or 0)
+        con.execute("""CREATE OR REPLACE TEMP TABLE pairs AS
+                       SELECT row_number() OVER (ORDER BY w_idx, person_idx) - 1 AS pair_idx, w_idx, person_idx,
+                              bit_or(rules) AS rules
+                       FROM (SELECT w_idx, person_idx, rules FROM pa UNION ALL SELECT w_idx, person_idx, rules FROM pb)
+                       GROUP BY w_idx, person_idx""")
+        con.execute("DROP TABLE pa; DROP TABLE pb")
+    n.counts["blocking"] = [c.__dict__ for c in counts]
+    gammas = compare(con, settings, source="pairs")
+    cols: dict[str, Any] = {"pair_idx": gammas.pair_idx}
+    for j, g in enumerate(gcols):
+        cols[g] = gammas.levels[:, j]
+    con.register("_levels", pa.table(cols))
+    con.execute("CREATE OR REPLACE TEMP TABLE fresh AS SELECT p.w_idx, p.person_idx, p.rules, l.* EXCLUDE (pair_idx) "
+                "FROM pairs p JOIN _levels l USING (pair_idx)")
+    con.unregister("_levels")
+    same = " AND ".join(f"o.{g} IS NOT DISTINCT FROM f.{g}" for g in gcols) or "TRUE"
+    night = f"DATE '{n.night}'"
+    con.execute(f"""
+        INSERT INTO cand
+        SELECT f.w_idx, f.person_idx, f.rules, {', '.join('f.' + g for g in gcols)},
+               coalesce(o.first_seen, {night}),
+               CASE WHEN o.w_idx IS NOT NULL AND {same} THEN o.last_changed ELSE {night} END,
+               o.first_above
+        FROM fresh f LEFT JOIN old_c o USING (w_idx, person_idx)
+    """)
+    con.execute(f"""
+        INSERT INTO retired
+        SELECT {night}, o.w_idx, o.person_idx, wi.uid, pe.uid,
+               CASE WHEN wi.uid IN (SELECT key FROM chg_wanted WHERE kind = 'removed') THEN 'wanted record removed'
+                    WHEN o.person_idx NOT IN (SELECT person_idx FROM reg) THEN 'register person removed'
+                    ELSE 'no longer a candidate (records changed)' END,
+               o.first_seen
+        FROM old_c o ANTI JOIN fresh f USING (w_idx, person_idx)
+        JOIN wanted_ids wi ON wi.w_idx = o.w_idx JOIN persons pe ON pe.person_idx = o.person_idx
+    """)
+    got = con.execute(f"""SELECT (SELECT count(*) FROM fresh),
+                                 (SELECT count(*) FROM fresh ANTI JOIN old_c USING (w_idx, person_idx)),
+                                 (SELECT count(*) FROM old_c ANTI JOIN fresh USING (w_idx, person_idx)),
+                                 (SELECT count(*) FROM cand)""").fetchall()[0]
+    con.execute("DROP TABLE fresh; DROP TABLE old_c")
+    return {"screened_pairs": int(got[0]), "new_pairs": int(got[1]), "retired_pairs": int(got[2]),
+            "candidate_pairs": int(got[3])}
+
+
+# ---------------------------------------------------------------------------------------------
+# the model: versioned in the workspace, never retrained silently
+
+
+def _next_model_path(n: Night) -> tuple[int, Path]:
+    version = n.con.execute("SELECT coalesce(max(version), 0) + 1 FROM models").fetchall()[0][0]
+    return int(version), n.workspace / store.MODELS / f"model-v{version:03d}-{n.night}.json"
+
+
+def all_pairs(n: Night) -> Gammas:
+    """Temp table `pairs` (pair_idx in (w_idx, person_idx) order) and the levels of every current
+    candidate, as a run holds them after its comparison stage."""
+    gcols = _level_cols(n.settings)
+    n.con.execute("""CREATE OR REPLACE TEMP TABLE pairs AS SELECT row_number() OVER (ORDER BY w_idx, person_idx) - 1
+                     AS pair_idx, w_idx, person_idx, rules FROM cand""")
+    got = n.con.execute(f"SELECT {', '.join(gcols)} FROM cand ORDER BY w_idx, person_idx").fetchnumpy()
+    levels = np.column_stack([np.asarray(got[g], dtype=np.int8) for g in gcols]) if gcols else np.zeros((0, 0), np.int8)
+    if len(levels) == 0:
+        levels = np.zeros((0, len(gcols)), np.int8)
+    return Gammas(np.arange(len(levels), dtype=np.int64), levels, tuple(c.name for c in n.settings.comparisons))
+
+
+def resolve_model(n: Night, model_path: Path | None, retrain: bool, gammas: Gammas) -> tuple[Model, Path, str]:
+    """The model for tonight: a given file (copied into the workspace as a new version), a new
+    training (`--retrain`, or the first night without --model), else the workspace's current one."""
+    con, current = n.con, store.get_meta(n.con, "model_path")
+    digest = rules_hash(n.rules)
+    if model_path is not None and retrain:
+        raise UsageError("give either --model FILE or --retrain, not both")
+    if model_path is not None:
+        model = load_model(Path(model_path), n.settings)
+        version, target = _next_model_path(n)
+        if current and Path(current).is_file() and Path(current).read_bytes() == Path(model_path).read_bytes():
+            return model, Path(current), "workspace"
+        shutil.copyfile(model_path, target)
+        how, source = "given", str(model_path)
+    elif retrain or not current:
+        if not retrain:
+            n.say("no model in the workspace and no --model: training one on tonight's candidate pairs")
+        with n.stage("train"):
+            model = train(con, n.settings, gammas, digest, log=n.say)
+        for line in summarise_warnings(model.warnings):
+            n.say(f"training warning: {line}; see the model file")
+        version, target = _next_model_path(n)
+        save_model(model, target)
+        how, source = "trained", ""
+    else:
+        path = Path(current)
+        if not path.is_file():
+            raise RulesError(f"{path}: the workspace's model file is missing; give --model FILE or --retrain")
+        model = load_model(path, n.settings)
+        if model.rules_hash != digest:
+            n.warn(f"model {path} was trained with other rules (hash {model.rules_hash[:12]}, now {digest[:12]})")
+        return model, path, "workspace"
+    con.execute("INSERT INTO models VALUES (?, ?, ?, ?, ?)", [version, str(target), n.night, how, source])
+    store.set_meta(con, "model_path", str(target))
+    if model.rules_hash != digest:
+        n.warn(f"model {model_path} was trained with other rules (hash {model.rules_hash[:12]}, now {digest[:12]})")
+    return model, target, how
+
+
+# ---------------------------------------------------------------------------------------------
+# scoring every current candidate
+
+
+def rescore(n: Night, model: Model, gammas: Gammas) -> dict[str, int]:
+    """Tonight's TF table and prior over the whole register, then the run's scoring on all pairs;
+    ties in rank broken in person_id order, as a run's person numbering does."""
+    con = n.con
+    build_tf(con, [col for c in n.settings.comparisons for col in c.tf.values()], temp=True)
+    order = con.execute("""SELECT dense_rank() OVER (ORDER BY pe.uid) AS o FROM pairs p
+                           JOIN persons pe USING (person_idx) ORDER BY p.pair_idx""").fetchnumpy()["o"]
+    return score(con, n.settings, model, gammas, person_order=np.asarray(order, dtype=np.int64))
+
+
+def mark_above(n: Night) -> None:
+    """The night a candidate first reached the threshold (kept for 'above the threshold for the
+    first time'); idempotent."""
+    n.con.execute(f"""UPDATE cand SET first_above = DATE '{n.night}' FROM scored s
+                      WHERE cand.w_idx = s.w_idx AND cand.person_idx = s.person_idx AND cand.first_above IS NULL
+                        AND s.match_probability >= {float(n.settings.threshold)}""")
+
+
+def night_stats(n: Night) -> dict[str, Any]:
+    con = n.con
+    wanted, persons, records = con.execute(
+        "SELECT (SELECT count(*) FROM w), count(DISTINCT person_idx), count(*) FROM reg").fetchall()[0]
+    kept, with_c, mean_p = con.execute(
+        "SELECT count(*), count(DISTINCT w_idx), coalesce(avg(match_probability), 0) FROM scored").fetchall()[0]
+    return {"wanted": int(wanted), "persons": int(persons), "register_records": int(records), "kept": int(kept),
+            "wanted_with_candidates": int(with_c),
+            "share_with_candidate": round(with_c / wanted, 9) if wanted else 0.0,
+            "mean_probability": round(float(mean_p), 9)}
+
+
+def drift(n: Night, stats: dict[str, Any]) -> dict[str, Any]:
+    """Tonight against the mean of the last nights (window from the config); a warning for each
+    measure that moved more than its limit."""
+    cfg = n.config
+    prev = n.con.execute(f"""SELECT avg(share_with_candidate), avg(mean_probability), count(*) FROM (
+                              SELECT * FROM nights WHERE night < DATE '{n.night}' ORDER BY night DESC
+                              LIMIT {int(cfg.drift_window)})""").fetchall()[0]
+    out: dict[str, Any] = {"nights_compared": int(prev[2])}
+    if not prev[2]:
+        return out
+    for name, now, before, limit in (
+        ("share_with_candidate", stats["share_with_candidate"], prev[0], cfg.drift_share),
+        ("mean_probability", stats["mean_probability"], prev[1], cfg.drift_probability),
+    ):
+        moved = now - float(before)
+        out[name] = {"tonight": now, "previous_mean": round(float(before), 9), "moved": round(moved, 9),
+                     "limit": limit}
+        if abs(moved) > limit:
+            n.warn(f"drift: {name.replace('_', ' ')} {now:.3f} tonight against {float(before):.3f} over the last "
+                   f"{prev[2]} night(s) (moved {moved:+.3f}, limit {limit}; {cfg.path or 'defaults'})")
+    return out
+
+
+def record_night(n: Night, stats: dict[str, Any]) -> None:
+    n.con.execute("DELETE FROM nights WHERE night = ?", [n.night])
+    n.con.execute("INSERT INTO nights VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [
+        n.night, stats["wanted"], stats["persons"], n.counts.get("candidate_pairs", 0), stats["kept"],
+        stats["share_with_candidate"], stats["mean_probability"], time.strftime("%Y-%m-%dT%H:%M:%S")])
+
+
+def state_digest(con: duckdb.DuckDBPyConnection) -> str:
+    """What the workspace holds, as one hash of every record's fingerprint (for the run id)."""
+    parts = []
+    for s in SOURCES:
+        parts.append(con.execute(f"SELECT coalesce(md5(string_agg(fp, '' ORDER BY fp)), '') FROM {raw_table(s)}").fetchall()[0][0])
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def run_id(night: str, rules_digest: str, model: Model, state: str) -> str:
+    h = hashlib.sha256()
+    for part in (night, rules_digest, model.identity(), state):
+        h.update(part.encode())
+    return h.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------
+# the night
+
+
+def nightly(
+    workspace: Path,
+    out_dir: Path,
+    inputs: dict[str, SourceInput],
+    night: str | None = None,
+    model_path: Path | None = None,
+    retrain: bool = False,
+    decisions: str | Path | None = None,
+    rules: Path | None = None,
+    config: Path | None = None,
+    reporter: Reporter | None = None,
+    lang: str = "vi",
+) -> NightResult:
+    """One night on a workspace (created on the first night). Holds the workspace lock throughout;
+    all table changes of the screening are one transaction; outputs go to `<out>/<night>/` through
+    a staging folder, and `<out>/latest` points at the newest night."""
+    from linkage.workspace.outputs import write_night
+
+    reporter = reporter or Reporter()
+    settings = load_settings(rules)
+    cfg = load_config(config, rules)
+    the_night = night_date(night)
+    check_inputs(inputs)
+    inputs = {s: inputs.get(s) or SourceInput() for s in SOURCES}
+    workspace, out_dir = Path(workspace), Path(out_dir)
+    t_start = time.perf_counter()
+    with store.locked(workspace):
+        con = store.open_workspace(workspace, settings)
+        try:
+            n = Night(the_night, workspace, con, settings, cfg, rules, reporter)
+            return _night(n, out_dir, inputs, model_path, retrain, decisions, lang, t_start, write_night)
+        finally:
+            con.close()
+
+
+def _night(n: Night, out_dir: Path, inputs: dict[str, SourceInput], model_path: Path | None, retrain: bool,
+           decisions: str | Path | None, lang: str, t_start: float, write_night) -> NightResult:
+    con = n.con
+    last = con.execute("SELECT max(night) FROM nights").fetchall()[0][0]
+    if last is not None and n.night < str(last):
+        raise UsageError(f"--date {n.night} is before the workspace's last night {last}; nights run in order")
+    digest = rules_hash(n.rules)
+    stored = store.get_meta(con, "rules_hash")
+    first = stored is None
+    if first and not (inputs["wanted"].given and (inputs["residents"].given or inputs["id_cards"].given)):
+        raise InputError("the first night builds the workspace: give the wanted list and at least one register "
+                         "(--wanted and --residents and/or --id-cards, or their -delta files)")
+    rebuild = not first and stored != digest
+    if rebuild:
+        n.warn(f"rules changed since the workspace was built (hash {stored[:12]}, now {digest[:12]}): normalising "
+               "every record again, rebuilding the candidate set (blocking, comparison) and rescoring")
+    with n.stage("read"):
+        for s in SOURCES:
+            n.deltas[s] = classify(con, s, inputs[s], n.rules, rebuild=rebuild)
+    n.counts["ingest"] = {s: d.ingest for s, d in n.deltas.items() if d.ingest}
+    n.counts["delta"] = {s: d.to_dict() for s, d in n.deltas.items()}
+    n.say("changes: " + "; ".join(f"{s} +{d.added:,} ~{d.changed:,} -{d.removed:,}" for s, d in n.deltas.items()))
+    checkpoint("read")
+    todo = sum(d.added + d.changed for d in n.deltas.values())
+    with n.stage("normalise", total=todo) as bar:
+        n.counts["normalised"] = prepare_changed(n, bar)
+        _empty_prepared(con, _place_text(n.settings))
+    checkpoint("normalise")
+    with n.stage("screen"):
+        con.execute("BEGIN TRANSACTION")
+        try:
+            store_records(n)
+            if not con.execute("SELECT count(*) FROM reg").fetchall()[0][0]:
+                raise InputError("no register record left in the workspace: nothing to match against")
+            n.counts.update(screen(n, full=first or rebuild))
+            store.set_meta(con, "rules_hash", digest)
+            store.set_meta(con, "last_night", n.night)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    checkpoint("commit")
+    gammas = all_pairs(n)
+    model, model_file, how = resolve_model(n, model_path, retrain, gammas)
+    n.say(f"model: {model_file} ({how}, version {model.version}, created {model.created})")
+    with n.stage("score"):
+        n.counts["scoring"] = rescore(n, model, gammas)
+        stats = night_stats(n)
+        n.counts.update({"tables": {"wanted": stats["wanted"], "register_records": stats["register_records"],
+                                    "persons": stats["persons"]},
+                         "wanted_with_candidates": stats["wanted_with_candidates"]})
+        drift_info = drift(n, stats)
+        con.execute("BEGIN TRANSACTION")
+        mark_above(n)
+        record_night(n, stats)
+        con.execute("COMMIT")
+    checkpoint("score")
+    rid = run_id(n.night, digest, model, state_digest(con))
+    return write_night(n, out_dir, inputs, model, model_file, how, rid, decisions, lang, drift_info, t_start)
