@@ -101,6 +101,10 @@ def serve(
             raise UsageError("give --run DIR, or --matches FILE with --wanted (and --residents / --id-cards)")
         if run is not None and matches is not None:
             raise UsageError("give either --run or --matches, not both")
+        if run is not None and not (run / "matches.parquet").is_file():
+            raise UsageError(f"--run {run}: not a run folder (no matches.parquet); give the --out of a `linkage run`")
+        if matches is not None and not matches.is_file():
+            raise UsageError(f"--matches {matches}: file not found")
         t = _threshold(threshold, rules)
         st = Store.open(store or default_store(run, matches), rules=rules)
         config = load_config(st, t, run=run, matches=matches, wanted=wanted, residents=residents,
