@@ -29,6 +29,7 @@ the residents register and the ID-card register, and writes ranked, scored and e
 # The commands, by who uses them (the top-level help lists them this way).
 USERS: dict[str, tuple[str, ...]] = {
     "Analysts (the nightly match job)": ("run", "report", "evaluate", "blocking", "train", "ingest", "normalize"),
+    "Reviewers (deciding on leads)": ("review",),
     "Data stewards (data quality)": ("audit", "clean"),
     "Trying it out": ("demo", "synth"),
 }
@@ -462,6 +463,15 @@ def clean(
                "changes": str(result.changes), "rows_written": result.rows_written,
                "cells_changed": result.cells_changed, "by_rule": result.by_rule}
     _emit(summary, result.render(), quiet, as_json)
+
+
+def _mount_review() -> None:
+    from linkage.review.cli import review_app
+
+    app.add_typer(review_app, name="review", help="Reviewer workbench: the web app (serve), accounts (users add), export of decisions.")
+
+
+_mount_review()
 
 
 if __name__ == "__main__":  # pragma: no cover - `python cli.py`
