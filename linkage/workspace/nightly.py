@@ -46,6 +46,7 @@ from linkage.block import block
 from linkage.train import train
 from linkage.workspace import store
 from linkage.workspace.config import NightlyConfig, load_config
+from linkage.workspace.stages import stage_hashes, stages_to_redo
 from linkage.workspace.delta import SourceDelta, SourceInput, apply_raw, check_inputs, classify, raw_table
 
 KILL_ENV = "LINKAGE_TEST_KILL_AFTER"  # tests only: the process kills itself (SIGKILL) after this stage
@@ -271,7 +272,14 @@ def screen(n: Night, full: bool) -> dict[str, int]:
                         first_seen DATE, last_changed DATE, first_above DATE)""")
     where = "TRUE" if full else ("w_idx IN (SELECT w_idx FROM dirty_w) OR person_idx IN (SELECT person_idx FROM dirty_p)")
     con.execute(f"CREATE OR REPLACE TEMP TABLE old_c AS SELECT * FROM cand WHERE {where}")
-    con.execute(f"DELETE FROM cand WHERE {where}")
+    old_cols = {r[0] for r in con.execute("DESCRIBE old_c").fetchall()}
+    if full:  # the comparisons may have changed: the table takes tonight's columns, history carried over
+        con.execute("DROP TABLE cand")
+        levels = ", ".join(f"{g} TINYINT" for g in gcols)
+        con.execute(f"""CREATE TABLE cand (w_idx BIGINT, person_idx BIGINT, rules BIGINT, {levels},
+                        first_seen DATE, last_changed DATE, first_above DATE)""")
+    else:
+        con.execute(f"DELETE FROM cand WHERE {where}")
     if full:
         counts = block(con, settings, into="pairs")
     else:
@@ -296,7 +304,7 @@ def screen(n: Night, full: bool) -> dict[str, int]:
     con.execute("CREATE OR REPLACE TEMP TABLE fresh AS SELECT p.w_idx, p.person_idx, p.rules, l.* EXCLUDE (pair_idx) "
                 "FROM pairs p JOIN _levels l USING (pair_idx)")
     con.unregister("_levels")
-    same = " AND ".join(f"o.{g} IS NOT DISTINCT FROM f.{g}" for g in gcols) or "TRUE"
+    same = (" AND ".join(f"o.{g} IS NOT DISTINCT FROM f.{g}" for g in gcols) or "TRUE") if set(gcols) <= old_cols else "FALSE"
     night = f"DATE '{n.night}'"
     con.execute(f"""
         INSERT INTO cand
@@ -511,15 +519,19 @@ def _night(n: Night, out_dir: Path, inputs: dict[str, SourceInput], model_path: 
     if last is not None and n.night < str(last):
         raise UsageError(f"--date {n.night} is before the workspace's last night {last}; nights run in order")
     digest = rules_hash(n.rules)
-    stored = store.get_meta(con, "rules_hash")
+    hashes = stage_hashes(n.rules, n.settings, _place_text(n.settings))
+    stored = store.get_meta(con, "stage_hashes")
     first = stored is None
     if first and not (inputs["wanted"].given and (inputs["residents"].given or inputs["id_cards"].given)):
         raise InputError("the first night builds the workspace: give the wanted list and at least one register "
                          "(--wanted and --residents and/or --id-cards, or their -delta files)")
-    rebuild = not first and stored != digest
-    if rebuild:
-        n.warn(f"rules changed since the workspace was built (hash {stored[:12]}, now {digest[:12]}): normalising "
-               "every record again, rebuilding the candidate set (blocking, comparison) and rescoring")
+    redo = stages_to_redo(json.loads(stored) if stored else None, hashes)
+    rebuild = "prepare" in redo
+    if redo:
+        what = ("normalising every stored record again and rebuilding the candidate set (blocking, comparison)"
+                if rebuild else "rebuilding the candidate set (blocking, comparison) from the stored records")
+        n.warn(f"rules changed since the workspace's last night ({', '.join(redo)} rules): {what}; then rescoring")
+    n.counts["rules_redo"] = redo
     with n.stage("read"):
         for s in SOURCES:
             n.deltas[s] = classify(con, s, inputs[s], n.rules, rebuild=rebuild)
@@ -538,8 +550,9 @@ def _night(n: Night, out_dir: Path, inputs: dict[str, SourceInput], model_path: 
             store_records(n)
             if not con.execute("SELECT count(*) FROM reg").fetchall()[0][0]:
                 raise InputError("no register record left in the workspace: nothing to match against")
-            n.counts.update(screen(n, full=first or rebuild))
+            n.counts.update(screen(n, full=first or bool(redo)))
             store.set_meta(con, "rules_hash", digest)
+            store.set_meta(con, "stage_hashes", json.dumps(hashes, sort_keys=True))
             store.set_meta(con, "last_night", n.night)
             con.execute("COMMIT")
         except BaseException:
