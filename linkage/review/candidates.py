@@ -135,6 +135,7 @@ class Candidates:
         self.requeued = np.zeros(self.n, dtype=bool)
         self.reason: dict[int, str] = {}
         self.live: dict[int, dict[str, Any]] = {}  # pos -> the live row (decided pairs only)
+        self.pending: dict[int, str] = {}  # pos -> who made the match that waits for a second reviewer
         order = np.argsort(self.wanted.astype(str), kind="stable")
         self._by_wanted = order
         self._wanted_sorted = self.wanted[order].astype(str)
@@ -172,6 +173,10 @@ class Candidates:
             else:
                 self.state[p] = NONE
                 self.live.pop(p, None)
+            if self.state[p] == PENDING:
+                self.pending[p] = cols["reviewer"][i]
+            else:
+                self.pending.pop(p, None)
         del ids
         # Re-queue reasons for the changed pairs only (one vectorised call).
         states = pa.array([STATES[s] if s != NONE else None for s in self.state[changed]], pa.string())
@@ -249,7 +254,7 @@ class Candidates:
     def confirm_mask(self, reviewer: str) -> np.ndarray:
         """Pending matches made by someone else (the two-person rule's "to confirm" queue)."""
         mask = np.zeros(self.n, dtype=bool)
-        mine = [p for p, live in self.live.items() if self.state[p] == PENDING and live["reviewer"] != reviewer]
+        mine = [p for p, who in self.pending.items() if who != reviewer]
         mask[np.asarray(mine, dtype=np.int64)] = True
         mask[self._held(reviewer)] = False
         return mask
