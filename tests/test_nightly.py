@@ -320,3 +320,46 @@ def test_decisions_are_honoured(world, tmp_path):
     m = pd.read_parquet(r.matches).set_index(["wanted_id", "person_id"])
     assert m.loc[(a.wanted_id, a.person_id), "decision"] == "not_match"
     assert r.counts["decisions"]["not_match"] == 1
+
+
+def test_the_command_prints_alerts_first_and_a_lock_is_exit_5(world, tmp_path):
+    """The command function as cli.py registers it: one line and exit 5 on a held lock; --json."""
+    import json
+
+    import typer
+    from typer.testing import CliRunner
+
+    from linkage.workspace.cli import nightly as command
+
+    app = typer.Typer()
+    app.command()(command)
+    app.command("noop")(lambda: None)  # two commands: the sub-command name is part of the line
+    ws, out = fresh_workspace(world, tmp_path)
+    args = ["nightly", "--workspace", str(ws), "--out", str(out), "--date", D2, "--rules", str(world["rules"])]
+    (ws / LOCK).write_text('{"pid": %d, "host": "%s", "since": "s"}' % (os.getpid(), os.uname().nodename))
+    locked = CliRunner().invoke(app, args)
+    assert locked.exit_code == 5 and "locked by nightly pid" in locked.output and "Traceback" not in locked.output
+    (ws / LOCK).unlink()
+    ok = CliRunner().invoke(app, args + ["--json"])
+    assert ok.exit_code == 0, ok.output
+    summary = json.loads(ok.stdout)
+    assert summary["night"] == D2 and summary["counts"]["matches"] > 0
+
+
+def test_generated_nights_as_deltas_equal_their_snapshots(world, tmp_path):
+    from linkage.synth.nights import NightSizes, generate_nights
+
+    base = tmp_path / "base"
+    base.mkdir()
+    for s, f in world["base"].items():
+        _csv(f, base / f"{s}.csv")
+    night = generate_nights(base, 1, 5, tmp_path / "nights", start=D2,
+                            sizes=NightSizes(new_cards=15, changed_residents=12, new_wanted=4, withdrawn_wanted=2))[0]
+    d = night / "delta"
+    ws, out = fresh_workspace(world, tmp_path)
+    r = nightly(ws, out, {s: SourceInput(None, d / f"{s}_delta.csv", d / f"removed_{s}.csv")
+                          for s in ("wanted", "residents", "id_cards")}, night=D2, rules=world["rules"])
+    assert r.counts["delta"]["id_cards"]["added"] == 15 and r.counts["delta"]["wanted"]["removed"] == 2
+    snap = {s: pd.read_csv(night / "snapshot" / f"{s}.csv", dtype=str, keep_default_na=False) for s in KEYS}
+    full, _ = full_run(world, tmp_path, snap)
+    assert_same_candidates(pd.read_parquet(r.matches), full)
