@@ -8,6 +8,7 @@ Normalised forms are computed on demand for the two or three records of one page
 from __future__ import annotations
 
 import difflib
+from functools import lru_cache
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +53,7 @@ def _clean(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if not k.startswith("_")}
 
 
-@dataclass
+@dataclass(eq=False)
 class Records:
     wanted: pa.Table
     residents: pa.Table
@@ -112,14 +113,21 @@ class Records:
         return out
 
     def normalised(self, record: dict[str, Any], source: str) -> dict[str, str]:
-        """The normalised form of each shown field of one record (normalize_table on that row only)."""
-        df = pd.DataFrame([{k: v for k, v in record.items() if isinstance(v, (str, type(None)))}])
+        """The normalised form of each shown field of one record (normalize_table on that row only;
+        about 60 ms, so the last few hundred are kept)."""
+        items = tuple(sorted((k, v) for k, v in record.items() if isinstance(v, (str, type(None)))))
+        return dict(self._normalised(items, source))
+
+    @lru_cache(maxsize=512)  # noqa: B019 (one Records per server, alive as long as it)
+    def _normalised(self, items: tuple[tuple[str, Any], ...], source: str) -> tuple[tuple[str, str], ...]:
+        record = dict(items)
+        df = pd.DataFrame([record])
         if source != "wanted" and "id_number" in df.columns:
             df = df.drop(columns=["id_number"])
         if source == "residents" and "person_id" not in df.columns:
             df["person_id"] = record.get("person_id")
         n = normalize_table(df, source, self.rules).iloc[0]
-        return normalised_fields(n)
+        return tuple(normalised_fields(n).items())
 
 
 def _v(n: pd.Series, col: str) -> str:
