@@ -8,19 +8,16 @@ terminal the stages show progress bars, in a log one line each.
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.console import Console
-from typer.core import TyperCommand, TyperGroup
+from typer.core import TyperGroup
 
 from linkage import __version__
-from linkage.errors import LinkageError, UsageError
+from linkage import cli_support as sup
+from linkage.cli_support import SOURCES, Command, JsonOpt, LangOpt, QuietOpt, RulesOpt
 
 ABOUT = """Record linkage for Vietnamese person records: links a list of wanted persons against
 the residents register and the ID-card register, and writes ranked, scored and explained leads
@@ -46,13 +43,6 @@ class ByUser(TyperGroup):
                     formatter.write_dl(rows)
 
 
-class Command(TyperCommand):
-    """Usage lines in the usual form (`PATH`, not typer's `{path}`)."""
-
-    def collect_usage_pieces(self, ctx: Any) -> list[str]:
-        return [p.strip("{}").upper() if p.startswith("{") else p for p in super().collect_usage_pieces(ctx)]
-
-
 app = typer.Typer(
     cls=ByUser,
     add_completion=False,
@@ -63,70 +53,13 @@ app = typer.Typer(
 )
 
 
-def _console(stderr: bool) -> Console:
-    """soft_wrap: lines are never broken at the terminal's width (a log is not a terminal);
-    no highlighting; rich drops colour codes itself when the stream is not a terminal."""
-    return Console(stderr=stderr, soft_wrap=True, highlight=False)
-
-
-err = _console(stderr=True)
-out = _console(stderr=False)
-
-RulesOpt = typer.Option(None, "--rules", help="Rules directory (default: the project's rules/).", metavar="DIR")
-QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress and no summary; errors and warnings only.")
-JsonOpt = typer.Option(False, "--json", help="Print a machine-readable summary (JSON) on stdout.")
-SOURCES = ("wanted", "residents", "id_cards")
-
-
 def command(**kwargs: Any):
     return app.command(cls=Command, **kwargs)
 
 
-def _fail(message: str, code: int) -> None:
-    err.print(f"error: {message}", markup=False)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def guard() -> Iterator[None]:
-    """One line and an exit code for what a user can act on; a traceback only for bugs."""
-    try:
-        yield
-    except LinkageError as exc:
-        _fail(str(exc), exc.exit_code)
-    except KeyboardInterrupt:
-        _fail("interrupted; outputs of this command were not written (earlier outputs are unchanged)", 130)
-    except OSError as exc:
-        if exc.filename is None:
-            raise
-        _fail(f"{exc.filename}: {exc.strerror or exc}", 2)
-
-
-def _reporter(quiet: bool = False):
-    from linkage.progress import reporter_for
-
-    return reporter_for(err, quiet)
-
-
-def _source(value: str) -> str:
-    """`id-cards` and `id_cards` are the same source (the option is spelled `--id-cards`)."""
-    name = value.strip().lower().replace("-", "_")
-    if name not in SOURCES:
-        raise typer.BadParameter(f"unknown source {value!r}: expected one of wanted, residents, id_cards (or id-cards)")
-    return name
-
-
-def _emit(summary: dict[str, Any], text: str | None, quiet: bool, as_json: bool) -> None:
-    """The command's result: JSON on stdout when asked, else the text unless quiet."""
-    if as_json:
-        sys.stdout.write(json.dumps(summary, ensure_ascii=False, default=str, indent=2) + "\n")
-    elif not quiet and text:
-        out.print(text, markup=False)
-
-
 def _version(value: bool) -> None:
     if value:
-        out.print(f"linkage {__version__}", markup=False)
+        sup.out.print(f"linkage {__version__}", markup=False)
         raise typer.Exit()
 
 
@@ -138,18 +71,6 @@ def main(
 
 
 main.__doc__ = ABOUT
-
-
-def _out_dir(path: Path) -> Path:
-    from linkage.paths import out_dir
-
-    return out_dir(path)
-
-
-def _out_file(path: Path) -> Path:
-    from linkage.paths import out_file
-
-    return out_file(path)
 
 
 @command()
@@ -164,9 +85,9 @@ def synth(
     """Generate a synthetic population: residents, id_cards, wanted and truth (CSV)."""
     from linkage.synth import generate
 
-    with guard():
-        paths = generate(n_residents=residents, n_wanted=wanted, seed=seed, out_dir=_out_dir(out_dir))
-    _emit({k: str(v) for k, v in paths.items()}, "\n".join(f"{k}: {v}" for k, v in paths.items()), quiet, as_json)
+    with sup.guard():
+        paths = generate(n_residents=residents, n_wanted=wanted, seed=seed, out_dir=sup.out_dir(out_dir))
+    sup.emit({k: str(v) for k, v in paths.items()}, "\n".join(f"{k}: {v}" for k, v in paths.items()), quiet, as_json)
 
 
 @command()
@@ -184,11 +105,11 @@ def ingest(
 
     sources = {"wanted": wanted, "residents": residents, "id_cards": id_cards}
     if not any(sources.values()):
-        _fail("give at least one of --wanted, --residents, --id-cards", 2)
-    with guard():
-        report = run_ingest(sources, _out_dir(out_dir), rules=rules)
+        sup.fail("give at least one of --wanted, --residents, --id-cards", 2)
+    with sup.guard():
+        report = run_ingest(sources, sup.out_dir(out_dir), rules=rules)
     summary = {"workspace": str(report.workspace), "sources": {s: r.to_dict() for s, r in report.sources.items()}}
-    _emit(summary, str(report.render()), quiet, as_json)
+    sup.emit(summary, str(report.render()), quiet, as_json)
 
 
 @command()
@@ -203,9 +124,9 @@ def normalize(
     """Normalise one source file: names, dates, places, ids (input columns plus normalised ones)."""
     from linkage.normalize.cli import normalize_file
 
-    with guard():
-        result = normalize_file(path, _source(source), _out_file(out_file), rules=rules)
-    _emit({"source": _source(source), "input": str(path), "output": str(out_file), "summary": result}, result, quiet, as_json)
+    with sup.guard():
+        result = normalize_file(path, sup.source_name(source), sup.out_file(out_file), rules=rules)
+    sup.emit({"source": sup.source_name(source), "input": str(path), "output": str(out_file), "summary": result}, result, quiet, as_json)
 
 
 @command()
@@ -222,12 +143,12 @@ def blocking(
     from linkage.block import render_counts
     from linkage.pipeline import prepare_workspace
 
-    with guard():
-        ctx = prepare_workspace(wanted, residents, id_cards, _out_dir(out_dir), rules, _reporter(quiet or as_json))
+    with sup.guard():
+        ctx = prepare_workspace(wanted, residents, id_cards, sup.out_dir(out_dir), rules, sup.reporter(quiet or as_json))
     ctx.con.close()
     summary = {"wanted": ctx.counts["tables"]["wanted"], "rules": ctx.counts["blocking"],
                "candidate_pairs": ctx.counts["candidate_pairs"]}
-    _emit(summary, render_counts(ctx.rule_counts, ctx.counts["tables"]["wanted"]), quiet, as_json)
+    sup.emit(summary, render_counts(ctx.rule_counts, ctx.counts["tables"]["wanted"]), quiet, as_json)
 
 
 @command()
@@ -245,14 +166,14 @@ def train(
     from linkage.model import save_model
     from linkage.pipeline import compare_pairs, fit_model, prepare_workspace, saved_model_path
 
-    with guard():
-        target = _out_file(model or saved_model_path(rules))
-        ctx = prepare_workspace(wanted, residents, id_cards, _out_dir(out_dir), rules, _reporter(quiet or as_json))
+    with sup.guard():
+        target = sup.out_file(model or saved_model_path(rules))
+        ctx = prepare_workspace(wanted, residents, id_cards, sup.out_dir(out_dir), rules, sup.reporter(quiet or as_json))
         fitted = fit_model(ctx, compare_pairs(ctx))
         path = save_model(fitted, target)
     ctx.con.close()
     summary = {"model": str(path), "warnings": fitted.warnings, "timings_s": ctx.timings}
-    _emit(summary, f"model: {path}", quiet, as_json)
+    sup.emit(summary, f"model: {path}", quiet, as_json)
 
 
 def _run_summary(result) -> tuple[dict[str, Any], str]:
@@ -282,9 +203,6 @@ def _run_summary(result) -> tuple[dict[str, Any], str]:
     return summary, text
 
 
-LangOpt = typer.Option("vi", "--lang", help="Language of the HTML report: vi (default) or en.", metavar="vi|en")
-
-
 @command()
 def run(
     wanted: Path = typer.Option(..., help="Wanted-persons file.", metavar="FILE"),
@@ -305,31 +223,16 @@ def run(
     """Link the wanted list against the registers: ranked, scored, explained candidates in Parquet."""
     from linkage.pipeline import run as run_job
 
-    with guard():
+    with sup.guard():
         result = run_job(
-            wanted, residents, id_cards, _out_dir(out_dir), rules=rules, model_path=model,
-            reporter=_reporter(quiet or as_json), retrain=retrain, lang=_lang(lang), decisions=decisions,
+            wanted, residents, id_cards, sup.out_dir(out_dir), rules=rules, model_path=model,
+            reporter=sup.reporter(quiet or as_json), retrain=retrain, lang=sup.lang_code(lang), decisions=decisions,
         )
     summary, text = _run_summary(result)
     if quiet and not as_json:
         for w in result.warnings:
-            err.print(f"warning: {w}", markup=False)
-    _emit(summary, text, quiet, as_json)
-
-
-def _lang(value: str) -> str:
-    if value not in ("vi", "en"):
-        raise UsageError(f"--lang {value!r}: expected vi or en")
-    return value
-
-
-def _threshold(value: Optional[float], rules: Optional[Path]) -> float:
-    from linkage.settings import load_settings
-
-    t = value if value is not None else load_settings(rules).threshold
-    if not 0.0 <= t <= 1.0:
-        raise UsageError(f"--threshold {t}: a match probability threshold lies between 0 and 1")
-    return t
+            sup.err.print(f"warning: {w}", markup=False)
+    sup.emit(summary, text, quiet, as_json)
 
 
 @command()
@@ -345,10 +248,10 @@ def report(
     """Rebuild a run's HTML report (report.html) from its outputs, optionally with accuracy."""
     from linkage.reports.run_report import build_run_report
 
-    with guard():
-        t = _threshold(threshold, rules) if threshold is not None else None
-        path = build_run_report(run_dir, lang=_lang(lang), truth=truth, threshold=t, rules=rules)
-    _emit({"report": str(path)}, f"report: {path}", quiet, as_json)
+    with sup.guard():
+        t = sup.threshold_value(threshold, rules) if threshold is not None else None
+        path = build_run_report(run_dir, lang=sup.lang_code(lang), truth=truth, threshold=t, rules=rules)
+    sup.emit({"report": str(path)}, f"report: {path}", quiet, as_json)
 
 
 @command()
@@ -367,19 +270,19 @@ def evaluate(
     """Precision, recall, F1, recall@1/@5, candidates per wanted, false alarms, recall per scenario."""
     from linkage.evaluate import evaluate as run_eval
 
-    with guard():
-        t = _threshold(threshold, rules)
+    with sup.guard():
+        t = sup.threshold_value(threshold, rules)
         result = run_eval(truth, matches, t)
-        plot_dir = _out_dir(plot) if plot is not None else None  # checked before anything is printed
-    _emit(_evaluation_summary(result, t), result.render(), quiet, as_json)
+        plot_dir = sup.out_dir(plot) if plot is not None else None  # checked before anything is printed
+    sup.emit(_evaluation_summary(result, t), result.render(), quiet, as_json)
     if plot_dir is not None:
         from linkage.plots import write_plots
 
-        with guard():
+        with sup.guard():
             pictures = write_plots(truth, matches, plot_dir, t)
         if not (quiet or as_json):
             for path in pictures.values():
-                out.print(f"plot: {path}", markup=False)
+                sup.out.print(f"plot: {path}", markup=False)
 
 
 def _evaluation_summary(result, threshold: float) -> dict[str, Any]:
@@ -407,19 +310,19 @@ def demo(
     files = {name: sample / f"{name}.csv" for name in SOURCES}
     missing = [str(p) for p in files.values() if not p.is_file()]
     if missing:
-        _fail(f"sample files not found: {', '.join(missing)} (regenerate with `make sample`)", 2)
-    with guard():
-        result = run_job(files["wanted"], files["residents"], files["id_cards"], _out_dir(out_dir), rules=rules,
-                         reporter=_reporter(quiet or as_json), lang=_lang(lang))
+        sup.fail(f"sample files not found: {', '.join(missing)} (regenerate with `make sample`)", 2)
+    with sup.guard():
+        result = run_job(files["wanted"], files["residents"], files["id_cards"], sup.out_dir(out_dir), rules=rules,
+                         reporter=sup.reporter(quiet or as_json), lang=sup.lang_code(lang))
         truth = sample / "truth.csv"
-        evaluation = run_eval(truth, result.matches, _threshold(None, rules)) if truth.is_file() else None
+        evaluation = run_eval(truth, result.matches, sup.threshold_value(None, rules)) if truth.is_file() else None
     summary, text = _run_summary(result)
     if evaluation is not None:
-        summary["evaluation"] = _evaluation_summary(evaluation, _threshold(None, rules))
+        summary["evaluation"] = _evaluation_summary(evaluation, sup.threshold_value(None, rules))
         text = evaluation.render() + "\n" + text
     summary.update({"quarantine": str(out_dir / "quarantine"), "workspace": str(out_dir / "workspace.duckdb")})
     text += f"\nquarantine: {out_dir / 'quarantine'}\nworkspace: {out_dir / 'workspace.duckdb'}"
-    _emit(summary, text, quiet, as_json)
+    sup.emit(summary, text, quiet, as_json)
 
 
 @command()
@@ -436,13 +339,13 @@ def audit(
     """Check every record against rules/quality.yaml (đúng, đủ, sạch, sống) and write a report."""
     from linkage.audit import audit as run_audit
 
-    with guard():
-        result = run_audit(path, _source(source), _out_dir(out_dir), rules=rules, residents=residents,
-                           say=_reporter(quiet or as_json).say, lang=_lang(lang))
+    with sup.guard():
+        result = run_audit(path, sup.source_name(source), sup.out_dir(out_dir), rules=rules, residents=residents,
+                           say=sup.reporter(quiet or as_json).say, lang=sup.lang_code(lang))
     summary = {"source": result.source, "issues": str(result.issues), "summary": str(result.summary),
                "report": str(result.report), "meta": str(result.meta), "rows_read": result.rows_read,
                "rows_accepted": result.rows_accepted, "rows_quarantined": result.rows_quarantined}
-    _emit(summary, result.render(), quiet, as_json)
+    sup.emit(summary, result.render(), quiet, as_json)
 
 
 @command()
@@ -457,12 +360,12 @@ def clean(
     """Apply only the safe fixes to a copy of a source file; write a change log next to it."""
     from linkage.audit import clean as run_clean
 
-    with guard():
-        result = run_clean(path, _source(source), _out_file(out_file), rules=rules)
+    with sup.guard():
+        result = run_clean(path, sup.source_name(source), sup.out_file(out_file), rules=rules)
     summary = {"source": result.source, "input": str(result.input), "output": str(result.output),
                "changes": str(result.changes), "rows_written": result.rows_written,
                "cells_changed": result.cells_changed, "by_rule": result.by_rule}
-    _emit(summary, result.render(), quiet, as_json)
+    sup.emit(summary, result.render(), quiet, as_json)
 
 
 def _mount_review() -> None:

@@ -15,7 +15,8 @@ from typing import Optional
 
 import typer
 
-from linkage.errors import LinkageError, UsageError
+from linkage.cli_support import RulesOpt, guard, threshold_value
+from linkage.errors import UsageError
 
 review_app = typer.Typer(
     help="Reviewer workbench: the review web app, accounts and the export of decisions.",
@@ -29,38 +30,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 STORE_NAME = "review.sqlite"
 
-RulesOpt = typer.Option(None, "--rules", help="Rules directory (default: the project's rules/).", metavar="DIR")
 StoreOpt = typer.Option(..., "--store", help="Judgement store: SQLite file or postgresql:// URL.", metavar="STORE")
-
-
-def _fail(message: str, code: int) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-class _guard:
-    """One line and an exit code for what a user can act on (cli.py's convention)."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, exc, tb) -> bool:  # type: ignore[no-untyped-def]
-        if exc is None:
-            return False
-        if isinstance(exc, LinkageError):
-            _fail(str(exc), exc.exit_code)
-        if isinstance(exc, KeyboardInterrupt):
-            _fail("interrupted", 130)
-        return False
-
-
-def _threshold(value: Optional[float], rules: Optional[Path]) -> float:
-    from linkage.settings import load_settings
-
-    t = value if value is not None else load_settings(rules).threshold
-    if not 0.0 <= t <= 1.0:
-        raise UsageError(f"--threshold {t}: a match probability threshold lies between 0 and 1")
-    return t
 
 
 def default_store(run: Optional[Path], matches: Optional[Path]) -> str:
@@ -96,7 +66,7 @@ def serve(
     from linkage.review.app import create_app, load_config
     from linkage.review.store import Store
 
-    with _guard():
+    with guard():
         if run is None and matches is None:
             raise UsageError("give --run DIR, or --matches FILE with --wanted (and --residents / --id-cards)")
         if run is not None and matches is not None:
@@ -105,7 +75,7 @@ def serve(
             raise UsageError(f"--run {run}: not a run folder (no matches.parquet); give the --out of a `linkage run`")
         if matches is not None and not matches.is_file():
             raise UsageError(f"--matches {matches}: file not found")
-        t = _threshold(threshold, rules)
+        t = threshold_value(threshold, rules)
         st = Store.open(store or default_store(run, matches), rules=rules)
         config = load_config(st, t, run=run, matches=matches, wanted=wanted, residents=residents,
                              id_cards=id_cards, rules=rules)
@@ -137,7 +107,7 @@ def users_add(
     """Add an account; the password is read from the terminal (or the first line of stdin)."""
     from linkage.review.store import Store
 
-    with _guard():
+    with guard():
         if role not in ("reviewer", "supervisor"):
             raise UsageError(f"--role {role!r}: expected reviewer or supervisor")
         st = Store.open(store, rules=rules)
@@ -160,7 +130,7 @@ def export(
     from linkage.review.export import export_decisions
     from linkage.review.store import Store
 
-    with _guard():
+    with guard():
         if out.is_dir():
             raise UsageError(f"--out {out}: is a folder; give a file such as {out / 'labels.parquet'}")
         st = Store.open(store, rules=rules)

@@ -1,0 +1,115 @@
+"""What every command line of the project shares (the main `linkage` app and its sub-apps such as
+`linkage review`): consoles that never wrap a line at the terminal's width, one error line and an
+exit code for what a user can act on, progress for a terminal or a log, `--quiet`/`--json`, the
+checks of common arguments. One place, so every command behaves the same."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from typer.core import TyperCommand
+
+from linkage.errors import LinkageError, UsageError
+
+SOURCES = ("wanted", "residents", "id_cards")
+
+
+class Command(TyperCommand):
+    """Usage lines in the usual form (`PATH`, not typer's `{path}`)."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return [p.strip("{}").upper() if p.startswith("{") else p for p in super().collect_usage_pieces(ctx)]
+
+
+def console(stderr: bool) -> Console:
+    """soft_wrap: lines are never broken at the terminal's width (a log is not a terminal);
+    no highlighting; rich drops colour codes itself when the stream is not a terminal."""
+    return Console(stderr=stderr, soft_wrap=True, highlight=False)
+
+
+err = console(stderr=True)
+out = console(stderr=False)
+
+RulesOpt = typer.Option(None, "--rules", help="Rules directory (default: the project's rules/).", metavar="DIR")
+QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress and no summary; errors and warnings only.")
+JsonOpt = typer.Option(False, "--json", help="Print a machine-readable summary (JSON) on stdout.")
+SOURCES = ("wanted", "residents", "id_cards")
+
+
+def fail(message: str, code: int) -> None:
+    err.print(f"error: {message}", markup=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def guard() -> Iterator[None]:
+    """One line and an exit code for what a user can act on; a traceback only for bugs."""
+    try:
+        yield
+    except LinkageError as exc:
+        fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        fail("interrupted; outputs of this command were not written (earlier outputs are unchanged)", 130)
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        fail(f"{exc.filename}: {exc.strerror or exc}", 2)
+
+
+def reporter(quiet: bool = False):
+    from linkage.progress import reporter_for
+
+    return reporter_for(err, quiet)
+
+
+def source_name(value: str) -> str:
+    """`id-cards` and `id_cards` are the same source (the option is spelled `--id-cards`)."""
+    name = value.strip().lower().replace("-", "_")
+    if name not in SOURCES:
+        raise typer.BadParameter(f"unknown source {value!r}: expected one of wanted, residents, id_cards (or id-cards)")
+    return name
+
+
+def emit(summary: dict[str, Any], text: str | None, quiet: bool, as_json: bool) -> None:
+    """The command's result: JSON on stdout when asked, else the text unless quiet."""
+    if as_json:
+        sys.stdout.write(json.dumps(summary, ensure_ascii=False, default=str, indent=2) + "\n")
+    elif not quiet and text:
+        out.print(text, markup=False)
+
+
+def out_dir(path: Path) -> Path:
+    from linkage import paths
+
+    return paths.out_dir(path)
+
+
+def out_file(path: Path) -> Path:
+    from linkage import paths
+
+    return paths.out_file(path)
+
+
+LangOpt = typer.Option("vi", "--lang", help="Language of the HTML report: vi (default) or en.", metavar="vi|en")
+
+
+def lang_code(value: str) -> str:
+    if value not in ("vi", "en"):
+        raise UsageError(f"--lang {value!r}: expected vi or en")
+    return value
+
+
+def threshold_value(value: Optional[float], rules: Optional[Path]) -> float:
+    from linkage.settings import load_settings
+
+    t = value if value is not None else load_settings(rules).threshold
+    if not 0.0 <= t <= 1.0:
+        raise UsageError(f"--threshold {t}: a match probability threshold lies between 0 and 1")
+    return t
