@@ -8,7 +8,8 @@ from typing import Any, Optional
 
 import typer
 
-from cli import JsonOpt, QuietOpt, RulesOpt, _emit, _lang, _out_dir, _reporter, err, guard
+from linkage.cli_support import JsonOpt, LangOpt, QuietOpt, RulesOpt, emit as _emit, err, guard
+from linkage.cli_support import lang_code as _lang, out_dir as _out_dir, reporter as _reporter
 
 FileOpt = dict(metavar="FILE")
 
@@ -60,7 +61,7 @@ def nightly(
         None, "--decisions", metavar="STORE",
         help="Judgement store (SQLite file or postgresql:// URL): each candidate gets the reviewers' live decision."),
     config: Optional[Path] = typer.Option(None, "--config", help="Nightly config (default: rules/nightly.yaml).", **FileOpt),
-    lang: str = typer.Option("vi", "--lang", help="Language of the HTML report: vi (default) or en.", metavar="vi|en"),
+    lang: str = LangOpt,
     rules: Optional[Path] = RulesOpt,
     quiet: bool = QuietOpt,
     as_json: bool = JsonOpt,
