@@ -210,6 +210,31 @@ def _id_encoded(c: Comparison) -> KindSpec:
     )
 
 
+def _kinship(c: Comparison) -> KindSpec:
+    """The signature of a relative: a parent's name agrees, the family name agrees, the given name
+    differs. Null (worth nothing) otherwise. Its levels say what the birth dates add: the same full
+    birth date (or day and month swapped) is a person who changed the given name (twins aside);
+    a date unknown on a side cannot tell; two known dates that differ are a sibling's.
+
+    The weights of this comparison are not learned from random pairs (a sibling pair is too rare
+    there): the model replaces the family's shared evidence (the comparisons in `absorbs`) by one
+    joint term at the levels in `absorb_at`, see linkage/model.py `match_weights`."""
+    parent = (
+        "(coalesce(l.father_ascii = r.father_ascii, FALSE) OR coalesce(l.mother_ascii = r.mother_ascii, FALSE))"
+    )
+    pattern = f"{parent} AND coalesce(l.family_ascii = r.family_ascii, FALSE) AND coalesce(l.given_ascii <> r.given_ascii, FALSE)"
+    both_day = "l.birth_precision = 'day' AND r.birth_precision = 'day' AND l.birth_year = r.birth_year"
+    return KindSpec(
+        null=f"NOT ({pattern})",
+        conditions={
+            "same_date": f"{both_day} AND ((l.birth_month = r.birth_month AND l.birth_day = r.birth_day)"
+            " OR (l.birth_swap_month = r.birth_month AND l.birth_swap_day = r.birth_day))",
+            "undated": "l.birth_year IS NULL OR r.birth_year IS NULL",
+            "else": "TRUE",
+        },
+    )
+
+
 def _text(c: Comparison) -> KindSpec:
     """A generic string comparison for any prepared column (or a left/right pair of columns), for
     data that is not Vietnamese person data (a rules pack for another register): equal, one edit
@@ -243,6 +268,7 @@ KINDS: dict[str, Callable[[Comparison], KindSpec]] = {
     "id_number": _id_number,
     "id_encoded": _id_encoded,
     "text": _text,
+    "kinship": _kinship,
 }
 
 # Level ids each kind knows; the rules list them in priority order.
@@ -257,6 +283,7 @@ KIND_LEVELS = {
     "id_number": {"exact", "one_digit", "else"},
     "id_encoded": {"consistent", "near", "else"},
     "text": {"exact", "one_edit", "fuzzy_high", "fuzzy", "else"},
+    "kinship": {"same_date", "undated", "else"},
 }
 
 

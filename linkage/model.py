@@ -42,6 +42,10 @@ class ComparisonParams:
     name: str
     tf: dict[str, str]  # level id -> column whose value frequency replaces u at that level
     levels: list[LevelParams]
+    # An interaction term (kind kinship): at the levels in `absorb_at`, the positive weights of the
+    # comparisons in `absorbs` are taken back and this level's own weight stands for them jointly.
+    absorbs: list[str] = field(default_factory=list)
+    absorb_at: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -57,6 +61,9 @@ class Model:
     tf: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # Post-hoc calibration of match_probability fitted on reviewers' labels (linkage/calibrate.py);
+    # empty: none, the probability is the model's own.
+    calibration: dict = field(default_factory=dict)
 
     def comparison(self, name: str) -> ComparisonParams:
         for c in self.comparisons:
@@ -79,10 +86,32 @@ class Model:
         return json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False) + "\n"
 
 
+def _absorption(settings: Settings) -> dict[str, tuple[list[str], list[str]]]:
+    """Per comparison, (absorbs, absorb_at) from its rules, checked: an interaction term naming an
+    unknown comparison or level would silently count the family twice."""
+    names = [c.name for c in settings.comparisons]
+    out = {}
+    for c in settings.comparisons:
+        absorbs = list(c.params.get("absorbs") or [])
+        absorb_at = list(c.params.get("absorb_at") or [])
+        where = f"{settings.path}: comparisons.{c.name}"
+        unknown = [a for a in absorbs if a not in names or a == c.name]
+        if unknown:
+            raise RulesError(f"{where}.absorbs: unknown comparison(s) {unknown} (known: {', '.join(names)})")
+        bad = [lv for lv in absorb_at if lv not in c.level_ids()]
+        if bad:
+            raise RulesError(f"{where}.absorb_at: unknown level(s) {bad} (levels: {', '.join(c.level_ids())})")
+        if bool(absorbs) != bool(absorb_at):
+            raise RulesError(f"{where}: absorbs and absorb_at go together")
+        out[c.name] = (absorbs, absorb_at)
+    return out
+
+
 def default_model(settings: Settings, rules_hash: str, share: float = 0.9) -> Model:
     """The rules' default m and u: the fallback when training cannot estimate a level."""
+    absorption = _absorption(settings)
     comps = [
-        ComparisonParams(c.name, c.tf, [LevelParams(lv.id, lv.m, lv.u) for lv in c.levels])
+        ComparisonParams(c.name, c.tf, [LevelParams(lv.id, lv.m, lv.u) for lv in c.levels], *absorption[c.name])
         for c in settings.comparisons
     ]
     tf_min = float(settings.model.get("tf_minimum", 1e-5))
@@ -113,7 +142,8 @@ def load_model(path: Path, settings: Settings) -> Model:
     comps = []
     for c in data["comparisons"]:
         levels = [LevelParams(lv["id"], lv["m"], lv["u"], lv.get("m_source", ""), lv.get("u_source", "")) for lv in c["levels"]]
-        comps.append(ComparisonParams(c["name"], dict(c.get("tf") or {}), levels))
+        comps.append(ComparisonParams(c["name"], dict(c.get("tf") or {}), levels,
+                                      list(c.get("absorbs") or []), list(c.get("absorb_at") or [])))
     model = Model(
         wanted_match_share=float(data["wanted_match_share"]),
         comparisons=comps,
@@ -124,12 +154,19 @@ def load_model(path: Path, settings: Settings) -> Model:
         tf=data.get("tf", {}),
         training=data.get("training", {}),
         warnings=data.get("warnings", []),
+        calibration=data.get("calibration", {}) or {},
     )
     expected = [(c.name, c.level_ids()) for c in settings.comparisons]
     found = [(c.name, [lv.id for lv in c.levels]) for c in comps]
     if expected != found:
         raise RulesError(
             f"{path}: the model's comparisons and levels do not match {settings.path}; "
+            "train a new model with `linkage train`"
+        )
+    absorption = _absorption(settings)
+    if any((c.absorbs, c.absorb_at) != absorption[c.name] for c in comps):
+        raise RulesError(
+            f"{path}: the model's interaction terms (absorbs, absorb_at) do not match {settings.path}; "
             "train a new model with `linkage train`"
         )
     return model
@@ -169,7 +206,32 @@ def match_weights(levels: np.ndarray, model: Model, tf_values: TfValues | None =
             at = lv == k
             tf = np.maximum(np.nan_to_num(freq[at], nan=tf_min), tf_min)
             out[at, j] = np.log2(max(c.levels[k].m, _P_FLOOR) / tf)
-    return out
+    return absorb(levels, model, out)
+
+
+def absorb(levels: np.ndarray, model: Model, weights: np.ndarray) -> np.ndarray:
+    """Apply the interaction terms (in place): where an interaction comparison is at one of its
+    `absorb_at` levels, its term becomes its level weight minus the positive weights of the
+    comparisons it `absorbs`.
+
+    Why: Fellegi-Sunter adds weights as if comparisons were independent. For a sibling (same
+    parents, family name, places; another given name and birth date) they are not: each of those
+    agreements follows from the first, so adding them counts one fact, "same family", five times.
+    The interaction keeps every term visible (the absorbed columns are unchanged) and adds one
+    negative column that takes the surplus back, leaving the family's evidence worth the level's
+    own weight."""
+    index = {c.name: j for j, c in enumerate(model.comparisons)}
+    for j, c in enumerate(model.comparisons):
+        if not c.absorbs:
+            continue
+        ids = [lv.id for lv in c.levels]
+        at = np.isin(levels[:, j], [ids.index(k) for k in c.absorb_at])
+        if not at.any():
+            continue
+        cols = [index[a] for a in c.absorbs]
+        surplus = np.maximum(weights[np.ix_(at, cols)], 0.0).sum(axis=1)
+        weights[at, j] = weights[at, j] - surplus
+    return weights
 
 
 def probability(weight: np.ndarray) -> np.ndarray:

@@ -16,9 +16,17 @@ import numpy as np
 import pandas as pd
 
 from linkage.errors import InputError
-from linkage.evaluate import Evaluation, evaluate, open_judged
+from linkage.evaluate import (
+    Evaluation,
+    calibration_table,
+    evaluate,
+    expected_calibration_error,
+    judged_probabilities,
+    open_judged,
+)
 
-FILES = {"pr": "precision_recall.png", "hist": "score_histogram.png", "scenarios": "recall_by_scenario.png"}
+FILES = {"pr": "precision_recall.png", "hist": "score_histogram.png", "scenarios": "recall_by_scenario.png",
+         "calibration": "calibration.png"}
 
 
 def labelled_pairs(truth_path: Path, matches_path: Path) -> tuple[pd.DataFrame, int]:
@@ -151,3 +159,51 @@ def write_plots(truth_path: Path, matches_path: Path, out_dir: Path, threshold: 
         "hist": _plot_hist(pairs, title, out_dir / FILES["hist"]),
         "scenarios": _plot_scenarios(ev, title, out_dir / FILES["scenarios"]),
     }
+
+
+def _plot_reliability(table: pd.DataFrame, ece: float, title: str, path: Path) -> Path:
+    """Reliability diagram: observed share of true pairs against mean predicted probability per
+    band (the diagonal is perfect calibration), with the candidates per band underneath."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax, axn) = plt.subplots(2, 1, figsize=(6, 6.2), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
+    have = table["candidates"] > 0
+    t = table[have]
+    ax.plot(t["predicted"], t["observed"], "o-", color="tab:blue", label=f"candidates (ECE {ece:.4f})")
+    for r in t.itertuples():
+        ax.annotate(f"{r.candidates:,}", (r.predicted, r.observed), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    ax.set_ylabel("observed share of true pairs")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title(f"Reliability of match_probability\n{title}", fontsize=10)
+    width = float(table["band_high"].iloc[0] - table["band_low"].iloc[0]) if len(table) else 0.1
+    axn.bar(table["band_low"] + width / 2, table["candidates"].clip(lower=0), width=width * 0.9, color="tab:blue")
+    axn.set_yscale("log")
+    axn.set_xlabel("match_probability (band mean)")
+    axn.set_ylabel("candidates")
+    axn.grid(alpha=0.3)
+    try:
+        return _save(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def write_calibration_plot(truth_path: Path, matches_path: Path, path: Path, bands: int = 10,
+                           title: str | None = None) -> Path:
+    """The reliability diagram of a matches file against the truth, as a PNG at `path` (a
+    directory gets calibration.png). For `linkage evaluate --calibration --plot DIR`."""
+    try:
+        import matplotlib
+    except ImportError:  # pragma: no cover
+        raise InputError("plots need matplotlib: pip install matplotlib") from None
+    matplotlib.use("Agg")
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        path = path / FILES["calibration"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = calibration_table(judged_probabilities(Path(truth_path), Path(matches_path)), bands=bands)
+    title = title or f"{Path(matches_path).name}"
+    return _plot_reliability(table, expected_calibration_error(table), title, path)

@@ -13,10 +13,11 @@ from typing import Callable
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from linkage.compare import Gammas, compare
-from linkage.model import ComparisonParams, Model, default_model
+from linkage.model import ComparisonParams, Model, default_model, match_weights, prior_weight
 from linkage.settings import Settings
 
 Log = Callable[[str], None]
@@ -53,6 +54,10 @@ def sample_u_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: int) -> i
 def estimate_u(model: Model, gammas: Gammas) -> None:
     """u = level shares among random pairs; an unseen level gets one pseudo-observation."""
     for j, c in enumerate(model.comparisons):
+        if c.absorbs:  # an interaction term: a sibling pair is too rare among random pairs
+            for lv in c.levels:
+                lv.u_source = "rules (interaction term, not estimated from random pairs)"
+            continue
         n_levels = len(c.levels)
         has = gammas.levels[:, j] >= 0
         counts = np.bincount(gammas.levels[has, j].astype(np.int64), minlength=n_levels)[:n_levels]
@@ -152,14 +157,184 @@ def _guard(model: Model, defaults: Model, observed: dict[int, np.ndarray], m_min
             lv.m = lv.m / total
 
 
+def _tf_values(con: duckdb.DuckDBPyConnection, settings: Settings, w_idx: np.ndarray):
+    from linkage.score import tf_values  # the scorer's own lookup, so training weighs pairs as a run does
+
+    return tf_values(con, settings, w_idx)
+
+
+def presence(weights: np.ndarray, w_idx: np.ndarray, n_w: int, share: float, n_p: int) -> np.ndarray:
+    """Per wanted record, P(its person is among its candidates) = sum of the one-person
+    probabilities o_k / (1 + sum o), with the prior share / n_p. Numerically safe in log space."""
+    total = prior_weight(min(max(share / max(n_p, 1), 1e-15), 0.5)) + weights
+    top = np.zeros(n_w)
+    np.maximum.at(top, w_idx, total)  # at least 0: the "none of them" term
+    odds = np.zeros(n_w)
+    np.add.at(odds, w_idx, np.exp2(total - top[w_idx]))
+    return odds / (odds + np.exp2(-top))
+
+
+def estimate_share(
+    weights: np.ndarray, w_idx: np.ndarray, n_w: int, n_p: int, start: float = 0.9, max_iter: int = 200
+) -> tuple[float, float]:
+    """The share of wanted records whose person is in the register: the fixed point of
+    share = mean P(present | share), EM for the one mixture weight, with the weights a run uses
+    (term frequencies and interaction terms included) and every candidate competing.
+
+    Why not the best candidate's pair posterior (the earlier estimate): a false lead counted as
+    presence, which raised the prior, which made false leads likelier; at large registers the
+    share came out 6-7 points too high. Returns (share, expected number of present persons)."""
+    share = float(start)
+    expected = share * n_w
+    for _ in range(max_iter):
+        expected = float(presence(weights, w_idx, n_w, share, n_p).sum())
+        new = float(np.clip(expected / max(n_w, 1), 1e-6, 1.0))
+        if abs(new - share) < 1e-7:
+            share = new
+            break
+        share = new
+    return share, expected
+
+
+def labelled_pairs(con: duckdb.DuckDBPyConnection, settings: Settings, labels: pd.DataFrame) -> tuple[pd.DataFrame, Gammas]:
+    """The labelled pairs found in this workspace (wanted id and person id both known), with their
+    levels compared afresh: a reviewer may have linked a pair that no blocking rule found."""
+    con.register("_labels", pa.table({
+        "wanted_id": pa.array(labels["wanted_id"].astype(str).to_numpy(), pa.string()),
+        "person_id": pa.array(labels["person_id"].astype(str).to_numpy(), pa.string()),
+        "label": pa.array(labels["label"].to_numpy(dtype=float)),
+    }))
+    try:
+        con.execute(
+            """
+            CREATE OR REPLACE TABLE lpairs AS
+            SELECT (row_number() OVER (ORDER BY w.w_idx, p.person_idx) - 1)::BIGINT AS pair_idx,
+                   w.w_idx, p.person_idx, l.label
+            FROM _labels l JOIN w ON w.uid = l.wanted_id
+            JOIN (SELECT DISTINCT uid, person_idx FROM reg) p ON p.uid = l.person_id
+            """
+        )
+    finally:
+        con.unregister("_labels")
+    found = con.execute("SELECT pair_idx, w_idx, person_idx, label FROM lpairs ORDER BY pair_idx").df()
+    gammas = compare(con, settings, source="lpairs")
+    con.execute("DROP TABLE IF EXISTS lpairs")
+    return found.set_index("pair_idx").loc[gammas.pair_idx].reset_index(), gammas
+
+
+def m_from_labels(model: Model, levels: np.ndarray, label: np.ndarray, min_per_level: int) -> dict[str, dict[str, int]]:
+    """Replace m by the labelled matches' level shares where a level has at least `min_per_level`
+    labelled matches; the other levels keep EM's m, rescaled to the mass left. Returns the labelled
+    matches used per comparison and level (for the model file)."""
+    used: dict[str, dict[str, int]] = {}
+    positive = label == 1.0
+    for j, c in enumerate(model.comparisons):
+        lv_j = levels[positive, j]
+        counts = np.bincount(lv_j[lv_j >= 0].astype(np.int64), minlength=len(c.levels))[: len(c.levels)]
+        n = int(counts.sum())
+        used[c.name] = {lv.id: int(k) for lv, k in zip(c.levels, counts)}
+        enough = counts >= max(int(min_per_level), 1)
+        if n == 0 or not enough.any():
+            continue
+        fixed = counts[enough].sum() / n
+        rest = np.array([lv.m for lv, e in zip(c.levels, enough) if not e])
+        scale = (1.0 - fixed) / rest.sum() if rest.sum() > 0 else 0.0
+        for k, lv in enumerate(c.levels):
+            if enough[k]:
+                lv.m, lv.m_source = float(counts[k] / n), f"labels ({int(counts[k])} of {n} labelled matches)"
+            else:
+                lv.m = float(lv.m * scale)
+                lv.m_source += f"; rescaled beside the labelled levels ({int(counts[k])} labelled matches here)"
+    return used
+
+
+def _floor_and_normalise(model: Model, m_minimum: float) -> None:
+    for c in model.comparisons:
+        for lv in c.levels:
+            if lv.m < m_minimum:
+                lv.m = m_minimum
+                lv.m_source += f"; raised to the floor {m_minimum:g}"
+        total = sum(lv.m for lv in c.levels)
+        for lv in c.levels:
+            lv.m = lv.m / total
+
+
+def _one_person(total: np.ndarray, w_idx: np.ndarray, n_w: int) -> np.ndarray:
+    top = np.zeros(n_w)
+    np.maximum.at(top, w_idx, total)
+    scaled = np.exp2(total - top[w_idx])
+    denom = np.exp2(-top)
+    np.add.at(denom, w_idx, scaled)
+    return scaled / denom[w_idx]
+
+
+def fit_calibration(
+    con: duckdb.DuckDBPyConnection, settings: Settings, model: Model, gammas: Gammas, w_of_pair: np.ndarray,
+    found: pd.DataFrame, lgammas: Gammas, n_w: int, n_p: int, min_per_class: int,
+) -> dict:
+    """A Platt map fitted on the labelled pairs' match_probability as a run would give it (their
+    one-person probability among this workspace's candidates; a labelled pair that is no candidate
+    counts with its pair probability). Empty when either class has fewer than `min_per_class`."""
+    from linkage.calibrate import fit_platt, logit
+
+    y = found["label"].to_numpy(dtype=float)
+    if min((y == 1).sum(), (y == 0).sum()) < min_per_class:
+        return {}
+    prior_w = prior_weight(min(max(model.wanted_match_share / max(n_p, 1), 1e-15), 0.5))
+    total = prior_w + match_weights(gammas.levels, model, _tf_values(con, settings, w_of_pair)).sum(axis=1)
+    p_all = _one_person(total, w_of_pair, n_w)
+    meta = con.execute("SELECT w_idx, person_idx FROM pairs ORDER BY pair_idx").fetchnumpy()
+    key_all = pd.Series(p_all, index=pd.MultiIndex.from_arrays(
+        [np.asarray(meta["w_idx"])[gammas.pair_idx], np.asarray(meta["person_idx"])[gammas.pair_idx]]))
+    lw = found["w_idx"].to_numpy()
+    l_total = prior_w + match_weights(lgammas.levels, model, _tf_values(con, settings, lw)).sum(axis=1)
+    p = 1.0 / (1.0 + np.exp2(-l_total))
+    as_candidate = key_all.reindex(pd.MultiIndex.from_arrays([lw, found["person_idx"].to_numpy()])).to_numpy()
+    p = np.where(np.isnan(as_candidate), p, as_candidate)
+    a, b = fit_platt(logit(p), y)
+    return {"method": "platt", "a": round(a, 6), "b": round(b, 6), "pairs": int(len(y)),
+            "matches": int((y == 1).sum()), "non_matches": int((y == 0).sum()),
+            "fitted_on": "labelled pairs' match_probability (one-person, as scored)"}
+
+
+def apply_labels(
+    con: duckdb.DuckDBPyConnection, settings: Settings, model: Model, gammas: Gammas, w_of_pair: np.ndarray,
+    labels: pd.DataFrame, n_w: int, n_p: int, say: Log,
+) -> None:
+    """m from labels where a level has enough of them, the prior share again with those m, then a
+    calibration map; unsure labels dropped.
+    The model file records what was used (training.labels, each level's m_source, calibration)."""
+    from linkage.labels import decided
+
+    cfg = settings.model
+    sure, unsure = decided(labels)
+    found, lgammas = labelled_pairs(con, settings, sure)
+    y = found["label"].to_numpy(dtype=float)
+    used = m_from_labels(model, lgammas.levels, y, int(cfg.get("labels_min_per_level", 20)))
+    _floor_and_normalise(model, float(cfg.get("m_minimum", 0.001)))
+    weights = match_weights(gammas.levels, model, _tf_values(con, settings, w_of_pair)).sum(axis=1)
+    model.wanted_match_share, _ = estimate_share(weights, w_of_pair, n_w, n_p, model.wanted_match_share)
+    model.calibration = fit_calibration(con, settings, model, gammas, w_of_pair, found, lgammas, n_w, n_p,
+                                        int(cfg.get("labels_min_per_class", 30)))
+    model.training["labels"] = {
+        "rows": int(len(labels)), "unsure_dropped": unsure, "not_in_workspace": int(len(sure) - len(found)),
+        "used": int(len(found)), "matches": int((y == 1).sum()), "non_matches": int((y == 0).sum()),
+        "min_per_level": int(cfg.get("labels_min_per_level", 20)), "matches_per_level": used,
+    }
+    say(f"labels: {len(found):,} pairs used ({int((y == 1).sum()):,} match), {unsure:,} unsure dropped, "
+        f"{len(sure) - len(found):,} not in this workspace; calibration: {model.calibration.get('method', 'none')}")
+
+
 def train(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
     gammas: Gammas,
     rules_hash: str,
     log: Log | None = None,
+    labels: pd.DataFrame | None = None,
 ) -> Model:
-    """Fit a model on the candidate pairs in `pairs` (with their levels in `gammas`)."""
+    """Fit a model on the candidate pairs in `pairs` (with their levels in `gammas`); with
+    `labels` (linkage.labels.load_labels), m where labels suffice and a calibration map from them."""
     say = log or (lambda _m: None)
     cfg = settings.model
     model = default_model(settings, rules_hash)
@@ -177,7 +352,7 @@ def train(
     for s in settings.sessions:
         bit = 1 << rule_names.index(s.rule)
         mask = (rules_of_pair[gammas.pair_idx] & bit) != 0
-        estimate = [j for j, n in enumerate(names) if n not in s.fixed]
+        estimate = [j for j, n in enumerate(names) if n not in s.fixed and not model.comparisons[j].absorbs]
         if mask.sum() < 50:
             model.warnings.append(f"EM session '{s.rule}': only {int(mask.sum())} pairs; skipped")
             continue
@@ -197,29 +372,26 @@ def train(
             m = np.mean(estimates[j], axis=0)
             for k, lv in enumerate(c.levels):
                 lv.m, lv.m_source = float(m[k]), f"EM ({len(estimates[j])} session(s))"
+        elif c.absorbs:
+            for lv in c.levels:
+                lv.m_source = "rules (interaction term)"
         else:
             model.warnings.append(f"{c.name}: no EM session estimated m; m from the rules' defaults")
     _guard(model, defaults, observed, float(cfg.get("m_minimum", 0.001)))
 
-    # Prior: a wanted record has at most one true person, so the expected number of matches is the
-    # sum over wanted records of their best candidate's posterior (namesakes do not add up).
     n_w = con.execute("SELECT count(*) FROM w").fetchall()[0][0]
     n_p = con.execute("SELECT count(DISTINCT person_idx) FROM reg").fetchall()[0][0]
     w_of_pair = con.execute("SELECT w_idx FROM pairs ORDER BY pair_idx").fetchnumpy()["w_idx"][gammas.pair_idx]
-    expected = 0.0
-    share = model.wanted_match_share
-    for _ in range(50):
-        prior = min(max(share / max(n_p, 1), 1e-15), 0.5)
-        p = posterior(gammas.levels, model, prior)
-        best = np.zeros(n_w)
-        np.maximum.at(best, w_of_pair, p)
-        expected = float(best.sum())
-        new = float(np.clip(expected / n_w, 1e-6, 1.0))
-        if abs(new - share) < 1e-6:
-            break
-        share = new
+    weights = match_weights(gammas.levels, model, _tf_values(con, settings, w_of_pair)).sum(axis=1)
+    share, expected = estimate_share(weights, w_of_pair, n_w, n_p, model.wanted_match_share)
+    if labels is not None and len(labels):
+        model.wanted_match_share = share
+        apply_labels(con, settings, model, gammas, w_of_pair, labels, n_w, n_p, say)
+        share = model.wanted_match_share
+        expected = share * n_w
     model.wanted_match_share = share
     model.training = {
+        **model.training,
         "u_random_pairs": n_u,
         "candidate_pairs": int(len(gammas.pair_idx)),
         "sessions": sessions,
