@@ -25,7 +25,7 @@ from starlette.staticfiles import StaticFiles
 
 from linkage.errors import InputError
 from linkage.review import auth, pages
-from linkage.review.candidates import Candidates, Filters, comparisons_of, load_matches
+from linkage.review.candidates import NONE, PENDING, Candidates, Filters, comparisons_of, load_matches
 from linkage.review.records import Records, from_sources, from_workspace
 from linkage.review.store import ReviewError, Session, Store
 
@@ -205,6 +205,25 @@ def create_app(config: AppConfig) -> Starlette:
         return await run_in_threadpool(_step, request, sess, False)
 
     # -- pair ----------------------------------------------------------------------------------
+    def _workable(pos: int, user: str, confirm_mode: bool) -> tuple[bool, bool]:
+        """(a match by someone else waits for confirmation, the pair may be decided by `user` now).
+        A pending match is open to a second reviewer from the "to confirm" queue only: from the
+        main queue (where it was still undecided when listed) it was decided meanwhile."""
+        live = cands.live.get(pos)
+        pending_other = cands.state[pos] == PENDING and live is not None and live["reviewer"] != user
+        return pending_other, bool(cands.state[pos] == NONE or cands.requeued[pos] or (pending_other and confirm_mode))
+
+    def _hold(w: str, p: str, pos: int, user: str, confirm_mode: bool) -> str | None:
+        """Before a decision: the pair's lease must be ours (extended, or taken over when it
+        expired) and the pair still open to this reviewer; else the reason it is refused."""
+        if not store.claim(w, p, user):
+            return "another reviewer holds this pair"
+        cands.refresh()
+        if not _workable(pos, user, confirm_mode)[1]:
+            store.release(w, p, user)
+            return "this pair was decided meanwhile"
+        return None
+
     def _pair(request: Request, sess: Session) -> Response:
         ctx = ctx_for(sess)
         cands.refresh()
@@ -215,14 +234,20 @@ def create_app(config: AppConfig) -> Starlette:
         params = request.query_params
         f = Filters.parse(params, cands.units)
         mode = "confirm" if params.get("mode") == "confirm" else None
-        pending_other = cands.row(pos).state == "pending_confirmation" and cands.live[pos]["reviewer"] != sess.user
-        workable = cands.state[pos] == 0 or bool(cands.requeued[pos]) or pending_other
+        pending_other, workable = _workable(pos, sess.user, mode == "confirm")
         held = False
         if workable:
             store.release_all(sess.user)
             held = not store.claim(w, p, sess.user)
             if not held:
-                log.info("open wanted_id=%s person_id=%s reviewer=%s", w, p, sess.user)
+                # Decided by another reviewer between our read and our claim (they decide, then
+                # release): read the change feed again now that the pair is ours.
+                cands.refresh()
+                pending_other, workable = _workable(pos, sess.user, mode == "confirm")
+                if workable:
+                    log.info("open wanted_id=%s person_id=%s reviewer=%s", w, p, sess.user)
+                else:
+                    store.release(w, p, sess.user)
         data = pages.pair_page(ctx, cands, records, pos, params.get("norm") == "1")
         return render("pair.html", ctx, **data, f=f, qs=_qs(f, **({"mode": mode} if mode else {})),
                       base_qs=_qs(f), mode=mode, held=held, workable=workable and not held,
@@ -250,6 +275,10 @@ def create_app(config: AppConfig) -> Starlette:
         w, p, pos = found
         f = _filters_from(str(form.get("filters") or ""), cands)
         rec = records.wanted_record(w) or {}
+        refused = _hold(w, p, pos, sess.user, form.get("mode") == "confirm")
+        if refused is not None:
+            log.info("decide refused wanted_id=%s person_id=%s reviewer=%s", w, p, sess.user)
+            return PlainTextResponse(f"409: {refused}; open the next pair", status_code=409)
         row = cands.row(pos)
         try:
             store.decide(w, p, decision, sess.user, note=str(form.get("note") or "")[:2000],
@@ -270,9 +299,12 @@ def create_app(config: AppConfig) -> Starlette:
         if found is None:
             return PlainTextResponse("400: unknown pair", status_code=400)
         w, p, pos = found
+        if not store.claim(w, p, sess.user):
+            return PlainTextResponse("409: another reviewer holds this pair; open the next pair", status_code=409)
         try:
             store.confirm(w, p, sess.user, note=str(form.get("note") or "")[:2000])
         except ReviewError as exc:
+            store.release(w, p, sess.user)
             return PlainTextResponse(f"409: {exc}", status_code=409)
         store.release(w, p, sess.user)
         log.info("confirm wanted_id=%s person_id=%s reviewer=%s", w, p, sess.user)
