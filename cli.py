@@ -25,7 +25,7 @@ the residents register and the ID-card register, and writes ranked, scored and e
 
 # The commands, by who uses them (the top-level help lists them this way).
 USERS: dict[str, tuple[str, ...]] = {
-    "Analysts (the nightly match job)": ("run", "report", "evaluate", "blocking", "train", "ingest", "normalize"),
+    "Analysts (the nightly match job)": ("nightly", "run", "report", "evaluate", "blocking", "train", "ingest", "normalize"),
     "Reviewers (deciding on leads)": ("review",),
     "Data stewards (data quality)": ("audit", "clean"),
     "Trying it out": ("demo", "synth"),
@@ -79,14 +79,22 @@ def synth(
     wanted: int = typer.Option(500, help="Number of wanted records to generate."),
     seed: int = typer.Option(20251126, help="Random seed; the same seed gives the same files."),
     out_dir: Path = typer.Option(..., "--out", help="Output directory.", metavar="DIR"),
+    nights: int = typer.Option(0, "--nights", help="Also write this many nights after it (snapshots and deltas) under OUT/nights/."),
+    start: str = typer.Option("2026-01-01", "--start", help="The first night's date (with --nights).", metavar="YYYY-MM-DD"),
     quiet: bool = QuietOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Generate a synthetic population: residents, id_cards, wanted and truth (CSV)."""
+    """Generate a synthetic population: residents, id_cards, wanted and truth (CSV); with --nights,
+    a sequence of nights after it (new cards, changed residents, new and withdrawn wanted records)."""
     from linkage.synth import generate
 
     with sup.guard():
         paths = generate(n_residents=residents, n_wanted=wanted, seed=seed, out_dir=sup.out_dir(out_dir))
+        if nights:
+            from linkage.synth.nights import generate_nights
+
+            for folder in generate_nights(out_dir, nights, seed, out_dir / "nights", start=start):
+                paths[f"night {folder.name}"] = folder
     sup.emit({k: str(v) for k, v in paths.items()}, "\n".join(f"{k}: {v}" for k, v in paths.items()), quiet, as_json)
 
 
@@ -374,7 +382,14 @@ def _mount_review() -> None:
     app.add_typer(review_app, name="review", help="Reviewer workbench: the web app (serve), accounts (users add), export of decisions.")
 
 
+def _mount_nightly() -> None:
+    from linkage.workspace.cli import nightly
+
+    command(name="nightly")(nightly)
+
+
 _mount_review()
+_mount_nightly()
 
 
 if __name__ == "__main__":  # pragma: no cover - `python cli.py`

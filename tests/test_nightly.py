@@ -363,3 +363,15 @@ def test_generated_nights_as_deltas_equal_their_snapshots(world, tmp_path):
     snap = {s: pd.read_csv(night / "snapshot" / f"{s}.csv", dtype=str, keep_default_na=False) for s in KEYS}
     full, _ = full_run(world, tmp_path, snap)
     assert_same_candidates(pd.read_parquet(r.matches), full)
+
+
+def test_a_first_night_without_a_model_trains_one_and_keeps_it(world, tmp_path):
+    """No --model on the first night: a model is trained on that night's pairs (the register's term
+    frequencies are ready before training, as in a run), stored as version 1 and used afterwards."""
+    files = {s: _csv(f, tmp_path / f"{s}.csv") for s, f in world["base"].items()}
+    ws, out = tmp_path / "ws", tmp_path / "out"
+    first = nightly(ws, out, {s: SourceInput(p) for s, p in files.items()}, night=D1, rules=world["rules"])
+    assert first.model_path.name.startswith("model-v001-") and first.model_path.is_file()
+    second = nightly(ws, out, {}, night=D2, rules=world["rules"])
+    assert second.model_path == first.model_path  # never retrained silently
+    assert len(pd.read_parquet(second.matches)) == len(pd.read_parquet(first.matches))

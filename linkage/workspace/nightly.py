@@ -398,11 +398,16 @@ def resolve_model(n: Night, model_path: Path | None, retrain: bool, gammas: Gamm
 # scoring every current candidate
 
 
+def tonight_tf(n: Night) -> None:
+    """Tonight's term frequencies over the whole register (temp table `tf`): training and scoring
+    both weigh pairs by them, as a run does after its prepare stage."""
+    build_tf(n.con, [col for c in n.settings.comparisons for col in c.tf.values()], temp=True)
+
+
 def rescore(n: Night, model: Model, gammas: Gammas) -> dict[str, int]:
-    """Tonight's TF table and prior over the whole register, then the run's scoring on all pairs;
-    ties in rank broken in person_id order, as a run's person numbering does."""
+    """The run's scoring on all pairs with tonight's TF table and prior; ties in rank broken in
+    person_id order, as a run's person numbering does."""
     con = n.con
-    build_tf(con, [col for c in n.settings.comparisons for col in c.tf.values()], temp=True)
     order = con.execute("""SELECT dense_rank() OVER (ORDER BY pe.uid) AS o FROM pairs p
                            JOIN persons pe USING (person_idx) ORDER BY p.pair_idx""").fetchnumpy()["o"]
     return score(con, n.settings, model, gammas, person_order=np.asarray(order, dtype=np.int64))
@@ -560,6 +565,7 @@ def _night(n: Night, out_dir: Path, inputs: dict[str, SourceInput], model_path: 
             raise
     checkpoint("commit")
     gammas = all_pairs(n)
+    tonight_tf(n)
     model, model_file, how = resolve_model(n, model_path, retrain, gammas)
     n.say(f"model: {model_file} ({how}, version {model.version}, created {model.created})")
     with n.stage("score"):
