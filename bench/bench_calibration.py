@@ -52,6 +52,40 @@ def run(data: Path, out_dir: Path, model: Path | None) -> float:
     return time.perf_counter() - t0
 
 
+def train_labelled(data: Path, train_dir: Path, n: int) -> Path:
+    """A model trained on the same draw with n labels from a simulated review."""
+    from linkage.labels import sample_for_review
+    from linkage.model import save_model
+    from linkage.pipeline import compare_pairs, prepare_workspace
+    from linkage.rules import rules_hash
+    from linkage.train import train
+
+    truth = pd.read_csv(data / "truth.csv", dtype=str)
+    true_pairs = set(zip(truth["wanted_id"], truth["person_id"].fillna("")))
+    sample = sample_for_review(train_dir / "matches.parquet", n, seed=1)
+    sample["label"] = [float((w, p) in true_pairs) for w, p in zip(sample["wanted_id"], sample["person_id"])]
+    work = train_dir.with_name(train_dir.name + f"_labels{n}")
+    t0 = time.perf_counter()
+    ctx = prepare_workspace(data / "wanted.csv", data / "residents.csv", data / "id_cards.csv", work)
+    model = train(ctx.con, ctx.settings, compare_pairs(ctx), rules_hash(None), labels=sample[["wanted_id", "person_id", "label"]])
+    ctx.con.close()
+    print(f"trained with {n} labels ({int(sample['label'].sum())} match) in {time.perf_counter() - t0:.1f} s: "
+          f"calibration {model.calibration}")
+    return save_model(model, work / "model.json")
+
+
+def apply_calibration(matches: Path, model_path: Path) -> Path:
+    """The test run's matches with match_probability through the model's calibration map."""
+    from linkage.calibrate import calibrated
+    from linkage.model import load_model
+
+    m = pd.read_parquet(matches)
+    m["match_probability"] = calibrated(m["match_probability"].to_numpy(), load_model(model_path, load_settings()))
+    out = matches.with_name("matches_calibrated.parquet")
+    m.to_parquet(out)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--residents", type=int, default=100_000)
@@ -61,21 +95,33 @@ def main() -> None:
     ap.add_argument("--tag", default="cal")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     ap.add_argument("--plot", type=Path, default=None)
+    ap.add_argument("--labels", type=int, default=0,
+                    help="also train with N labels: a score-stratified sample of the training run's candidates "
+                         "labelled from the training draw's truth (a simulated review); the test run's "
+                         "probabilities then go through the model's calibration map, as scoring will")
+    ap.add_argument("--reuse", action="store_true", help="reuse the training run of the same tag if it is there")
     args = ap.parse_args()
 
     train_data = generate(args.out, args.residents, args.wanted, args.train_seed)
     test_data = generate(args.out, args.residents, args.wanted, args.test_seed)
     train_dir = args.out / f"{args.tag}_{args.residents}_{args.train_seed}_train"
     test_dir = args.out / f"{args.tag}_{args.residents}_{args.test_seed}_test"
-    wall_train = run(train_data, train_dir, None)
-    wall_test = run(test_data, test_dir, train_dir / "model.json")
+    reuse = args.reuse and (train_dir / "model.json").is_file() and (train_dir / "matches.parquet").is_file()
+    wall_train = 0.0 if reuse else run(train_data, train_dir, None)
+    model_path = train_dir / "model.json"
+    if args.labels:
+        model_path = train_labelled(train_data, train_dir, args.labels)
+        test_dir = test_dir.with_name(test_dir.name + f"_labels{args.labels}")
+    wall_test = run(test_data, test_dir, model_path)
 
     truth, matches = test_data / "truth.csv", test_dir / "matches.parquet"
+    if args.labels:
+        matches = apply_calibration(matches, model_path)
     threshold = load_settings().threshold
     ev = evaluate(truth, matches, threshold)
     by = ev.by_scenario.set_index("label")
     cal = calibration(truth, matches)
-    model = json.loads((train_dir / "model.json").read_text())
+    model = json.loads(model_path.read_text())
     t = pd.read_csv(train_data / "truth.csv", dtype=str)
     true_share = float(t["person_id"].notna().mean())
 
@@ -95,7 +141,7 @@ def main() -> None:
         "recall_given_changed": rate("given_changed", "recall"), "recall1_given_changed": rate("given_changed", "recall_at_1"),
         "recall_name_changed_alias": rate("name_changed_alias", "recall"),
         "prior_share_estimated": model["wanted_match_share"], "prior_share_true_train": round(true_share, 4),
-        "ece": round(cal.ece, 4),
+        "ece": round(cal.ece, 4), "labels": args.labels, "calibration_map": model.get("calibration"),
     }
     print(ev.render())
     print()
