@@ -272,10 +272,10 @@ def fit_calibration(
     con: duckdb.DuckDBPyConnection, settings: Settings, model: Model, gammas: Gammas, w_of_pair: np.ndarray,
     found: pd.DataFrame, lgammas: Gammas, n_w: int, n_p: int, min_per_class: int,
 ) -> dict:
-    """A Platt map fitted on the labelled pairs' match_probability as a run would give it (their
+    """A calibration map (rules: model.calibration_method, isotonic or platt) fitted on the labelled pairs' match_probability as a run would give it (their
     one-person probability among this workspace's candidates; a labelled pair that is no candidate
     counts with its pair probability). Empty when either class has fewer than `min_per_class`."""
-    from linkage.calibrate import fit_platt, logit
+    from linkage.calibrate import fit_isotonic, fit_platt, logit
 
     y = found["label"].to_numpy(dtype=float)
     if min((y == 1).sum(), (y == 0).sum()) < min_per_class:
@@ -291,10 +291,13 @@ def fit_calibration(
     p = 1.0 / (1.0 + np.exp2(-l_total))
     as_candidate = key_all.reindex(pd.MultiIndex.from_arrays([lw, found["person_idx"].to_numpy()])).to_numpy()
     p = np.where(np.isnan(as_candidate), p, as_candidate)
-    a, b = fit_platt(logit(p), y)
-    return {"method": "platt", "a": round(a, 6), "b": round(b, 6), "pairs": int(len(y)),
-            "matches": int((y == 1).sum()), "non_matches": int((y == 0).sum()),
-            "fitted_on": "labelled pairs' match_probability (one-person, as scored)"}
+    common = {"pairs": int(len(y)), "matches": int((y == 1).sum()), "non_matches": int((y == 0).sum()),
+              "fitted_on": "labelled pairs' match_probability (one-person, as scored)"}
+    if str(settings.model.get("calibration_method", "isotonic")) == "platt":
+        a, b = fit_platt(logit(p), y)
+        return {"method": "platt", "a": round(a, 6), "b": round(b, 6), **common}
+    blocks = fit_isotonic(logit(p), y)
+    return {"method": "isotonic", **{k: [round(v, 6) for v in vs] for k, vs in blocks.items()}, **common}
 
 
 def apply_labels(

@@ -96,3 +96,20 @@ def test_platt_map_is_monotone_and_fitted():
     out = calibrated(p, _model({"method": "platt", "a": a, "b": b}))
     assert np.all(np.diff(out) > 0)
     assert out[2] == pytest.approx(1 / (1 + np.exp(-(a * logit(np.array([0.9]))[0] + b))))
+
+
+def test_isotonic_map_changes_only_what_the_labels_cover():
+    from linkage.calibrate import fit_isotonic
+
+    # labelled: 40 non-matches at log-odds 1..3 (the model said 0.73-0.95), 60 matches at 20
+    x = np.r_[np.linspace(1, 3, 40), np.full(60, 20.0)]
+    y = np.r_[np.zeros(40), np.ones(60)]
+    cal = {"method": "isotonic", **fit_isotonic(x, y)}
+    m = _model(cal)
+    p = np.array([0.01, 0.8, 0.9, 0.999, 1 - 1e-9])
+    out = calibrated(p, m)
+    assert np.all(np.diff(out) >= 0)  # monotone: ranks never change
+    assert out[1] < 0.1 and out[2] < 0.1  # the over-confident region the labels saw is pulled down
+    assert out[3] == pytest.approx(0.999)  # no labels between 3 and 20: the model's own figure stands
+    assert out[0] <= 0.01  # below every labelled block: never above the model's own figure or the first block
+    assert out[4] == pytest.approx(cal["p"][-1])
