@@ -7,6 +7,7 @@ whole page follows one convention per language."""
 
 from __future__ import annotations
 
+import os
 import string
 from functools import lru_cache
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import yaml
 
 from linkage.errors import RulesError
-from linkage.rules import rules_dir
+from linkage.rules import RULES_ENV, rules_dir
 
 LANGS = ("vi", "en")
 DEFAULT_LANG = "vi"
@@ -100,7 +101,13 @@ def _load(directory: str) -> dict[str, dict[str, str]]:
 
 
 def load_catalogue(rules: str | Path | None = None) -> dict[str, dict[str, str]]:
-    """All languages' strings, validated; cached per rules directory."""
+    """All languages' strings, validated; cached per rules directory (a page looks up dozens of
+    strings: no file-system call per lookup)."""
+    return _catalogue_for(None if rules is None else str(rules), os.environ.get(RULES_ENV))
+
+
+@lru_cache(maxsize=16)
+def _catalogue_for(rules: str | None, env: str | None) -> dict[str, dict[str, str]]:
     return _load(str(rules_dir(rules) / STRINGS_DIR))
 
 
