@@ -172,4 +172,5 @@ def test_labels_from_a_simulated_review_beat_em_alone(simulated):
     for name, model in (("plain", plain), ("labelled", labelled)):
         res = run(b["wanted"], b["residents"], b["id_cards"], base / f"run_b_{name}", rules=rules, model_path=model)
         f1[name] = _f1(res.matches, b["truth"], model, rules, base / f"cal_{name}.parquet")
+    print(f"F1 on the fresh draw: {f1}")
     assert f1["labelled"] > f1["plain"], f1
