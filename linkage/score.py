@@ -10,6 +10,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from linkage.calibrate import calibrated
 from linkage.compare import Gammas
 from linkage.model import Model, TfValues, match_weights, prior_weight, probability, run_prior
 from linkage.settings import Settings
@@ -84,7 +85,7 @@ def score(
     mw = match_weights(gammas.levels, model, tf_values(con, settings, w_idx))
     total = prior_weight(run_prior(model, n_persons)) + mw.sum(axis=1)
     rank = _ranks(w_idx, person_idx if person_order is None else person_order, total)
-    match_p = one_person_probability(w_idx, total)
+    match_p = calibrated(one_person_probability(w_idx, total), model)  # the model's map from labels, if any
     keep = (rank <= settings.top_k) & (total >= settings.floor_weight) & (match_p >= settings.floor_probability)
     cols = {
         "w_idx": w_idx[keep],
