@@ -9,6 +9,7 @@ terminal the stages show progress bars, in a log one line each.
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -17,6 +18,7 @@ from typer.core import TyperGroup
 
 from linkage import __version__
 from linkage import cli_support as sup
+from linkage.errors import UsageError
 from linkage.cli_support import SOURCES, Command, JsonOpt, LangOpt, QuietOpt, RulesOpt
 
 ABOUT = """Record linkage for Vietnamese person records: links a list of wanted persons against
@@ -25,7 +27,8 @@ the residents register and the ID-card register, and writes ranked, scored and e
 
 # The commands, by who uses them (the top-level help lists them this way).
 USERS: dict[str, tuple[str, ...]] = {
-    "Analysts (the nightly match job)": ("nightly", "run", "report", "evaluate", "blocking", "train", "ingest", "normalize"),
+    "Analysts (the nightly match job)": ("nightly", "run", "report", "evaluate", "sample-for-review", "blocking", "train",
+                                         "ingest", "normalize"),
     "Reviewers (deciding on leads)": ("review",),
     "Data stewards (data quality)": ("audit", "clean"),
     "Trying it out": ("demo", "synth"),
@@ -166,21 +169,32 @@ def train(
     id_cards: Optional[Path] = typer.Option(None, "--id-cards", help="ID-card register file.", metavar="FILE"),
     out_dir: Path = typer.Option(..., "--out", help="Work directory.", metavar="DIR"),
     model: Optional[Path] = typer.Option(None, "--model", help="Where to write the model (default: rules/model.json).", metavar="FILE"),
+    labels: Optional[Path] = typer.Option(
+        None, "--labels", metavar="FILE",
+        help="Reviewers' labels (`linkage review export`, Splink's labels, or wanted_id, person_id, label 1/0/0.5): "
+             "m from labelled pairs where a level has enough, EM elsewhere, plus a calibration map; unsure labels dropped.",
+    ),
     rules: Optional[Path] = RulesOpt,
     quiet: bool = QuietOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Fit the model (u from random pairs, m by EM) and write a versioned model file."""
+    """Fit the model (u from random pairs, m by EM or from labels) and write a versioned model file."""
     from linkage.model import save_model
     from linkage.pipeline import compare_pairs, fit_model, prepare_workspace, saved_model_path
 
     with sup.guard():
         target = sup.out_file(model or saved_model_path(rules))
+        labelled = None
+        if labels is not None:
+            from linkage.labels import load_labels
+
+            labelled = load_labels(labels)
         ctx = prepare_workspace(wanted, residents, id_cards, sup.out_dir(out_dir), rules, sup.reporter(quiet or as_json))
-        fitted = fit_model(ctx, compare_pairs(ctx))
+        fitted = fit_model(ctx, compare_pairs(ctx), labels=labelled)
         path = save_model(fitted, target)
     ctx.con.close()
-    summary = {"model": str(path), "warnings": fitted.warnings, "timings_s": ctx.timings}
+    summary = {"model": str(path), "warnings": fitted.warnings, "timings_s": ctx.timings,
+               "labels": fitted.training.get("labels"), "calibration": (fitted.calibration or {}).get("method")}
     sup.emit(summary, f"model: {path}", quiet, as_json)
 
 
@@ -264,33 +278,78 @@ def report(
 
 @command()
 def evaluate(
-    truth: Path = typer.Option(..., help="Truth CSV (wanted_id, person_id, scenarios).", metavar="FILE"),
     matches: Path = typer.Option(..., help="matches.parquet from `linkage run`.", metavar="FILE"),
+    truth: Optional[Path] = typer.Option(None, help="Truth CSV (wanted_id, person_id, scenarios).", metavar="FILE"),
+    labels: Optional[Path] = typer.Option(
+        None, "--labels", metavar="FILE",
+        help="Reviewers' labels instead of a truth file: precision and recall estimated from them (a review queue is not a random sample).",
+    ),
     threshold: Optional[float] = typer.Option(None, help="match_probability threshold, 0..1 (default: the rules')."),
+    calibration: bool = typer.Option(False, "--calibration", help="Reliability table (predicted vs observed per probability band) and expected calibration error."),
+    thresholds: bool = typer.Option(False, "--thresholds", help="Precision, recall, F1 and false alarms by threshold, to choose scoring.threshold."),
     plot: Optional[Path] = typer.Option(
-        None, "--plot", help="Also write PNG pictures here: precision-recall curve, score histogram, recall by scenario.",
+        None, "--plot", help="Also write PNG pictures here: precision-recall curve, score histogram, recall by scenario (and the reliability diagram with --calibration).",
         metavar="DIR",
     ),
     rules: Optional[Path] = RulesOpt,
     quiet: bool = QuietOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Precision, recall, F1, recall@1/@5, candidates per wanted, false alarms, recall per scenario."""
-    from linkage.evaluate import evaluate as run_eval
+    """Precision, recall, F1, recall@1/@5, candidates per wanted, false alarms, recall per scenario;
+    calibration and a threshold table; or estimates from reviewers' labels."""
+    from linkage import evaluate as ev
 
     with sup.guard():
+        if (truth is None) == (labels is None):
+            raise UsageError("give --truth FILE (a generated truth) or --labels FILE (reviewers' labels), one of them")
         t = sup.threshold_value(threshold, rules)
-        result = run_eval(truth, matches, t)
+        if labels is not None:
+            from linkage.labels import evaluate_labels
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # render() states the warning in its own words
+                estimate = evaluate_labels(labels, matches, t)
+            sup.emit(estimate.summary(), estimate.render(), quiet, as_json)
+            return
+        result = ev.evaluate(truth, matches, t)
+        summary, texts = _evaluation_summary(result, t), [result.render()]
+        if calibration:
+            cal = ev.calibration(truth, matches)
+            summary["calibration"] = {"ece": cal.ece, "bands": cal.table.to_dict("records")}
+            texts.append(cal.render())
+        if thresholds:
+            table = ev.sweep(truth, matches)
+            summary["thresholds"] = table.table.to_dict("records")
+            texts.append(table.render())
         plot_dir = sup.out_dir(plot) if plot is not None else None  # checked before anything is printed
-    sup.emit(_evaluation_summary(result, t), result.render(), quiet, as_json)
+    sup.emit(summary, "\n\n".join(texts), quiet, as_json)
     if plot_dir is not None:
-        from linkage.plots import write_plots
+        from linkage.plots import write_calibration_plot, write_plots
 
         with sup.guard():
             pictures = write_plots(truth, matches, plot_dir, t)
+            if calibration:
+                pictures["calibration"] = write_calibration_plot(truth, matches, plot_dir)
         if not (quiet or as_json):
             for path in pictures.values():
                 sup.out.print(f"plot: {path}", markup=False)
+
+
+@command(name="sample-for-review")
+def sample_for_review(
+    matches: Path = typer.Option(..., help="matches.parquet from `linkage run`.", metavar="FILE"),
+    n: int = typer.Option(..., "--n", help="How many candidates to draw.", min=1),
+    out_file: Path = typer.Option(..., "--out", help="The sample (Parquet), with a 'label' column to fill.", metavar="FILE"),
+    seed: int = typer.Option(0, help="Random seed; the same seed draws the same sample."),
+    quiet: bool = QuietOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """A score-stratified random sample of candidates to label, for unbiased precision and recall."""
+    from linkage.labels import draw_review_sample
+
+    with sup.guard():
+        drawn = draw_review_sample(matches, n, sup.out_file(out_file), seed=seed)
+    sup.emit({"path": str(drawn.path), "drawn": len(drawn.sample)}, drawn.render(), quiet, as_json)
 
 
 def _evaluation_summary(result, threshold: float) -> dict[str, Any]:

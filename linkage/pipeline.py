@@ -250,9 +250,11 @@ def compare_pairs(ctx: Context) -> Gammas:
     return gammas
 
 
-def fit_model(ctx: Context, gammas: Gammas) -> Model:
+def fit_model(ctx: Context, gammas: Gammas, labels=None) -> Model:
+    """The model from this run's pairs; with reviewers' labels (linkage.labels.load_labels), m from
+    the labelled pairs where a level has enough of them, and a calibration map."""
     with ctx.stage("train"):
-        model = train(ctx.con, ctx.settings, gammas, rules_hash(ctx.rules), log=ctx.say)
+        model = train(ctx.con, ctx.settings, gammas, rules_hash(ctx.rules), log=ctx.say, labels=labels)
     for line in summarise_warnings(model.warnings):
         ctx.say(f"training warning: {line}; see model.json and report.html")
     return model
