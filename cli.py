@@ -288,7 +288,7 @@ def evaluate(
     calibration: bool = typer.Option(False, "--calibration", help="Reliability table (predicted vs observed per probability band) and expected calibration error."),
     thresholds: bool = typer.Option(False, "--thresholds", help="Precision, recall, F1 and false alarms by threshold, to choose scoring.threshold."),
     plot: Optional[Path] = typer.Option(
-        None, "--plot", help="Also write PNG pictures here: precision-recall curve, score histogram, recall by scenario (and the reliability diagram with --calibration).",
+        None, "--plot", help="Also write PNG pictures here: precision-recall curve, score histogram, recall by scenario, reliability diagram.",
         metavar="DIR",
     ),
     rules: Optional[Path] = RulesOpt,
@@ -324,12 +324,10 @@ def evaluate(
         plot_dir = sup.out_dir(plot) if plot is not None else None  # checked before anything is printed
     sup.emit(summary, "\n\n".join(texts), quiet, as_json)
     if plot_dir is not None:
-        from linkage.plots import write_calibration_plot, write_plots
+        from linkage.plots import write_plots
 
         with sup.guard():
             pictures = write_plots(truth, matches, plot_dir, t)
-            if calibration:
-                pictures["calibration"] = write_calibration_plot(truth, matches, plot_dir)
         if not (quiet or as_json):
             for path in pictures.values():
                 sup.out.print(f"plot: {path}", markup=False)

@@ -140,7 +140,8 @@ def _plot_scenarios(ev: Evaluation, title: str, path: Path) -> Path:
 
 def write_plots(truth_path: Path, matches_path: Path, out_dir: Path, threshold: float,
                 title: str | None = None) -> dict[str, Path]:
-    """The three PNG files in out_dir (created if needed); returns their paths by kind."""
+    """The four PNG files in out_dir (created if needed): precision-recall curve, score histogram,
+    recall by scenario and the reliability diagram; returns their paths by kind."""
     try:
         import matplotlib
     except ImportError:  # pragma: no cover - matplotlib is a dependency; a broken install says so
@@ -158,6 +159,7 @@ def write_plots(truth_path: Path, matches_path: Path, out_dir: Path, threshold: 
         "pr": _plot_pr(pr_curve(pairs, n_true), ev, title, out_dir / FILES["pr"]),
         "hist": _plot_hist(pairs, title, out_dir / FILES["hist"]),
         "scenarios": _plot_scenarios(ev, title, out_dir / FILES["scenarios"]),
+        "calibration": write_calibration_plot(truth_path, matches_path, out_dir / FILES["calibration"], title=title),
     }
 
 

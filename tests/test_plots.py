@@ -84,7 +84,7 @@ def _png_shape(path):
     return mpimg.imread(path).shape
 
 
-def test_write_plots_makes_three_pngs(tmp_path):
+def test_write_plots_makes_four_pngs(tmp_path):
     truth, matches = _write(tmp_path)
     paths = write_plots(truth, matches, tmp_path / "plots", threshold=0.5)
     assert set(paths) == set(FILES)
