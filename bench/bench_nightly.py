@@ -9,6 +9,10 @@
 4. runs a cold `linkage run` on the night's final snapshots with the same model;
 5. checks incremental equals full (same pairs, probabilities within 1e-9).
 Each timed step runs in its own process: wall time and peak memory (the process and its workers).
+
+`--reuse` keeps what an earlier benchmark in the same --out built: the population, the workspace as
+the build left it (copied to `ws.built` after the build, copied back before each night) and the
+cold run's matches, so repeated night measurements cost one build.
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ def main() -> None:
     ap.add_argument("--wanted", type=int, default=20_000)
     ap.add_argument("--seed", type=int, default=20260101)
     ap.add_argument("--out", type=Path, default=Path("/tmp/bench_nightly"))
+    ap.add_argument("--reuse", action="store_true", help="reuse the built workspace and cold run of --out")
     ap.add_argument("--step")
     ap.add_argument("--args")
     a = ap.parse_args()
@@ -95,14 +100,26 @@ def main() -> None:
     save_model(default_model(load_settings(None), rules_hash(None)), model)
     import shutil
 
-    for d in ("ws", "out", "run"):
+    built, cold_file = a.out / "ws.built", a.out / "run.json"
+    reuse = a.reuse and built.is_dir()
+    for d in ("ws", "out") + (() if reuse else ("run", "ws.built")):
         shutil.rmtree(a.out / d, ignore_errors=True)
     common = {"ws": str(a.out / "ws"), "out": str(a.out / "out"), "model": str(model)}
-    build = timed("build", {**common, "base": str(base), "night": "2026-01-01"})
-    print("build", json.dumps(build))
+    if reuse:
+        shutil.copytree(built, a.out / "ws")
+        print("build reused from", built)
+    else:
+        build = timed("build", {**common, "base": str(base), "night": "2026-01-01"})
+        print("build", json.dumps(build))
+        shutil.copytree(a.out / "ws", built)
     night = timed("night", {**common, "night_dir": str(folder), "night": "2026-01-02"})
     print("night", json.dumps(night))
-    cold = timed("run", {**common, "night_dir": str(folder), "run_out": str(a.out / "run")})
+    if reuse and cold_file.is_file():
+        cold = json.loads(cold_file.read_text())
+        print("cold run reused from", cold_file)
+    else:
+        cold = timed("run", {**common, "night_dir": str(folder), "run_out": str(a.out / "run")})
+        cold_file.write_text(json.dumps(cold))
     print("cold run", json.dumps(cold))
     x = pd.read_parquet(night["matches"]).drop(columns="run_id").sort_values(["wanted_id", "person_id"]).reset_index(drop=True)
     y = pd.read_parquet(cold["matches"]).drop(columns="run_id").sort_values(["wanted_id", "person_id"]).reset_index(drop=True)

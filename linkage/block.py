@@ -7,6 +7,7 @@ hottest key named) before it costs anything.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -57,24 +58,49 @@ def _keys_sql(
     return f"SELECT {id_col}, CAST(k AS VARCHAR) || unnest({suffix}) AS k FROM ({keys})"
 
 
-def _key_tables(con: duckdb.DuckDBPyConnection, rule: BlockingRule, left: str = "w", right: str = "reg") -> None:
+def rule_keys_sql(con: duckdb.DuckDBPyConnection, rule: BlockingRule, side: str, table: str) -> str:
+    """SELECT (id, k): the rule's keys of one side's records (`side` 'l': wanted records of `table`,
+    keyed by w_idx; 'r': register records, keyed by r_idx). A workspace stores these tables and
+    keeps them up to date with its changed records."""
+    if side == "l":
+        return _keys_sql(con, rule.left, "l", table, "w_idx", rule.year_window)
+    return _keys_sql(con, rule.right, "r", table, "r_idx", rule.year_window)
+
+
+def _key_tables(con: duckdb.DuckDBPyConnection, rule: BlockingRule, left: str = "w", right: str = "reg",
+                left_keys: str | None = None, right_keys: str | None = None) -> tuple[str, str]:
     """Key tables of both sides; `left`/`right` name the records to key (a table or a
-    parenthesised subquery of `w`/`reg`), so a night can key only its new and changed records."""
+    parenthesised subquery of `w`/`reg`), so a night can key only its new and changed records.
+    A side given as stored keys (`left_keys`/`right_keys`, a table of rule_keys_sql's rows) is
+    read from there instead of being keyed again. Returns the names of the two key tables."""
+    kl, kr = left_keys or "kl", right_keys or "kr"
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE kl AS {_keys_sql(con, rule.left, 'l', left, 'w_idx', rule.year_window)}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE kr AS {_keys_sql(con, rule.right, 'r', right, 'r_idx', rule.year_window)}")
+        if left_keys is None:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE kl AS {rule_keys_sql(con, rule, 'l', left)}")
+        if right_keys is None:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE kr AS {rule_keys_sql(con, rule, 'r', right)}")
     except duckdb.Error as exc:
         raise RulesError(f"blocking rule '{rule.name}': invalid key expression: {exc}") from None
+    return kl, kr
 
 
 def count_rule(con: duckdb.DuckDBPyConnection, rule: BlockingRule, hot: int, left: str = "w",
-               right: str = "reg") -> RuleCount:
-    """Pairs the rule's key join would produce, and its hottest keys, from key frequencies."""
-    _key_tables(con, rule, left, right)
+               right: str = "reg", left_keys: str | None = None, right_keys: str | None = None) -> RuleCount:
+    """Pairs the rule's key join would produce, and its hottest keys, from key frequencies. When
+    one side is stored keys (the whole register, say) and the other a few records' keys, only the
+    stored keys the few share are counted (the same counts: other keys join nothing)."""
+    kl, kr = _key_tables(con, rule, left, right, left_keys, right_keys)
+    only_l = "WHERE k IN (SELECT k FROM cr)" if left_keys and not right_keys else ""
+    only_r = "WHERE k IN (SELECT k FROM cl)" if right_keys and not left_keys else ""
+    if only_l:
+        ctes = f"""cr AS (SELECT k, count(*) AS n FROM {kr} GROUP BY k),
+                   cl AS (SELECT k, count(*) AS n FROM {kl} {only_l} GROUP BY k)"""
+    else:
+        ctes = f"""cl AS (SELECT k, count(*) AS n FROM {kl} GROUP BY k),
+                   cr AS (SELECT k, count(*) AS n FROM {kr} {only_r} GROUP BY k)"""
     rows = con.execute(
         f"""
-        WITH cl AS (SELECT k, count(*) AS n FROM kl GROUP BY k),
-             cr AS (SELECT k, count(*) AS n FROM kr GROUP BY k)
+        WITH {ctes}
         SELECT CAST(cl.k AS VARCHAR), cl.n * cr.n AS pairs FROM cl JOIN cr USING (k)
         ORDER BY pairs DESC, 1
         """
@@ -83,15 +109,53 @@ def count_rule(con: duckdb.DuckDBPyConnection, rule: BlockingRule, hot: int, lef
     return RuleCount(rule.name, rule.description, int(total), [(k, int(n)) for k, n in rows[:hot]])
 
 
-def _rule_pairs_sql(rule: BlockingRule) -> str:
+def _joined_sql(kl: str = "kl", kr: str = "kr") -> str:
+    """The key join: (w_idx, r_idx) of every shared key."""
+    return f"SELECT kl.w_idx, kr.r_idx FROM {kl} kl JOIN {kr} kr USING (k)"
+
+
+def _rule_pairs_sql(rule: BlockingRule, joined: str, lt: str = "w", rt: str = "reg") -> str:
+    """The rule's (wanted, person) pairs: the key join's records (`lt`, `rt`: tables holding them)
+    through the rule's filter."""
     where = f"WHERE {rule.filter}" if rule.filter else ""
     return f"""
         SELECT DISTINCT l.w_idx, r.person_idx
-        FROM kl JOIN kr USING (k)
-        JOIN w l ON l.w_idx = kl.w_idx
-        JOIN reg r ON r.r_idx = kr.r_idx
+        FROM ({joined}) j
+        JOIN {lt} l ON l.w_idx = j.w_idx
+        JOIN {rt} r ON r.r_idx = j.r_idx
         {where}
     """
+
+
+def _filter_columns(rules: list[BlockingRule], alias: str) -> set[str]:
+    """Columns the rules' filters name as `<alias>.<column>`."""
+    return {c for r in rules for c in re.findall(rf"\b{alias}\.([A-Za-z_][A-Za-z0-9_]*)", r.filter or "")}
+
+
+def _join_counted(con: duckdb.DuckDBPyConnection, rule: BlockingRule, settings: Settings, bit: int, left: str,
+                  right: str, lk: str | None, rk: str | None) -> RuleCount:
+    """A night's key join (few records against stored keys) into `hits`, counted as count_rule
+    counts (a key's pairs are its rows in the join); stops reading at the budget, and then
+    counts from key frequencies for the message."""
+    kl, kr = _key_tables(con, rule, left, right, lk, rk)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE kj AS SELECT kl.w_idx, kr.r_idx, kl.k FROM {kl} kl JOIN {kr} kr "
+                f"USING (k) LIMIT {int(settings.pair_budget) + 1}")
+    total = con.execute("SELECT count(*) FROM kj").fetchall()[0][0]
+    if total > settings.pair_budget:
+        return count_rule(con, rule, settings.hot_keys, left, right, lk, rk)
+    rows = con.execute(f"""SELECT CAST(k AS VARCHAR), count(*) AS pairs FROM kj GROUP BY k
+                           ORDER BY pairs DESC, 1 LIMIT {int(settings.hot_keys)}""").fetchall()
+    con.execute(f"INSERT INTO hits SELECT DISTINCT {bit}, w_idx, r_idx FROM kj")
+    con.execute("DROP TABLE kj")
+    return RuleCount(rule.name, rule.description, int(total), [(k, int(n)) for k, n in rows])
+
+
+def _insert_found(con: duckdb.DuckDBPyConnection, rule: BlockingRule, bit: int, joined: str, lt: str = "w",
+                  rt: str = "reg") -> None:
+    try:
+        con.execute(f"INSERT INTO found SELECT w_idx, person_idx, {bit} FROM ({_rule_pairs_sql(rule, joined, lt, rt)})")
+    except duckdb.Error as exc:
+        raise RulesError(f"blocking rule '{rule.name}': invalid filter: {exc}") from None
 
 
 def block(
@@ -102,6 +166,8 @@ def block(
     left: str = "w",
     right: str = "reg",
     into: str = "pairs",
+    left_keys: str | None = None,
+    right_keys: str | None = None,
 ) -> list[RuleCount]:
     """Create table `pairs(w_idx, person_idx, rules)` (rules: bitmask of the rules that found the
     pair, bit i = i-th rule in the settings). Stops with BudgetError before joining a rule whose
@@ -109,15 +175,27 @@ def block(
 
     `left` and `right` restrict the records keyed on each side (default: all of `w` and `reg`),
     e.g. `(SELECT * FROM w WHERE w_idx IN (...))`: the same rules' SQL screens a night's new and
-    changed records only; `into` names the result table."""
+    changed records only; `into` names the result table. `left_keys`/`right_keys` name a side's
+    stored key tables, with `{bit}` for the rule's place in the settings (e.g. 'keys_reg_{bit}',
+    rows of rule_keys_sql): that side is read from them instead of being keyed again."""
     chosen = [r for r in settings.blocking if rules is None or r.name in rules]
     names = [r.name for r in settings.blocking]
     con.execute(f"DROP TABLE IF EXISTS {into}")
     con.execute("CREATE OR REPLACE TEMP TABLE found (w_idx BIGINT, person_idx BIGINT, bit INTEGER)")
     counts = []
+    # One side stored whole, the other a few records (a night): the key joins first, then the
+    # filters on only the records they reached, not on the whole register once per rule.
+    split = bool(left_keys) != bool(right_keys)
+    if split:
+        con.execute("CREATE OR REPLACE TEMP TABLE hits (bit INTEGER, w_idx BIGINT, r_idx BIGINT)")
     for rule in chosen:
         bit = names.index(rule.name)
-        count = count_rule(con, rule, settings.hot_keys, left, right)
+        lk = left_keys.format(bit=bit) if left_keys else None
+        rk = right_keys.format(bit=bit) if right_keys else None
+        if split:  # the key join itself (bounded by the budget) gives the counts: one pass over the stored keys
+            count = _join_counted(con, rule, settings, bit, left, right, lk, rk)
+        else:
+            count = count_rule(con, rule, settings.hot_keys, left, right, lk, rk)
         if count.candidate_pairs > settings.pair_budget:
             key, n = count.hot_keys[0] if count.hot_keys else ("?", 0)
             raise BudgetError(
@@ -125,14 +203,25 @@ def block(
                 f"budget of {settings.pair_budget:,} (rules/matching.yaml blocking.pair_budget); hottest key "
                 f"'{key}' alone gives {n:,} pairs. Tighten the rule or raise the budget."
             )
-        try:
-            con.execute(f"INSERT INTO found SELECT w_idx, person_idx, {bit} FROM ({_rule_pairs_sql(rule)})")
-        except duckdb.Error as exc:
-            raise RulesError(f"blocking rule '{rule.name}': invalid filter: {exc}") from None
+        if not split:
+            _insert_found(con, rule, bit, _joined_sql(lk or "kl", rk or "kr"))
         counts.append(count)
         if progress:
             progress(1)
     con.execute("DROP TABLE IF EXISTS kl; DROP TABLE IF EXISTS kr")
+    if split:
+        lcols = ", ".join(["w_idx"] + sorted(_filter_columns(chosen, "l") - {"w_idx"}))
+        rcols = ", ".join(["r_idx", "person_idx"] + sorted(_filter_columns(chosen, "r") - {"r_idx", "person_idx"}))
+        con.execute(f"CREATE OR REPLACE TEMP TABLE hit_w AS SELECT {lcols} FROM w WHERE w_idx IN (SELECT w_idx FROM hits)")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE hit_r AS SELECT {rcols} FROM reg WHERE r_idx IN (SELECT r_idx FROM hits)")
+        for rule in chosen:
+            bit = names.index(rule.name)
+            joined = f"SELECT w_idx, r_idx FROM hits WHERE bit = {bit}"
+            try:
+                _insert_found(con, rule, bit, joined, "hit_w", "hit_r")
+            except RulesError:  # a filter naming columns other than l.<col> / r.<col>: the whole tables
+                _insert_found(con, rule, bit, joined)
+        con.execute("DROP TABLE hits; DROP TABLE hit_w; DROP TABLE hit_r")
     # One pass over everything found: the union of pairs, each with the bitmask of its rules.
     con.execute(
         f"""

@@ -42,7 +42,7 @@ from linkage.progress import Reporter
 from linkage.rules import rules_dir, rules_hash
 from linkage.score import score
 from linkage.settings import Settings, load_settings
-from linkage.block import block
+from linkage.block import block, rule_keys_sql
 from linkage.train import train
 from linkage.workspace import store
 from linkage.workspace.config import NightlyConfig, load_config
@@ -246,15 +246,53 @@ def store_records(n: Night) -> None:
     _ensure_like(con, "reg", "prep_reg", "0::BIGINT AS r_idx, 0::BIGINT AS person_idx,")
     con.execute("DELETE FROM w WHERE uid IN (SELECT key FROM chg_wanted)")
     con.execute("INSERT INTO w BY NAME SELECT p.*, i.w_idx FROM prep_w p JOIN wanted_ids i USING (uid) ORDER BY i.w_idx")
-    con.execute("""DELETE FROM reg WHERE (src = 'residents' AND uid IN (SELECT key FROM chg_residents))
-                   OR (src = 'id_cards' AND uid IN (SELECT key FROM chg_id_cards))""")
+    gone = """(src = 'residents' AND uid IN (SELECT key FROM chg_residents))
+              OR (src = 'id_cards' AND uid IN (SELECT key FROM chg_id_cards))"""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE gone_r AS SELECT r_idx FROM reg WHERE {gone}")
+    top = con.execute("SELECT coalesce(max(r_idx), -1) FROM reg").fetchall()[0][0]
+    con.execute(f"DELETE FROM reg WHERE {gone}")
     con.execute("""INSERT INTO reg BY NAME SELECT p.*, i.person_idx,
                    (SELECT coalesce(max(r_idx), -1) FROM reg) + row_number() OVER (ORDER BY p.src DESC, p.uid) AS r_idx
                    FROM prep_reg p JOIN persons i USING (uid)""")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE new_r AS SELECT r_idx FROM reg WHERE r_idx > {int(top)}")
     con.execute("""CREATE OR REPLACE TEMP TABLE dirty_w AS SELECT w_idx FROM wanted_ids
                    WHERE uid IN (SELECT key FROM chg_wanted)""")
     con.execute("""CREATE OR REPLACE TEMP TABLE dirty_p AS SELECT person_idx FROM persons
                    WHERE uid IN (SELECT key FROM chg_residents UNION SELECT key FROM chg_id_cards)""")
+
+
+KEYS_W, KEYS_REG = "keys_w_{bit}", "keys_reg_{bit}"
+
+
+def keep_keys(n: Night, full: bool) -> None:
+    """Each blocking rule's keys of every wanted and register record, stored (tables keys_w_<i>,
+    keys_reg_<i>, i = the rule's place in matching.yaml) so a night keys only its changed records:
+    built whole on a first night, a rules rebuild or a workspace without them; otherwise the keys
+    of removed and changed records are deleted and those of added and changed ones inserted."""
+    con, rules = n.con, n.settings.blocking
+    want = json.dumps([[r.name, r.left, r.right, r.year_window] for r in rules])
+    stored = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE NOT temporary "
+                                        "AND (table_name LIKE 'keys_w_%' OR table_name LIKE 'keys_reg_%')").fetchall()}
+    whole = full or store.get_meta(con, "blocking_keys") != want
+    if not whole:
+        con.execute("CREATE OR REPLACE TEMP TABLE new_reg AS SELECT * FROM reg WHERE r_idx IN (SELECT r_idx FROM new_r)")
+    try:
+        if whole:
+            for t in sorted(stored):
+                con.execute(f"DROP TABLE {t}")
+        for bit, rule in enumerate(rules):
+            kw, kr = KEYS_W.format(bit=bit), KEYS_REG.format(bit=bit)
+            if whole:
+                con.execute(f"CREATE TABLE {kw} AS {rule_keys_sql(con, rule, 'l', 'w')}")
+                con.execute(f"CREATE TABLE {kr} AS {rule_keys_sql(con, rule, 'r', 'reg')}")
+                continue
+            con.execute(f"DELETE FROM {kw} WHERE w_idx IN (SELECT w_idx FROM dirty_w)")
+            con.execute(f"INSERT INTO {kw} {rule_keys_sql(con, rule, 'l', 'dirty_wt')}")
+            con.execute(f"DELETE FROM {kr} WHERE r_idx IN (SELECT r_idx FROM gone_r)")
+            con.execute(f"INSERT INTO {kr} {rule_keys_sql(con, rule, 'r', 'new_reg')}")
+    except duckdb.Error as exc:
+        raise RulesError(f"blocking rule '{rule.name}': invalid key expression: {exc}") from None
+    store.set_meta(con, "blocking_keys", want)
 
 
 def _level_cols(settings: Settings) -> list[str]:
@@ -280,12 +318,15 @@ def screen(n: Night, full: bool) -> dict[str, int]:
                         first_seen DATE, last_changed DATE, first_above DATE)""")
     else:
         con.execute(f"DELETE FROM cand WHERE {where}")
+    con.execute("CREATE OR REPLACE TEMP TABLE dirty_wt AS SELECT * FROM w WHERE w_idx IN (SELECT w_idx FROM dirty_w)")
+    keep_keys(n, full)
     if full:
-        counts = block(con, settings, into="pairs")
-    else:
-        counts = block(con, settings, left="(SELECT * FROM w WHERE w_idx IN (SELECT w_idx FROM dirty_w))", into="pa")
-        counts_b = block(con, settings, right="(SELECT * FROM reg WHERE person_idx IN (SELECT person_idx FROM dirty_p))",
-                         into="pb")
+        counts = block(con, settings, into="pairs", left_keys=KEYS_W, right_keys=KEYS_REG)
+    else:  # tonight's records keyed, the other side's keys read from the workspace
+        counts = block(con, settings, left="dirty_wt", into="pa", right_keys=KEYS_REG)
+        con.execute("CREATE OR REPLACE TEMP TABLE dirty_reg AS SELECT * FROM reg "
+                    "WHERE person_idx IN (SELECT person_idx FROM dirty_p)")
+        counts_b = block(con, settings, right="dirty_reg", into="pb", left_keys=KEYS_W)
         for a, b in zip(counts, counts_b):
             a.candidate_pairs += b.candidate_pairs
             a.pairs = (a.pairs or 0) + (b.pairs or 0)
