@@ -71,20 +71,28 @@ def score(
     model: Model,
     gammas: Gammas,
     person_order: np.ndarray | None = None,
+    pairs: dict[str, np.ndarray] | None = None,
 ) -> dict[str, int]:
     """Create table `scored` with the top-k candidates per wanted record above the floor weight.
 
     Ties in rank are broken by `person_order` (per pair of `gammas`), by default person_idx,
     which a run numbers in person_id order; a workspace, whose numbers follow arrival, passes
-    each person's place in person_id order so its ranks equal a run's."""
-    meta = con.execute("SELECT w_idx, person_idx, rules FROM pairs ORDER BY pair_idx").fetchnumpy()
+    each person's place in person_id order so its ranks equal a run's. `pairs`: the pairs'
+    w_idx, person_idx and rules in pair_idx order when the caller holds them (else read from
+    table `pairs`)."""
+    meta = pairs or con.execute("SELECT w_idx, person_idx, rules FROM pairs ORDER BY pair_idx").fetchnumpy()
     w_idx = np.asarray(meta["w_idx"])[gammas.pair_idx]
     person_idx = np.asarray(meta["person_idx"])[gammas.pair_idx]
     rules = np.asarray(meta["rules"])[gammas.pair_idx]
     n_persons = con.execute("SELECT count(DISTINCT person_idx) FROM reg").fetchall()[0][0]
     mw = match_weights(gammas.levels, model, tf_values(con, settings, w_idx))
     total = prior_weight(run_prior(model, n_persons)) + mw.sum(axis=1)
-    rank = _ranks(w_idx, person_idx if person_order is None else person_order, total)
+    # Only pairs at or above the floor weight can be kept, and every pair ranked before one of them
+    # weighs at least as much: ranking those alone gives their ranks (the rest are never kept).
+    contender = np.flatnonzero(total >= settings.floor_weight)
+    order = person_idx if person_order is None else person_order
+    rank = np.full(len(total), np.iinfo(np.int32).max, dtype=np.int32)
+    rank[contender] = _ranks(w_idx[contender], order[contender], total[contender])
     match_p = calibrated(one_person_probability(w_idx, total), model)  # the model's map from labels, if any
     keep = (rank <= settings.top_k) & (total >= settings.floor_weight) & (match_p >= settings.floor_probability)
     cols = {

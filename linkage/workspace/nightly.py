@@ -37,7 +37,7 @@ from linkage.model import Model, load_model, save_model
 from linkage.normalize.table import normalize_table
 from linkage.outputs import fingerprint as file_fingerprint
 from linkage.pipeline import peak_rss_mb, prepare_chunk, summarise_warnings
-from linkage.prepare import build_tf, derived_sql, prepared_arrow, uses_place_text
+from linkage.prepare import derived_sql, prepared_arrow, uses_place_text
 from linkage.progress import Reporter
 from linkage.rules import rules_dir, rules_hash
 from linkage.score import score
@@ -383,20 +383,28 @@ def _next_model_path(n: Night) -> tuple[int, Path]:
     return int(version), n.workspace / store.MODELS / f"model-v{version:03d}-{n.night}.json"
 
 
-def all_pairs(n: Night) -> Gammas:
-    """Temp table `pairs` (pair_idx in (w_idx, person_idx) order) and the levels of every current
-    candidate, as a run holds them after its comparison stage."""
+def all_pairs(n: Night) -> tuple[Gammas, dict[str, np.ndarray]]:
+    """The levels of every current candidate, as a run holds them after its comparison stage, and
+    the pairs' w_idx, person_idx and rules (pair_idx = place in the table's order): one Arrow read,
+    no sort (ranks and the one-person probability do not depend on the pairs' order)."""
     gcols = _level_cols(n.settings)
-    n.con.execute("""CREATE OR REPLACE TEMP TABLE pairs AS SELECT row_number() OVER (ORDER BY w_idx, person_idx) - 1
-                     AS pair_idx, w_idx, person_idx, rules FROM cand""")
-    got = n.con.execute(f"SELECT {', '.join(gcols)} FROM cand ORDER BY w_idx, person_idx").fetchnumpy()
-    levels = np.column_stack([np.asarray(got[g], dtype=np.int8) for g in gcols]) if gcols else np.zeros((0, 0), np.int8)
-    if len(levels) == 0:
-        levels = np.zeros((0, len(gcols)), np.int8)
-    return Gammas(np.arange(len(levels), dtype=np.int64), levels, tuple(c.name for c in n.settings.comparisons))
+    got = n.con.sql(f"SELECT w_idx, person_idx, rules{''.join(', ' + g for g in gcols)} FROM cand").to_arrow_table()
+    col = lambda name, dtype: np.asarray(got.column(name).to_numpy(), dtype=dtype)  # noqa: E731
+    meta = {"w_idx": col("w_idx", np.int64), "person_idx": col("person_idx", np.int64), "rules": col("rules", np.int64)}
+    levels = (np.column_stack([col(g, np.int8) for g in gcols]) if gcols and got.num_rows
+              else np.zeros((got.num_rows, len(gcols)), np.int8))
+    return Gammas(np.arange(got.num_rows, dtype=np.int64), levels, tuple(c.name for c in n.settings.comparisons)), meta
 
 
-def resolve_model(n: Night, model_path: Path | None, retrain: bool, gammas: Gammas) -> tuple[Model, Path, str]:
+def pairs_table(n: Night, meta: dict[str, np.ndarray]) -> None:
+    """Temp table `pairs` (pair_idx, w_idx, person_idx, rules) for training, which reads it."""
+    n.con.register("_pairs", pa.table({"pair_idx": np.arange(len(meta["w_idx"]), dtype=np.int64), **meta}))
+    n.con.execute("CREATE OR REPLACE TEMP TABLE pairs AS SELECT * FROM _pairs")
+    n.con.unregister("_pairs")
+
+
+def resolve_model(n: Night, model_path: Path | None, retrain: bool, gammas: Gammas,
+                  meta: dict[str, np.ndarray]) -> tuple[Model, Path, str]:
     """The model for tonight: a given file (copied into the workspace as a new version), a new
     training (`--retrain`, or the first night without --model), else the workspace's current one."""
     con, current = n.con, store.get_meta(n.con, "model_path")
@@ -414,6 +422,7 @@ def resolve_model(n: Night, model_path: Path | None, retrain: bool, gammas: Gamm
         if not retrain:
             n.say("no model in the workspace and no --model: training one on tonight's candidate pairs")
         with n.stage("train"):
+            pairs_table(n, meta)
             model = train(con, n.settings, gammas, digest, log=n.say)
         for line in summarise_warnings(model.warnings):
             n.say(f"training warning: {line}; see the model file")
@@ -439,19 +448,71 @@ def resolve_model(n: Night, model_path: Path | None, retrain: bool, gammas: Gamm
 # scoring every current candidate
 
 
-def tonight_tf(n: Night) -> None:
-    """Tonight's term frequencies over the whole register (temp table `tf`): training and scoring
-    both weigh pairs by them, as a run does after its prepare stage."""
-    build_tf(n.con, [col for c in n.settings.comparisons for col in c.tf.values()], temp=True)
+def _tf_columns(settings: Settings) -> list[str]:
+    return sorted({col for c in settings.comparisons for col in c.tf.values()})
 
 
-def rescore(n: Night, model: Model, gammas: Gammas) -> dict[str, int]:
-    """The run's scoring on all pairs with tonight's TF table and prior; ties in rank broken in
-    person_id order, as a run's person numbering does."""
+def _tf_counts_sql(columns: list[str], persons: str | None) -> str:
+    """Per TF column and value, the number of register persons holding it (a person counts once
+    per value, as prepare.build_tf counts), over all persons or those of table `persons`."""
+    where = f" AND person_idx IN (SELECT person_idx FROM {persons})" if persons else ""
+    selects = [f"""SELECT '{col}' AS col, CAST(value AS VARCHAR) AS value, count(*) AS n
+                   FROM (SELECT DISTINCT person_idx, {col} AS value FROM reg WHERE {col} IS NOT NULL{where})
+                   GROUP BY value""" for col in columns]
+    return " UNION ALL ".join(selects) or "SELECT NULL::VARCHAR AS col, NULL::VARCHAR AS value, 0::BIGINT AS n WHERE FALSE"
+
+
+def tf_before(n: Night, full: bool) -> None:
+    """Before tonight's records are stored: the TF counts of the persons they touch (temp tf_old)."""
     con = n.con
-    order = con.execute("""SELECT dense_rank() OVER (ORDER BY pe.uid) AS o FROM pairs p
-                           JOIN persons pe USING (person_idx) ORDER BY p.pair_idx""").fetchnumpy()["o"]
-    return score(con, n.settings, model, gammas, person_order=np.asarray(order, dtype=np.int64))
+    if full or not store.has_table(con, "reg"):
+        return
+    con.execute("""CREATE OR REPLACE TEMP TABLE touched_p AS SELECT person_idx FROM persons
+                   WHERE uid IN (SELECT key FROM chg_residents UNION SELECT key FROM chg_id_cards)""")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE tf_old AS {_tf_counts_sql(_tf_columns(n.settings), 'touched_p')}")
+
+
+def keep_tf_counts(n: Night, full: bool) -> None:
+    """The workspace's TF counts (table tf_counts: col, value, persons holding it), so a night
+    needs no pass over the whole register: built whole on a first night, a rebuild or when the TF
+    columns change; otherwise the touched persons' counts before (tf_old) are taken off and their
+    counts now added."""
+    con, cols = n.con, _tf_columns(n.settings)
+    if full or store.get_meta(con, "tf_columns") != json.dumps(cols) or not store.has_table(con, "tf_counts"):
+        con.execute(f"CREATE OR REPLACE TABLE tf_counts AS {_tf_counts_sql(cols, None)}")
+        store.set_meta(con, "tf_columns", json.dumps(cols))
+        return
+    con.execute(f"CREATE OR REPLACE TEMP TABLE tf_new AS {_tf_counts_sql(cols, 'dirty_p')}")
+    con.execute("""CREATE OR REPLACE TEMP TABLE tf_delta AS SELECT col, value, sum(n) AS d FROM (
+                       SELECT col, value, n FROM tf_new UNION ALL SELECT col, value, -n FROM tf_old)
+                   GROUP BY col, value HAVING sum(n) <> 0""")
+    con.execute("""UPDATE tf_counts SET n = tf_counts.n + t.d FROM tf_delta t
+                   WHERE tf_counts.col = t.col AND tf_counts.value = t.value""")
+    con.execute("INSERT INTO tf_counts SELECT col, value, d FROM tf_delta ANTI JOIN tf_counts USING (col, value)")
+    con.execute("DELETE FROM tf_counts WHERE n = 0")
+    con.execute("DROP TABLE tf_new; DROP TABLE tf_delta; DROP TABLE tf_old")
+
+
+def tonight_tf(n: Night) -> None:
+    """Tonight's term frequencies over the whole register (temp table `tf`), as prepare.build_tf
+    computes them (a value's persons over all persons' values of the column), from the stored
+    counts: training and scoring both weigh pairs by them, as a run does after its prepare stage."""
+    n.con.execute("""CREATE OR REPLACE TEMP TABLE tf AS
+                     SELECT col, value, n / sum(n) OVER (PARTITION BY col) AS tf FROM tf_counts""")
+
+
+def rescore(n: Night, model: Model, gammas: Gammas, meta: dict[str, np.ndarray]) -> dict[str, int]:
+    """The run's scoring on all pairs with tonight's TF table and prior; ties in rank broken in
+    person_id order, as a run's person numbering does (each person's place in uid order)."""
+    con = n.con
+    by_uid = np.asarray(con.execute("SELECT person_idx FROM persons ORDER BY uid").fetchnumpy()["person_idx"], np.int64)
+    place = np.zeros(int(by_uid.max()) + 1 if len(by_uid) else 0, dtype=np.int64)
+    place[by_uid] = np.arange(len(by_uid))
+    person_place = place[meta["person_idx"]]
+    # A run's pair order, (wanted, person_id): the same sums in the same order, the same probabilities.
+    order = np.argsort(meta["w_idx"] * max(len(by_uid), 1) + person_place, kind="stable")
+    ordered = Gammas(gammas.pair_idx[order], gammas.levels[order], gammas.names)
+    return score(con, n.settings, model, ordered, person_order=person_place[order], pairs=meta)
 
 
 def mark_above(n: Night) -> None:
@@ -593,10 +654,12 @@ def _night(n: Night, out_dir: Path, inputs: dict[str, SourceInput], model_path: 
     with n.stage("screen"):
         con.execute("BEGIN TRANSACTION")
         try:
+            tf_before(n, full=first or bool(redo))
             store_records(n)
             if not con.execute("SELECT count(*) FROM reg").fetchall()[0][0]:
                 raise InputError("no register record left in the workspace: nothing to match against")
             n.counts.update(screen(n, full=first or bool(redo)))
+            keep_tf_counts(n, full=first or bool(redo))
             store.set_meta(con, "rules_hash", digest)
             store.set_meta(con, "stage_hashes", json.dumps(hashes, sort_keys=True))
             store.set_meta(con, "last_night", n.night)
@@ -605,12 +668,12 @@ def _night(n: Night, out_dir: Path, inputs: dict[str, SourceInput], model_path: 
             con.execute("ROLLBACK")
             raise
     checkpoint("commit")
-    gammas = all_pairs(n)
+    gammas, meta = all_pairs(n)
     tonight_tf(n)
-    model, model_file, how = resolve_model(n, model_path, retrain, gammas)
+    model, model_file, how = resolve_model(n, model_path, retrain, gammas, meta)
     n.say(f"model: {model_file} ({how}, version {model.version}, created {model.created})")
     with n.stage("score"):
-        n.counts["scoring"] = rescore(n, model, gammas)
+        n.counts["scoring"] = rescore(n, model, gammas, meta)
         stats = night_stats(n)
         n.counts.update({"tables": {"wanted": stats["wanted"], "register_records": stats["register_records"],
                                     "persons": stats["persons"]},
