@@ -46,12 +46,15 @@ def _match_weights(levels: np.ndarray, model: Model, tf: TfValues, threads: int,
     if threads < 2 or len(levels) <= rows:
         return match_weights(levels, model, tf)
 
-    def part(lo: int) -> np.ndarray:
+    out = np.empty(levels.shape, dtype=np.float64)
+
+    def part(lo: int) -> None:
         sl = slice(lo, lo + rows)
-        return match_weights(levels[sl], model, {c: {k: v[sl] for k, v in per.items()} for c, per in tf.items()})
+        out[sl] = match_weights(levels[sl], model, {c: {k: v[sl] for k, v in per.items()} for c, per in tf.items()})
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        return np.vstack(list(pool.map(part, range(0, len(levels), rows))))
+        list(pool.map(part, range(0, len(levels), rows)))
+    return out
 
 
 def _ranks(w_idx: np.ndarray, person_idx: np.ndarray, weight: np.ndarray) -> np.ndarray:

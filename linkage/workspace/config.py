@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,10 @@ class NightlyConfig:
     drift_probability: float = 0.05
     danger_levels: list[str] = field(default_factory=lambda: ["đặc biệt nguy hiểm", "nguy hiểm"])
     exact_id_rules: list[str] = field(default_factory=lambda: ["personal_id", "cmnd"])
+    # DuckDB's memory limit for a night that only screens changes (a first night or a rebuild
+    # keeps matching.yaml's engine.memory_limit): a night touches little, so the buffer pool
+    # need not hold the whole register.
+    memory_limit: str = "1GB"
 
 
 def _number(path: Path, data: dict, section: str, key: str, default: float) -> float:
@@ -57,4 +62,12 @@ def load_config(config: Path | None, rules: Path | None) -> NightlyConfig:
         drift_probability=_number(path, data, "drift", "mean_probability", 0.05),
         danger_levels=[unicodedata.normalize("NFC", v).strip().lower() for v in levels],
         exact_id_rules=list(exact),
+        memory_limit=_memory(path, data),
     )
+
+
+def _memory(path: Path, data: dict) -> str:
+    value = (data.get("night") or {}).get("memory_limit", NightlyConfig().memory_limit)
+    if not isinstance(value, str) or not re.fullmatch(r"\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", value):
+        raise RulesError(f"{path}: night.memory_limit must be a size such as \"1GB\" (got {value!r})")
+    return value.strip()

@@ -651,6 +651,8 @@ def _night(n: Night, out_dir: Path, inputs: dict[str, SourceInput], model_path: 
                 if rebuild else "rebuilding the candidate set (blocking, comparison) from the stored records")
         n.warn(f"rules changed since the workspace's last night ({', '.join(redo)} rules): {what}; then rescoring")
     n.counts["rules_redo"] = redo
+    if not (first or redo):  # a night of changes: the config's (smaller) memory limit
+        con.execute(f"SET memory_limit = '{n.config.memory_limit}'")
     with n.stage("read"):
         for s in SOURCES:
             n.deltas[s] = classify(con, s, inputs[s], n.rules, rebuild=rebuild)
