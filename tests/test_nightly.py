@@ -162,6 +162,31 @@ def test_incremental_equals_full(world, tmp_path_factory, data):
     full, counts = full_run(world, tmp, frames)
     assert_same_candidates(pd.read_parquet(result.matches), full)
     assert result.counts["candidate_pairs"] == counts["candidate_pairs"]
+    assert_stored_as_built(ws, world["rules"])
+
+
+def assert_stored_as_built(ws: Path, rules: Path) -> None:
+    """The blocking keys and TF counts a workspace keeps up to date night by night equal the ones
+    built afresh from its records."""
+    from linkage.block import rule_keys_sql
+    from linkage.workspace.nightly import KEYS_REG, KEYS_W, _tf_columns, _tf_counts_sql
+
+    settings = load_settings(rules)
+    con = duckdb.connect(str(ws / "workspace.duckdb"), read_only=True)
+    try:
+        for bit, rule in enumerate(settings.blocking):
+            for stored, side, table in ((KEYS_W, "l", "w"), (KEYS_REG, "r", "reg")):
+                fresh = rule_keys_sql(con, rule, side, table)
+                name = stored.format(bit=bit)
+                diff = con.execute(f"SELECT count(*) FROM ((SELECT * FROM {name} EXCEPT ALL ({fresh})) "
+                                   f"UNION ALL (({fresh}) EXCEPT ALL SELECT * FROM {name}))").fetchall()[0][0]
+                assert diff == 0, f"{name}: {diff} keys differ from a fresh build"
+        fresh = _tf_counts_sql(_tf_columns(settings), None)
+        diff = con.execute(f"SELECT count(*) FROM ((SELECT * FROM tf_counts EXCEPT ALL ({fresh})) "
+                           f"UNION ALL (({fresh}) EXCEPT ALL SELECT * FROM tf_counts))").fetchall()[0][0]
+        assert diff == 0, f"tf_counts: {diff} rows differ from a fresh count"
+    finally:
+        con.close()
 
 
 def _night2(world: dict) -> dict:
