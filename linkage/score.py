@@ -40,20 +40,26 @@ def tf_values(con: duckdb.DuckDBPyConnection, settings: Settings, w_idx: np.ndar
     return out
 
 
-def _match_weights(levels: np.ndarray, model: Model, tf: TfValues, threads: int, rows: int = 262_144) -> np.ndarray:
-    """model.match_weights, row by row independent: slices of rows in threads (numpy releases the
-    GIL in its loops), the same numbers in about half the time on two cores."""
-    if threads < 2 or len(levels) <= rows:
-        return match_weights(levels, model, tf)
+def _rows(tf: TfValues, rows) -> TfValues:
+    return {c: {k: v[rows] for k, v in per.items()} for c, per in tf.items()}
 
-    out = np.empty(levels.shape, dtype=np.float64)
+
+def weight_sums(levels: np.ndarray, model: Model, tf: TfValues, threads: int, rows: int = 262_144) -> np.ndarray:
+    """Each pair's summed match weight, model.match_weights(...).sum(axis=1) row by row: slices
+    of rows in threads (numpy releases the GIL in its loops; the same numbers in about half the
+    time on two cores), and no n x comparisons array of weights held for every pair."""
+    out = np.empty(len(levels), dtype=np.float64)
 
     def part(lo: int) -> None:
         sl = slice(lo, lo + rows)
-        out[sl] = match_weights(levels[sl], model, {c: {k: v[sl] for k, v in per.items()} for c, per in tf.items()})
+        out[sl] = match_weights(levels[sl], model, _rows(tf, sl)).sum(axis=1)
 
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        list(pool.map(part, range(0, len(levels), rows)))
+    if threads < 2 or len(levels) <= rows:
+        for lo in range(0, len(levels), rows):
+            part(lo)
+    else:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(part, range(0, len(levels), rows)))
     return out
 
 
@@ -104,8 +110,9 @@ def score(
     person_idx = np.asarray(meta["person_idx"])[gammas.pair_idx]
     rules = np.asarray(meta["rules"])[gammas.pair_idx]
     n_persons = con.execute("SELECT count(DISTINCT person_idx) FROM reg").fetchall()[0][0]
-    mw = _match_weights(gammas.levels, model, tf_values(con, settings, w_idx), int(settings.engine.get("threads", 2)))
-    total = prior_weight(run_prior(model, n_persons)) + mw.sum(axis=1)
+    tf = tf_values(con, settings, w_idx)
+    total = prior_weight(run_prior(model, n_persons)) + weight_sums(gammas.levels, model, tf,
+                                                                    int(settings.engine.get("threads", 2)))
     # Only pairs at or above the floor weight can be kept, and every pair ranked before one of them
     # weighs at least as much: ranking those alone gives their ranks (the rest are never kept).
     contender = np.flatnonzero(total >= settings.floor_weight)
@@ -114,6 +121,7 @@ def score(
     rank[contender] = _ranks(w_idx[contender], order[contender], total[contender])
     match_p = calibrated(one_person_probability(w_idx, total), model)  # the model's map from labels, if any
     keep = (rank <= settings.top_k) & (total >= settings.floor_weight) & (match_p >= settings.floor_probability)
+    mw = match_weights(gammas.levels[keep], model, _rows(tf, keep))  # each comparison's weight, kept pairs only
     cols = {
         "w_idx": w_idx[keep],
         "person_idx": person_idx[keep],
@@ -125,7 +133,7 @@ def score(
     }
     for j, name in enumerate(gammas.names):
         cols[f"g_{name}"] = gammas.levels[keep, j]
-        cols[f"mw_{name}"] = np.round(mw[keep, j], 6)
+        cols[f"mw_{name}"] = np.round(mw[:, j], 6)
     con.register("_scored", pa.table(cols))
     con.execute("CREATE OR REPLACE TABLE scored AS SELECT * FROM _scored")
     con.unregister("_scored")
