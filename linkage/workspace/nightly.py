@@ -251,8 +251,10 @@ def store_records(n: Night) -> None:
     con.execute(f"CREATE OR REPLACE TEMP TABLE gone_r AS SELECT r_idx FROM reg WHERE {gone}")
     top = con.execute("SELECT coalesce(max(r_idx), -1) FROM reg").fetchall()[0][0]
     con.execute(f"DELETE FROM reg WHERE {gone}")
-    con.execute("""INSERT INTO reg BY NAME SELECT p.*, i.person_idx,
-                   (SELECT coalesce(max(r_idx), -1) FROM reg) + row_number() OVER (ORDER BY p.src DESC, p.uid) AS r_idx
+    # numbers after the highest ever given (never reused: the stored keys of a removed record are
+    # found by its number, and tonight's records are those above `top`)
+    con.execute(f"""INSERT INTO reg BY NAME SELECT p.*, i.person_idx,
+                   {int(top)} + row_number() OVER (ORDER BY p.src DESC, p.uid) AS r_idx
                    FROM prep_reg p JOIN persons i USING (uid)""")
     con.execute(f"CREATE OR REPLACE TEMP TABLE new_r AS SELECT r_idx FROM reg WHERE r_idx > {int(top)}")
     con.execute("""CREATE OR REPLACE TEMP TABLE dirty_w AS SELECT w_idx FROM wanted_ids
