@@ -172,6 +172,7 @@ def serve(store_url: str, data: Path) -> None:
         server.should_exit = True
 
     threading.Thread(target=watch_parent, daemon=True).start()
+    sock.listen(128)  # connections queue from now on: the test may connect before uvicorn's loop runs
     print(f"PORT {sock.getsockname()[1]}", flush=True)
     server.run(sockets=[sock])
     store.close()
