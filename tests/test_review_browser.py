@@ -1,7 +1,7 @@
 """The review pages in a real browser (Debian's chromium through Selenium and chromium-driver)
 against a real uvicorn server on 127.0.0.1: log in, work the queue with the keyboard only
 (m, n, u, j, k, z), undo, see the history, blind mode hides the score. Saves the screenshots
-docs/img/review_queue.png and docs/img/review_pair.png from the committed sample.
+docs/img/review_queue.png and docs/img/review_pair.png from the committed sample (with UPDATE_DOC_IMAGES=1).
 
 Skipped when chromium or chromedriver is missing, except in CI (CI set), where that fails."""
 
@@ -115,7 +115,18 @@ def pair_of(url: str) -> tuple[str, str]:
     return m.group(1), m.group(2)
 
 
-def test_keyboard_review_session(server, browser):
+def screenshot(d, name: str, tmp_path: Path) -> None:
+    """A real PNG of the page; copied to docs/img/ only when UPDATE_DOC_IMAGES is set, so a test
+    run never changes the repository."""
+    shot = tmp_path / name
+    d.save_screenshot(str(shot))
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+    if os.environ.get("UPDATE_DOC_IMAGES"):
+        (ROOT / "docs" / "img").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, ROOT / "docs" / "img" / name)
+
+
+def test_keyboard_review_session(server, browser, tmp_path):
     from selenium.webdriver.common.by import By
 
     base, store, config = server
@@ -128,14 +139,13 @@ def test_keyboard_review_session(server, browser):
     assert d.current_url.endswith("/queue")
     body = d.find_element(By.TAG_NAME, "body").text
     assert "Hàng chờ xem xét" in body
-    (ROOT / "docs" / "img").mkdir(parents=True, exist_ok=True)
-    d.save_screenshot(str(ROOT / "docs" / "img" / "review_queue.png"))
+    screenshot(d, "review_queue.png", tmp_path)
 
     # j opens the first item of the queue
     url = d.current_url
     key(d, "j")
     first = pair_of(wait_url(d, url))
-    d.save_screenshot(str(ROOT / "docs" / "img" / "review_pair.png"))
+    screenshot(d, "review_pair.png", tmp_path)
     assert d.find_elements(By.ID, "score")
     # j moves on, k comes back
     url = d.current_url
