@@ -147,14 +147,7 @@ def _guard(model: Model, defaults: Model, observed: dict[int, np.ndarray], m_min
                     "m from the rules' default"
                 )
                 lv.m, lv.m_source = dflt.levels[k].m, "default (EM gave m < u)"
-        floor = float(m_minimum)
-        for lv in c.levels:
-            if lv.m < floor:
-                lv.m = floor
-                lv.m_source += f"; raised to the floor {floor:g}"
-        total = sum(lv.m for lv in c.levels)
-        for lv in c.levels:
-            lv.m = lv.m / total
+    _floor_and_normalise(model, float(m_minimum))
 
 
 def _tf_values(con: duckdb.DuckDBPyConnection, settings: Settings, w_idx: np.ndarray):

@@ -4,12 +4,11 @@ server: $LINKAGE_TEST_PG_URL, or a throwaway one started once per test session).
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from pg_server import PgServer, find_bindir
+from pg_server import PgServer, find_bindir, pg_schema
 
 
 def _missing(reason: str) -> None:
@@ -45,15 +44,5 @@ def store_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # typ
     if request.param == "sqlite":
         yield str(tmp_path / "decisions.sqlite")
         return
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    base = make_url(request.getfixturevalue("pg_base_url")).set(drivername="postgresql")
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    conninfo = base.render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    yield base.set(drivername="postgresql+psycopg").update_query_dict(
-        {"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    with pg_schema(request.getfixturevalue("pg_base_url"), "t") as url:
+        yield url

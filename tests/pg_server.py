@@ -14,6 +14,9 @@ import re
 import shutil
 import subprocess
 import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -77,3 +80,23 @@ class PgServer:
                 self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextmanager
+def pg_schema(base_url: str, prefix: str) -> Iterator[str]:
+    """A store URL on a PostgreSQL schema of its own (search_path set), dropped afterwards: tests
+    sharing one server never see each other's tables."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    base = make_url(base_url).set(drivername="postgresql")
+    schema = f"{prefix}_{uuid.uuid4().hex[:16]}"
+    conninfo = base.render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield base.set(drivername="postgresql+psycopg").update_query_dict(
+            {"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -11,12 +11,12 @@ dates."""
 
 from __future__ import annotations
 
-import uuid
 
 import pytest
 
 from linkage.review.app import create_app, load_config
 from linkage.review.store import Store
+from pg_server import pg_schema
 
 # In the order of tests/test_review_app.py (pytest runs them in this order; some build on the
 # state the earlier ones leave).
@@ -44,18 +44,8 @@ from test_review_app import (  # noqa: F401, I001  (fixtures and tests collected
 @pytest.fixture(scope="module")
 def pg_store_url(pg_base_url):  # type: ignore[no-untyped-def]
     """A PostgreSQL schema for this module's store, dropped at the end."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    base = make_url(pg_base_url).set(drivername="postgresql")
-    schema = f"app_{uuid.uuid4().hex[:16]}"
-    conninfo = base.render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    yield base.set(drivername="postgresql+psycopg").update_query_dict(
-        {"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    with pg_schema(pg_base_url, "app") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
