@@ -6,7 +6,9 @@ checks of common arguments. One place, so every command behaves the same."""
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,7 +42,6 @@ out = console(stderr=False)
 RulesOpt = typer.Option(None, "--rules", help="Rules directory (default: the project's rules/).", metavar="DIR")
 QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress and no summary; errors and warnings only.")
 JsonOpt = typer.Option(False, "--json", help="Print a machine-readable summary (JSON) on stdout.")
-SOURCES = ("wanted", "residents", "id_cards")
 
 
 def fail(message: str, code: int) -> None:
@@ -48,19 +49,34 @@ def fail(message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
+_interrupted = threading.Event()
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    """Remember the Ctrl-C before raising it: DuckDB turns a KeyboardInterrupt raised during a
+    query into its own error ("Query interrupted", or one our code wraps), which must still
+    end the command as an interruption."""
+    _interrupted.set()
+    signal.default_int_handler(signum, frame)
+
+
 @contextmanager
 def guard() -> Iterator[None]:
     """One line and an exit code for what a user can act on; a traceback only for bugs."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _on_sigint)
     try:
         yield
-    except LinkageError as exc:
-        fail(str(exc), exc.exit_code)
-    except KeyboardInterrupt:
-        fail("interrupted; outputs of this command were not written (earlier outputs are unchanged)", 130)
-    except OSError as exc:
-        if exc.filename is None:
-            raise
-        fail(f"{exc.filename}: {exc.strerror or exc}", 2)
+    except (typer.Exit, typer.Abort):
+        raise
+    except (KeyboardInterrupt, Exception) as exc:
+        if isinstance(exc, KeyboardInterrupt) or _interrupted.is_set():
+            fail("interrupted; outputs of this command were not written (earlier outputs are unchanged)", 130)
+        if isinstance(exc, LinkageError):
+            fail(str(exc), exc.exit_code)
+        if isinstance(exc, OSError) and exc.filename is not None:
+            fail(f"{exc.filename}: {exc.strerror or exc}", 2)
+        raise
 
 
 def reporter(quiet: bool = False):
