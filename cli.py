@@ -27,10 +27,11 @@ the residents register and the ID-card register, and writes ranked, scored and e
 
 # The commands, by who uses them (the top-level help lists them this way).
 USERS: dict[str, tuple[str, ...]] = {
-    "Analysts (the nightly match job)": ("nightly", "run", "report", "evaluate", "sample-for-review", "blocking", "train",
-                                         "ingest", "normalize"),
+    "Analysts (the nightly match job)": ("nightly", "run", "report", "relatives", "evaluate", "sample-for-review",
+                                         "blocking", "train", "ingest", "normalize"),
+    "Officers at the desk (ID-card issuance, lodging checks)": ("screen",),
     "Reviewers (deciding on leads)": ("review",),
-    "Data stewards (data quality)": ("audit", "clean"),
+    "Data stewards (data quality)": ("audit", "clean", "dedupe", "cases", "enrich"),
     "Trying it out": ("demo", "synth"),
 }
 
@@ -396,6 +397,7 @@ def audit(
     path: Path = typer.Argument(..., help="The source file (CSV, Parquet or JSON Lines).", metavar="PATH"),
     out_dir: Path = typer.Option(..., "--out", help="Output directory (issues, summary, report.html).", metavar="DIR"),
     residents: Optional[Path] = typer.Option(None, help="Residents file: flag wanted persons linked to a deceased resident.", metavar="FILE"),
+    matches: Optional[Path] = typer.Option(None, help="A run's matches.parquet: the deceased link uses its candidates instead of exact keys.", metavar="FILE"),
     lang: str = LangOpt,
     rules: Optional[Path] = RulesOpt,
     quiet: bool = QuietOpt,
@@ -406,7 +408,7 @@ def audit(
 
     with sup.guard():
         result = run_audit(path, sup.source_name(source), sup.out_dir(out_dir), rules=rules, residents=residents,
-                           say=sup.reporter(quiet or as_json).say, lang=sup.lang_code(lang))
+                           matches=matches, say=sup.reporter(quiet or as_json).say, lang=sup.lang_code(lang))
     summary = {"source": result.source, "issues": str(result.issues), "summary": str(result.summary),
                "report": str(result.report), "meta": str(result.meta), "rows_read": result.rows_read,
                "rows_accepted": result.rows_accepted, "rows_quarantined": result.rows_quarantined}
@@ -445,8 +447,23 @@ def _mount_nightly() -> None:
     command(name="nightly")(nightly)
 
 
+def _mount_desk_and_list() -> None:
+    """Screening at the desk, relatives, and the wanted list's own questions: each command lives
+    with its code (linkage/screen, linkage/relatives, linkage/dedupe, linkage/audit)."""
+    from linkage.audit.cases_cli import cases
+    from linkage.audit.enrich_cli import enrich
+    from linkage.dedupe.cli import dedupe
+    from linkage.relatives.cli import relatives
+    from linkage.screen.cli import screen_app
+
+    app.add_typer(screen_app, name="screen")
+    for name, fn in (("relatives", relatives), ("dedupe", dedupe), ("cases", cases), ("enrich", enrich)):
+        command(name=name)(fn)
+
+
 _mount_review()
 _mount_nightly()
+_mount_desk_and_list()
 
 
 if __name__ == "__main__":  # pragma: no cover - `python cli.py`

@@ -33,6 +33,7 @@ class AuditContext:
     rules: Path | None
     today: date
     residents: Path | None = None
+    matches: Path | None = None  # a run's matches.parquet (its candidates, for the deceased link and cases)
     missing_columns: tuple[str, ...] = ()
     key_header: str | None = None  # the file's header for the record id (to read quarantined rows)
     repairs: pa.Table | None = None  # values ingestion changed in kept rows (linkage.ingest SourceRead)

@@ -60,6 +60,7 @@ class AuditResult:
 
 def audit(path: Path | str, source: str, out_dir: Path | str, rules: Path | str | None = None,
           residents: Path | str | None = None, say: Callable[[str], None] | None = None,
+          matches: Path | str | None = None,
           today: date | None = None, lang: str = "vi") -> AuditResult:
     """Audit one source file against rules/quality.yaml. `residents` (a residents file) enables the
     wanted-list check for persons who link to a deceased resident; `today` overrides the reference
@@ -82,7 +83,7 @@ def audit(path: Path | str, source: str, out_dir: Path | str, rules: Path | str 
         source=source, table=accepted, quarantine=quarantined, qrules=qrules, rules=rules_path,
         today=today or reference_date(qrules, rules_path), residents=Path(residents) if residents else None,
         missing_columns=tuple(report.missing_columns), key_header=report.mapped_columns.get(KEY[source], KEY[source]),
-        repairs=read.repairs,
+        repairs=read.repairs, matches=Path(matches) if matches else None,
     )
     t1 = time.perf_counter()
     issues = run_checks(ctx)

@@ -1,0 +1,8 @@
+"""`linkage cases`: placeholder mount point (being built in this session)."""
+
+from linkage.errors import UsageError
+
+
+def cases() -> None:
+    """Not built yet."""
+    raise UsageError("not built yet")

@@ -1,0 +1,8 @@
+"""`linkage enrich`: placeholder mount point (being built in this session)."""
+
+from linkage.errors import UsageError
+
+
+def enrich() -> None:
+    """Not built yet."""
+    raise UsageError("not built yet")

@@ -1,0 +1,1 @@
+"""The wanted list against itself: several wanted records of one person."""

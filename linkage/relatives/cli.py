@@ -1,0 +1,8 @@
+"""`linkage relatives`: placeholder mount point (being built in this session)."""
+
+from linkage.errors import UsageError
+
+
+def relatives() -> None:
+    """Not built yet."""
+    raise UsageError("not built yet")

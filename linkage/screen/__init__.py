@@ -1,0 +1,1 @@
+"""Screening at the desk: one person (or a few) against the wanted list in milliseconds."""
