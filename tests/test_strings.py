@@ -13,6 +13,7 @@ import pytest
 
 from linkage.errors import RulesError
 from linkage.reports.html import fmt_date, fmt_num, fmt_pct, fmt_sig
+from linkage.reports import strings as strings_mod
 from linkage.reports.strings import DEFAULT_LANG, LANGS, load_catalogue, t
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
@@ -101,3 +102,21 @@ def test_numbers_and_dates_follow_the_language():
     assert fmt_sig(0.0000013, "vi") == "0,0000013" and fmt_sig(0.67716, "en") == "0.677"
     assert fmt_num(None) == "–" and fmt_num(float("nan")) == "–"
     assert fmt_date(date(2026, 1, 9), "vi") == "09/01/2026" and fmt_date("2026-01-09", "en") == "2026-01-09"
+
+
+def test_part_files_are_merged_and_a_key_in_two_files_is_refused(rules_copy):
+    d = rules_copy / "strings"
+    (d / "part.vi.yaml").write_text('part:\n  hello: "Xin chào {name}"\n', encoding="utf-8")
+    (d / "part.en.yaml").write_text('part:\n  hello: "Hello {name}"\n', encoding="utf-8")
+    assert t("part.hello", "vi", rules_copy, name="An") == "Xin chào An"
+    assert t("part.hello", "en", rules_copy, name="An") == "Hello An"
+    strings_mod._load.cache_clear()
+    strings_mod._catalogue_for.cache_clear()
+    (d / "part.en.yaml").unlink()
+    with pytest.raises(RulesError, match=r"en\.yaml: missing key 'part\.hello'"):
+        load_catalogue(rules_copy)
+    strings_mod._load.cache_clear()
+    strings_mod._catalogue_for.cache_clear()
+    (d / "part.en.yaml").write_text('part:\n  hello: "Hello {name}"\nrun:\n  inputs:\n    title: "x"\n', encoding="utf-8")
+    with pytest.raises(RulesError, match=r"part\.en\.yaml: key 'run\.inputs\.title' is already defined"):
+        load_catalogue(rules_copy)

@@ -1,4 +1,6 @@
-"""The one string catalogue for every report: `rules/strings/<lang>.yaml`, Vietnamese by default.
+"""The one string catalogue for every report: `rules/strings/<lang>.yaml`, Vietnamese by default,
+plus one file per part of the tool where that keeps a file short (`rules/strings/<part>.<lang>.yaml`,
+merged in; a key written in two files is an error).
 
 Both languages share one set of keys, checked at load, so a report never shows a raw key in one
 language only; a missing key or a different set of `{placeholders}` is a RulesError naming the
@@ -91,11 +93,22 @@ def validate(catalogues: dict[str, dict[str, str]], paths: dict[str, Path]) -> N
                                  f"differ from {paths[first]} {sorted(_fields(text))}")
 
 
+def _read_lang(d: Path, lang: str) -> dict[str, str]:
+    """The language's main file and its parts (`<part>.<lang>.yaml`), one key in one file only."""
+    out = _read(d / f"{lang}.yaml")
+    for part in sorted(d.glob(f"*.{lang}.yaml")):
+        for key, text in _read(part).items():
+            if key in out:
+                raise RulesError(f"{part}: key '{key}' is already defined in another {lang} catalogue file")
+            out[key] = text
+    return out
+
+
 @lru_cache(maxsize=8)
 def _load(directory: str) -> dict[str, dict[str, str]]:
     d = Path(directory)
     paths = {lang: d / f"{lang}.yaml" for lang in LANGS}
-    catalogues = {lang: _read(p) for lang, p in paths.items()}
+    catalogues = {lang: _read_lang(d, lang) for lang in LANGS}
     validate(catalogues, paths)
     return catalogues
 
