@@ -1,0 +1,160 @@
+"""`rules/dedupe.yaml`, validated once: what differs when the wanted list is linked to itself."""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from linkage.errors import RulesError
+from linkage.rules import load_yaml, rules_dir
+from linkage.model import Model
+from linkage.settings import BlockingRule, Settings
+
+DEDUPE_FILE = "dedupe.yaml"
+
+
+@dataclass(frozen=True)
+class ExtraLevel:
+    id: str
+    m: float
+    u: float
+    text: str
+
+    @property
+    def weight(self) -> float:
+        return math.log2(self.m / self.u)
+
+
+@dataclass(frozen=True)
+class ExtraComparison:
+    """A field only wanted records carry, compared exact (after trim / lower case / spaces)."""
+
+    name: str
+    column: str
+    exact: ExtraLevel
+    other: ExtraLevel
+
+
+@dataclass(frozen=True)
+class Clustering:
+    cannot_link_weight: float
+    average_link_weight: float
+    unblocked_weight: float
+
+
+@dataclass(frozen=True)
+class DedupeRules:
+    path: Path
+    duplicate_share: float
+    threshold: float
+    floor_weight: float
+    comparisons: tuple[ExtraComparison, ...]
+    decision_column: str
+    decision_text: str
+    decision_within: str | None
+    clustering: Clustering
+    extra_blocking: tuple[BlockingRule, ...] = ()
+    level_m: tuple[tuple[str, str, float], ...] = ()  # (comparison, level, m) for wanted-vs-wanted
+
+    def prior(self, n_records: int) -> float:
+        """P(a random pair of records is one person): share * n duplicate pairs among n(n-1)/2."""
+        pairs = max(n_records * (n_records - 1) / 2, 1.0)
+        return float(min(max(self.duplicate_share * n_records / pairs, 1e-15), 0.5))
+
+
+def _num(d: dict[str, Any], key: str, where: str, path: Path, lo: float | None = None, hi: float | None = None) -> float:
+    if key not in d:
+        raise RulesError(f"{path}: {where}: missing key '{key}'")
+    try:
+        v = float(d[key])
+    except (TypeError, ValueError):
+        raise RulesError(f"{path}: {where}.{key}: expected a number, got {d[key]!r}") from None
+    if (lo is not None and v <= lo) or (hi is not None and v > hi):
+        raise RulesError(f"{path}: {where}.{key}: {v} outside ({lo}, {hi}]")
+    return v
+
+
+def _comparison(raw: dict[str, Any], i: int, path: Path) -> ExtraComparison:
+    where = f"comparisons[{i}]"
+    if not isinstance(raw, dict) or "name" not in raw or "column" not in raw:
+        raise RulesError(f"{path}: {where}: needs 'name' and 'column'")
+    levels = raw.get("levels") or []
+    ids = [lv.get("id") for lv in levels if isinstance(lv, dict)]
+    if ids != ["exact", "else"]:
+        raise RulesError(f"{path}: {where}.levels: expected the two levels 'exact' and 'else', got {ids}")
+    built = [
+        ExtraLevel(str(lv["id"]), _num(lv, "m", f"{where}.levels[{k}]", path, 0, 1),
+                   _num(lv, "u", f"{where}.levels[{k}]", path, 0, 1), str(lv.get("text", lv["id"])))
+        for k, lv in enumerate(levels)
+    ]
+    return ExtraComparison(str(raw["name"]), str(raw["column"]), built[0], built[1])
+
+
+def load_dedupe_rules(rules: str | Path | None = None) -> DedupeRules:
+    path = rules_dir(rules) / DEDUPE_FILE
+    raw = load_yaml(DEDUPE_FILE, rules)
+    comps = tuple(_comparison(c, i, path) for i, c in enumerate(raw.get("comparisons") or []))
+    names = [c.name for c in comps]
+    if len(set(names)) != len(names):
+        raise RulesError(f"{path}: comparisons: names must be unique")
+    dec = raw.get("decision_number") or {}
+    cl = raw.get("clustering") or {}
+    blocking = []
+    for i, r in enumerate(raw.get("extra_blocking") or []):
+        where = f"extra_blocking[{i}]"
+        if not isinstance(r, dict) or not all(k in r for k in ("name", "left", "right")):
+            raise RulesError(f"{path}: {where}: needs 'name', 'left' and 'right'")
+        blocking.append(BlockingRule(name=str(r["name"]), left=str(r["left"]), right=str(r["right"]),
+                                     filter=r.get("filter"), description=str(r.get("description", "")),
+                                     year_window=None if r.get("year_window") is None else int(r["year_window"])))
+    level_m = []
+    for key, value in (raw.get("level_m") or {}).items():
+        comp, _, level = str(key).partition(".")
+        if not level:
+            raise RulesError(f"{path}: level_m.{key}: expected '<comparison>.<level>'")
+        level_m.append((comp, level, _num({"m": value}, "m", f"level_m.{key}", path, 0, 1)))
+    return DedupeRules(
+        path=path,
+        duplicate_share=_num(raw, "expected_duplicate_share", "top level", path, 0, 1),
+        threshold=_num(raw, "threshold", "top level", path, 0, 1),
+        floor_weight=_num(raw, "floor_weight", "top level", path),
+        comparisons=comps,
+        decision_column=str(dec.get("column", "decision_number")),
+        decision_text=str(dec.get("text", "same decision number {l}: a data error")),
+        decision_within=None if dec.get("within") in (None, "") else str(dec["within"]),
+        clustering=Clustering(
+            cannot_link_weight=_num(cl, "cannot_link_weight", "clustering", path),
+            average_link_weight=_num(cl, "average_link_weight", "clustering", path),
+            unblocked_weight=_num(cl, "unblocked_weight", "clustering", path),
+        ),
+        extra_blocking=tuple(blocking),
+        level_m=tuple(level_m),
+    )
+
+
+def self_settings(settings: Settings, drules: DedupeRules) -> Settings:
+    """The engine's settings with the dedupe blocking rules added (names must not clash)."""
+    names = {r.name for r in settings.blocking}
+    clash = [r.name for r in drules.extra_blocking if r.name in names]
+    if clash:
+        raise RulesError(f"{drules.path}: extra_blocking: name(s) {clash} already used in {settings.path}")
+    return replace(settings, blocking=settings.blocking + drules.extra_blocking)
+
+
+def self_model(model: Model, drules: DedupeRules) -> Model:
+    """A copy of the model with the wanted-vs-wanted m of rules/dedupe.yaml level_m."""
+    out = copy.deepcopy(model)
+    for comp, level, m in drules.level_m:
+        try:
+            params = out.comparison(comp)
+        except KeyError:
+            raise RulesError(f"{drules.path}: level_m: unknown comparison '{comp}'") from None
+        found = [lv for lv in params.levels if lv.id == level]
+        if not found:
+            raise RulesError(f"{drules.path}: level_m: comparison '{comp}' has no level '{level}'")
+        found[0].m = m
+        found[0].m_source = "rules/dedupe.yaml level_m"
+    return out

@@ -1,0 +1,167 @@
+"""Scores of wanted-vs-wanted pairs: the engine's comparisons and model (read-only), plus the
+wanted-only fields of rules/dedupe.yaml as weak evidence, and the decision-number check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import re
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from linkage.compare import Gammas, compare
+from linkage.dedupe.rules import DedupeRules
+from linkage.dedupe.selflink import EXTRA_TABLE
+from linkage.explain import explanation_sql, rules_list_sql
+from linkage.model import Model, match_weights, prior_weight, probability
+from linkage.score import _rows, tf_values, weight_sums
+from linkage.settings import Settings
+
+
+@dataclass
+class Scored:
+    """Every blocked pair's record numbers (w_idx of both sides) and weight, for clustering; and
+    the pairs at or above the floor weight, with their columns, for pairs.parquet."""
+
+    left: np.ndarray
+    right: np.ndarray
+    weight: np.ndarray
+    kept: pd.DataFrame
+
+
+def key_sql(col: str) -> str:
+    """A wanted-only field as compared: trimmed, lower case, spaces collapsed; empty is NULL."""
+    return f"nullif(lower(regexp_replace(trim(CAST({col} AS VARCHAR)), '\\s+', ' ', 'g')), '')"
+
+
+def decision_key_sql(col: str, within: str | None = None) -> str:
+    """A decision number as compared: upper case, no spaces (556/QĐ-CSĐT = 556 / qđ-csđt),
+    with the scoping column (the issuing unit) when the rules name one; NULL without a number."""
+    number = f"nullif(upper(regexp_replace(CAST({col} AS VARCHAR), '\\s+', '', 'g')), '')"
+    if within is None:
+        return number
+    prefix = col.rsplit(".", 1)[0] + "." if "." in col else ""
+    return f"CASE WHEN {number} IS NOT NULL THEN {number} || '|' || coalesce({key_sql(prefix + within)}, '') END"
+
+
+def _extra_frame(con: duckdb.DuckDBPyConnection, drules: DedupeRules) -> pd.DataFrame:
+    """Per pair (pair_idx order): both records' w_idx, the wanted-only fields of both sides and
+    whether the decision numbers are equal."""
+    dec = drules.decision_column
+    cols = [f"l.{c.column} AS {c.name}_l, r.{c.column} AS {c.name}_r, "
+            f"{key_sql('l.' + c.column)} = {key_sql('r.' + c.column)} AS {c.name}_eq" for c in drules.comparisons]
+    sql = f"""
+        SELECT p.pair_idx, l.w_idx AS left_idx, r.w_idx AS right_idx, l.uid AS wanted_id_l, r.uid AS wanted_id_r,
+               {', '.join(cols) + ',' if cols else ''}
+               l.{dec} AS decision_number_l, r.{dec} AS decision_number_r,
+               coalesce({decision_key_sql('l.' + dec, drules.decision_within)} = {decision_key_sql('r.' + dec, drules.decision_within)}, FALSE) AS same_decision_number
+        FROM pairs p JOIN {EXTRA_TABLE} l ON l.w_idx = p.w_idx JOIN {EXTRA_TABLE} r ON r.person_idx = p.person_idx
+        ORDER BY p.pair_idx
+    """
+    return con.execute(sql).df()
+
+
+def _extra_weights(frame: pd.DataFrame, drules: DedupeRules) -> dict[str, np.ndarray]:
+    """mw_<name> per wanted-only comparison: exact / else weight, 0 where a side is empty."""
+    out = {}
+    for c in drules.comparisons:
+        eq = frame[f"{c.name}_eq"]
+        w = np.where(eq.isna(), 0.0, np.where(eq.fillna(False).astype(bool), c.exact.weight, c.other.weight))
+        out[c.name] = w.astype(np.float64)
+    return out
+
+
+_SLOT = re.compile(r"\{([lr])\}")
+
+
+def fill(template: str, left: pd.Series, right: pd.Series) -> pd.Series:
+    """A phrase template with {l} / {r} filled from two columns, for every row at once."""
+    out = pd.Series([""] * len(left), index=left.index, dtype=object)
+    pos = 0
+    for m in _SLOT.finditer(template):
+        out = out + template[pos:m.start()]
+        out = out + (left if m.group(1) == "l" else right).fillna("?").astype(str)
+        pos = m.end()
+    return out + template[pos:]
+
+
+def _extra_phrases(kept: pd.DataFrame, drules: DedupeRules) -> pd.Series:
+    """The wanted-only fields in words: each comparison where both sides are given, and the
+    decision-number data error."""
+    parts = []
+    for c in drules.comparisons:
+        eq = kept[f"{c.name}_eq"]
+        l, r = kept[f"{c.name}_l"], kept[f"{c.name}_r"]
+        same = fill(c.exact.text, l, r)
+        other = fill(c.other.text, l, r)
+        parts.append(pd.Series(np.where(eq.isna(), None, np.where(eq.fillna(False).astype(bool), same, other)),
+                               index=kept.index))
+    dec = fill(drules.decision_text, kept["decision_number_l"], kept["decision_number_r"])
+    parts.append(pd.Series(np.where(kept["same_decision_number"], dec, None), index=kept.index))
+    out = pd.Series([""] * len(kept), index=kept.index, dtype=object)
+    for part in parts:
+        out = join_words(out, part, ", ")
+    return out
+
+
+def join_words(a: pd.Series, b: pd.Series, sep: str) -> pd.Series:
+    """a + sep + b row by row, leaving out an empty or missing side (vectorised)."""
+    a = a.fillna("").astype(str)
+    b = b.fillna("").astype(str)
+    both = (a != "") & (b != "")
+    return pd.Series(np.where(both, a + sep + b, a + b), index=a.index, dtype=object)
+
+
+def _explanations(con: duckdb.DuckDBPyConnection, settings: Settings, cols: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The engine's explanation (and its blocking-rule list) of the kept pairs, in their order."""
+    con.register("_s", pa.table(cols))
+    try:
+        return con.execute(
+            f"""SELECT {explanation_sql(settings)} AS explanation, {rules_list_sql(settings)} AS blocking_rules
+                FROM (SELECT row_number() OVER () AS _o, * FROM _s) s
+                JOIN w l ON l.w_idx = s.w_idx JOIN reg r ON r.person_idx = s.person_idx
+                ORDER BY s._o"""
+        ).df()
+    finally:
+        con.unregister("_s")
+
+
+def score_pairs(con: duckdb.DuckDBPyConnection, settings: Settings, model: Model, drules: DedupeRules,
+                n_records: int) -> Scored:
+    """Compare every pair in `pairs` and weigh it; keep the columns of pairs at or above the floor."""
+    gammas: Gammas = compare(con, settings, source="pairs")
+    meta = con.execute("SELECT w_idx, person_idx, rules FROM pairs ORDER BY pair_idx").fetchnumpy()
+    extra = _extra_frame(con, drules).iloc[gammas.pair_idx].reset_index(drop=True)
+    w_idx = np.asarray(meta["w_idx"])[gammas.pair_idx]
+    tf = tf_values(con, settings, w_idx)
+    threads = int(settings.engine.get("threads", 2))
+    extra_w = _extra_weights(extra, drules)
+    total = prior_weight(drules.prior(n_records)) + weight_sums(gammas.levels, model, tf, threads)
+    for w in extra_w.values():
+        total = total + w
+    keep = total >= drules.floor_weight
+    mw = match_weights(gammas.levels[keep], model, _rows(tf, keep))
+    cols: dict[str, np.ndarray] = {
+        "w_idx": w_idx[keep],
+        "person_idx": np.asarray(meta["person_idx"])[gammas.pair_idx][keep],
+        "rules": np.asarray(meta["rules"])[gammas.pair_idx][keep],
+        "match_weight": np.round(total[keep], 6),
+    }
+    for j, name in enumerate(gammas.names):
+        cols[f"g_{name}"] = gammas.levels[keep, j]
+        cols[f"mw_{name}"] = np.round(mw[:, j], 6)
+    kept = extra[keep].reset_index(drop=True)
+    expl = _explanations(con, settings, cols)
+    kept["match_weight"] = cols["match_weight"]
+    kept["match_probability"] = np.round(probability(total[keep]), 9)
+    for name in gammas.names:
+        kept[f"mw_{name}"] = cols[f"mw_{name}"]
+    for name, w in extra_w.items():
+        kept[f"mw_{name}"] = np.round(w[keep], 6)
+    kept["mw_decision_number"] = 0.0  # never evidence: a shared decision number is a data error
+    words = _extra_phrases(kept, drules)
+    kept["explanation"] = join_words(pd.Series(expl["explanation"].to_numpy(), index=kept.index), words, "; ")
+    kept["blocking_rules"] = expl["blocking_rules"].to_numpy()
+    return Scored(left=extra["left_idx"].to_numpy(), right=extra["right_idx"].to_numpy(), weight=total, kept=kept)
