@@ -1,0 +1,163 @@
+"""`linkage dedupe` on real files: generated second records found, the decision-number rule,
+no chaining of strangers through one weak link, the outputs' schema."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import cli
+from linkage.dedupe.cluster import cluster, components
+from linkage.dedupe.evaluate import evaluate_dedupe
+from linkage.dedupe.rules import Clustering
+from linkage.synth.duplicates import add_duplicates
+
+SAMPLE = Path(__file__).resolve().parent.parent / "data_samples" / "sample"
+runner = CliRunner()
+
+COLUMNS = ["wanted_id", "full_name", "gender", "birth_date", "hometown", "permanent_address", "id_number",
+           "father_name", "mother_name", "decision_number", "decision_date", "issuing_unit", "offence"]
+
+
+def _run(wanted: Path, out: Path, *extra: str) -> dict:
+    got = runner.invoke(cli.app, ["dedupe", "--wanted", str(wanted), "--out", str(out), "--json", *extra])
+    assert got.exit_code == 0, got.output
+    return json.loads(got.stdout)
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> tuple[Path, Path]:
+    """The committed sample with 3 % of its wanted persons given a second record, deduplicated."""
+    folder = tmp_path_factory.mktemp("dupes")
+    for name in ("wanted.csv", "truth.csv", "residents.csv", "id_cards.csv"):
+        shutil.copy(SAMPLE / name, folder / name)
+    result = add_duplicates(folder, share=0.03, seed=7)
+    assert result.added == 15 and result.pairs >= 15
+    out = folder / "out"
+    _run(folder / "wanted.csv", out)
+    return folder, out
+
+
+def test_generated_duplicates_are_found(generated) -> None:
+    folder, out = generated
+    scores = evaluate_dedupe(out, folder / "duplicates.csv")
+    assert scores["clusters"]["true"] >= 15
+    assert scores["clusters"]["precision"] >= 0.95
+    assert scores["clusters"]["recall"] >= 0.95
+    assert scores["impure"]["share"] <= 0.01
+    # the input is read, never written
+    assert (folder / "wanted.csv").read_bytes() != b""
+
+
+def test_duplicate_generator_writes_other_units_and_truth(generated) -> None:
+    folder, _ = generated
+    wanted = pd.read_csv(folder / "wanted.csv", dtype=str, keep_default_na=False).set_index("wanted_id")
+    pairs = pd.read_csv(folder / "duplicates.csv", dtype=str)
+    truth = pd.read_csv(folder / "truth.csv", dtype=str, keep_default_na=False).set_index("wanted_id")
+    assert len(wanted) == 515 and len(truth) == 515
+    for a, b in zip(pairs["wanted_id_l"], pairs["wanted_id_r"]):
+        assert wanted.loc[a, "issuing_unit"] != wanted.loc[b, "issuing_unit"]
+        assert truth.loc[a, "person_id"] == truth.loc[b, "person_id"]
+
+
+def test_outputs_schema(generated) -> None:
+    _, out = generated
+    pairs = pd.read_parquet(out / "pairs.parquet")
+    for col in ("wanted_id_l", "wanted_id_r", "match_weight", "match_probability", "link", "explanation",
+                "mw_full_name", "mw_birth_date", "mw_issuing_unit", "mw_offence", "mw_decision_number",
+                "same_decision_number"):
+        assert col in pairs.columns, col
+    assert (pairs["wanted_id_l"] < pairs["wanted_id_r"]).all()  # each pair once, never a record with itself
+    assert not pairs.duplicated(["wanted_id_l", "wanted_id_r"]).any()
+    assert pairs["match_probability"].between(0, 1).all()
+    assert pairs.loc[pairs["link"], "explanation"].str.len().gt(0).all()
+    clusters = pd.read_parquet(out / "clusters.parquet")
+    assert list(clusters.columns[:3]) == ["cluster_id", "wanted_id", "cluster_size"]
+    assert "weakest_link_probability" in clusters.columns
+    assert clusters["wanted_id"].is_unique
+    assert (clusters.groupby("cluster_id").size() >= 2).all()
+    sizes = clusters.groupby("cluster_id")["cluster_size"].agg(["first", "size"])
+    assert (sizes["first"] == sizes["size"]).all()
+    assert (clusters["weakest_link_probability"] >= 0.99).all()
+    summary = json.loads((out / "dedupe_summary.json").read_text(encoding="utf-8"))
+    assert summary["counts"]["records_in_clusters"] == len(clusters)
+
+
+def _person(i: str, name: str, **kw: str) -> dict[str, str]:
+    row = {c: "" for c in COLUMNS}
+    row.update(wanted_id=i, full_name=name, gender="Nam", birth_date="12/03/1990",
+               hometown="Xã Tân Phước, Huyện Lai Vung, Tỉnh Đồng Tháp", decision_date="01/02/2020",
+               issuing_unit="Công an tỉnh Đồng Tháp", offence="Trộm cắp tài sản")
+    row.update(kw)
+    return row
+
+
+def _namesakes(tmp_path: Path, shared_number: bool) -> Path:
+    """Two different men of one name and birth date (other parents, other ids), and a third
+    record of the same unit; A and B carry the same decision number when `shared_number`."""
+    rows = [
+        _person("TN-1", "Trần Văn Hùng", father_name="Trần Văn Lộc", mother_name="Lê Thị Hoa",
+                id_number="087090001234", decision_number="15/QĐ-CSĐT"),
+        _person("TN-2", "Trần Văn Hùng", father_name="Trần Minh Tâm", mother_name="Phạm Thị Lan",
+                id_number="087090567890", decision_number="15/QĐ-CSĐT" if shared_number else "16/QĐ-CSĐT"),
+        _person("TN-3", "Ngô Quốc Bảo", birth_date="1975", decision_number="15 / qđ-csđt",
+                issuing_unit="Công an tỉnh An Giang"),
+    ]
+    path = tmp_path / ("shared.csv" if shared_number else "distinct.csv")
+    pd.DataFrame(rows, columns=COLUMNS).to_csv(path, index=False)
+    return path
+
+
+def test_same_decision_number_is_a_data_error_not_evidence(tmp_path: Path) -> None:
+    _run(_namesakes(tmp_path, True), tmp_path / "shared")
+    _run(_namesakes(tmp_path, False), tmp_path / "distinct")
+    conflicts = pd.read_parquet(tmp_path / "shared" / "decision_conflicts.parquet")
+    # one unit's number on two records is listed; the same number of another unit is not
+    assert conflicts[["wanted_id_l", "wanted_id_r"]].values.tolist() == [["TN-1", "TN-2"]]
+    assert len(pd.read_parquet(tmp_path / "distinct" / "decision_conflicts.parquet")) == 0
+    shared = pd.read_parquet(tmp_path / "shared" / "pairs.parquet").set_index(["wanted_id_l", "wanted_id_r"])
+    distinct = pd.read_parquet(tmp_path / "distinct" / "pairs.parquet").set_index(["wanted_id_l", "wanted_id_r"])
+    pair = ("TN-1", "TN-2")
+    assert bool(shared.loc[pair, "same_decision_number"]) and not bool(distinct.loc[pair, "same_decision_number"])
+    assert shared.loc[pair, "mw_decision_number"] == 0.0
+    assert shared.loc[pair, "match_weight"] == pytest.approx(distinct.loc[pair, "match_weight"])
+    assert "data error" in shared.loc[pair, "explanation"]
+    assert "ID numbers conflict" in shared.loc[pair, "explanation"]  # the evidence against is stated
+
+
+def test_components_and_cluster_no_chaining() -> None:
+    cfg = Clustering(cannot_link_weight=-4.0, average_link_weight=3.0, unblocked_weight=-10.0)
+    # records 0-1 one person (strong), 1-2 a weak link just above the threshold, 0-2 strongly apart
+    left, right = np.array([0, 1, 0, 3]), np.array([1, 2, 2, 4])
+    weight = np.array([30.0, 7.0, -20.0, 12.0])
+    assert components(5, left[weight >= 6.6], right[weight >= 6.6]).tolist() == [0, 0, 0, 3, 3]
+    got = cluster(5, left, right, weight, 6.6, cfg)
+    groups = sorted(sorted(got.record[got.label == lab].tolist()) for lab in np.unique(got.label))
+    assert groups == [[0, 1], [3, 4]]  # single linkage would give [0, 1, 2]
+    # the weakest link of {0, 1} is its only link
+    assert got.weakest[got.record == 0][0] == 30.0
+    # a true triple (every pair positive) stays one cluster; its weakest link is reported
+    left3, right3, w3 = np.array([0, 1, 0]), np.array([1, 2, 2]), np.array([30.0, 9.0, 8.0])
+    got3 = cluster(3, left3, right3, w3, 6.6, cfg)
+    assert got3.record.tolist() == [0, 1, 2] and set(got3.label.tolist()) == {0}
+    assert got3.weakest.tolist() == [9.0, 9.0, 9.0]
+    # a chain whose ends no rule brought together: the unblocked pair pulls the average down
+    got4 = cluster(3, np.array([0, 1]), np.array([1, 2]), np.array([30.0, 7.0]), 6.6, cfg)
+    assert sorted(got4.record.tolist()) == [0, 1]
+
+
+def test_bad_dedupe_rules_name_file_and_key(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(Path(cli.__file__).resolve().parent / "rules", rules)
+    text = (rules / "dedupe.yaml").read_text(encoding="utf-8").replace("birth_date.else: 0.003", "birth_date.nosuch: 0.003")
+    (rules / "dedupe.yaml").write_text(text, encoding="utf-8")
+    got = runner.invoke(cli.app, ["dedupe", "--wanted", str(SAMPLE / "wanted.csv"), "--out", str(tmp_path / "o"),
+                                  "--rules", str(rules)])
+    assert got.exit_code == 3
+    assert "dedupe.yaml" in got.output and "nosuch" in got.output
