@@ -20,6 +20,7 @@ from linkage.synth import rates as R
 __all__ = ["generate"]
 
 FILES = ("residents", "id_cards", "wanted", "truth")
+RELATIVES_FILE = "truth_relatives"
 
 
 def _quote(col: pa.Array) -> pa.Array:
@@ -61,8 +62,12 @@ def _streams(seed: int, k: int) -> list[np.random.Generator]:
     return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(k)]
 
 
-def generate(n_residents: int, n_wanted: int, seed: int, out_dir: Path) -> dict[str, Path]:
-    """Write residents.csv, id_cards.csv, wanted.csv and truth.csv into `out_dir`; return their paths."""
+def generate(n_residents: int, n_wanted: int, seed: int, out_dir: Path, families: bool = False) -> dict[str, Path]:
+    """Write residents.csv, id_cards.csv, wanted.csv and truth.csv into `out_dir`; return their paths.
+
+    With `families`, some families' parents and some persons' children are register persons too
+    (linkage/synth/kin.py, on a stream of its own: without it the files are unchanged), and
+    truth_relatives.csv lists each wanted person's father, mother, siblings and children."""
     from linkage.synth.names import vocab_array
     from linkage.synth.perturb import build_drafts, perturb_and_render
     from linkage.synth.places import load_places
@@ -90,9 +95,12 @@ def generate(n_residents: int, n_wanted: int, seed: int, out_dir: Path) -> dict[
     tables = load_tables(codes)
     vocab = vocab_array(tables)
     (s_res, s_pool, s_ids, s_pool_ids, s_alias, s_pool_alias, s_reg, s_pool_reg, s_cards, s_pool_cards,
-     s_wanted, s_perturb, s_order) = _streams(seed, 13)
+     s_wanted, s_perturb, s_order, s_kin) = _streams(seed, 14)
 
     res = make_people(n_residents, tables, places, s_res)
+    if families:
+        from linkage.synth.kin import add_kin
+        res, kin_father, kin_mother = add_kin(res, tables, places, s_kin)
     assign_ids(res, places, s_ids)
     add_aliases(res, tables, places, s_alias)
     add_register_rows(res, s_reg)
@@ -118,4 +126,16 @@ def generate(n_residents: int, n_wanted: int, seed: int, out_dir: Path) -> dict[
         path = out_dir / f"{name}.csv"
         _write_csv(tables_out[name], path)
         paths[name] = path
+    if families:
+        from linkage.synth.ids import fmt
+        from linkage.synth.kin import relatives_truth
+        pid_text = np.array(fmt(res.pid, 12).to_pylist(), dtype=object)
+        import pandas as pd
+        t_pid = pd.Series(truth.column("person_id").to_pylist(), dtype=object).fillna("")
+        idx = pd.Index(pid_text).get_indexer(t_pid).astype(np.int64)
+        rel = relatives_truth(np.array(truth.column("wanted_id").to_pylist(), dtype=object), idx, res,
+                              pid_text, kin_father, kin_mother)
+        path = out_dir / f"{RELATIVES_FILE}.csv"
+        _write_csv(pa.Table.from_pandas(rel, preserve_index=False), path)
+        paths[RELATIVES_FILE] = path
     return paths
