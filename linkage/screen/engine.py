@@ -1,0 +1,280 @@
+"""Screening records against the index with the batch engine's own parts: the same normalisation
+(normalize_table, prepared_arrow, derived_sql), the blocking rules' key SQL and filters (keys
+looked up in the index instead of joined), the same comparisons (compare), the same model sums,
+ranks and one-person probability (score's functions), and the same flags and explanation
+(outputs.matches_sql). A record of a person already in the register joins that person's other
+stored records, so its candidates are what the nightly batch would give after adding it; each
+candidate competes with its wanted record's other current candidates, as in the batch.
+
+Each input record is screened on its own ("a probe"): in the per-call DuckDB tables the probe's
+number stands for the person (person_idx and uid), so several records of one person in a request
+do not merge."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from linkage.block import _rule_pairs_sql, rule_keys_sql
+from linkage.calibrate import calibrated
+from linkage.compare import compare
+from linkage.ingest.contract import COLUMNS
+from linkage.model import match_weights, prior_weight, probability, run_prior
+from linkage.normalize.table import normalize_table
+from linkage.outputs import matches_sql
+from linkage.prepare import REGISTER_UID, derived_sql, prepared_arrow
+from linkage.score import _ranks, _rows, one_person_probability, weight_sums
+from linkage.screen.config import ScreenConfig
+from linkage.screen.index import ScreenIndex, key_hash
+from linkage.screen.records import Record
+from linkage.settings import Settings
+from linkage.workspace.nightly import _place_text
+
+_local = threading.local()
+
+
+def _connection() -> duckdb.DuckDBPyConnection:
+    """One in-memory DuckDB connection per thread (temp tables and views are the connection's)."""
+    con = getattr(_local, "con", None)
+    if con is None:
+        con = duckdb.connect(":memory:")
+        con.execute("SET threads = 1")
+        con.execute("SET enable_progress_bar = false")
+        _local.con = con
+    return con
+
+
+@dataclass
+class Screener:
+    """What a screening needs besides the index: rules, settings and the desk's config."""
+
+    settings: Settings
+    config: ScreenConfig
+    rules: Path | None = None
+
+    def __post_init__(self) -> None:
+        self.place_text = _place_text(self.settings)
+        self._key_sql: str | None = None
+        self.matches_sql = matches_sql(self.settings, "")
+
+    # -- records -> the engine's register vocabulary ------------------------------------------
+
+    def _prepared(self, con: duckdb.DuckDBPyConnection, records: list[Record], index: ScreenIndex) -> np.ndarray:
+        """Temp table `reg`: each probe's record plus its person's other stored records, with
+        person_idx = probe number and uid = probe number (as text); temp table `old_reg`: the
+        stored records of the probes' persons. Returns each probe's person_idx (-1: new person)."""
+        parts = []
+        for source in ("residents", "id_cards"):
+            probes = [i for i, r in enumerate(records) if r.source == source]
+            if not probes:
+                continue
+            frame = pd.DataFrame({c: pd.Series([records[i].values[c] for i in probes], dtype=object)
+                                  for c in COLUMNS[source]})
+            table = prepared_arrow(normalize_table(frame, source, rules=self.rules), REGISTER_UID[source], source)
+            table = table.append_column("_probe", pa.array(probes, pa.int64()))
+            con.register("_prepared", table)
+            parts.append(con.sql(derived_sql(self.place_text).replace("{source}", "_prepared")).to_arrow_table())
+            con.unregister("_prepared")
+        names = [c for c in index.reg.schema.names if c not in ("r_idx", "person_idx")]
+        known = np.array([-1 if (k := index.person_idx(r.person_id)) is None else k for r in records], np.int64)
+        probes = np.flatnonzero(known >= 0)
+        lo = np.searchsorted(index.reg_person, known[probes], "left")
+        n = np.searchsorted(index.reg_person, known[probes], "right") - lo
+        take = np.repeat(lo - np.r_[0, np.cumsum(n)[:-1]], n) + np.arange(n.sum()) if len(probes) else np.zeros(0, np.int64)
+        old = index.reg.take(pa.array(take, pa.int64())).select(names).append_column(
+            "_probe", pa.array(np.repeat(probes, n), pa.int64()))
+        con.register("_old", old)
+        con.register("_src", pa.table({"_probe": np.arange(len(records)), "_src": [r.source for r in records]}))
+        # the stored records of known persons (the TF counts they held), then the records screened
+        con.execute("CREATE OR REPLACE TEMP TABLE old_reg AS SELECT * EXCLUDE (_probe), _probe AS person_idx FROM _old")
+        sql = [f"SELECT {', '.join(names)}, _probe FROM _p{j}" for j in range(len(parts))]
+        sql.append(f"SELECT {', '.join('o.' + c for c in names)}, o._probe FROM _old o JOIN _src s USING (_probe) "
+                   "WHERE o.src <> s._src")
+        for j, part in enumerate(parts):
+            con.register(f"_p{j}", part)
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE reg AS
+                        SELECT * EXCLUDE (uid, _probe), _probe AS person_idx, CAST(_probe AS VARCHAR) AS uid,
+                               row_number() OVER (ORDER BY _probe, src DESC) - 1 AS r_idx
+                        FROM ({' UNION ALL BY NAME '.join(sql)})""")
+        for name in [f"_p{j}" for j in range(len(parts))] + ["_old", "_src"]:
+            con.unregister(name)
+        return known
+
+    # -- blocking: the rules' keys looked up in the index, then the rules' filters ---------------
+
+    def _keys(self, con: duckdb.DuckDBPyConnection) -> dict[str, np.ndarray]:
+        if self._key_sql is None:
+            self._key_sql = " UNION ALL ".join(
+                f"SELECT {bit} AS bit, r_idx, CAST(k AS VARCHAR) AS k FROM ({rule_keys_sql(con, rule, 'r', 'reg')})"
+                for bit, rule in enumerate(self.settings.blocking))
+        return con.execute(self._key_sql).fetchnumpy()
+
+    def _block(self, con: duckdb.DuckDBPyConnection, index: ScreenIndex) -> np.ndarray:
+        """Temp table `pairs(pair_idx, w_idx, person_idx, rules)`; returns the w_idx touched."""
+        got = self._keys(con)
+        bits = np.asarray(got["bit"], dtype=np.int64)
+        r_idx = np.asarray(got["r_idx"], dtype=np.int64)
+        hashes = key_hash(np.asarray(got["k"], dtype=object))
+        hit_bit, hit_w, hit_r = [], [], []
+        for bit, keys in enumerate(index.keys):
+            sel = np.flatnonzero(bits == bit)
+            if not len(sel) or not len(keys.hashes):
+                continue
+            lo = np.searchsorted(keys.hashes, hashes[sel], "left")
+            hi = np.searchsorted(keys.hashes, hashes[sel], "right")
+            n = hi - lo
+            if not n.sum():
+                continue
+            starts = np.repeat(lo - np.r_[0, np.cumsum(n)[:-1]], n)
+            hit_w.append(keys.w_idx[starts + np.arange(n.sum())])
+            hit_r.append(np.repeat(r_idx[sel], n))
+            hit_bit.append(np.full(int(n.sum()), bit, dtype=np.int64))
+        w_touched = np.unique(np.concatenate(hit_w)) if hit_w else np.zeros(0, np.int64)
+        con.register("w", index.w.take(pa.array(index.w_row[w_touched])))
+        if not hit_w:
+            con.execute("CREATE OR REPLACE TEMP TABLE pairs (pair_idx BIGINT, w_idx BIGINT, person_idx BIGINT, rules BIGINT)")
+            return w_touched
+        con.register("_hits", pa.table({"bit": np.concatenate(hit_bit), "w_idx": np.concatenate(hit_w),
+                                        "r_idx": np.concatenate(hit_r)}))
+        found = " UNION ALL ".join(
+            f"SELECT w_idx, person_idx, {bit} AS bit FROM "
+            f"({_rule_pairs_sql(rule, f'SELECT DISTINCT w_idx, r_idx FROM _hits WHERE bit = {bit}')})"
+            for bit, rule in enumerate(self.settings.blocking) if bit in set(np.unique(np.concatenate(hit_bit)).tolist()))
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE pairs AS
+                        SELECT row_number() OVER (ORDER BY w_idx, person_idx) - 1 AS pair_idx, * FROM (
+                            SELECT w_idx, person_idx, bit_or(1::BIGINT << bit) AS rules FROM ({found})
+                            GROUP BY w_idx, person_idx)""")
+        con.unregister("_hits")
+        return w_touched
+
+    # -- scoring: each probe pair among its wanted record's current candidates ----------------------
+
+    def _score(self, con: duckdb.DuckDBPyConnection, records: list[Record], index: ScreenIndex, gammas,
+               known: np.ndarray) -> int:
+        """Temp table `scored` (as score() writes it) with the probes' kept candidates."""
+        s, model = self.settings, index.model
+        meta = con.execute("SELECT w_idx, person_idx, rules FROM pairs ORDER BY pair_idx").fetchnumpy()
+        pw = np.asarray(meta["w_idx"], dtype=np.int64)[gammas.pair_idx]
+        pp = np.asarray(meta["person_idx"], dtype=np.int64)[gammas.pair_idx]
+        prules = np.asarray(meta["rules"], dtype=np.int64)[gammas.pair_idx]
+        places = np.array([index.person_place(r.person_id) for r in records], dtype=np.float64)
+        # the groups: pair i's own row, then its wanted record's other current candidates
+        lo = index.cand_start[pw]
+        n = index.cand_start[pw + 1] - lo
+        rows = np.repeat(lo - np.r_[0, np.cumsum(n)[:-1]], n) + np.arange(n.sum())
+        owner = np.repeat(np.arange(len(pw)), n)
+        other = index.cand_person[rows] != known[pp[owner]]
+        rows, owner = rows[other], owner[other]
+        g = np.r_[np.arange(len(pw)), owner]
+        lv = np.vstack([gammas.levels, index.cand_levels[rows]])
+        order_all = np.r_[places[pp], index.place[index.cand_person[rows]].astype(np.float64)]
+        probe_row = np.r_[np.ones(len(pw), bool), np.zeros(len(rows), bool)]
+        tf = self._tf(con, index, pw, pp)
+        tf_rows = {c: {k: v[g] for k, v in per.items()} for c, per in tf.items()}
+        priors = np.array([prior_weight(run_prior(model, index.n_persons + extra)) for extra in (0, 1)])
+        prior = priors[(known[pp] < 0).astype(np.int64)]
+        total = prior[g] + weight_sums(lv, model, tf_rows, 1)
+        contender = np.flatnonzero(total >= s.floor_weight)
+        rank = np.full(len(total), np.iinfo(np.int32).max, dtype=np.int32)
+        rank[contender] = _ranks(g[contender], order_all[contender], total[contender])
+        match_p = calibrated(one_person_probability(g, total), model)
+        keep = probe_row & (rank <= s.top_k) & (total >= s.floor_weight) & (match_p >= s.floor_probability)
+        mw = match_weights(lv[keep], model, _rows(tf_rows, keep))
+        rows = g[keep]
+        cols = {
+            "w_idx": pw[rows], "person_idx": pp[rows], "rules": prules[rows], "rank": rank[keep],
+            "match_weight": np.round(total[keep], 6), "match_probability": np.round(match_p[keep], 9),
+            "pair_probability": np.round(probability(total[keep]), 9),
+        }
+        for j, name in enumerate(gammas.names):
+            cols[f"g_{name}"] = lv[keep, j]
+            cols[f"mw_{name}"] = np.round(mw[:, j], 6)
+        con.register("_scored", pa.table(cols))
+        con.execute("CREATE OR REPLACE TEMP TABLE scored AS SELECT * FROM _scored")
+        con.unregister("_scored")
+        return int(keep.sum())
+
+    def _tf(self, con: duckdb.DuckDBPyConnection, index: ScreenIndex, pw: np.ndarray,
+            pp: np.ndarray) -> dict[str, dict[int, np.ndarray]]:
+        """Per pair, each TF level's frequency of the wanted record's value among register persons
+        once the probe's person is counted with its screened values instead of its stored ones
+        (the nightly's counts adjusted for that one person; NaN: nobody holds the value)."""
+        out: dict[str, dict[int, np.ndarray]] = {}
+        rows = index.w_row[pw]
+        con.register("_pp", pa.table({"i": np.arange(len(pp)), "p": pp, "row": rows}))
+        for c in self.settings.comparisons:
+            ids = c.level_ids()
+            for level_id, col in c.tf.items():
+                wv = index.w.column(col).take(pa.array(rows, pa.int64())).cast(pa.string())
+                con.register("_wv", pa.table({"i": np.arange(len(pp)), "v": wv, "n": index.w_tf_n[col][rows]}))
+                got = con.execute(f"""
+                    WITH now AS (SELECT DISTINCT person_idx AS p, CAST({col} AS VARCHAR) AS v FROM reg WHERE {col} IS NOT NULL),
+                         was AS (SELECT DISTINCT person_idx AS p, CAST({col} AS VARCHAR) AS v FROM old_reg WHERE {col} IS NOT NULL),
+                         d AS (SELECT p, v, sum(d) AS d FROM (SELECT p, v, 1 AS d FROM now UNION ALL SELECT p, v, -1 FROM was)
+                               GROUP BY p, v),
+                         t AS (SELECT p, sum(d) AS dt FROM (SELECT p, 1 AS d FROM now UNION ALL SELECT p, -1 FROM was) GROUP BY p)
+                    SELECT x.i, wv.v IS NOT NULL AS has, wv.n + coalesce(d.d, 0) AS n, coalesce(t.dt, 0) AS dt
+                    FROM _pp x JOIN _wv wv USING (i) LEFT JOIN d ON d.p = x.p AND d.v = wv.v LEFT JOIN t ON t.p = x.p
+                    ORDER BY x.i""").fetchnumpy()
+                con.unregister("_wv")
+                n = np.asarray(got["n"], dtype=np.float64)
+                total = float(index.tf_totals.get(col, 0)) + np.asarray(got["dt"], dtype=np.float64)
+                ok = np.asarray(got["has"], bool) & (n > 0)
+                tf = np.full(len(pp), np.nan)
+                tf[ok] = n[ok] / total[ok]
+                out.setdefault(c.name, {})[ids.index(level_id)] = tf
+        con.unregister("_pp")
+        return out
+
+    # -- the whole call ------------------------------------------------------------------------------
+
+    def screen(self, index: ScreenIndex, records: list[Record], threshold: float | None = None) -> list[dict[str, Any]]:
+        """One result per record, in order: its person_id, source, whether the person is in the
+        register, and its candidates at or above the threshold (best first)."""
+        if not records:
+            return []
+        threshold = self.config.threshold if threshold is None else float(threshold)
+        con = _connection()
+        known = self._prepared(con, records, index)
+        self._block(con, index)
+        gammas = compare(con, self.settings, source="pairs")
+        kept = self._score(con, records, index, gammas, known) if len(gammas.pair_idx) else 0
+        results = [{"person_id": r.person_id, "source": r.source,
+                    "in_register": index.person_idx(r.person_id) is not None, "candidates": [], "alert": False}
+                   for r in records]
+        if kept:
+            rows = con.sql(f"SELECT * EXCLUDE (run_id) FROM ({self.matches_sql})").to_arrow_table().to_pylist()
+            for row in rows:
+                if row["match_probability"] < threshold:
+                    continue
+                p = int(row.pop("person_id"))
+                results[p]["candidates"].append(row)
+        self._mark(index, results, threshold)
+        for res in results:
+            res["candidates"].sort(key=lambda c: (-c["match_probability"], c["wanted_id"]))
+        con.execute("DROP TABLE IF EXISTS scored; DROP TABLE IF EXISTS pairs; DROP TABLE IF EXISTS reg; "
+                    "DROP TABLE IF EXISTS old_reg")
+        con.unregister("w")
+        return results
+
+    def _mark(self, index: ScreenIndex, results: list[dict[str, Any]], threshold: float) -> None:
+        """Each candidate's danger level; alert = at or above the threshold on a wanted person of
+        an alert danger level (rules/screen.yaml)."""
+        levels = set(self.config.alert_danger_levels)
+        by_id = getattr(index, "_danger_by_id", None)
+        if by_id is None:
+            by_id = dict(zip(index.wanted_id.tolist(), index.danger_level.tolist()))
+            index._danger_by_id = by_id  # type: ignore[attr-defined]
+        for res in results:
+            for c in res["candidates"]:
+                level = by_id.get(c["wanted_id"])
+                c["danger_level"] = level
+                c["alert"] = bool(level in levels and c["match_probability"] >= threshold)
+                res["alert"] = res["alert"] or c["alert"]

@@ -1,0 +1,214 @@
+"""The in-memory index of a workspace that a desk screens against: the normalised wanted list, each
+blocking rule's wanted keys (hashed, sorted: a record's keys are looked up, never joined against
+the register), the TF counts, the model and prior, and every current candidate pair's levels (a
+wanted record's candidates compete for its one-person probability). Loaded once from the
+workspace's DuckDB file, read-only and closed again, so the nightly job is never locked out; a
+person's stored register records are exported to a memory-mapped Arrow file (the register's size
+costs disk and page cache, not a request's time)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from linkage.errors import RulesError, UsageError
+from linkage.model import Model, load_model
+from linkage.settings import Settings
+from linkage.workspace import store
+from linkage.workspace.nightly import KEYS_W, _level_cols, _tf_columns
+
+CACHE = "screen/cache"  # under the workspace: the desk's own folder (keys, audit log, this cache)
+
+
+def key_hash(keys: np.ndarray) -> np.ndarray:
+    """Stable 64-bit hashes of key strings (vectorised): the index stores these, not the strings."""
+    if not len(keys):
+        return np.zeros(0, dtype=np.uint64)
+    return pd.util.hash_array(np.asarray(keys, dtype=object), categorize=False)
+
+
+def generation(workspace: Path) -> tuple[int, int] | None:
+    """The workspace file's (mtime_ns, size): a finished night changes it. None while a night holds
+    the lock (its tables are changing) or when there is no workspace."""
+    db = Path(workspace) / store.DB
+    if (Path(workspace) / store.LOCK).exists() or not db.is_file():
+        return None
+    st = db.stat()
+    return st.st_mtime_ns, st.st_size
+
+
+@dataclass
+class WantedKeys:
+    """One blocking rule's wanted keys: sorted hashes and the w_idx of each."""
+
+    hashes: np.ndarray
+    w_idx: np.ndarray
+
+
+@dataclass
+class ScreenIndex:
+    workspace: Path
+    stamp: tuple[int, int]
+    loaded_at: float
+    last_night: str
+    model: Model
+    model_path: str
+    n_persons: int
+    w: pa.Table  # the workspace's `w`, in w_idx order
+    w_row: np.ndarray  # w_idx -> row of `w` (-1: no such record)
+    wanted_id: np.ndarray  # per row of `w`
+    danger_level: np.ndarray  # per row of `w`, lower case (None: not given)
+    keys: list[WantedKeys]  # per blocking rule (settings order)
+    tf_counts: dict[str, dict[str, int]]
+    tf_totals: dict[str, int]
+    w_tf_n: dict[str, np.ndarray]  # per TF column, per row of `w`: persons holding the record's value
+    cand_w: np.ndarray  # current candidate pairs, sorted by w_idx
+    cand_person: np.ndarray
+    cand_rules: np.ndarray
+    cand_levels: np.ndarray  # n_pairs x comparisons, int8
+    cand_start: np.ndarray  # w_idx -> first pair (size max_w + 2)
+    uids: np.ndarray  # person ids, sorted
+    uid_person: np.ndarray  # person_idx of each sorted uid
+    place: np.ndarray  # person_idx -> place in person_id order
+    reg: pa.Table  # stored register records sorted by person_idx (memory-mapped)
+    reg_person: np.ndarray  # person_idx column of `reg`
+
+    def person_idx(self, person_id: str) -> int | None:
+        i = int(np.searchsorted(self.uids, person_id))
+        if i < len(self.uids) and self.uids[i] == person_id:
+            return int(self.uid_person[i])
+        return None
+
+    def person_place(self, person_id: str) -> float:
+        """The person's place in person_id order; a new person sits between its neighbours."""
+        known = self.person_idx(person_id)
+        if known is not None:
+            return float(self.place[known])
+        return float(np.searchsorted(self.uids, person_id)) - 0.5
+
+    def stored_records(self, person_idx: int) -> pa.Table:
+        lo, hi = np.searchsorted(self.reg_person, [person_idx, person_idx + 1])
+        return self.reg.slice(int(lo), int(hi - lo))
+
+    def candidates_of(self, w_idx: int) -> slice:
+        if w_idx + 1 >= len(self.cand_start):
+            return slice(0, 0)
+        return slice(int(self.cand_start[w_idx]), int(self.cand_start[w_idx + 1]))
+
+
+def _meta(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
+    rows = con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchall()
+    return rows[0][0] if rows else None
+
+
+def _column(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, np.ndarray]:
+    return {k: np.asarray(v) for k, v in con.execute(sql).fetchnumpy().items()}
+
+
+def _export_reg(con: duckdb.DuckDBPyConnection, workspace: Path, stamp: tuple[int, int]) -> pa.Table:
+    """The register records sorted by person, as an Arrow IPC file under the workspace's cache
+    folder (one per generation, older ones removed), memory-mapped."""
+    cache = Path(workspace) / CACHE
+    cache.mkdir(parents=True, exist_ok=True)
+    target = cache / f"reg-{stamp[0]}-{stamp[1]}.arrow"
+    if not target.is_file():
+        tmp = cache / f".{target.name}.{os.getpid()}.tmp"
+        reader = con.sql("SELECT * FROM reg ORDER BY person_idx, r_idx").to_arrow_reader(batch_size=65_536)
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, reader.schema) as writer:
+            for batch in reader:
+                writer.write_batch(batch)
+        os.replace(tmp, target)
+    for old in cache.glob("reg-*.arrow"):
+        if old != target:
+            try:
+                old.unlink()
+            except OSError:
+                pass
+    return pa.ipc.open_file(pa.memory_map(str(target), "r")).read_all()
+
+
+def load_index(workspace: Path, settings: Settings, danger_column: str = "danger_level") -> ScreenIndex:
+    """Read what screening needs from the workspace (read-only), then close it."""
+    workspace = Path(workspace)
+    stamp = generation(workspace)
+    if stamp is None:
+        if not (workspace / store.DB).is_file():
+            raise UsageError(f"--workspace {workspace}: no workspace there ({store.DB} missing); "
+                             "build one with `linkage nightly`")
+        raise UsageError(f"--workspace {workspace}: a night is running ({store.LOCK}); try again when it ends")
+    con = duckdb.connect(str(workspace / store.DB), read_only=True)
+    try:
+        con.execute(f"SET threads = {int(settings.engine.get('threads', 2))}")
+        return _load(con, workspace, settings, stamp, danger_column)
+    finally:
+        con.close()
+
+
+def _load(con, workspace: Path, settings: Settings, stamp, danger_column: str) -> ScreenIndex:
+    model_path = _meta(con, "model_path")
+    if not model_path or not Path(model_path).is_file():
+        raise RulesError(f"{workspace}: the workspace's model file is missing ({model_path}); run a night first")
+    want = json.dumps([[r.name, r.left, r.right, r.year_window] for r in settings.blocking])
+    if _meta(con, "blocking_keys") != want:
+        raise RulesError(f"{workspace}: the workspace's blocking keys were built with other blocking rules than "
+                         f"{settings.path}; run a night with these rules first")
+    model = load_model(Path(model_path), settings)
+    w = con.sql("SELECT * FROM w ORDER BY w_idx").to_arrow_table()
+    w_idx = np.asarray(w.column("w_idx").to_numpy(), dtype=np.int64)
+    w_row = np.full(int(w_idx.max()) + 1 if len(w_idx) else 0, -1, dtype=np.int64)
+    w_row[w_idx] = np.arange(len(w_idx))
+    dl = con.execute(f"""SELECT lower(trim(nfc_normalize(r.{danger_column}))) FROM w
+                         LEFT JOIN raw_wanted r ON r.wanted_id = w.uid ORDER BY w.w_idx""").fetchnumpy()
+    danger = np.asarray(list(dl.values())[0], dtype=object)
+    keys = []
+    for bit in range(len(settings.blocking)):
+        got = con.execute(f"SELECT w_idx, CAST(k AS VARCHAR) AS k FROM {KEYS_W.format(bit=bit)}").fetchnumpy()
+        h = key_hash(np.asarray(got["k"], dtype=object))
+        order = np.argsort(h, kind="stable")
+        keys.append(WantedKeys(h[order], np.asarray(got["w_idx"], dtype=np.int64)[order]))
+    tf_counts: dict[str, dict[str, int]] = {c: {} for c in _tf_columns(settings)}
+    for col, value, n in con.execute("SELECT col, value, n FROM tf_counts").fetchall():
+        tf_counts.setdefault(col, {})[value] = int(n)
+    tf_totals = {c: sum(v.values()) for c, v in tf_counts.items()}
+    w_tf_n = {}
+    for col in tf_counts:
+        got = con.execute(f"""SELECT coalesce(t.n, 0) AS n FROM w LEFT JOIN tf_counts t
+                              ON t.col = '{col}' AND t.value = CAST(w.{col} AS VARCHAR) ORDER BY w.w_idx""").fetchnumpy()
+        w_tf_n[col] = np.asarray(got["n"], dtype=np.int64)
+    gcols = _level_cols(settings)
+    cand = con.execute(f"SELECT w_idx, person_idx, rules{''.join(', ' + g for g in gcols)} FROM cand "
+                       "ORDER BY w_idx, person_idx").fetchnumpy()
+    cand_w = np.asarray(cand["w_idx"], dtype=np.int64)
+    levels = (np.column_stack([np.asarray(cand[g], dtype=np.int8) for g in gcols]) if len(cand_w)
+              else np.zeros((0, len(gcols)), np.int8))
+    cand_start = np.searchsorted(cand_w, np.arange(len(w_row) + 1))
+    persons = _column(con, "SELECT uid, person_idx FROM persons ORDER BY uid")
+    uids = np.asarray(persons["uid"], dtype=object)
+    uid_person = np.asarray(persons["person_idx"], dtype=np.int64)
+    place = np.zeros(int(uid_person.max()) + 1 if len(uid_person) else 0, dtype=np.int64)
+    place[uid_person] = np.arange(len(uid_person))
+    n_persons = con.execute("SELECT count(DISTINCT person_idx) FROM reg").fetchall()[0][0]
+    reg = _export_reg(con, workspace, stamp)
+    return ScreenIndex(
+        workspace=workspace, stamp=stamp, loaded_at=time.time(),
+        last_night=str(_meta(con, "last_night") or ""), model=model, model_path=str(model_path),
+        n_persons=int(n_persons), w=w, w_row=w_row, wanted_id=np.asarray(w.column("uid").to_pylist(), dtype=object),
+        danger_level=danger, keys=keys, tf_counts=tf_counts, tf_totals=tf_totals, w_tf_n=w_tf_n,
+        cand_w=cand_w, cand_person=np.asarray(cand["person_idx"], dtype=np.int64),
+        cand_rules=np.asarray(cand["rules"], dtype=np.int64), cand_levels=levels, cand_start=cand_start,
+        uids=uids, uid_person=uid_person, place=place, reg=reg,
+        reg_person=np.asarray(reg.column("person_idx").to_numpy(), dtype=np.int64),
+    )
+
+
+def clear_cache(workspace: Path) -> None:
+    shutil.rmtree(Path(workspace) / CACHE, ignore_errors=True)

@@ -1,0 +1,198 @@
+"""`linkage screen` against a real workspace built by the nightly job from the committed sample:
+every register record screened at the desk gets the candidates and probabilities `linkage run`
+gives with the same model; a new person gets what the next night gives after adding it; the
+command's JSON Lines, exit codes and errors naming the line and field."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from linkage.model import default_model, save_model
+from linkage.pipeline import run
+from linkage.rules import DEFAULT_RULES_DIR, rules_hash
+from linkage.screen.records import RecordError, check_record
+from linkage.screen.service import open_screening
+from linkage.settings import load_settings
+from linkage.workspace.delta import SourceInput
+from linkage.workspace.nightly import nightly
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data_samples" / "sample"
+D1, D2 = "2026-03-01", "2026-03-02"
+SOURCES = ("wanted", "residents", "id_cards")
+
+
+def read(name: str) -> pd.DataFrame:
+    return pd.read_csv(SAMPLE / f"{name}.csv", dtype=str, keep_default_na=False)
+
+
+def records(frame: pd.DataFrame, source: str) -> list:
+    return [check_record({k: v for k, v in row.items()}, f"{source} row {i + 1}")
+            for i, row in enumerate(frame.to_dict("records"))]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> dict:
+    """The sample's workspace after one night (a given model), and `linkage run` on the same files."""
+    d = tmp_path_factory.mktemp("screen")
+    rules = d / "rules"
+    shutil.copytree(DEFAULT_RULES_DIR, rules, ignore=shutil.ignore_patterns("model.json", "examples"))
+    model = d / "model.json"
+    save_model(default_model(load_settings(rules), rules_hash(rules)), model)
+    files = {s: SAMPLE / f"{s}.csv" for s in SOURCES}
+    nightly(d / "ws", d / "out", {s: SourceInput(p) for s, p in files.items()}, night=D1, model_path=model, rules=rules)
+    result = run(files["wanted"], files["residents"], files["id_cards"], d / "run", rules=rules, model_path=model)
+    return {"dir": d, "rules": rules, "model": model, "ws": d / "ws", "matches": pd.read_parquet(result.matches)}
+
+
+def as_frame(results: list[dict]) -> pd.DataFrame:
+    rows = [dict(c, person_id=r["person_id"], _probe=i) for i, r in enumerate(results) for c in r["candidates"]]
+    return pd.DataFrame(rows)
+
+
+def assert_same(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    key = ["person_id", "wanted_id"]
+    assert len(got) == len(want)
+    a = got.sort_values(key).reset_index(drop=True)
+    b = want.sort_values(key).reset_index(drop=True)
+    assert list(a[key].itertuples(index=False)) == list(b[key].itertuples(index=False))
+    np.testing.assert_allclose(a.match_probability, b.match_probability, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(a.match_weight, b.match_weight, rtol=0, atol=1e-9)
+    mw = [c for c in b.columns if c.startswith("mw_")]
+    np.testing.assert_allclose(a[mw].to_numpy(float), b[mw].to_numpy(float), rtol=0, atol=1e-9)
+    for col in ["rank", "sources", "name_changed", "residence_changed", "birth_date_changed", "id_match",
+                "explanation", "blocking_rules"]:
+        assert a[col].tolist() == b[col].tolist(), col
+
+
+def test_every_register_record_is_screened_as_the_batch_scores_it(world):
+    """Each resident and card record of the sample, screened as its (known) person, returns that
+    person's candidates in `linkage run`'s matches: same wanted ids, probabilities within 1e-9,
+    the same ranks, mw_ columns, flags and explanation."""
+    screening = open_screening(world["ws"], world["rules"])
+    want = world["matches"]
+    for source in ("residents", "id_cards"):
+        frame = read(source)
+        results = screening.screen(records(frame, source), threshold=0.0)
+        assert [r["person_id"] for r in results] == frame[frame.columns[0]].tolist()
+        assert all(r["in_register"] for r in results)
+        got = as_frame(results)
+        # one line per record; every person of the source has all its batch candidates
+        expected = want[want.person_id.isin(set(frame[frame.columns[0]]))]
+        assert_same(got.drop(columns=["_probe", "danger_level", "alert"]), expected.drop(columns=["run_id"]))
+        assert len(got) > 300  # the sample's register holds hundreds of leads
+
+
+def test_the_threshold_keeps_the_leads_at_or_above_it(world):
+    screening = open_screening(world["ws"], world["rules"])
+    t = screening.screener.config.threshold
+    assert t == load_settings(world["rules"]).threshold  # screen.yaml: null = scoring.threshold
+    res = read("residents")
+    want = world["matches"]
+    leads = want[want.match_probability >= t]
+    sample = res[res.person_id.isin(set(leads.person_id))].head(40)
+    results = screening.screen(records(pd.concat([sample, res.head(40)]), "residents"))
+    got = as_frame(results)
+    expected = leads[leads.person_id.isin(set(sample.person_id) | set(res.head(40).person_id))]
+    assert set(zip(got.person_id, got.wanted_id)) == set(zip(expected.person_id, expected.wanted_id))
+    assert (got.match_probability >= t).all()
+
+
+def test_a_new_person_gets_what_the_next_night_gives_after_adding_it(world, tmp_path):
+    """A workspace without three persons (their records withheld); each withheld resident record
+    screened at the desk (not in the register: the TF counts and the prior count it in) gets the
+    candidates and probabilities of a night that adds just that record."""
+    truth = read("truth")
+    res = read("residents")
+    linked = truth.person_id[truth.person_id.isin(set(res.person_id))].drop_duplicates()
+    withheld = list(linked.iloc[[0, 7, 19]])
+    base = {"wanted": read("wanted"), "residents": res[~res.person_id.isin(withheld)],
+            "id_cards": read("id_cards")}
+    base["id_cards"] = base["id_cards"][~base["id_cards"].card_number.isin(withheld)]
+    files = {}
+    for s, f in base.items():
+        files[s] = tmp_path / f"{s}.csv"
+        f.to_csv(files[s], index=False)
+    ws = tmp_path / "ws"
+    nightly(ws, tmp_path / "out", {s: SourceInput(p) for s, p in files.items()}, night=D1,
+            model_path=world["model"], rules=world["rules"])
+    screening = open_screening(ws, world["rules"])
+    found = 0
+    for k, person in enumerate(withheld):
+        new = res[res.person_id == person]
+        got = screening.screen(records(new, "residents"), threshold=0.0)
+        assert not got[0]["in_register"]
+        copy, out = tmp_path / f"ws{k}", tmp_path / f"out{k}"
+        shutil.copytree(ws, copy, ignore=shutil.ignore_patterns("screen"))
+        delta = tmp_path / f"residents_delta{k}.csv"
+        new.to_csv(delta, index=False)
+        nightly(copy, out, {"residents": SourceInput(None, delta)}, night=D2, rules=world["rules"])
+        night = pd.read_parquet(out / D2 / "matches.parquet")
+        expected = night[night.person_id == person]
+        found += len(expected)
+        assert_same(as_frame(got).drop(columns=["_probe", "danger_level", "alert"]), expected.drop(columns=["run_id"]))
+    assert found >= 3
+
+
+def _cli(args: list[str], stdin: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cli", "screen", *args], input=stdin, capture_output=True,
+                          text=True, cwd=ROOT, timeout=300)
+
+
+def test_the_command_reads_json_lines_and_prints_one_line_per_record(world, tmp_path):
+    want = world["matches"]
+    res = read("residents")
+    lead = want.sort_values("match_probability").iloc[-1]
+    rows = [res[res.person_id == lead.person_id].iloc[0].to_dict(),
+            {"person_id": "999999999999", "full_name": "Không Ai Cả", "birth_date": "01/02/1950"}]
+    lines = "\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n\n"
+    p = _cli(["--workspace", str(world["ws"]), "--rules", str(world["rules"]), "-"], lines)
+    assert p.returncode == 0, p.stderr
+    out = [json.loads(line) for line in p.stdout.splitlines()]
+    assert [o["person_id"] for o in out] == [lead.person_id, "999999999999"]
+    first = {c["wanted_id"]: c for c in out[0]["candidates"]}
+    assert abs(first[lead.wanted_id]["match_probability"] - lead.match_probability) <= 1e-9
+    assert first[lead.wanted_id]["explanation"] == lead.explanation
+    assert out[1]["candidates"] == [] and out[1]["in_register"] is False
+    f = tmp_path / "in.jsonl"
+    f.write_text(lines, encoding="utf-8")
+    p2 = _cli(["--workspace", str(world["ws"]), str(f), "--threshold", "0", "--rules", str(world["rules"])])
+    assert p2.returncode == 0, p2.stderr
+    again = [json.loads(line) for line in p2.stdout.splitlines()]
+    assert len(again[0]["candidates"]) >= len(out[0]["candidates"])
+
+
+@pytest.mark.parametrize("line, message", [
+    ('{"person_id": "0722 0505 5449", "full_name": ""}', "line 2: field 'full_name': required"),
+    ('{"person_id": "12345", "full_name": "An"}', "line 2: field 'person_id': expected a 12-digit"),
+    ('{"card_number": "072205055449", "full_name": "An", "status": "alive"}', "line 2: field 'status': not a column of the id_cards"),
+    ('{"person_id": "072205055449", "full_name": ["An"]}', "line 2: field 'full_name': expected text"),
+    ('{"person_id": "072205055449", "full_name": "An"', "line 2: not valid JSON"),
+    ('["072205055449"]', "line 2: expected a JSON object"),
+])
+def test_a_bad_record_stops_the_command_naming_the_line_and_field(world, line, message):
+    good = json.dumps({"person_id": "072205055449", "full_name": "Đinh Nghiệp Thịnh"}, ensure_ascii=False)
+    p = _cli(["--workspace", str(world["ws"]), "--rules", str(world["rules"])], good + "\n" + line + "\n")
+    assert p.returncode == 2
+    assert message in p.stderr and "stdin" in p.stderr
+    assert p.stdout == ""  # nothing screened before every record was checked
+
+
+def test_check_record_repairs_ids_as_ingest_does():
+    r = check_record({"card_number": " 0722.0505-5449 ", "full_name": "An", "old_id_number": ""}, "x")
+    assert (r.source, r.person_id, r.values["old_id_number"]) == ("id_cards", "072205055449", None)
+    with pytest.raises(RecordError, match="'source'"):
+        check_record({"source": "wanted", "person_id": "072205055449", "full_name": "An"}, "x")
+
+
+def test_a_folder_without_a_workspace_is_a_clear_error(tmp_path):
+    p = _cli(["--workspace", str(tmp_path)], "")
+    assert p.returncode == 2 and "no workspace there" in p.stderr
