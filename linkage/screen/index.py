@@ -36,11 +36,11 @@ def key_hash(keys: np.ndarray) -> np.ndarray:
     return pd.util.hash_array(np.asarray(keys, dtype=object), categorize=False)
 
 
-def generation(workspace: Path) -> tuple[int, int] | None:
+def generation(workspace: Path, ignore_lock: bool = False) -> tuple[int, int] | None:
     """The workspace file's (mtime_ns, size): a finished night changes it. None while a night holds
     the lock (its tables are changing) or when there is no workspace."""
     db = Path(workspace) / store.DB
-    if (Path(workspace) / store.LOCK).exists() or not db.is_file():
+    if (not ignore_lock and (Path(workspace) / store.LOCK).exists()) or not db.is_file():
         return None
     st = db.stat()
     return st.st_mtime_ns, st.st_size
@@ -136,10 +136,12 @@ def _export_reg(con: duckdb.DuckDBPyConnection, workspace: Path, stamp: tuple[in
     return pa.ipc.open_file(pa.memory_map(str(target), "r")).read_all()
 
 
-def load_index(workspace: Path, settings: Settings, danger_column: str = "danger_level") -> ScreenIndex:
-    """Read what screening needs from the workspace (read-only), then close it."""
+def load_index(workspace: Path, settings: Settings, danger_column: str = "danger_level",
+               locked: bool = False) -> ScreenIndex:
+    """Read what screening needs from the workspace (read-only), then close it. `locked`: the
+    caller holds the workspace's lock (a reload), so the lock file is ours, not a night's."""
     workspace = Path(workspace)
-    stamp = generation(workspace)
+    stamp = generation(workspace, ignore_lock=locked)
     if stamp is None:
         if not (workspace / store.DB).is_file():
             raise UsageError(f"--workspace {workspace}: no workspace there ({store.DB} missing); "

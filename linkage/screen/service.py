@@ -16,6 +16,7 @@ from linkage.screen.engine import Screener
 from linkage.screen.index import ScreenIndex, generation, load_index
 from linkage.screen.records import Record
 from linkage.settings import load_settings
+from linkage.workspace import store
 
 
 @dataclass
@@ -45,7 +46,8 @@ class Screening:
 
         def load() -> None:
             try:
-                fresh = load_index(self.workspace, self.screener.settings)
+                with store.locked(self.workspace):  # a night waits (exit 5, the holder named) while this reads
+                    fresh = load_index(self.workspace, self.screener.settings, locked=True)
                 self.index = fresh  # the swap
                 self.reloads += 1
                 self.last_error = ""
