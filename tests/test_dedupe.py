@@ -84,7 +84,7 @@ def test_outputs_schema(generated) -> None:
     assert (clusters.groupby("cluster_id").size() >= 2).all()
     sizes = clusters.groupby("cluster_id")["cluster_size"].agg(["first", "size"])
     assert (sizes["first"] == sizes["size"]).all()
-    assert (clusters["weakest_link_probability"] >= 0.99).all()
+    assert (clusters["weakest_link_probability"] >= 0.3).all()  # rules/dedupe.yaml threshold
     summary = json.loads((out / "dedupe_summary.json").read_text(encoding="utf-8"))
     assert summary["counts"]["records_in_clusters"] == len(clusters)
 

@@ -57,7 +57,13 @@ class DedupeRules:
     decision_within: str | None
     clustering: Clustering
     extra_blocking: tuple[BlockingRule, ...] = ()
+    u_from_wanted: bool = True
+    u_min_records: int = 1000
     level_m: tuple[tuple[str, str, float], ...] = ()  # (comparison, level, m) for wanted-vs-wanted
+    count_once: tuple[tuple[str, ...], ...] = ()
+    # (comparison, ((other, other's levels), ...)): null where every other is at one of its levels
+    null_when: tuple[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], ...] = ()
+    absorb_at: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (interaction comparison, its levels)
 
     def prior(self, n_records: int) -> float:
         """P(a random pair of records is one person): share * n duplicate pairs among n(n-1)/2."""
@@ -116,6 +122,22 @@ def load_dedupe_rules(rules: str | Path | None = None) -> DedupeRules:
         if not level:
             raise RulesError(f"{path}: level_m.{key}: expected '<comparison>.<level>'")
         level_m.append((comp, level, _num({"m": value}, "m", f"level_m.{key}", path, 0, 1)))
+    count_once = []
+    for i, group in enumerate(raw.get("count_once") or []):
+        if not isinstance(group, list) or len(group) < 2:
+            raise RulesError(f"{path}: count_once[{i}]: expected a list of two or more comparison names")
+        count_once.append(tuple(str(g) for g in group))
+    null_when = []
+    for i, r in enumerate(raw.get("null_when") or []):
+        if not isinstance(r, dict) or "comparison" not in r or not isinstance(r.get("when"), dict) or not r["when"]:
+            raise RulesError(f"{path}: null_when[{i}]: needs 'comparison' and 'when' (comparison: [levels])")
+        when = tuple((str(k), tuple(str(x) for x in (v or []))) for k, v in r["when"].items())
+        null_when.append((str(r["comparison"]), when))
+    absorb_at = []
+    for comp, levels in (raw.get("absorb_at") or {}).items():
+        if not isinstance(levels, list):
+            raise RulesError(f"{path}: absorb_at.{comp}: expected a list of level ids")
+        absorb_at.append((str(comp), tuple(str(x) for x in levels)))
     return DedupeRules(
         path=path,
         duplicate_share=_num(raw, "expected_duplicate_share", "top level", path, 0, 1),
@@ -131,7 +153,12 @@ def load_dedupe_rules(rules: str | Path | None = None) -> DedupeRules:
             unblocked_weight=_num(cl, "unblocked_weight", "clustering", path),
         ),
         extra_blocking=tuple(blocking),
+        u_from_wanted=bool(raw.get("u_from_wanted", True)),
+        u_min_records=int(_num(raw, "u_min_records", "top level", path, 0)) if "u_min_records" in raw else 1000,
         level_m=tuple(level_m),
+        count_once=tuple(count_once),
+        null_when=tuple(null_when),
+        absorb_at=tuple(absorb_at),
     )
 
 
@@ -157,4 +184,31 @@ def self_model(model: Model, drules: DedupeRules) -> Model:
             raise RulesError(f"{drules.path}: level_m: comparison '{comp}' has no level '{level}'")
         found[0].m = m
         found[0].m_source = "rules/dedupe.yaml level_m"
+    for comp, levels in drules.absorb_at:
+        try:
+            params = out.comparison(comp)
+        except KeyError:
+            raise RulesError(f"{drules.path}: absorb_at: unknown comparison '{comp}'") from None
+        ids = [lv.id for lv in params.levels]
+        bad = [lv for lv in levels if lv not in ids]
+        if not params.absorbs or bad:
+            raise RulesError(f"{drules.path}: absorb_at.{comp}: not an interaction comparison, or unknown level(s) {bad}")
+        params.absorb_at = list(levels)
     return out
+
+
+def check_against(drules: DedupeRules, settings: Settings) -> None:
+    """Every comparison and level the dedupe rules name exists in rules/matching.yaml."""
+    known = {c.name: c.level_ids() for c in settings.comparisons}
+    for group in drules.count_once:
+        bad = [g for g in group if g not in known]
+        if bad:
+            raise RulesError(f"{drules.path}: count_once: unknown comparison(s) {bad}")
+    for comp, when in drules.null_when:
+        for name in [comp] + [o for o, _ in when]:
+            if name not in known:
+                raise RulesError(f"{drules.path}: null_when: unknown comparison '{name}'")
+        for other, levels in when:
+            bad = [lv for lv in levels if lv not in known[other] and lv != "null"]
+            if bad:
+                raise RulesError(f"{drules.path}: null_when: comparison '{other}' has no level(s) {bad}")

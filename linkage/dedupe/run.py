@@ -15,8 +15,8 @@ import pandas as pd
 import pyarrow as pa
 
 from linkage.dedupe.cluster import Clusters, cluster
-from linkage.dedupe.rules import DedupeRules, load_dedupe_rules, self_model, self_settings
-from linkage.dedupe.scoring import decision_key_sql, score_pairs
+from linkage.dedupe.rules import DedupeRules, check_against, load_dedupe_rules, self_model, self_settings
+from linkage.dedupe.scoring import compare_pairs, decision_key_sql, score_pairs
 from linkage.dedupe.selflink import EXTRA_TABLE, build_tables, read_wanted, self_pairs
 from linkage.ingest.atomic import write_json, write_parquet
 from linkage.model import Model, default_model, load_model
@@ -75,6 +75,21 @@ def _conflicts(con: duckdb.DuckDBPyConnection, drules: DedupeRules) -> pa.Table:
     ).to_arrow_table()
 
 
+def self_u(con, settings, model: Model, drules: DedupeRules) -> Model:
+    """u from random pairs of the wanted list itself (the engine's sampler and estimator)."""
+    from linkage.train import estimate_u, sample_u_pairs
+    from linkage.compare import compare
+    import copy
+
+    out = copy.deepcopy(model)
+    sample_u_pairs(con, int(settings.model.get("u_sample_pairs", 500_000)), int(settings.model.get("seed", 42)))
+    # a record drawn with itself agrees on everything: not a random pair of two records
+    con.execute(f"DELETE FROM upairs USING {EXTRA_TABLE} x WHERE x.w_idx = upairs.w_idx AND x.person_idx = upairs.person_idx")
+    estimate_u(out, compare(con, settings, source="upairs"))
+    con.execute("DROP TABLE IF EXISTS upairs")
+    return out
+
+
 def dedupe(wanted: Path, out_dir: Path, rules: Path | None = None, model_path: Path | None = None,
            threshold: float | None = None) -> DedupeResult:
     """Link the wanted list against itself; writes pairs.parquet, clusters.parquet,
@@ -84,6 +99,7 @@ def dedupe(wanted: Path, out_dir: Path, rules: Path | None = None, model_path: P
     drules = load_dedupe_rules(rules)
     engine_settings = load_settings(rules)
     settings = self_settings(engine_settings, drules)
+    check_against(drules, settings)
     t = drules.threshold if threshold is None else threshold
     model, model_name = _model(rules, model_path, engine_settings)
     model = self_model(model, drules)
@@ -105,7 +121,11 @@ def dedupe(wanted: Path, out_dir: Path, rules: Path | None = None, model_path: P
             rule_counts = self_pairs(con, settings)
             n_pairs = con.execute("SELECT count(*) FROM pairs").fetchall()[0][0]
             timings["block"] = round(time.perf_counter() - t0 - sum(timings.values()), 3)
-            scored = score_pairs(con, settings, model, drules, n)
+            gammas = compare_pairs(con, settings, drules)
+            if drules.u_from_wanted and n >= drules.u_min_records:
+                model = self_u(con, settings, model, drules)
+                model_name += "; u from random pairs of the wanted list"
+            scored = score_pairs(con, settings, model, drules, n, gammas)
             timings["score"] = round(time.perf_counter() - t0 - sum(timings.values()), 3)
             ids = np.array(con.execute(f"SELECT uid FROM {EXTRA_TABLE} ORDER BY w_idx").fetchnumpy()["uid"], dtype=object)
             link_weight = math.log2(t / (1.0 - t)) if t < 1.0 else math.inf

@@ -16,7 +16,7 @@ from linkage.dedupe.rules import DedupeRules
 from linkage.dedupe.selflink import EXTRA_TABLE
 from linkage.explain import explanation_sql, rules_list_sql
 from linkage.model import Model, match_weights, prior_weight, probability
-from linkage.score import _rows, tf_values, weight_sums
+from linkage.score import tf_values
 from linkage.settings import Settings
 
 
@@ -128,21 +128,48 @@ def _explanations(con: duckdb.DuckDBPyConnection, settings: Settings, cols: dict
         con.unregister("_s")
 
 
+def compare_pairs(con: duckdb.DuckDBPyConnection, settings: Settings, drules: DedupeRules) -> Gammas:
+    """The engine's comparison levels of every pair in `pairs`, with the dedupe rules' null_when
+    applied (a comparison set to null where every listed comparison is at one of its levels)."""
+    gammas = compare(con, settings, source="pairs")
+    names = list(gammas.names)
+    for comp, when in drules.null_when:
+        at = np.ones(len(gammas.levels), dtype=bool)
+        for other, levels in when:
+            ids = settings.comparison(other).level_ids()
+            codes = [ids.index(lv) if lv != "null" else -1 for lv in levels]
+            at &= np.isin(gammas.levels[:, names.index(other)], codes)
+        gammas.levels[at, names.index(comp)] = -1
+    return gammas
+
+
+def count_once(weights: np.ndarray, names: tuple[str, ...], groups: tuple[tuple[str, ...], ...]) -> np.ndarray:
+    """In place: within each group, only the strongest positive weight of a pair counts (the
+    others' positive parts are set to 0; disagreements stay)."""
+    for group in groups:
+        cols = [names.index(g) for g in group]
+        sub = weights[:, cols]
+        pos = np.maximum(sub, 0.0)
+        keep = np.zeros_like(pos, dtype=bool)
+        keep[np.arange(len(pos)), np.argmax(pos, axis=1)] = True
+        weights[:, cols] = np.where((sub > 0) & ~keep, 0.0, sub)
+    return weights
+
+
 def score_pairs(con: duckdb.DuckDBPyConnection, settings: Settings, model: Model, drules: DedupeRules,
-                n_records: int) -> Scored:
-    """Compare every pair in `pairs` and weigh it; keep the columns of pairs at or above the floor."""
-    gammas: Gammas = compare(con, settings, source="pairs")
+                n_records: int, gammas: Gammas) -> Scored:
+    """Weigh every compared pair; keep the columns of pairs at or above the floor."""
     meta = con.execute("SELECT w_idx, person_idx, rules FROM pairs ORDER BY pair_idx").fetchnumpy()
     extra = _extra_frame(con, drules).iloc[gammas.pair_idx].reset_index(drop=True)
     w_idx = np.asarray(meta["w_idx"])[gammas.pair_idx]
     tf = tf_values(con, settings, w_idx)
-    threads = int(settings.engine.get("threads", 2))
     extra_w = _extra_weights(extra, drules)
-    total = prior_weight(drules.prior(n_records)) + weight_sums(gammas.levels, model, tf, threads)
+    every = count_once(match_weights(gammas.levels, model, tf), gammas.names, drules.count_once)
+    total = prior_weight(drules.prior(n_records)) + every.sum(axis=1)
     for w in extra_w.values():
         total = total + w
     keep = total >= drules.floor_weight
-    mw = match_weights(gammas.levels[keep], model, _rows(tf, keep))
+    mw = every[keep]
     cols: dict[str, np.ndarray] = {
         "w_idx": w_idx[keep],
         "person_idx": np.asarray(meta["person_idx"])[gammas.pair_idx][keep],
