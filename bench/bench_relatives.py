@@ -1,0 +1,132 @@
+"""Accuracy of `linkage relatives` on generated data with families: precision and recall per
+relation at the default threshold, against truth_relatives.csv.
+
+    .venv/bin/python bench/bench_relatives.py --residents 100000 --wanted 2000 [--dir D] [--fit]
+
+Recall is given twice: over every true relative in the register, and over those the records can
+reveal (the wanted record carries the parent's name the relation is found by; for a sibling both
+records carry a shared parent's name; for a child the child's record carries the parent's name).
+--fit prints m per level (share among the true relatives found by blocking) and u per level
+(random pairs of a wanted record and a register person), the figures in rules/relatives.yaml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from linkage.relatives import candidates as C
+from linkage.relatives.frame import register_frame, wanted_frame
+from linkage.relatives.rules import COMPARISONS, RELATIONS, load_relatives_rules
+from linkage.relatives.run import _relation_pairs, find_relatives
+from linkage.synth import generate
+
+
+def _csv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def findable(truth: pd.DataFrame, wanted: pd.DataFrame, residents: pd.DataFrame) -> pd.Series:
+    """Whether the records carry the names each true relation is found by."""
+    w = wanted.set_index("wanted_id")
+    r = residents.set_index("person_id")
+    wf = truth["wanted_id"].map(w["father_name"]).fillna("") != ""
+    wm = truth["wanted_id"].map(w["mother_name"]).fillna("") != ""
+    rf = truth["person_id"].map(r["father_name"]).fillna("") != ""
+    rm = truth["person_id"].map(r["mother_name"]).fillna("") != ""
+    male = truth["wanted_id"].map(w["gender"]) == "Nam"
+    rel = truth["relation"]
+    return ((rel == "father") & wf) | ((rel == "mother") & wm) | ((rel == "sibling") & ((wf & rf) | (wm & rm))) | (
+        (rel == "child") & np.where(male, rf, rm))
+
+
+def accuracy(out: pd.DataFrame, truth: pd.DataFrame, can: pd.Series) -> pd.DataFrame:
+    probable = out[out["probable"]][["wanted_id", "relation", "person_id"]].assign(found=True)
+    t = truth.assign(true=True, can=can.to_numpy())
+    j = probable.merge(t, on=["wanted_id", "relation", "person_id"], how="outer")
+    rows = []
+    for rel in RELATIONS:
+        g = j[j["relation"] == rel]
+        found, true = g["found"].fillna(False).astype(bool), g["true"].fillna(False).astype(bool)
+        can_g = g["can"].fillna(False).astype(bool)
+        tp = int((found & true).sum())
+        rows.append({"relation": rel, "true": int(true.sum()), "findable": int(can_g.sum()),
+                     "listed": int(found.sum()), "correct": tp,
+                     "precision": round(tp / max(int(found.sum()), 1), 4),
+                     "recall": round(tp / max(int(true.sum()), 1), 4),
+                     "recall_findable": round(int((found & can_g).sum()) / max(int(can_g.sum()), 1), 4)})
+    return pd.DataFrame(rows)
+
+
+def fit(d: Path, truth: pd.DataFrame, seed: int) -> None:
+    """m from the true relatives among blocked pairs, u from random pairs (printed)."""
+    rules = load_relatives_rules()
+    w, aliases, _ = wanted_frame(d / "wanted.csv", None)
+    r, _ = register_frame(d / "residents.csv", d / "id_cards.csv", None)
+    rng = np.random.default_rng(seed)
+    rnd = pd.DataFrame({"w_idx": rng.integers(0, len(w), 200_000), "r_idx": rng.integers(0, len(r), 200_000)})
+    C._places(w, r, rnd)
+    wy, ry = w["byear"].to_numpy()[rnd["w_idx"]], r["byear"].to_numpy()[rnd["r_idx"]]
+    fw, fr = C._take(w, "family", rnd["w_idx"].to_numpy()), C._take(r, "family", rnd["r_idx"].to_numpy())
+    rnd["family_name"] = np.where(pd.isna(fw) | pd.isna(fr), "unknown", np.where(fw == fr, "equal", "differ"))
+    for rel in RELATIONS:
+        p = _relation_pairs(w, aliases, r, rules, rel)
+        key = pd.DataFrame({"wanted_id": w["wanted_id"].to_numpy()[p["w_idx"]], "person_id": r["person_id"].to_numpy()[p["r_idx"]]})
+        t = truth[truth["relation"] == rel][["wanted_id", "person_id"]].assign(true=True)
+        lab = key.merge(t, on=["wanted_id", "person_id"], how="left")["true"].fillna(False).to_numpy()
+        print(f"{rel}: blocked {len(p):,}, true among them {int(lab.sum()):,} of {len(t):,}; "
+              f"per wanted record with a true one: {len(t) / max(len(w), 1):.3f} (expected)")
+        for comp in COMPARISONS[rel]:
+            m = p.loc[lab, comp].value_counts(normalize=True).round(4).to_dict()
+            line = f"  {comp}: m {m}"
+            if comp in ("hometown", "address", "family_name"):
+                line += f"  u {rnd[comp].value_counts(normalize=True).round(4).to_dict()}"
+            if comp == "age":
+                gap = (wy - ry) if rel in ("father", "mother") else (ry - wy)
+                if rel == "sibling":
+                    u = {"near": np.mean(np.abs(gap) <= 12), "far": np.mean((np.abs(gap) > 12) & (np.abs(gap) <= 25))}
+                else:
+                    lo, hi = rules.years["parent_typical" if rel != "child" else "child_typical"]
+                    u = {"typical": np.mean((gap >= lo) & (gap <= hi)), "wide": np.mean((gap >= 15) & (gap <= 55)) - np.mean((gap >= lo) & (gap <= hi))}
+                line += f"  u {({k: round(float(v), 4) for k, v in u.items()})}"
+            print(line)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--residents", type=int, default=100_000)
+    ap.add_argument("--wanted", type=int, default=2_000)
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--dir", type=Path, default=None, help="keep the generated data here (reused if present)")
+    ap.add_argument("--fit", action="store_true", help="print m and u per level instead of running")
+    a = ap.parse_args()
+    d = a.dir or Path(tempfile.mkdtemp(prefix="bench_relatives-"))
+    if not (d / "truth_relatives.csv").is_file():
+        t0 = time.perf_counter()
+        generate(a.residents, a.wanted, a.seed, d, families=True)
+        print(f"generated {a.residents:,} residents (+ families) and {a.wanted:,} wanted in {time.perf_counter() - t0:.1f} s")
+    truth = _csv(d / "truth_relatives.csv")
+    if a.fit:
+        fit(d, truth, a.seed)
+        return
+    t0 = time.perf_counter()
+    res = find_relatives(d / "wanted.csv", d / "residents.csv", d / "out", id_cards=d / "id_cards.csv")
+    wall = time.perf_counter() - t0
+    out = pd.read_parquet(d / "out" / "relatives.parquet")
+    can = findable(truth, _csv(d / "wanted.csv"), _csv(d / "residents.csv"))
+    table = accuracy(out, truth, can)
+    print(f"register persons {res.counts['register_persons']:,}; wanted {res.counts['wanted']['rows_accepted']:,}; "
+          f"threshold {load_relatives_rules().threshold}; wall {wall:.1f} s ({res.timings})")
+    cols = list(table.columns)
+    print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
+    for row in table.itertuples(index=False):
+        print("| " + " | ".join(str(v) for v in row) + " |")
+
+
+if __name__ == "__main__":
+    main()

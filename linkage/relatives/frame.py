@@ -1,0 +1,122 @@
+"""Wanted records and register persons as compact frames of the keys the relation models read.
+
+Both sides go through the engine's `normalize_table` (names, parents' names, dates, places), so a
+name compared here is the name the identity linkage compares. A register person is a residents
+record, plus ID-card holders without one (they can be parents: name, gender, birth year and
+hometown are on the card). The current address is the most recent record's: the residents row
+(`updated_at`, its current address, else its permanent one) or a later card (`issue_date`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from linkage.errors import InputError
+from linkage.ingest.pipeline import read_source_checked
+from linkage.normalize.names import normalize_names
+from linkage.normalize.table import normalize_table
+
+
+def _read(path: Path, source: str, rules: Path | None) -> tuple[pd.DataFrame, dict[str, int]]:
+    got = read_source_checked(path, source, rules)
+    if got.accepted.num_rows == 0 and source != "id_cards":
+        raise InputError(f"{path}: no usable {source} row ({got.report.rows_read:,} read, all quarantined)")
+    counts = {"rows_read": got.report.rows_read, "rows_accepted": got.accepted.num_rows,
+              "rows_quarantined": got.report.rows_quarantined}
+    frame = got.accepted.to_pandas().drop(columns=["_row"], errors="ignore")
+    return normalize_table(frame, source, rules=rules), counts
+
+
+def _s(df: pd.DataFrame, col: str) -> pd.Series:
+    """A text column with empty strings as missing (absent columns are all missing)."""
+    if col not in df.columns:
+        return pd.Series(pd.NA, index=df.index, dtype="string")
+    s = df[col].astype("string")
+    return s.where(s.str.len() > 0)
+
+
+def _key(df: pd.DataFrame, col: str) -> pd.Series:
+    return _s(df, col).str.lower()
+
+
+def _common(df: pd.DataFrame) -> pd.DataFrame:
+    """The keys both sides share."""
+    year = pd.to_numeric(df["birth_year"], errors="coerce").astype("float64")
+    return pd.DataFrame({
+        "full_name": _s(df, "full_name"),
+        "norm": _key(df, "full_name_norm"),
+        "phon": _key(df, "name_phonetic"),
+        "family": _key(df, "family_name"),
+        "gender": _s(df, "gender_norm"),
+        "byear": year,
+        "father_norm": _key(df, "father_norm"),
+        "father_phon": _key(df, "father_phonetic"),
+        "mother_norm": _key(df, "mother_norm"),
+        "mother_phon": _key(df, "mother_phonetic"),
+        "home_ward": _s(df, "hometown_ward_code_2025"),
+        "home_prov": _s(df, "hometown_province_code_2025"),
+        "perm_ward": _s(df, "permanent_address_ward_code_2025"),
+        "perm_prov": _s(df, "permanent_address_province_code_2025"),
+        "cur_ward": _s(df, "current_address_ward_code_2025"),
+        "cur_prov": _s(df, "current_address_province_code_2025"),
+    }, index=df.index)
+
+
+def wanted_frame(path: Path, rules: Path | None) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+    """(wanted keys, alias keys (w_idx, norm, phon), counts)."""
+    norm, counts = _read(path, "wanted", rules)
+    w = _common(norm)
+    w.insert(0, "wanted_id", norm["wanted_id"].astype(str).to_numpy())
+    w["id_clean"] = _s(norm, "id_clean")
+    w = w.reset_index(drop=True)
+    aliases = norm["aliases"].reset_index(drop=True).explode().dropna()
+    aliases = aliases[aliases.astype(str).str.len() > 0]
+    if len(aliases):
+        names = normalize_names(aliases.astype(str).reset_index(drop=True), rules=rules)
+        al = pd.DataFrame({"w_idx": aliases.index.to_numpy(), "norm": names["norm"].str.lower().to_numpy(),
+                           "phon": names["phonetic"].str.lower().to_numpy()}).dropna()
+    else:
+        al = pd.DataFrame({"w_idx": np.zeros(0, np.int64), "norm": [], "phon": []})
+    return w, al, counts
+
+
+def register_frame(residents: Path, id_cards: Path | None, rules: Path | None
+                   ) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
+    """Register persons: keys, status and the current address of the most recent record."""
+    res, c_res = _read(residents, "residents", rules)
+    r = _common(res)
+    r.insert(0, "person_id", res["person_id"].astype(str).to_numpy())
+    r["status"] = _s(res, "status").fillna("alive")
+    cur = _s(res, "current_address").fillna(_s(res, "permanent_address"))
+    r["current_address"] = cur
+    r["address_date"] = pd.to_datetime(_s(res, "updated_at"), errors="coerce")
+    r["source"] = "residents"
+    r = r.drop_duplicates("person_id", keep="first").reset_index(drop=True)
+    counts = {"residents": c_res}
+    if id_cards is None:
+        return r, counts
+    cards, c_cards = _read(id_cards, "id_cards", rules)
+    counts["id_cards"] = c_cards
+    if not len(cards):
+        return r, counts
+    c = _common(cards)
+    c.insert(0, "person_id", cards["card_number"].astype(str).to_numpy())
+    c["current_address"] = _s(cards, "permanent_address")
+    c["address_date"] = pd.to_datetime(_s(cards, "issue_date"), errors="coerce")
+    c = c.sort_values("address_date", kind="stable").drop_duplicates("person_id", keep="last")
+    # a later card's address is the current one of a residents person
+    both = r[["person_id", "address_date"]].merge(c[["person_id", "current_address", "address_date", "perm_ward", "perm_prov"]],
+                                                  on="person_id", suffixes=("", "_card"))
+    later = both[both["address_date_card"] > both["address_date"].fillna(pd.Timestamp.min)]
+    pos = pd.Index(r["person_id"]).get_indexer(later["person_id"])
+    r.loc[pos, "current_address"] = later["current_address"].to_numpy()
+    r.loc[pos, "address_date"] = later["address_date_card"].to_numpy()
+    r.loc[pos, "cur_ward"] = later["perm_ward"].to_numpy()
+    r.loc[pos, "cur_prov"] = later["perm_prov"].to_numpy()
+    only = c[~c["person_id"].isin(r["person_id"])].copy()
+    only["status"] = "alive"
+    only["source"] = "id_cards"
+    return pd.concat([r, only[r.columns]], ignore_index=True), counts

@@ -1,0 +1,119 @@
+"""`rules/relatives.yaml`, validated once: thresholds, year gaps and each relation's levels."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from linkage.errors import RulesError
+from linkage.rules import load_yaml, rules_dir
+
+RELATIVES_FILE = "relatives.yaml"
+RELATIONS = ("father", "mother", "sibling", "child")
+# Levels each comparison must define, per relation (the code computes exactly these).
+LEVELS = {
+    "name": ("exact", "near"),
+    "age": ("typical", "wide", "unknown"),
+    "hometown": ("same_ward", "same_province", "differ", "unknown"),
+    "address": ("same_ward", "same_province", "differ", "unknown"),
+    "family": ("child_like_wanted", "child_with_other_parent", "none"),
+    "mother": ("exact", "near", "differ", "unknown"),
+    "father": ("exact", "near", "differ", "unknown"),
+    "family_name": ("equal", "differ", "unknown"),
+}
+COMPARISONS = {
+    "father": ("name", "age", "hometown", "address", "family"),
+    "mother": ("name", "age", "hometown", "address", "family"),
+    "sibling": ("mother", "father", "family_name", "age", "hometown", "address"),
+    "child": ("name", "age", "family_name", "hometown", "address"),
+}
+def level_names(relation: str, comparison: str) -> tuple[str, ...]:
+    """The levels of one comparison of one relation."""
+    if relation == "sibling" and comparison == "age":
+        return ("near", "far", "unknown")
+    if relation == "child" and comparison == "name":
+        return ("exact", "near", "alias")
+    return LEVELS[comparison]
+
+
+# Levels whose u is the term frequency of the name (no u in the rules).
+TF_LEVELS = {"exact", "near", "alias"}
+TF_COMPARISONS = {"name", "mother", "father"}
+
+
+def is_tf(comparison: str, level: str) -> bool:
+    """Whether a level's u is the name's term frequency (name agreement levels)."""
+    return comparison in TF_COMPARISONS and level in TF_LEVELS
+
+
+@dataclass(frozen=True)
+class Relation:
+    name: str
+    expected: float
+    m: dict[str, dict[str, float]]  # comparison -> level -> m
+    u: dict[str, dict[str, float]]  # comparison -> level -> u (absent for TF levels)
+
+    def weight(self, comparison: str, level: str) -> float:
+        """log2(m/u) of a fixed-u level."""
+        return math.log2(self.m[comparison][level] / self.u[comparison][level])
+
+
+@dataclass(frozen=True)
+class RelativesRules:
+    threshold: float
+    keep_floor: float
+    identity_threshold: float
+    years: dict[str, object]
+    relations: dict[str, Relation]
+
+
+def _prob(path: Path, where: str, v: object) -> float:
+    if not isinstance(v, (int, float)) or not 0.0 < float(v) <= 1.0:
+        raise RulesError(f"{path}: {where} must be a probability in (0, 1], got {v!r}")
+    return float(v)
+
+
+def load_relatives_rules(rules: str | Path | None = None) -> RelativesRules:
+    """The validated rules; an error names the file and the key."""
+    path = rules_dir(rules) / RELATIVES_FILE
+    data = load_yaml(RELATIVES_FILE, rules)
+    rels = data.get("relations")
+    if not isinstance(rels, dict):
+        raise RulesError(f"{path}: 'relations' must map each of {', '.join(RELATIONS)} to its model")
+    out: dict[str, Relation] = {}
+    for rel in RELATIONS:
+        spec = rels.get(rel)
+        if not isinstance(spec, dict) or not isinstance(spec.get("comparisons"), dict):
+            raise RulesError(f"{path}: relations.{rel} needs 'expected' and 'comparisons'")
+        expected = spec.get("expected")
+        if not isinstance(expected, (int, float)) or expected <= 0:
+            raise RulesError(f"{path}: relations.{rel}.expected must be a positive number, got {expected!r}")
+        m: dict[str, dict[str, float]] = {}
+        u: dict[str, dict[str, float]] = {}
+        for comp in COMPARISONS[rel]:
+            levels = spec["comparisons"].get(comp)
+            if not isinstance(levels, dict):
+                raise RulesError(f"{path}: relations.{rel}.comparisons.{comp} is missing")
+            need = level_names(rel, comp)
+            for lv in need:
+                where = f"relations.{rel}.comparisons.{comp}.{lv}"
+                got = levels.get(lv)
+                if not isinstance(got, dict) or "m" not in got:
+                    raise RulesError(f"{path}: {where} needs m" + ("" if is_tf(comp, lv) else " and u"))
+                m.setdefault(comp, {})[lv] = _prob(path, f"{where}.m", got["m"])
+                if not is_tf(comp, lv):
+                    if "u" not in got:
+                        raise RulesError(f"{path}: {where} needs u")
+                    u.setdefault(comp, {})[lv] = _prob(path, f"{where}.u", got["u"])
+        out[rel] = Relation(rel, float(expected), m, u)
+    t = data.get("threshold")
+    floor = data.get("keep_floor")
+    ident = data.get("identity_threshold")
+    for key, v in (("threshold", t), ("keep_floor", floor), ("identity_threshold", ident)):
+        if not isinstance(v, (int, float)) or not 0.0 < float(v) < 1.0:
+            raise RulesError(f"{path}: {key} must lie strictly between 0 and 1, got {v!r}")
+    years = data.get("years")
+    if not isinstance(years, dict) or any(k not in years for k in ("parent", "parent_typical", "child", "child_typical", "sibling_max")):
+        raise RulesError(f"{path}: 'years' needs parent, parent_typical, child, child_typical and sibling_max")
+    return RelativesRules(float(t), float(floor), float(ident), years, out)

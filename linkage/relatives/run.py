@@ -1,0 +1,162 @@
+"""`linkage relatives`: read, normalise, find and score each relation, leave out the wanted
+person's own identity candidate, write relatives.parquet, identity_excluded.parquet and a summary."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from linkage.errors import InputError
+from linkage.ingest.atomic import write_json, write_parquet
+from linkage.relatives import candidates as C
+from linkage.relatives.frame import register_frame, wanted_frame
+from linkage.relatives.rules import COMPARISONS, RELATIONS, RelativesRules, load_relatives_rules
+from linkage.relatives.score import explain, probabilities, weights
+from linkage.rules import rules_dir, rules_hash
+
+RELATIVES = "relatives.parquet"
+EXCLUDED = "identity_excluded.parquet"
+SUMMARY = "relatives_summary.json"
+MW_COLUMNS = ["mw_prior"] + sorted({f"mw_{c}" for cs in COMPARISONS.values() for c in cs})
+
+
+@dataclass
+class RelativesResult:
+    out_dir: Path
+    counts: dict[str, object]
+    timings: dict[str, float] = field(default_factory=dict)
+    identity_source: str = ""
+
+
+def identity_pairs(w: pd.DataFrame, r: pd.DataFrame, matches: Path | None, threshold: float) -> tuple[pd.DataFrame, str]:
+    """(w_idx, r_idx, reason) of each wanted record's own identity candidate.
+
+    With --matches: the best candidate at or above `threshold`. Without: a register person with
+    the wanted record's id number, or with its name (phonetic), gender and birth year."""
+    rid = pd.Index(r["person_id"])
+    if matches is not None:
+        try:
+            m = pq.read_table(matches, columns=["wanted_id", "person_id", "match_probability"]).to_pandas()
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's input error
+            raise InputError(f"{matches}: cannot read wanted_id, person_id, match_probability: {exc}") from None
+        m = m[m["match_probability"] >= threshold].sort_values("match_probability", ascending=False, kind="stable")
+        m = m.drop_duplicates("wanted_id")
+        out = pd.DataFrame({"w_idx": pd.Index(w["wanted_id"]).get_indexer(m["wanted_id"]),
+                            "r_idx": rid.get_indexer(m["person_id"].astype(str)),
+                            "reason": "matches p=" + m["match_probability"].round(3).astype(str).to_numpy()})
+        return out[(out["w_idx"] >= 0) & (out["r_idx"] >= 0)].reset_index(drop=True), "matches"
+    by_id = pd.DataFrame({"w_idx": np.arange(len(w)), "r_idx": rid.get_indexer(w["id_clean"].fillna(""))})
+    by_id = by_id[by_id["r_idx"] >= 0].assign(reason="same id number")
+    keys = ["phon", "gender", "byear"]
+    same = (w[keys].reset_index(names="w_idx").dropna()
+            .merge(r[keys].reset_index(names="r_idx").dropna(), on=keys)[["w_idx", "r_idx"]]
+            .assign(reason="same name, gender and birth year"))
+    out = pd.concat([by_id, same], ignore_index=True).drop_duplicates(["w_idx", "r_idx"])
+    return out.reset_index(drop=True), "rule"
+
+
+def _relation_pairs(w, aliases, r, rules: RelativesRules, relation: str) -> pd.DataFrame:
+    if relation in ("father", "mother"):
+        return C.parents(w, r, relation, rules)
+    if relation == "sibling":
+        return C.siblings(w, r, rules)
+    return C.children(w, aliases, r, rules)
+
+
+def score_relation(w, aliases, r, rules: RelativesRules, relation: str, exclude: pd.DataFrame) -> pd.DataFrame:
+    """Scored pairs of one relation (identity candidates removed before the competition)."""
+    p = _relation_pairs(w, aliases, r, rules, relation)
+    if len(exclude):
+        drop = p.merge(exclude[["w_idx", "r_idx"]], on=["w_idx", "r_idx"], how="left", indicator=True)["_merge"] == "both"
+        p = p[~drop.to_numpy()].reset_index(drop=True)
+    p = pd.concat([p, weights(p, rules.relations[relation])], axis=1)
+    p["probability"] = probabilities(p, relation)
+    p["relation"] = relation
+    return p
+
+
+def _table(p: pd.DataFrame, w: pd.DataFrame, r: pd.DataFrame, rules: RelativesRules, lang: str,
+           rdir: Path) -> pd.DataFrame:
+    """Output rows: ranked per wanted record and relation."""
+    parts = []
+    for rel, g in p.groupby("relation", sort=False):
+        g = g.reset_index(drop=True)
+        g["explanation"] = explain(g, w, r, rel, lang, rdir).to_numpy() if len(g) else []
+        parts.append(g)
+    p = pd.concat(parts, ignore_index=True) if parts else p.assign(explanation=pd.Series(dtype=object))
+    wi, ri = p["w_idx"].to_numpy(), p["r_idx"].to_numpy()
+    out = pd.DataFrame({
+        "wanted_id": w["wanted_id"].to_numpy()[wi].astype(str),
+        "relation": p["relation"].astype(str).to_numpy(),
+        "person_id": r["person_id"].to_numpy()[ri].astype(str),
+        "full_name": r["full_name"].to_numpy()[ri],
+        "birth_year": pd.array(r["byear"].to_numpy()[ri], dtype="Int32"),
+        "current_address": r["current_address"].to_numpy()[ri],
+        "address_date": r["address_date"].dt.strftime("%d/%m/%Y").to_numpy()[ri] if len(r) else [],
+        "status": r["status"].to_numpy()[ri],
+        "source": r["source"].to_numpy()[ri],
+        "probability": np.round(p["probability"].to_numpy(), 6),
+        "probable": p["probability"].to_numpy() >= rules.threshold,
+        "match_weight": np.round(p["match_weight"].to_numpy(), 4),
+    })
+    for c in MW_COLUMNS:
+        out[c] = np.round(p[c].to_numpy(), 4) if c in p.columns else np.nan
+    out["explanation"] = p["explanation"].to_numpy()
+    order = {rel: i for i, rel in enumerate(RELATIONS)}
+    out = out.assign(_o=out["relation"].map(order)).sort_values(
+        ["wanted_id", "_o", "probability", "person_id"], ascending=[True, True, False, True], kind="stable")
+    out.insert(2, "rank", out.groupby(["wanted_id", "relation"]).cumcount().astype("int32") + 1)
+    return out.drop(columns="_o").reset_index(drop=True)
+
+
+def find_relatives(wanted: Path, residents: Path, out_dir: Path, id_cards: Path | None = None,
+                   matches: Path | None = None, rules: Path | None = None, threshold: float | None = None,
+                   lang: str = "vi") -> RelativesResult:
+    """Run the whole command; outputs are written atomically into out_dir."""
+    t0 = time.perf_counter()
+    rr = load_relatives_rules(rules)
+    if threshold is not None:
+        rr = RelativesRules(threshold, min(rr.keep_floor, threshold), rr.identity_threshold, rr.years, rr.relations)
+    timings: dict[str, float] = {}
+    w, aliases, c_w = wanted_frame(Path(wanted), rules)
+    r, c_r = register_frame(Path(residents), Path(id_cards) if id_cards else None, rules)
+    timings["normalise"] = round(time.perf_counter() - t0, 3)
+    exclude, how = identity_pairs(w, r, Path(matches) if matches else None, rr.identity_threshold)
+    scored = [score_relation(w, aliases, r, rr, rel, exclude) for rel in RELATIONS]
+    blocked = {rel: int(len(s)) for rel, s in zip(RELATIONS, scored)}
+    kept = pd.concat([s[s["probability"] >= rr.keep_floor] for s in scored], ignore_index=True)
+    timings["score"] = round(time.perf_counter() - t0 - timings["normalise"], 3)
+    table = _table(kept, w, r, rr, lang, rules_dir(rules))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_parquet(pa.Table.from_pandas(table, preserve_index=False), out_dir / RELATIVES)
+    ex = pd.DataFrame({"wanted_id": w["wanted_id"].to_numpy()[exclude["w_idx"].to_numpy()].astype(str),
+                       "person_id": r["person_id"].to_numpy()[exclude["r_idx"].to_numpy()].astype(str),
+                       "full_name": r["full_name"].to_numpy()[exclude["r_idx"].to_numpy()],
+                       "reason": exclude["reason"].astype(str).to_numpy()})
+    write_parquet(pa.Table.from_pandas(ex, preserve_index=False), out_dir / EXCLUDED)
+    timings["total"] = round(time.perf_counter() - t0, 3)
+    probable = table[table["probable"]]
+    counts = {
+        "wanted": c_w, "register": c_r, "register_persons": int(len(r)),
+        "candidates_blocked": blocked,
+        "written": {rel: int((table["relation"] == rel).sum()) for rel in RELATIONS},
+        "probable": {rel: int((probable["relation"] == rel).sum()) for rel in RELATIONS},
+        "wanted_with_probable_relative": int(probable["wanted_id"].nunique()),
+        "identity_excluded": int(len(ex)),
+    }
+    identity = ("--matches: best candidate at or above " + str(rr.identity_threshold) if how == "matches"
+                else "no --matches: same id number, or same name, gender and birth year")
+    write_json({"wanted": str(wanted), "residents": str(residents), "id_cards": str(id_cards) if id_cards else None,
+                "matches": str(matches) if matches else None, "threshold": rr.threshold, "keep_floor": rr.keep_floor,
+                "identity_excluded_by": identity, "rules_hash": rules_hash(rules), "counts": counts,
+                "timings_s": timings,
+                "outputs": {"relatives": str(out_dir / RELATIVES), "identity_excluded": str(out_dir / EXCLUDED)}},
+               out_dir / SUMMARY)
+    return RelativesResult(out_dir, counts, timings, identity)
