@@ -66,11 +66,13 @@ def _tf(values: pd.Series) -> pd.Series:
 
 
 def _family_evidence(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame, relation: str) -> None:
-    """For a parent candidate: a register child of theirs whose other parent's name is the wanted
-    record's other parent (child_with_other_parent), or who is like the wanted person (same name,
-    birth year within one: child_like_wanted)."""
+    """For a parent candidate: a register child of theirs (their name as its father's / mother's
+    name, sharing the candidate's hometown commune or address commune: one household, not only
+    one name) who is like the wanted person (same name, birth year within one: child_like_wanted)
+    or whose other parent's name is the wanted record's other parent (child_with_other_parent)."""
     own, other = ("mother_phon", "father_phon") if relation == "mother" else ("father_phon", "mother_phon")
-    kids = r.loc[r[own].notna(), [own, other, "phon", "byear", "full_name"]].reset_index(names="c_idx")
+    kids = r.loc[r[own].notna(), [own, other, "phon", "byear", "full_name", "home_ward", "perm_ward", "cur_ward"]
+                 ].reset_index(names="c_idx")
     base = pd.DataFrame({"pair": np.arange(len(p)), "r_idx": p["r_idx"].to_numpy(),
                          "key": _take(r, "phon", p["r_idx"].to_numpy()),
                          "w_other": _take(w, other, p["w_idx"].to_numpy()),
@@ -80,6 +82,14 @@ def _family_evidence(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame, relation
     b = base.merge(kids, left_on=["key", "w_phon"], right_on=[own, "phon"])
     hits = pd.concat([a, b], ignore_index=True)
     hits = hits[hits["c_idx"] != hits["r_idx"]]
+    # the child must share a place with this candidate: a household, not only a name
+    ri = hits["r_idx"].to_numpy()
+    home = np.zeros(len(hits), bool)
+    for a in ("home_ward", "perm_ward", "cur_ward"):
+        cv = hits[a].to_numpy(dtype=object, na_value=np.nan)
+        for b in (("home_ward",) if a == "home_ward" else ("perm_ward", "cur_ward")):
+            home |= pd.notna(cv) & (cv == _take(r, b, ri))
+    hits = hits[home]
     like = (hits["phon"] == hits["w_phon"]) & ((hits["byear"] - hits["w_year"]).abs().fillna(0) <= 1)
     hits = hits.assign(level=np.where(like, 0, 1)).sort_values(["pair", "level", "byear"], kind="stable")
     best = hits.drop_duplicates("pair")
