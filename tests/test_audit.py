@@ -52,6 +52,7 @@ WANTED_CASES: dict[str, tuple[dict, set]] = {
     "place_uncertain": ({"hometown": "Thi tran Hau Nghia"}, {("dung.place_uncertain", "hometown")}),
     "gender_value": ({"gender": "Khác"}, {("dung.gender_value", "gender")}),
     "ethnicity_value": ({"ethnicity": "Kinhh"}, {("dung.ethnicity_value", "ethnicity")}),
+    "no_marks": ({"identifying_marks": ""}, {("du.required", "identifying_marks")}),
     "danger_level_value": ({"danger_level": "rất nguy hiểm"}, {("dung.danger_level_value", "danger_level")}),
     "name_chars": ({"full_name": "Nguyễn Văn Tiến #2"}, {("dung.name_chars", "full_name")}),
     "required": ({"offence": ""}, {("du.required", "offence")}),

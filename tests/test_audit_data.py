@@ -31,6 +31,7 @@ WANTED_BASE = {
     "issuing_unit": "Công an tỉnh Long An",
     "offence": "Giết người",
     "danger_level": "nguy hiểm",
+    "identifying_marks": "Nốt ruồi C 2cm trên trước đuôi mắt phải",
 }
 
 RESIDENT_BASE = {

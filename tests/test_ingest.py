@@ -53,6 +53,7 @@ def test_vietnamese_headers_are_mapped(tmp_path):
         "Họ tên bố": "Nguyễn Văn Ba", "Họ tên mẹ": "Trần Thị Mai", "Số quyết định": "12/QĐ-CSHS",
         "Ngày quyết định": "01/02/2024", "Đơn vị ra quyết định": "Công an tỉnh Long An",
         "Tội danh": "Trộm cắp tài sản", "Mức độ nguy hiểm": "nguy hiểm", "Ghi chú": "không nạp",
+        "Đặc điểm nhận dạng": "Nốt ruồi C 2cm trên trước đuôi mắt phải",
     }]
     src = write_csv(tmp_path / "truy_na.csv", rows)
     report = ingest({"wanted": src}, tmp_path / "out")
@@ -64,6 +65,7 @@ def test_vietnamese_headers_are_mapped(tmp_path):
     assert got["father_name"] == "Nguyễn Văn Ba" and got["mother_name"] == "Trần Thị Mai"
     assert got["decision_number"] == "12/QĐ-CSHS" and got["issuing_unit"] == "Công an tỉnh Long An"
     assert got["offence"] == "Trộm cắp tài sản" and got["danger_level"] == "nguy hiểm"
+    assert got["identifying_marks"] == "Nốt ruồi C 2cm trên trước đuôi mắt phải"
     s = report.sources["wanted"]
     assert s.mapped_columns["full_name"] == "HỌ VÀ TÊN"
     assert s.ignored_columns == ["Ghi chú"] and s.missing_columns == []

@@ -13,6 +13,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "wanted_id", "full_name", "other_names", "gender", "birth_date", "birth_place", "hometown",
         "permanent_address", "current_address", "ethnicity", "id_number", "father_name",
         "mother_name", "decision_number", "decision_date", "issuing_unit", "offence", "danger_level",
+        "identifying_marks",
     ),
     "residents": (
         "person_id", "full_name", "other_names", "gender", "birth_date", "birth_place", "hometown",
@@ -21,7 +22,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "id_cards": (
         "card_number", "old_id_number", "full_name", "gender", "birth_date", "hometown",
-        "permanent_address", "issue_date",
+        "permanent_address", "issue_date", "identifying_marks",
     ),
 }
 

@@ -14,6 +14,7 @@ import pandas as pd
 from linkage.normalize.dates import parse_birth_dates
 from linkage.normalize.fields import normalize_ethnicity, normalize_gender
 from linkage.normalize.ids import parse_ids
+from linkage.normalize.marks import normalize_marks
 from linkage.normalize.names import normalize_names, split_aliases
 from linkage.normalize.places import resolve_places
 
@@ -98,6 +99,8 @@ def normalize_table(
     parts.append(pd.DataFrame({"gender_norm": normalize_gender(col("gender"), rules=rules)}, index=index))
     if "ethnicity" in df.columns:
         parts.append(normalize_ethnicity(df["ethnicity"], rules=rules)[["ethnicity_code"]])
+    if "identifying_marks" in df.columns:
+        parts.append(normalize_marks(df["identifying_marks"], rules=rules))
     out = pd.concat(parts, axis=1)
     if out.columns.duplicated().any():
         dup = out.columns[out.columns.duplicated()].tolist()

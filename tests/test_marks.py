@@ -1,0 +1,117 @@
+"""Identifying marks (issue 12, item 3): each rule of rules/marks.yaml read from the ways officers
+write it: with or without diacritics, "C"/"cách", "cm"/"phân", abbreviations, word order, several
+marks in one text, and missing parts."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from linkage.errors import RulesError
+from linkage.normalize.marks import Mark, normalize_marks, read_marks
+from linkage.normalize.table import normalize_table
+
+RULES = Path(__file__).resolve().parent.parent / "rules"
+
+
+def keys(text: str) -> list[str | None]:
+    return [m.key for m in read_marks(text)]
+
+
+# --- one written form per row: (text, kind, landmark, side, directions, distance)
+CASES = [
+    ("Sẹo chấm C 1cm dưới sau cánh mũi trái", "seo", "canh_mui", "trai", ("duoi", "sau"), 1.0),
+    ("Nốt ruồi C 2cm trên trước đuôi mắt phải", "not_ruoi", "duoi_mat", "phai", ("tren", "truoc"), 2.0),
+    ("not ruoi c:2cm tren truoc duoi mat phai", "not_ruoi", "duoi_mat", "phai", ("tren", "truoc"), 2.0),
+    ("NỐT RUỒI cách 2 phân trên trước đuôi mắt P", "not_ruoi", "duoi_mat", "phai", ("tren", "truoc"), 2.0),
+    ("N.ruồi C: 2 cm trên, trước đuôi mắt phải", "not_ruoi", "duoi_mat", "phai", ("tren", "truoc"), 2.0),
+    ("Sẹo chấm C1cm dưới sau c.mũi T", "seo", "canh_mui", "trai", ("duoi", "sau"), 1.0),
+    ("Sẹo chấm cách cánh mũi trái 1cm về phía dưới sau", "seo", "canh_mui", "trai", ("duoi", "sau"), 1.0),
+    ("Sẹo lồi 1 phân rưỡi dưới cằm", "seo", "cam", "", ("duoi",), 1.5),
+    ("Vết sẹo dài 5mm ở trán", "seo", "tran", "", (), 0.5),
+    ("Hình xăm chữ Mẹ ở cánh tay trái", "hinh_xam", "canh_tay", "trai", (), None),
+    ("Xăm hình rồng mu bàn tay phải", "hinh_xam", "ban_tay", "phai", (), None),
+    ("Bớt chàm ở gò má phải", "bot", "go_ma", "phai", (), None),
+    ("Nốt ruồi dưới mắt trái", "not_ruoi", "mat", "trai", ("duoi",), None),
+    ("Nốt ruồi ở đuôi lông mày trái", "not_ruoi", "duoi_may", "trai", (), None),
+    ("Nốt ruồi khóe miệng phải", "not_ruoi", "mep", "phai", (), None),
+    ("Tàn nhang hai bên gò má", "tan_nhang", "go_ma", "", (), None),
+]
+
+
+@pytest.mark.parametrize("text,kind,landmark,side,dirs,dist", CASES, ids=[c[0] for c in CASES])
+def test_each_written_form_is_read(text, kind, landmark, side, dirs, dist):
+    (m,) = read_marks(text)
+    assert (m.kind, m.landmark, m.side, m.directions) == (kind, landmark, side, dirs)
+    assert m.distance_cm == (pytest.approx(dist) if dist is not None else None)
+
+
+def test_the_same_mark_written_differently_has_one_key():
+    written = ["Sẹo chấm C 1cm dưới sau cánh mũi trái", "seo cham c 1cm duoi sau canh mui trai",
+               "SẸO CHẤM: cách 1 phân dưới sau cánh mũi bên trái", "S. chấm C1cm dưới-sau c.mũi trái"]
+    assert {tuple(keys(t)) for t in written} == {("seo|canh_mui|trai",)}
+
+
+def test_several_marks_in_one_text():
+    text = "Sẹo chấm C 1cm dưới sau cánh mũi trái, nốt ruồi C 2cm trên trước đuôi mắt phải"
+    assert keys(text) == ["seo|canh_mui|trai", "not_ruoi|duoi_mat|phai"]
+    for sep in ("; ", " + ", "\n", " và "):
+        assert keys(text.replace(", ", sep)) == ["seo|canh_mui|trai", "not_ruoi|duoi_mat|phai"]
+
+
+def test_place_written_before_the_kind():
+    (m,) = read_marks("Trán có sẹo dài 3cm")
+    assert (m.kind, m.landmark, m.distance_cm, m.shapes) == ("seo", "tran", 3.0, ("dài",))
+
+
+def test_diacritics_tell_duoi_from_duoi():
+    """"dưới mắt" (below the eye) and "đuôi mắt" (the eye's tail) differ when written with
+    diacritics; folded, "duoi mat" is read as the landmark (documented in rules/marks.yaml)."""
+    assert keys("Nốt ruồi dưới mắt trái") == ["not_ruoi|mat|trai"]
+    assert keys("Nốt ruồi đuôi mắt trái") == ["not_ruoi|duoi_mat|trai"]
+    assert keys("not ruoi duoi mat trai") == ["not_ruoi|duoi_mat|trai"]
+
+
+def test_missing_parts():
+    (m,) = read_marks("Nốt ruồi")
+    assert m.kind == "not_ruoi" and m.key is None  # no place: never evidence of the same mark
+    assert keys("Sẹo ở cằm") == ["seo|cam|?"]  # side not written
+    assert read_marks("Không có") == [] and read_marks("") == [] and read_marks("   ") == []
+
+
+def test_detail_keeps_what_a_reviewer_reads():
+    (m,) = read_marks("Sẹo chấm C 1cm dưới sau cánh mũi trái")
+    assert m.detail == "seo|canh_mui|trai|duoi+sau|1|chấm"
+    assert Mark("bot", "go_ma", "phai").detail == "bot|go_ma|phai|||"
+
+
+def test_normalize_marks_columns_and_counts():
+    s = pd.Series(["Sẹo chấm C 1cm dưới sau cánh mũi trái, nốt ruồi C 2cm trên trước đuôi mắt phải",
+                   None, "Không có", "Sẹo chấm C 1cm dưới sau cánh mũi trái", ""], index=[5, 6, 7, 8, 9])
+    out = normalize_marks(s)
+    assert list(out.index) == [5, 6, 7, 8, 9]
+    assert out.loc[5, "marks_keys"] == ["not_ruoi|duoi_mat|phai", "seo|canh_mui|trai"]
+    assert out.loc[8, "marks_keys"] == ["seo|canh_mui|trai"]
+    assert out["marks_n"].tolist()[0] == 2 and out.loc[7, "marks_n"] == 0  # text present, no mark read
+    assert out["marks_n"].isna().tolist() == [False, True, False, False, True]  # no text: unknown
+    out.loc[8, "marks_keys"].append("x")  # rows never share a list object
+    assert out.loc[5, "marks_keys"] == ["not_ruoi|duoi_mat|phai", "seo|canh_mui|trai"]
+
+
+def test_normalize_table_adds_marks_when_the_column_exists():
+    df = pd.DataFrame({"card_number": ["001085012345"], "full_name": ["Nguyễn Văn Hùng"],
+                       "identifying_marks": ["Nốt ruồi C 2cm trên trước đuôi mắt phải"]})
+    out = normalize_table(df, "id_cards")
+    assert out.loc[0, "marks_keys"] == ["not_ruoi|duoi_mat|phai"]
+    assert "marks_keys" not in normalize_table(df.drop(columns="identifying_marks"), "id_cards").columns
+
+
+def test_a_form_under_two_keys_is_a_rules_error(tmp_path):
+    shutil.copytree(RULES, tmp_path / "rules")
+    p = tmp_path / "rules" / "marks.yaml"
+    p.write_text(p.read_text(encoding="utf-8").replace('  cam: ["cằm"]', '  cam: ["cằm", "trán"]'), encoding="utf-8")
+    with pytest.raises(RulesError, match=r"marks\.yaml: landmarks: form 'trán' belongs to both"):
+        read_marks("Sẹo ở trán", rules=tmp_path / "rules")
