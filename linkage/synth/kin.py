@@ -66,6 +66,9 @@ def _parents(res: People, tables: Tables, places: Places, rng: np.random.Generat
     lo = np.where(is_mother, R.MOTHER_AGE_AT_BIRTH[0], R.FATHER_AGE_AT_BIRTH[0])
     hi = np.where(is_mother, R.MOTHER_AGE_AT_BIRTH[1], R.FATHER_AGE_AT_BIRTH[1])
     gap = lo + (rng.random(k) * (hi - lo + 1)).astype(np.int64)
+    # the youngest child too is born at most 55 years after the parent
+    span = (pd.Series(res.byear).groupby(fam).max().to_numpy() - res.byear[first])[pf]
+    gap = np.maximum(np.minimum(gap, 55 - span), 15)
     p.birth = _birth_in_year(res.byear[kid] - gap, rng)
     p.eth, p.tpl = res.eth[kid], res.tpl[kid]
     for a in ("home_ward", "home_new", "home_prov_only"):

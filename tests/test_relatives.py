@@ -1,0 +1,188 @@
+"""`linkage relatives`: crafted families (common mother's name, identity exclusion) and a small
+generated population with families checked against the generator's truth."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+import cli
+from linkage.relatives.run import find_relatives
+from linkage.synth import generate
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data_samples" / "sample"
+HOME_A = "Xã Văn Lang, Huyện Hạ Hòa, Tỉnh Phú Thọ"
+ADDR_A = "Thôn 3, Xã Văn Lang, Huyện Hạ Hòa, Tỉnh Phú Thọ"
+OTHER_HOMES = ["Phường Long Hoa, Tỉnh Tây Ninh", "Thành phố Huế", "Xã Tân Phong, Tỉnh Sơn La",
+               "Phường 3, Thành phố Đà Lạt, Tỉnh Lâm Đồng", "Xã Bình Nam, Huyện Thăng Bình, Tỉnh Quảng Nam",
+               "Xã Đông Hải, Tỉnh Cà Mau"]
+
+
+def _resident(pid: str, name: str, gender: str, birth: str, home: str, addr: str, father: str = "",
+              mother: str = "", status: str = "alive") -> dict[str, str]:
+    return {"person_id": pid, "full_name": name, "other_names": "", "gender": gender, "birth_date": birth,
+            "birth_place": "", "hometown": home, "permanent_address": addr, "current_address": addr,
+            "ethnicity": "Kinh", "father_name": father, "mother_name": mother, "status": status,
+            "updated_at": "2024-05-01"}
+
+
+def _wanted(wid: str, name: str, gender: str, birth: str, home: str, father: str, mother: str) -> dict[str, str]:
+    return {"wanted_id": wid, "full_name": name, "other_names": "", "gender": gender, "birth_date": birth,
+            "birth_place": "", "hometown": home, "permanent_address": ADDR_A, "current_address": "",
+            "ethnicity": "Kinh", "id_number": "", "father_name": father, "mother_name": mother,
+            "decision_number": "1/QĐ-CSĐT", "decision_date": "01/02/2020",
+            "issuing_unit": "Cơ quan Cảnh sát điều tra Công an tỉnh Phú Thọ", "offence": "Trộm cắp tài sản",
+            "danger_level": "thường"}
+
+
+def _write(d: Path, wanted: list[dict], residents: list[dict]) -> tuple[Path, Path]:
+    d.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(wanted).to_csv(d / "wanted.csv", index=False)
+    pd.DataFrame(residents).to_csv(d / "residents.csv", index=False)
+    return d / "wanted.csv", d / "residents.csv"
+
+
+def _filler(n: int) -> list[dict]:
+    """Unrelated register persons, so the term frequencies describe a register, not a family."""
+    res = pd.read_csv(SAMPLE / "residents.csv", dtype=str, keep_default_na=False).head(n)
+    return res.to_dict("records")
+
+
+def test_common_mothers_name_alone_does_not_make_a_mother(tmp_path: Path) -> None:
+    """Six women called Nguyễn Thị Lan, of the right age, none sharing a place or a household with
+    the wanted person: none is a probable mother. A woman with a rare name who shares the
+    hometown commune and has the wanted person as a child in the register is."""
+    lans = [_resident(f"0011600000{i:02d}", "Nguyễn Thị Lan", "Nữ", f"0{i + 1}/03/196{i}", OTHER_HOMES[i],
+                      f"Thôn 1, {OTHER_HOMES[i]}") for i in range(6)]
+    hoa = _resident("025150000001", "Đinh Thị Hòa", "Nữ", "12/05/1958", HOME_A, ADDR_A)
+    self_rec = _resident("025185000001", "Đỗ Văn Hùng", "Nam", "10/10/1985", HOME_A, ADDR_A,
+                         father="Đỗ Văn Tám", mother="Đinh Thị Hòa")
+    wanted = [_wanted("TN-1", "Lê Văn Hùng", "Nam", "1985", HOME_A, "Lê Văn Bảy", "Nguyễn Thị Lan"),
+              _wanted("TN-2", "Đỗ Văn Hùng", "Nam", "10/10/1985", HOME_A, "Đỗ Văn Tám", "Đinh Thị Hòa")]
+    w, r = _write(tmp_path / "in", wanted, lans + [hoa, self_rec] + _filler(3000))
+    find_relatives(w, r, tmp_path / "out")
+    out = pd.read_parquet(tmp_path / "out" / "relatives.parquet")
+    m1 = out[(out["wanted_id"] == "TN-1") & (out["relation"] == "mother")]
+    assert not m1["probable"].any()
+    assert (m1["probability"] < 0.5).all()
+    m2 = out[(out["wanted_id"] == "TN-2") & (out["relation"] == "mother")]
+    top = m2.iloc[0]
+    assert top["person_id"] == "025150000001" and top["probable"] and top["rank"] == 1
+    # term frequency: agreeing on a name six register women hold weighs less than on a rare one
+    assert (m1["mw_name"] < top["mw_name"] - 2).all()
+    assert top["explanation"].startswith("mẹ: tên trùng Đinh Thị Hòa")
+    assert "quê quán cùng xã" in top["explanation"] and "có con tên Đỗ Văn Hùng sinh 1985" in top["explanation"]
+    # the wanted person's own register record is the identity, never a sibling or child
+    assert "025185000001" not in set(out.loc[out["wanted_id"] == "TN-2", "person_id"])
+    ex = pd.read_parquet(tmp_path / "out" / "identity_excluded.parquet")
+    assert ("TN-2", "025185000001") in set(zip(ex["wanted_id"], ex["person_id"]))
+
+
+def _changed_name_family(tmp_path: Path) -> tuple[Path, Path]:
+    parents = dict(father="Trần Văn Quân", mother="Phạm Thị Nguyệt")
+    renamed = _resident("025190000002", "Trần Minh Khang", "Nam", "03/04/1990", HOME_A, ADDR_A, **parents)
+    brother = _resident("025187000003", "Trần Văn Khánh", "Nam", "21/08/1987", HOME_A, ADDR_A, **parents)
+    wanted = [_wanted("TN-7", "Trần Văn Khoa", "Nam", "03/04/1990", HOME_A, **parents)]
+    return _write(tmp_path / "in", wanted, [renamed, brother] + _filler(2000))
+
+
+def test_changed_name_is_reported_once_as_identity(tmp_path: Path) -> None:
+    """The wanted person lives in the register under a new given name: with the run's matches
+    it is the identity candidate (listed in identity_excluded), not a sibling; the real brother
+    stays a probable sibling. Without --matches the same record would be a sibling."""
+    w, r = _changed_name_family(tmp_path)
+    find_relatives(w, r, tmp_path / "plain")
+    plain = pd.read_parquet(tmp_path / "plain" / "relatives.parquet")
+    sibs = plain[(plain["relation"] == "sibling") & plain["probable"]]
+    assert {"025190000002", "025187000003"} <= set(sibs["person_id"])
+
+    matches = tmp_path / "matches.parquet"
+    pq.write_table(pa.table({"wanted_id": ["TN-7", "TN-7"], "person_id": ["025190000002", "025187000003"],
+                             "rank": [1, 2], "match_probability": [0.97, 0.30]}), matches)
+    res = find_relatives(w, r, tmp_path / "with", matches=matches)
+    out = pd.read_parquet(tmp_path / "with" / "relatives.parquet")
+    assert "025190000002" not in set(out["person_id"])
+    sib = out[(out["relation"] == "sibling") & (out["person_id"] == "025187000003")]
+    assert len(sib) == 1 and sib["probable"].all()
+    assert "cùng tên mẹ Phạm Thị Nguyệt" in sib["explanation"].iloc[0]
+    ex = pd.read_parquet(tmp_path / "with" / "identity_excluded.parquet")
+    assert list(zip(ex["wanted_id"], ex["person_id"])) == [("TN-7", "025190000002")]
+    assert ex["reason"].iloc[0].startswith("matches p=0.97")
+    assert res.counts["identity_excluded"] == 1 and "matches" in res.identity_source
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("fam")
+    generate(6000, 300, 3, d, families=True)
+    return d
+
+
+def test_generator_families_truth(generated: Path) -> None:
+    """truth_relatives.csv: parents' register names equal the wanted person's parents' names as
+    the register records them, parents born 15-55 years earlier, children named after them."""
+    res = pd.read_csv(generated / "residents.csv", dtype=str, keep_default_na=False).set_index("person_id")
+    truth = pd.read_csv(generated / "truth.csv", dtype=str, keep_default_na=False).set_index("wanted_id")
+    rel = pd.read_csv(generated / "truth_relatives.csv", dtype=str, keep_default_na=False)
+    assert set(rel["relation"]) == {"father", "mother", "sibling", "child"}
+    me = res.loc[truth.loc[rel["wanted_id"], "person_id"].to_numpy()].reset_index()
+    them = res.loc[rel["person_id"]].reset_index()
+    year = lambda s: s.str[-4:].astype(int)  # noqa: E731
+    for kind, col, gender in (("father", "father_name", "Nam"), ("mother", "mother_name", "Nữ")):
+        sel = (rel["relation"] == kind).to_numpy()
+        known = me.loc[sel, col] != ""
+        assert (me.loc[sel, col][known].to_numpy() == them.loc[sel, "full_name"][known].to_numpy()).all()
+        assert (them.loc[sel, "gender"] == gender).all()
+        gap = year(me.loc[sel, "birth_date"]).to_numpy() - year(them.loc[sel, "birth_date"]).to_numpy()
+        assert ((gap >= 15) & (gap <= 55)).all()
+    ch = (rel["relation"] == "child").to_numpy()
+    blank = (them.loc[ch, "father_name"] == "").to_numpy() & (them.loc[ch, "mother_name"] == "").to_numpy()
+    named = blank | (them.loc[ch, "father_name"].to_numpy() == me.loc[ch, "full_name"].to_numpy()) | (
+        them.loc[ch, "mother_name"].to_numpy() == me.loc[ch, "full_name"].to_numpy())
+    assert named.all() and not blank.all()
+
+
+def test_generated_families_found(generated: Path, tmp_path: Path) -> None:
+    """Parents, siblings and children of generated wanted persons, found through the CLI."""
+    out = tmp_path / "out"
+    got = CliRunner().invoke(cli.app, ["relatives", "--wanted", str(generated / "wanted.csv"),
+                                       "--residents", str(generated / "residents.csv"),
+                                       "--id-cards", str(generated / "id_cards.csv"), "--out", str(out), "--json"])
+    assert got.exit_code == 0, got.output
+    summary = json.loads(got.output)
+    assert summary["counts"]["probable"]["sibling"] > 0
+    table = pd.read_parquet(out / "relatives.parquet")
+    assert {"wanted_id", "relation", "rank", "person_id", "full_name", "birth_year", "current_address", "status",
+            "probability", "mw_name", "mw_mother", "explanation"} <= set(table.columns)
+    truth = pd.read_csv(generated / "truth_relatives.csv", dtype=str, keep_default_na=False)
+    wanted = pd.read_csv(generated / "wanted.csv", dtype=str, keep_default_na=False).set_index("wanted_id")
+    listed = table[table["probable"]]
+    hit = listed.merge(truth.assign(ok=True), on=["wanted_id", "relation", "person_id"], how="left")["ok"].fillna(False)
+    assert hit.mean() >= 0.8  # precision over all relations
+    for rel, col in (("father", "father_name"), ("mother", "mother_name"), ("sibling", "mother_name")):
+        t = truth[(truth["relation"] == rel) & (truth["wanted_id"].map(wanted[col]) != "")]
+        found = t.merge(listed, on=["wanted_id", "relation", "person_id"])
+        assert len(found) / len(t) >= 0.7, rel
+    kids = truth[truth["relation"] == "child"].merge(listed, on=["wanted_id", "relation", "person_id"])
+    assert len(kids) > 0
+    dead = table[table["status"] == "deceased"]
+    assert dead["explanation"].str.contains("đã mất").all()
+
+
+def test_bad_rules_exit_3(tmp_path: Path) -> None:
+    """A broken rules/relatives.yaml is a rules error (exit 3) naming the file and key."""
+    import shutil
+    rules = tmp_path / "rules"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "rules", rules)
+    text = (rules / "relatives.yaml").read_text(encoding="utf-8").replace("threshold: 0.5 ", "threshold: 1.5 ")
+    (rules / "relatives.yaml").write_text(text, encoding="utf-8")
+    got = CliRunner().invoke(cli.app, ["relatives", "--wanted", str(SAMPLE / "wanted.csv"), "--residents",
+                                       str(SAMPLE / "residents.csv"), "--out", str(tmp_path / "o"), "--rules", str(rules)])
+    assert got.exit_code == 3
+    assert "relatives.yaml" in got.output and "threshold" in got.output
