@@ -205,32 +205,43 @@ class Screener:
             pp: np.ndarray) -> dict[str, dict[int, np.ndarray]]:
         """Per pair, each TF level's frequency of the wanted record's value among register persons
         once the probe's person is counted with its screened values instead of its stored ones
-        (the nightly's counts adjusted for that one person; NaN: nobody holds the value)."""
+        (the nightly's counts adjusted for that one person; NaN: nobody holds the value). One
+        query for every TF level."""
+        items = [(c.name, c.level_ids().index(level_id), col) for c in self.settings.comparisons
+                 for level_id, col in c.tf.items()]
         out: dict[str, dict[int, np.ndarray]] = {}
+        if not items:
+            return out
         rows = index.w_row[pw]
-        con.register("_pp", pa.table({"i": np.arange(len(pp)), "p": pp, "row": rows}))
-        for c in self.settings.comparisons:
-            ids = c.level_ids()
-            for level_id, col in c.tf.items():
-                wv = index.w.column(col).take(pa.array(rows, pa.int64())).cast(pa.string())
-                con.register("_wv", pa.table({"i": np.arange(len(pp)), "v": wv, "n": index.w_tf_n[col][rows]}))
-                got = con.execute(f"""
-                    WITH now AS (SELECT DISTINCT person_idx AS p, CAST({col} AS VARCHAR) AS v FROM reg WHERE {col} IS NOT NULL),
-                         was AS (SELECT DISTINCT person_idx AS p, CAST({col} AS VARCHAR) AS v FROM old_reg WHERE {col} IS NOT NULL),
-                         d AS (SELECT p, v, sum(d) AS d FROM (SELECT p, v, 1 AS d FROM now UNION ALL SELECT p, v, -1 FROM was)
-                               GROUP BY p, v),
-                         t AS (SELECT p, sum(d) AS dt FROM (SELECT p, 1 AS d FROM now UNION ALL SELECT p, -1 FROM was) GROUP BY p)
-                    SELECT x.i, wv.v IS NOT NULL AS has, wv.n + coalesce(d.d, 0) AS n, coalesce(t.dt, 0) AS dt
-                    FROM _pp x JOIN _wv wv USING (i) LEFT JOIN d ON d.p = x.p AND d.v = wv.v LEFT JOIN t ON t.p = x.p
-                    ORDER BY x.i""").fetchnumpy()
-                con.unregister("_wv")
-                n = np.asarray(got["n"], dtype=np.float64)
-                total = float(index.tf_totals.get(col, 0)) + np.asarray(got["dt"], dtype=np.float64)
-                ok = np.asarray(got["has"], bool) & (n > 0)
-                tf = np.full(len(pp), np.nan)
-                tf[ok] = n[ok] / total[ok]
-                out.setdefault(c.name, {})[ids.index(level_id)] = tf
-        con.unregister("_pp")
+        cols = sorted({col for _, _, col in items})
+        con.register("_wv", pa.table({
+            "col": pa.array(np.repeat(cols, len(pp)).tolist(), pa.string()),
+            "i": np.tile(np.arange(len(pp)), len(cols)), "p": np.tile(pp, len(cols)),
+            "v": pa.concat_arrays([index.w.column(c).take(pa.array(rows, pa.int64())).combine_chunks().cast(pa.string())
+                                   for c in cols]) if len(pp) else pa.array([], pa.string()),
+            "n": np.concatenate([index.w_tf_n[c][rows] for c in cols])}))
+        values = " UNION ALL ".join(
+            f"SELECT '{c}' AS col, person_idx AS p, CAST({c} AS VARCHAR) AS v, {sign} AS d FROM {t} WHERE {c} IS NOT NULL"
+            for c in cols for t, sign in (("reg", 1), ("old_reg", -1)))
+        got = con.execute(f"""
+            WITH held AS (SELECT DISTINCT col, p, v, d FROM ({values})),
+                 dv AS (SELECT col, p, v, sum(d) AS d FROM held GROUP BY col, p, v),
+                 dt AS (SELECT col, p, sum(d) AS dt FROM held GROUP BY col, p)
+            SELECT x.col, x.i, x.v IS NOT NULL AS has, x.n + coalesce(dv.d, 0) AS n, coalesce(dt.dt, 0) AS dt
+            FROM _wv x LEFT JOIN dv ON dv.col = x.col AND dv.p = x.p AND dv.v = x.v
+                       LEFT JOIN dt ON dt.col = x.col AND dt.p = x.p
+            ORDER BY x.col, x.i""").fetchnumpy()
+        con.unregister("_wv")
+        n = np.asarray(got["n"], dtype=np.float64).reshape(len(cols), len(pp))
+        dt = np.asarray(got["dt"], dtype=np.float64).reshape(len(cols), len(pp))
+        has = np.asarray(got["has"], bool).reshape(len(cols), len(pp))
+        for name, level, col in items:
+            j = cols.index(col)
+            total = float(index.tf_totals.get(col, 0)) + dt[j]
+            ok = has[j] & (n[j] > 0)
+            tf = np.full(len(pp), np.nan)
+            tf[ok] = n[j][ok] / total[ok]
+            out.setdefault(name, {})[level] = tf
         return out
 
     # -- the whole call ------------------------------------------------------------------------------
