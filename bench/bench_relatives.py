@@ -6,8 +6,8 @@ relation at the default threshold, against truth_relatives.csv.
 Recall is given twice: over every true relative in the register, and over those the records can
 reveal (the wanted record carries the parent's name the relation is found by; for a sibling both
 records carry a shared parent's name; for a child the child's record carries the parent's name).
---fit prints m per level (share among the true relatives found by blocking) and u per level
-(random pairs of a wanted record and a register person), the figures in rules/relatives.yaml.
+--fit prints the relations block of rules/relatives.yaml: m per level from the true relatives among
+the blocked pairs, u from the blocked pairs that are not relatives (u given the shared name).
 """
 
 from __future__ import annotations
@@ -63,38 +63,63 @@ def accuracy(out: pd.DataFrame, truth: pd.DataFrame, can: pd.Series) -> pd.DataF
     return pd.DataFrame(rows)
 
 
-def fit(d: Path, truth: pd.DataFrame, seed: int) -> None:
-    """m from the true relatives among blocked pairs, u from random pairs (printed)."""
+def fit(d: Path, truth: pd.DataFrame) -> None:
+    """Print each relation's block for rules/relatives.yaml: m per level from the true relatives
+    among the blocked pairs; u of the fixed-u levels from the blocked pairs that are not
+    relatives (the wanted person's own record left out), i.e. u given the names that made the
+    pair (the name levels' u is the term frequency at run time); expected from the truth."""
+    from linkage.relatives.rules import is_tf, level_names
+
     rules = load_relatives_rules()
     w, aliases, _ = wanted_frame(d / "wanted.csv", None)
     r, _ = register_frame(d / "residents.csv", d / "id_cards.csv", None)
-    rng = np.random.default_rng(seed)
-    rnd = pd.DataFrame({"w_idx": rng.integers(0, len(w), 200_000), "r_idx": rng.integers(0, len(r), 200_000)})
-    C._places(w, r, rnd)
-    wy, ry = w["byear"].to_numpy()[rnd["w_idx"]], r["byear"].to_numpy()[rnd["r_idx"]]
-    fw, fr = C._take(w, "family", rnd["w_idx"].to_numpy()), C._take(r, "family", rnd["r_idx"].to_numpy())
-    rnd["family_name"] = np.where(pd.isna(fw) | pd.isna(fr), "unknown", np.where(fw == fr, "equal", "differ"))
+    ident = _csv(d / "truth.csv")
+    rng = np.random.default_rng(0)
+    wy = w["byear"].to_numpy()[rng.integers(0, len(w), 200_000)]
+    ry = r["byear"].to_numpy()[rng.integers(0, len(r), 200_000)]
+    ok = ~np.isnan(wy) & ~np.isnan(ry)
+    older, younger = (wy - ry)[ok], (ry - wy)[ok]
+    y = rules.years
+
+    def share(g: np.ndarray, lo: float, hi: float) -> float:
+        return float(np.mean((g >= lo) & (g <= hi)))
+
+    plo, phi = y["parent_typical"]
+    clo, chi = y["child_typical"]
+    rnd_age = {
+        "father": {"typical": share(older, plo, phi), "wide": share(older, *y["parent"]) - share(older, plo, phi)},
+        "child": {"typical": share(younger, clo, chi), "wide": share(younger, *y["child"]) - share(younger, clo, chi)},
+        "sibling": {"near": share(np.abs(older), 0, 12), "far": share(np.abs(older), 13, y["sibling_max"])},
+    }
+    rnd_age["mother"] = rnd_age["father"]
+    lines = ["relations:"]
     for rel in RELATIONS:
         p = _relation_pairs(w, aliases, r, rules, rel)
         key = pd.DataFrame({"wanted_id": w["wanted_id"].to_numpy()[p["w_idx"]], "person_id": r["person_id"].to_numpy()[p["r_idx"]]})
         t = truth[truth["relation"] == rel][["wanted_id", "person_id"]].assign(true=True)
-        lab = key.merge(t, on=["wanted_id", "person_id"], how="left")["true"].fillna(False).to_numpy()
-        print(f"{rel}: blocked {len(p):,}, true among them {int(lab.sum()):,} of {len(t):,}; "
-              f"per wanted record with a true one: {len(t) / max(len(w), 1):.3f} (expected)")
+        lab = key.merge(t, on=["wanted_id", "person_id"], how="left")["true"].fillna(False).to_numpy().astype(bool)
+        me = key.merge(ident[["wanted_id", "person_id"]].assign(me=True), on=["wanted_id", "person_id"],
+                       how="left")["me"].fillna(False).to_numpy().astype(bool)
+        false = ~lab & ~me
+        print(f"# {rel}: blocked {len(p):,}, true among them {int(lab.sum()):,} of {len(t):,}")
+        lines += [f"  {rel}:", f"    expected: {len(t) / max(len(w), 1):.3f}", "    comparisons:"]
         for comp in COMPARISONS[rel]:
-            m = p.loc[lab, comp].value_counts(normalize=True).round(4).to_dict()
-            line = f"  {comp}: m {m}"
-            if comp in ("hometown", "address", "family_name"):
-                line += f"  u {rnd[comp].value_counts(normalize=True).round(4).to_dict()}"
-            if comp == "age":
-                gap = (wy - ry) if rel in ("father", "mother") else (ry - wy)
-                if rel == "sibling":
-                    u = {"near": np.mean(np.abs(gap) <= 12), "far": np.mean((np.abs(gap) > 12) & (np.abs(gap) <= 25))}
+            levels = []
+            for lv in level_names(rel, comp):
+                m = max(float((p.loc[lab, comp] == lv).mean()), 0.002)
+                if lv == "unknown":
+                    levels.append(f"{lv}: {{m: 1.0, u: 1.0}}")
+                elif is_tf(comp, lv):
+                    levels.append(f"{lv}: {{m: {m:.3g}}}")
+                elif comp == "age":  # not implied by the shared name: u over random pairs
+                    u = max(float(rnd_age[rel][lv]), 0.0005)
+                    levels.append(f"{lv}: {{m: {m:.3g}, u: {u:.3g}}}")
+                    continue
                 else:
-                    lo, hi = rules.years["parent_typical" if rel != "child" else "child_typical"]
-                    u = {"typical": np.mean((gap >= lo) & (gap <= hi)), "wide": np.mean((gap >= 15) & (gap <= 55)) - np.mean((gap >= lo) & (gap <= hi))}
-                line += f"  u {({k: round(float(v), 4) for k, v in u.items()})}"
-            print(line)
+                    u = max(float((p.loc[false, comp] == lv).mean()), 0.0005)
+                    levels.append(f"{lv}: {{m: {m:.3g}, u: {u:.3g}}}")
+            lines.append(f"      {comp}: {{{', '.join(levels)}}}")
+    print("\n".join(lines))
 
 
 def main() -> None:
@@ -104,6 +129,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--dir", type=Path, default=None, help="keep the generated data here (reused if present)")
     ap.add_argument("--fit", action="store_true", help="print m and u per level instead of running")
+    ap.add_argument("--identity", choices=("truth", "rule"), default="truth",
+                    help="truth: the generator's truth as --matches (an ideal identity run); rule: no --matches")
     a = ap.parse_args()
     d = a.dir or Path(tempfile.mkdtemp(prefix="bench_relatives-"))
     if not (d / "truth_relatives.csv").is_file():
@@ -112,16 +139,23 @@ def main() -> None:
         print(f"generated {a.residents:,} residents (+ families) and {a.wanted:,} wanted in {time.perf_counter() - t0:.1f} s")
     truth = _csv(d / "truth_relatives.csv")
     if a.fit:
-        fit(d, truth, a.seed)
+        fit(d, truth)
         return
     t0 = time.perf_counter()
-    res = find_relatives(d / "wanted.csv", d / "residents.csv", d / "out", id_cards=d / "id_cards.csv")
+    matches = None
+    if a.identity == "truth":
+        ident = _csv(d / "truth.csv")
+        ident = ident[ident["person_id"] != ""]
+        matches = d / "truth_matches.parquet"
+        pd.DataFrame({"wanted_id": ident["wanted_id"], "person_id": ident["person_id"],
+                      "match_probability": 1.0}).to_parquet(matches, index=False)
+    res = find_relatives(d / "wanted.csv", d / "residents.csv", d / "out", id_cards=d / "id_cards.csv", matches=matches)
     wall = time.perf_counter() - t0
     out = pd.read_parquet(d / "out" / "relatives.parquet")
     can = findable(truth, _csv(d / "wanted.csv"), _csv(d / "residents.csv"))
     table = accuracy(out, truth, can)
     print(f"register persons {res.counts['register_persons']:,}; wanted {res.counts['wanted']['rows_accepted']:,}; "
-          f"threshold {load_relatives_rules().threshold}; wall {wall:.1f} s ({res.timings})")
+          f"threshold {load_relatives_rules().threshold}; identity {a.identity}; wall {wall:.1f} s ({res.timings})")
     cols = list(table.columns)
     print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
     for row in table.itertuples(index=False):

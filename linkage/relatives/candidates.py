@@ -35,13 +35,24 @@ def _take(df: pd.DataFrame, col: str, idx: np.ndarray) -> np.ndarray:
     return s.to_numpy()[idx]
 
 
+def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Equal codes, or a shared code where one side is a split ward ("a|b")."""
+    known = pd.notna(a) & pd.notna(b)
+    out = known & (a == b)
+    multi = np.flatnonzero(known & ~out & (pd.Series(a).str.contains("|", regex=False).fillna(False).to_numpy()
+                                            | pd.Series(b).str.contains("|", regex=False).fillna(False).to_numpy()))
+    if len(multi):  # few rows: split wards only
+        out[multi] = [bool(set(x.split("|")) & set(y.split("|"))) for x, y in zip(a[multi], b[multi])]
+    return out
+
+
 def _places(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame) -> None:
     """hometown and address levels of pairs p (in place)."""
     wi, ri = p["w_idx"].to_numpy(), p["r_idx"].to_numpy()
     hw, hr = _take(w, "home_ward", wi), _take(r, "home_ward", ri)
     pw, pr = _take(w, "home_prov", wi), _take(r, "home_prov", ri)
-    known_w, known_p = pd.notna(hw) & pd.notna(hr), pd.notna(pw) & pd.notna(pr)
-    p["hometown"] = np.where(known_w & (hw == hr), "same_ward",
+    known_p = pd.notna(pw) & pd.notna(pr)
+    p["hometown"] = np.where(_same(hw, hr), "same_ward",
                              np.where(known_p & (pw == pr), "same_province", np.where(known_p, "differ", "unknown")))
     same_w = np.zeros(len(p), bool)
     same_p = np.zeros(len(p), bool)
@@ -51,7 +62,7 @@ def _places(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame) -> None:
         any_w |= pd.notna(ap)
         for b in ("perm", "cur"):
             bw, bp = _take(r, f"{b}_ward", ri), _take(r, f"{b}_prov", ri)
-            same_w |= pd.notna(aw) & pd.notna(bw) & (aw == bw)
+            same_w |= _same(aw, bw)
             same_p |= pd.notna(ap) & pd.notna(bp) & (ap == bp)
     for b in ("perm", "cur"):
         any_r |= pd.notna(_take(r, f"{b}_prov", ri))
@@ -88,7 +99,7 @@ def _family_evidence(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame, relation
     for a in ("home_ward", "perm_ward", "cur_ward"):
         cv = hits[a].to_numpy(dtype=object, na_value=np.nan)
         for b in (("home_ward",) if a == "home_ward" else ("perm_ward", "cur_ward")):
-            home |= pd.notna(cv) & (cv == _take(r, b, ri))
+            home |= _same(cv, _take(r, b, ri))
     hits = hits[home]
     like = (hits["phon"] == hits["w_phon"]) & ((hits["byear"] - hits["w_year"]).abs().fillna(0) <= 1)
     hits = hits.assign(level=np.where(like, 0, 1)).sort_values(["pair", "level", "byear"], kind="stable")
