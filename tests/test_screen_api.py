@@ -195,3 +195,27 @@ def test_the_server_reloads_after_a_night_without_dropping_a_request(world, clie
     assert wanted_id in [c["wanted_id"] for c in r["results"][0]["candidates"]]
     h = client.get("/healthz").json()
     assert h["night"] == D2 and h["wanted"] == 80 and h["reloads"] >= 1
+
+
+def test_concurrent_requests_are_screened_together_with_the_answers_of_separate_calls(world):
+    """Requests waiting while a call runs go into the next call (micro-batching); each gets the
+    answer a call of its own gives."""
+    app = create_app(world["ws"], world["rules"])
+    people = [person(world, p) for p in world["res"].person_id.iloc[:12]] + [
+        person(world, linked_to(world, "nguy hiểm")[1])]
+    with TestClient(app) as c:
+        alone = [c.post("/screen", json=p, headers=auth(world)).json()["results"] for p in people]
+        calls = app.state.batcher.calls
+        answers: dict[int, list] = {}
+
+        def ask(i: int) -> None:
+            answers[i] = c.post("/screen", json=people[i], headers=auth(world)).json()["results"]
+
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(people))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert [answers[i] for i in range(len(people))] == alone
+        assert app.state.batcher.calls - calls < len(people)  # some requests shared a call
+    assert any(r[0]["candidates"] for r in alone)

@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from linkage.screen.batcher import Batcher
 from linkage.screen.keys import KeyRing
 from linkage.screen.records import RecordError, check_record
 from linkage.screen.service import Screening, open_screening
@@ -95,6 +96,12 @@ def create_app(workspace: Path, rules: Path | None = None, screening: Screening 
     keys = KeyRing(Path(workspace))
     audit = AuditLog(Path(workspace) / AUDIT)
 
+    def screen_now(records: list) -> tuple[list[dict], Any]:
+        index = screening.index  # one index for the whole call, whatever a reload does meanwhile
+        return screening.screener.screen(index, records), index
+
+    batcher = Batcher(screen_now, max(config.max_records, config.batch_records))
+
     async def healthz(request: Request) -> JSONResponse:
         screening.check()
         idx = screening.index
@@ -127,8 +134,10 @@ def create_app(workspace: Path, rules: Path | None = None, screening: Screening 
         except RecordError as exc:
             return _error(422, str(exc), record=int(exc.where.split()[-1]), field=exc.field)
         screening.check()
-        index = screening.index  # one index for the whole call, whatever a reload does meanwhile
-        results = await run_in_threadpool(screening.screener.screen, index, records)
+        if config.batch_records > 1:
+            results, index = await batcher.submit(records)
+        else:
+            results, index = await run_in_threadpool(screen_now, records)
         request_id = uuid.uuid4().hex[:16]
         audit.write(_audit_entry(client, request_id, screening, index.last_night, results))
         hits = sum(len(r["candidates"]) for r in results)
@@ -141,4 +150,5 @@ def create_app(workspace: Path, rules: Path | None = None, screening: Screening 
     app = Starlette(routes=[Route("/healthz", healthz, methods=["GET"]), Route("/screen", screen, methods=["POST"])])
     app.state.screening = screening
     app.state.audit = audit
+    app.state.batcher = batcher
     return app

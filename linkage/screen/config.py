@@ -23,6 +23,7 @@ class ScreenConfig:
     max_body_bytes: int = 262_144
     reload_check_seconds: float = 2.0
     cli_chunk_records: int = 2000
+    batch_records: int = 100
     alert_danger_levels: tuple[str, ...] = field(default=("đặc biệt nguy hiểm",))
     path: str = ""
 
@@ -52,7 +53,7 @@ def load_screen_config(settings: Settings, rules: Path | None = None) -> ScreenC
         if not isinstance(data, dict):
             raise RulesError(f"{path}: expected a mapping of settings")
     known = {"threshold", "max_records", "max_body_bytes", "reload_check_seconds", "cli_chunk_records",
-             "alert_danger_levels"}
+             "alert_danger_levels", "batch_records"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise RulesError(f"{path}: unknown key(s) {unknown} (known: {sorted(known)})")
@@ -69,6 +70,7 @@ def load_screen_config(settings: Settings, rules: Path | None = None) -> ScreenC
         max_body_bytes=int(_number(data, "max_body_bytes", 262_144, path, int, 1024)),
         reload_check_seconds=float(_number(data, "reload_check_seconds", 2.0, path, float, 0.0)),
         cli_chunk_records=int(_number(data, "cli_chunk_records", 2000, path, int, 1)),
+        batch_records=int(_number(data, "batch_records", 100, path, int, 1)),
         alert_danger_levels=tuple(unicodedata.normalize("NFC", v).strip().lower() for v in levels),
         path=str(path) if path.is_file() else "",
     )
