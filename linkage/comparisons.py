@@ -257,6 +257,32 @@ def _text(c: Comparison) -> KindSpec:
     )
 
 
+def _marks(c: Comparison) -> KindSpec:
+    """Identifying marks (linkage/normalize/marks.py keys `kind|place|side`, side `?` when not
+    written): the same mark at the same place and side agrees strongly; the same kind at the same
+    place with the side unwritten on one record agrees less; marks on both records that share
+    nothing disagree (weakly: a notice may describe another mark than the card). A record with no
+    mark whose place is known counts for nothing."""
+    col = c.params.get("column", "marks_keys")
+    lc, rc = f"coalesce(l.{col}, [])", f"coalesce(r.{col}, [])"
+
+    def known(side: str) -> str:
+        return f"list_filter({side}, lambda k: NOT suffix(k, '|?'))"
+
+    def place(side: str, unknown_only: bool = False) -> str:
+        keys = f"list_filter({side}, lambda k: suffix(k, '|?'))" if unknown_only else side
+        return f"list_transform({keys}, lambda k: regexp_replace(k, '[|][^|]*$', ''))"
+
+    return KindSpec(
+        null=f"len({lc}) = 0 OR len({rc}) = 0",
+        conditions={
+            "same_mark": f"list_has_any({known(lc)}, {known(rc)})",
+            "same_place": f"list_has_any({place(lc, True)}, {place(rc)}) OR list_has_any({place(lc)}, {place(rc, True)})",
+            "else": "TRUE",
+        },
+    )
+
+
 KINDS: dict[str, Callable[[Comparison], KindSpec]] = {
     "full_name": _full_name,
     "name_part": _name_part,
@@ -269,6 +295,7 @@ KINDS: dict[str, Callable[[Comparison], KindSpec]] = {
     "id_encoded": _id_encoded,
     "text": _text,
     "kinship": _kinship,
+    "marks": _marks,
 }
 
 # Level ids each kind knows; the rules list them in priority order.
@@ -284,6 +311,7 @@ KIND_LEVELS = {
     "id_encoded": {"consistent", "near", "else"},
     "text": {"exact", "one_edit", "fuzzy_high", "fuzzy", "else"},
     "kinship": {"same_date", "undated", "else"},
+    "marks": {"same_mark", "same_place", "else"},
 }
 
 

@@ -115,3 +115,34 @@ def test_a_form_under_two_keys_is_a_rules_error(tmp_path):
     p.write_text(p.read_text(encoding="utf-8").replace('  cam: ["cằm"]', '  cam: ["cằm", "trán"]'), encoding="utf-8")
     with pytest.raises(RulesError, match=r"marks\.yaml: landmarks: form 'trán' belongs to both"):
         read_marks("Sẹo ở trán", rules=tmp_path / "rules")
+
+
+# --- the `marks` comparison kind (linkage/comparisons.py): levels on real parsed marks in DuckDB
+
+def marks_level(wanted: str | None, card: str | None) -> str | None:
+    import duckdb
+    import pyarrow as pa
+
+    from linkage.comparisons import compile_comparison
+    from linkage.settings import Comparison, Level
+
+    ids = ("same_mark", "same_place", "else")
+    c = Comparison("marks", "marks", tuple(Level(i, 0.3, 0.3, i) for i in ids))
+    sql = compile_comparison(c).sql_level
+    lk = normalize_marks(pd.Series([wanted], dtype=object))["marks_keys"].tolist()
+    rk = normalize_marks(pd.Series([card], dtype=object))["marks_keys"].tolist()
+    con = duckdb.connect()
+    con.register("l", pa.table({"marks_keys": pa.array(lk, pa.list_(pa.string()))}))
+    con.register("r", pa.table({"marks_keys": pa.array(rk, pa.list_(pa.string()))}))
+    level = con.execute(f"SELECT {sql} FROM l, r").fetchall()[0][0]
+    return None if level == -1 else ids[level]
+
+
+def test_marks_comparison_levels():
+    card = "Sẹo chấm C 1cm dưới sau cánh mũi trái. Nốt ruồi C 2cm trên trước đuôi mắt phải"
+    assert marks_level("not ruoi c2cm tren truoc duoi mat phai", card) == "same_mark"  # other writing, one of two
+    assert marks_level("Sẹo ở cánh mũi", card) == "same_place"  # side not written on the notice
+    assert marks_level("Sẹo chấm cánh mũi phải", card) == "else"  # the other side: another mark
+    assert marks_level("Hình xăm chữ Mẹ ở cánh tay trái", card) == "else"
+    assert marks_level(None, card) is None and marks_level("Không có", card) is None  # absent: nothing
+    assert marks_level("Nốt ruồi", card) is None  # no place: cannot tell
