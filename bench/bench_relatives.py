@@ -23,12 +23,22 @@ import pandas as pd
 from linkage.relatives import candidates as C
 from linkage.relatives.frame import register_frame, wanted_frame
 from linkage.relatives.rules import COMPARISONS, RELATIONS, load_relatives_rules
-from linkage.relatives.run import _relation_pairs, find_relatives
+from linkage.relatives.run import _relation_pairs, find_relatives, identity_pairs, with_identity
 from linkage.synth import generate
 
 
 def _csv(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def _truth_matches(d: Path) -> Path:
+    """The generator's truth as a matches file (an ideal identity run, probability 1)."""
+    ident = _csv(d / "truth.csv")
+    ident = ident[ident["person_id"] != ""]
+    path = d / "truth_matches.parquet"
+    pd.DataFrame({"wanted_id": ident["wanted_id"], "person_id": ident["person_id"],
+                  "match_probability": 1.0}).to_parquet(path, index=False)
+    return path
 
 
 def findable(truth: pd.DataFrame, wanted: pd.DataFrame, residents: pd.DataFrame) -> pd.Series:
@@ -74,6 +84,8 @@ def fit(d: Path, truth: pd.DataFrame) -> None:
     w, aliases, _ = wanted_frame(d / "wanted.csv", None)
     r, _ = register_frame(d / "residents.csv", d / "id_cards.csv", None)
     ident = _csv(d / "truth.csv")
+    exclude, _ = identity_pairs(w, r, _truth_matches(d), rules.identity_threshold)
+    w = with_identity(w, r, exclude)
     rng = np.random.default_rng(0)
     wy = w["byear"].to_numpy()[rng.integers(0, len(w), 200_000)]
     ry = r["byear"].to_numpy()[rng.integers(0, len(r), 200_000)]
@@ -106,7 +118,7 @@ def fit(d: Path, truth: pd.DataFrame) -> None:
         for comp in COMPARISONS[rel]:
             levels = []
             for lv in level_names(rel, comp):
-                m = max(float((p.loc[lab, comp] == lv).mean()), 0.002)
+                m = max(float((p.loc[lab, comp] == lv).mean()), 0.01)
                 if lv == "unknown":
                     levels.append(f"{lv}: {{m: 1.0, u: 1.0}}")
                 elif is_tf(comp, lv):
@@ -142,13 +154,7 @@ def main() -> None:
         fit(d, truth)
         return
     t0 = time.perf_counter()
-    matches = None
-    if a.identity == "truth":
-        ident = _csv(d / "truth.csv")
-        ident = ident[ident["person_id"] != ""]
-        matches = d / "truth_matches.parquet"
-        pd.DataFrame({"wanted_id": ident["wanted_id"], "person_id": ident["person_id"],
-                      "match_probability": 1.0}).to_parquet(matches, index=False)
+    matches = _truth_matches(d) if a.identity == "truth" else None
     res = find_relatives(d / "wanted.csv", d / "residents.csv", d / "out", id_cards=d / "id_cards.csv", matches=matches)
     wall = time.perf_counter() - t0
     out = pd.read_parquet(d / "out" / "relatives.parquet")
@@ -156,6 +162,12 @@ def main() -> None:
     table = accuracy(out, truth, can)
     print(f"register persons {res.counts['register_persons']:,}; wanted {res.counts['wanted']['rows_accepted']:,}; "
           f"threshold {load_relatives_rules().threshold}; identity {a.identity}; wall {wall:.1f} s ({res.timings})")
+    sweep = []
+    for t in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
+        acc = accuracy(out.assign(probable=out["probability"] >= t), truth, can)
+        sweep.append("  ".join(f"{r.relation} P {r.precision:.3f} R {r.recall_findable:.3f}" for r in acc.itertuples()))
+        sweep[-1] = f"threshold {t}: " + sweep[-1]
+    print("\n".join(sweep))
     cols = list(table.columns)
     print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
     for row in table.itertuples(index=False):

@@ -52,12 +52,15 @@ def _places(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame) -> None:
     hw, hr = _take(w, "home_ward", wi), _take(r, "home_ward", ri)
     pw, pr = _take(w, "home_prov", wi), _take(r, "home_prov", ri)
     known_p = pd.notna(pw) & pd.notna(pr)
+    coarse = pd.isna(hw) | pd.isna(hr)  # one side names only the province
     p["hometown"] = np.where(_same(hw, hr), "same_ward",
-                             np.where(known_p & (pw == pr), "same_province", np.where(known_p, "differ", "unknown")))
+                             np.where(known_p & (pw == pr), np.where(coarse, "same_province_only", "same_province"),
+                                      np.where(known_p, "differ", "unknown")))
     same_w = np.zeros(len(p), bool)
     same_p = np.zeros(len(p), bool)
     any_w, any_r = np.zeros(len(p), bool), np.zeros(len(p), bool)
-    for a in ("perm", "cur"):
+    sides = ("perm", "cur", "id_perm", "id_cur") if "id_perm_ward" in w.columns else ("perm", "cur")
+    for a in sides:
         aw, ap = _take(w, f"{a}_ward", wi), _take(w, f"{a}_prov", wi)
         any_w |= pd.notna(ap)
         for b in ("perm", "cur"):

@@ -42,6 +42,12 @@ def _key(df: pd.DataFrame, col: str) -> pd.Series:
     return _s(df, col).str.lower()
 
 
+def _fold(s: pd.Series) -> pd.Series:
+    """Without diacritics (đ -> d): a family name typed without marks is still the same one."""
+    out = s.str.normalize("NFD").str.replace(r"[\u0300-\u036f]", "", regex=True)
+    return out.str.replace("đ", "d", regex=False)
+
+
 def _common(df: pd.DataFrame) -> pd.DataFrame:
     """The keys both sides share."""
     year = pd.to_numeric(df["birth_year"], errors="coerce").astype("float64")
@@ -49,7 +55,7 @@ def _common(df: pd.DataFrame) -> pd.DataFrame:
         "full_name": _s(df, "full_name"),
         "norm": _key(df, "full_name_norm"),
         "phon": _key(df, "name_phonetic"),
-        "family": _key(df, "family_name"),
+        "family": _fold(_key(df, "family_name")),
         "gender": _s(df, "gender_norm"),
         "byear": year,
         "father_norm": _key(df, "father_norm"),

@@ -15,7 +15,7 @@ RELATIONS = ("father", "mother", "sibling", "child")
 LEVELS = {
     "name": ("exact", "near"),
     "age": ("typical", "wide", "unknown"),
-    "hometown": ("same_ward", "same_province", "differ", "unknown"),
+    "hometown": ("same_ward", "same_province_only", "same_province", "differ", "unknown"),
     "address": ("same_ward", "same_province", "differ", "unknown"),
     "family": ("child_like_wanted", "child_with_other_parent", "none"),
     "mother": ("exact", "near", "differ", "unknown"),

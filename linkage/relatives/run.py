@@ -61,6 +61,32 @@ def identity_pairs(w: pd.DataFrame, r: pd.DataFrame, matches: Path | None, thres
     return out.reset_index(drop=True), "rule"
 
 
+FILLED = ("father_norm", "father_phon", "mother_norm", "mother_phon", "family", "gender", "byear",
+          "home_ward", "home_prov")
+
+
+def with_identity(w: pd.DataFrame, r: pd.DataFrame, ident: pd.DataFrame) -> pd.DataFrame:
+    """The wanted records completed from their identity record (from --matches or the same id
+    number, never from a namesake): parents' names, family name, gender, birth year and
+    hometown where the wanted record lacks them, and the identity record's addresses as two more
+    places the person lived (id_perm_*, id_cur_*). An officer reads the register record too."""
+    out = w.copy()
+    for c in ("perm_ward", "perm_prov", "cur_ward", "cur_prov"):
+        out[f"id_{c}"] = pd.Series(pd.NA, index=out.index, dtype="string")
+    sure = ident[ident["reason"].str.startswith("matches") | (ident["reason"] == "same id number")]
+    sure = sure.drop_duplicates("w_idx")
+    if not len(sure):
+        return out
+    wi, ri = sure["w_idx"].to_numpy(), sure["r_idx"].to_numpy()
+    for c in FILLED:
+        cur = out[c].iloc[wi]
+        fill = pd.Series(r[c].to_numpy()[ri], index=cur.index)
+        out.loc[out.index[wi], c] = cur.where(cur.notna(), fill).to_numpy()
+    for c in ("perm_ward", "perm_prov", "cur_ward", "cur_prov"):
+        out.loc[out.index[wi], f"id_{c}"] = r[c].to_numpy()[ri]
+    return out
+
+
 def _relation_pairs(w, aliases, r, rules: RelativesRules, relation: str) -> pd.DataFrame:
     if relation in ("father", "mother"):
         return C.parents(w, r, relation, rules)
@@ -128,6 +154,7 @@ def find_relatives(wanted: Path, residents: Path, out_dir: Path, id_cards: Path 
     r, c_r = register_frame(Path(residents), Path(id_cards) if id_cards else None, rules)
     timings["normalise"] = round(time.perf_counter() - t0, 3)
     exclude, how = identity_pairs(w, r, Path(matches) if matches else None, rr.identity_threshold)
+    w = with_identity(w, r, exclude)
     scored = [score_relation(w, aliases, r, rr, rel, exclude) for rel in RELATIONS]
     blocked = {rel: int(len(s)) for rel, s in zip(RELATIONS, scored)}
     kept = pd.concat([s[s["probability"] >= rr.keep_floor] for s in scored], ignore_index=True)

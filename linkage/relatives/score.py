@@ -95,8 +95,9 @@ def explain(p: pd.DataFrame, w: pd.DataFrame, r: pd.DataFrame, relation: str, la
     if "family_name" in p.columns:
         add(p["family_name"] == "equal", s("family_name_equal"))
     for comp in ("hometown", "address"):
-        for lv in ("same_ward", "same_province", "differ"):
-            add(p[comp] == lv, s(f"{comp}_{lv}"))
+        for lv in ("same_ward", "same_province_only", "same_province", "differ"):
+            if comp == "hometown" or lv != "same_province_only":
+                add(p[comp] == lv, s(f"{comp}_{lv}"))
     gap = pd.Series(np.abs(_take(r, "byear", ri) - _take(w, "byear", wi)), index=p.index)
     add(gap.notna(), _year(gap).fillna("").map(lambda x: s("age_gap", years=x)))
     if relation in SINGLE:
