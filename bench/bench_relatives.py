@@ -23,7 +23,7 @@ import pandas as pd
 from linkage.relatives import candidates as C
 from linkage.relatives.frame import register_frame, wanted_frame
 from linkage.relatives.rules import COMPARISONS, RELATIONS, load_relatives_rules
-from linkage.relatives.run import _relation_pairs, find_relatives, identity_pairs, with_identity
+from linkage.relatives.run import _relation_pairs, find_relatives, identity_names, identity_pairs, with_identity
 from linkage.synth import generate
 
 
@@ -86,6 +86,7 @@ def fit(d: Path, truth: pd.DataFrame) -> None:
     ident = _csv(d / "truth.csv")
     exclude, _ = identity_pairs(w, r, _truth_matches(d), rules.identity_threshold)
     w = with_identity(w, r, exclude)
+    aliases = identity_names(w, aliases, r, exclude)
     rng = np.random.default_rng(0)
     wy = w["byear"].to_numpy()[rng.integers(0, len(w), 200_000)]
     ry = r["byear"].to_numpy()[rng.integers(0, len(r), 200_000)]

@@ -127,13 +127,18 @@ def parents(w: pd.DataFrame, r: pd.DataFrame, relation: str, rules: RelativesRul
     stem = relation  # father_phon / mother_phon
     fits = r["gender"].isna() | (r["gender"] == g)
     p = _pairs(w, r, f"{stem}_phon", "phon", rmask=fits)
+    if f"id_{stem}_phon" in w.columns:  # the identity record's spelling of the parent's name too
+        p = pd.concat([p, _pairs(w, r, f"id_{stem}_phon", "phon", rmask=fits)], ignore_index=True).drop_duplicates()
     gap = pd.Series(_take(w, "byear", p["w_idx"].to_numpy()) - _take(r, "byear", p["r_idx"].to_numpy()))
     lo, hi = rules.years["parent"]
     keep = _gap_ok(gap, lo, hi).to_numpy()
     p, gap = p[keep].reset_index(drop=True), gap[keep].reset_index(drop=True)
     tlo, thi = rules.years["parent_typical"]
     p["age"] = np.where(gap.isna(), "unknown", np.where(gap.between(tlo, thi), "typical", "wide"))
-    p["name"] = _name_level(_take(w, f"{stem}_norm", p["w_idx"].to_numpy()), _take(r, "norm", p["r_idx"].to_numpy()))
+    rn = _take(r, "norm", p["r_idx"].to_numpy())
+    p["name"] = _name_level(_take(w, f"{stem}_norm", p["w_idx"].to_numpy()), rn)
+    if f"id_{stem}_norm" in w.columns:
+        p["name"] = np.where(_name_level(_take(w, f"id_{stem}_norm", p["w_idx"].to_numpy()), rn) == "exact", "exact", p["name"])
     tf = _tf(r.loc[fits, "phon"])
     p["name_u"] = pd.Series(_take(r, "phon", p["r_idx"].to_numpy())).map(tf).fillna(1.0 / max(int(fits.sum()), 1)).to_numpy()
     _places(w, r, p)
@@ -173,10 +178,17 @@ def children(w: pd.DataFrame, aliases: pd.DataFrame, r: pd.DataFrame, rules: Rel
         own = _pairs(w, r, "phon", f"{stem}_phon", wmask=fits)
         own["via"], own["stem"] = "own", stem
         al = aliases[fits.to_numpy()[aliases["w_idx"].to_numpy()]] if len(aliases) else aliases
-        a = al.merge(r[[f"{stem}_phon"]].dropna().reset_index(names="r_idx"), left_on="phon", right_on=f"{stem}_phon")
-        a = a[["w_idx", "r_idx"]].assign(via="alias", stem=stem)
+        a = al.merge(r[[f"{stem}_phon", f"{stem}_norm"]].dropna(subset=[f"{stem}_phon"]).reset_index(names="r_idx"),
+                     left_on="phon", right_on=f"{stem}_phon")
+        kind = a["kind"] if "kind" in a.columns else pd.Series("alias", index=a.index)
+        # the identity record's name is the person's name, not an alias: exact or near
+        via = np.where(kind == "identity", np.where(a["norm"] == a[f"{stem}_norm"], "id_exact", "id_near"), "alias")
+        a = a[["w_idx", "r_idx"]].assign(via=via, stem=stem)
         parts += [own, a]
-    p = pd.concat(parts, ignore_index=True).drop_duplicates(["w_idx", "r_idx"], keep="first").reset_index(drop=True)
+    p = pd.concat(parts, ignore_index=True)
+    rank = p["via"].map({"own": 0, "id_exact": 1, "id_near": 2, "alias": 3}).to_numpy()
+    p = (p.assign(_r=rank).sort_values(["w_idx", "r_idx", "_r"], kind="stable")
+         .drop_duplicates(["w_idx", "r_idx"], keep="first").drop(columns="_r").reset_index(drop=True))
     wi, ri = p["w_idx"].to_numpy(), p["r_idx"].to_numpy()
     gap = pd.Series(_take(r, "byear", ri) - _take(w, "byear", wi))
     lo, hi = rules.years["child"]
@@ -188,7 +200,11 @@ def children(w: pd.DataFrame, aliases: pd.DataFrame, r: pd.DataFrame, rules: Rel
     is_f = (p["stem"] == "father").to_numpy()
     rn = np.where(is_f, _take(r, "father_norm", ri), _take(r, "mother_norm", ri))
     rp = np.where(is_f, _take(r, "father_phon", ri), _take(r, "mother_phon", ri))
-    p["name"] = np.where(p["via"] == "alias", "alias", _name_level(_take(w, "norm", wi), rn))
+    own_level = _name_level(_take(w, "norm", wi), rn)
+    via = p["via"].to_numpy()
+    p["name"] = np.where(via == "alias", "alias", np.where(via == "id_exact", "exact",
+                                                           np.where(via == "id_near", "near", own_level)))
+    p.loc[(via == "id_near") & (own_level == "exact"), "name"] = "exact"
     tf_f, tf_m = _tf(r["father_phon"]), _tf(r["mother_phon"])
     u = np.where(is_f, pd.Series(rp).map(tf_f), pd.Series(rp).map(tf_m))
     p["name_u"] = np.where(pd.isna(u), 1.0 / len(r), u).astype(float)

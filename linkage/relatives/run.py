@@ -71,7 +71,8 @@ def with_identity(w: pd.DataFrame, r: pd.DataFrame, ident: pd.DataFrame) -> pd.D
     hometown where the wanted record lacks them, and the identity record's addresses as two more
     places the person lived (id_perm_*, id_cur_*). An officer reads the register record too."""
     out = w.copy()
-    for c in ("perm_ward", "perm_prov", "cur_ward", "cur_prov"):
+    for c in ("perm_ward", "perm_prov", "cur_ward", "cur_prov", "father_norm", "father_phon", "mother_norm",
+              "mother_phon"):
         out[f"id_{c}"] = pd.Series(pd.NA, index=out.index, dtype="string")
     sure = ident[ident["reason"].str.startswith("matches") | (ident["reason"] == "same id number")]
     sure = sure.drop_duplicates("w_idx")
@@ -82,9 +83,19 @@ def with_identity(w: pd.DataFrame, r: pd.DataFrame, ident: pd.DataFrame) -> pd.D
         cur = out[c].iloc[wi]
         fill = pd.Series(r[c].to_numpy()[ri], index=cur.index)
         out.loc[out.index[wi], c] = cur.where(cur.notna(), fill).to_numpy()
-    for c in ("perm_ward", "perm_prov", "cur_ward", "cur_prov"):
+    for c in ("perm_ward", "perm_prov", "cur_ward", "cur_prov", "father_norm", "father_phon", "mother_norm",
+              "mother_phon"):
         out.loc[out.index[wi], f"id_{c}"] = r[c].to_numpy()[ri]
     return out
+
+
+def identity_names(w: pd.DataFrame, aliases: pd.DataFrame, r: pd.DataFrame, ident: pd.DataFrame) -> pd.DataFrame:
+    """The aliases plus each sure identity record's own name (kind 'identity'): a child's record
+    names its parent as the register does, which may differ from the wanted notice's spelling."""
+    sure = ident[ident["reason"].str.startswith("matches") | (ident["reason"] == "same id number")]
+    extra = pd.DataFrame({"w_idx": sure["w_idx"].to_numpy(), "norm": r["norm"].to_numpy()[sure["r_idx"].to_numpy()],
+                          "phon": r["phon"].to_numpy()[sure["r_idx"].to_numpy()], "kind": "identity"}).dropna()
+    return pd.concat([aliases.assign(kind="alias"), extra], ignore_index=True)
 
 
 def _relation_pairs(w, aliases, r, rules: RelativesRules, relation: str) -> pd.DataFrame:
@@ -155,6 +166,7 @@ def find_relatives(wanted: Path, residents: Path, out_dir: Path, id_cards: Path 
     timings["normalise"] = round(time.perf_counter() - t0, 3)
     exclude, how = identity_pairs(w, r, Path(matches) if matches else None, rr.identity_threshold)
     w = with_identity(w, r, exclude)
+    aliases = identity_names(w, aliases, r, exclude)
     scored = [score_relation(w, aliases, r, rr, rel, exclude) for rel in RELATIONS]
     blocked = {rel: int(len(s)) for rel, s in zip(RELATIONS, scored)}
     kept = pd.concat([s[s["probability"] >= rr.keep_floor] for s in scored], ignore_index=True)
