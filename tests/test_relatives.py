@@ -4,6 +4,7 @@ generated population with families checked against the generator's truth."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -180,7 +181,9 @@ def test_bad_rules_exit_3(tmp_path: Path) -> None:
     import shutil
     rules = tmp_path / "rules"
     shutil.copytree(Path(__file__).resolve().parents[1] / "rules", rules)
-    text = (rules / "relatives.yaml").read_text(encoding="utf-8").replace("threshold: 0.5 ", "threshold: 1.5 ")
+    text = re.sub(r"^threshold: [0-9.]+", "threshold: 1.5", (rules / "relatives.yaml").read_text(encoding="utf-8"),
+                  flags=re.M)
+    assert "threshold: 1.5" in text
     (rules / "relatives.yaml").write_text(text, encoding="utf-8")
     got = CliRunner().invoke(cli.app, ["relatives", "--wanted", str(SAMPLE / "wanted.csv"), "--residents",
                                        str(SAMPLE / "residents.csv"), "--out", str(tmp_path / "o"), "--rules", str(rules)])
