@@ -87,9 +87,10 @@ class Screener:
         probes = np.flatnonzero(known >= 0)
         lo = np.searchsorted(index.reg_person, known[probes], "left")
         n = np.searchsorted(index.reg_person, known[probes], "right") - lo
-        take = np.repeat(lo - np.r_[0, np.cumsum(n)[:-1]], n) + np.arange(n.sum()) if len(probes) else np.zeros(0, np.int64)
-        old = index.reg.take(pa.array(take, pa.int64())).select(names).append_column(
-            "_probe", pa.array(np.repeat(probes, n), pa.int64()))
+        # slices, not take(): a take on the memory-mapped, many-chunked register would copy it whole
+        old = pa.concat_tables([index.reg.slice(int(a), int(b)).select(names) for a, b in zip(lo, n)]
+                               or [index.reg.schema.empty_table().select(names)])
+        old = old.append_column("_probe", pa.array(np.repeat(probes, n), pa.int64()))
         con.register("_old", old)
         con.register("_src", pa.table({"_probe": np.arange(len(records)), "_src": [r.source for r in records]}))
         # the stored records of known persons (the TF counts they held), then the records screened

@@ -164,7 +164,8 @@ def _load(con, workspace: Path, settings: Settings, stamp, danger_column: str) -
         raise RulesError(f"{workspace}: the workspace's blocking keys were built with other blocking rules than "
                          f"{settings.path}; run a night with these rules first")
     model = load_model(Path(model_path), settings)
-    w = con.sql("SELECT * FROM w ORDER BY w_idx").to_arrow_table()
+    # one chunk: a request takes a few rows, and take() on a many-chunked table concatenates it first
+    w = con.sql("SELECT * FROM w ORDER BY w_idx").to_arrow_table().combine_chunks()
     w_idx = np.asarray(w.column("w_idx").to_numpy(), dtype=np.int64)
     w_row = np.full(int(w_idx.max()) + 1 if len(w_idx) else 0, -1, dtype=np.int64)
     w_row[w_idx] = np.arange(len(w_idx))
