@@ -189,3 +189,15 @@ def test_bad_rules_exit_3(tmp_path: Path) -> None:
                                        str(SAMPLE / "residents.csv"), "--out", str(tmp_path / "o"), "--rules", str(rules)])
     assert got.exit_code == 3
     assert "relatives.yaml" in got.output and "threshold" in got.output
+
+
+def test_no_candidate_gives_empty_outputs(tmp_path: Path) -> None:
+    """A wanted record with no relative in the register: empty tables with the full schema."""
+    w, r = _write(tmp_path / "in", [_wanted("TN-9", "Lê Văn An", "Nam", "1980", HOME_A, "Lê Văn Ba", "Hà Thị Cúc")],
+                  [_resident("025150000001", "Phạm Thị Ý", "Nữ", "1950", HOME_A, ADDR_A)])
+    res = find_relatives(w, r, tmp_path / "out")
+    out = pd.read_parquet(tmp_path / "out" / "relatives.parquet")
+    assert len(out) == 0 and {"wanted_id", "relation", "probability", "mw_name", "explanation"} <= set(out.columns)
+    assert res.counts["probable"] == {"father": 0, "mother": 0, "sibling": 0, "child": 0}
+    summary = json.loads((tmp_path / "out" / "relatives_summary.json").read_text(encoding="utf-8"))
+    assert summary["identity_excluded_by"].startswith("no --matches")
