@@ -58,6 +58,8 @@ def main() -> None:
     ap.add_argument("--wanted", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    ap.add_argument("--rules", type=Path, default=None, help="a rules directory (default: the project's)")
+    ap.add_argument("--tag", default="", help="suffix of the run folder (to keep runs with other rules apart)")
     args = ap.parse_args()
 
     data = args.out / f"gen_{args.residents}_{args.wanted}_{args.seed}"
@@ -66,9 +68,9 @@ def main() -> None:
         subprocess.run([str(LINKAGE), "synth", "--residents", str(args.residents), "--wanted", str(args.wanted),
                         "--seed", str(args.seed), "--out", str(data)], check=True)
         print(f"generated {data} in {time.perf_counter() - t0:.1f} s")
-    run_dir = args.out / f"run_{args.residents}_{args.wanted}_{args.seed}"
+    run_dir = args.out / f"run_{args.residents}_{args.wanted}_{args.seed}{args.tag}"
     cmd = [str(LINKAGE), "run", "--wanted", str(data / "wanted.csv"), "--residents", str(data / "residents.csv"),
-           "--id-cards", str(data / "id_cards.csv"), "--out", str(run_dir), "--train"]
+           "--id-cards", str(data / "id_cards.csv"), "--out", str(run_dir), "--train"] + (["--rules", str(args.rules)] if args.rules else [])
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     tree_peak = 0
@@ -83,7 +85,7 @@ def main() -> None:
     peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 / 1024
     tree_gb = tree_peak / 1024 / 1024
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    threshold = load_settings().threshold
+    threshold = load_settings(args.rules).threshold
     ev = evaluate(data / "truth.csv", run_dir / "matches.parquet", threshold)
     sweep = {t: evaluate(data / "truth.csv", run_dir / "matches.parquet", t).summary() for t in (0.5, 0.8, 0.9, 0.95)}
 
