@@ -85,6 +85,8 @@ def synth(
     out_dir: Path = typer.Option(..., "--out", help="Output directory.", metavar="DIR"),
     nights: int = typer.Option(0, "--nights", help="Also write this many nights after it (snapshots and deltas) under OUT/nights/."),
     start: str = typer.Option("2026-01-01", "--start", help="The first night's date (with --nights).", metavar="YYYY-MM-DD"),
+    families: bool = typer.Option(False, "--families", help="Also put parents and children of register persons in the register (truth_relatives.csv, for `linkage relatives`)."),
+    wanted_duplicates: float = typer.Option(0.0, "--wanted-duplicates", help="Give this share of wanted persons a second record from another unit (duplicates.csv, for `linkage dedupe`).", metavar="SHARE"),
     quiet: bool = QuietOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -93,7 +95,16 @@ def synth(
     from linkage.synth import generate
 
     with sup.guard():
-        paths = generate(n_residents=residents, n_wanted=wanted, seed=seed, out_dir=sup.out_dir(out_dir))
+        if not 0.0 <= wanted_duplicates <= 0.5:
+            raise UsageError(f"--wanted-duplicates must be a share between 0 and 0.5 (got {wanted_duplicates})")
+        paths = generate(n_residents=residents, n_wanted=wanted, seed=seed, out_dir=sup.out_dir(out_dir), families=families)
+        if families:
+            paths["truth_relatives"] = out_dir / "truth_relatives.csv"
+        if wanted_duplicates:
+            from linkage.synth.duplicates import DUPLICATES, add_duplicates
+
+            add_duplicates(out_dir, share=wanted_duplicates, seed=seed)
+            paths["duplicates"] = out_dir / DUPLICATES
         if nights:
             from linkage.synth.nights import generate_nights
 
