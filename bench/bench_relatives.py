@@ -111,7 +111,7 @@ def fit(d: Path, truth: pd.DataFrame) -> None:
     rnd_age["mother"] = rnd_age["father"]
     lines = ["relations:"]
     for rel in RELATIONS:
-        p = _relation_pairs(w, aliases, r, rules, rel)
+        p = _relation_pairs(w, aliases, r, rules, rel, exclude)
         key = pd.DataFrame({"wanted_id": w["wanted_id"].to_numpy()[p["w_idx"]], "person_id": r["person_id"].to_numpy()[p["r_idx"]]})
         t = truth[truth["relation"] == rel][["wanted_id", "person_id"]].assign(true=True)
         lab = key.merge(t, on=["wanted_id", "person_id"], how="left")["true"].fillna(False).to_numpy().astype(bool)

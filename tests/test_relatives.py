@@ -58,15 +58,17 @@ def _filler(n: int) -> list[dict]:
 def test_common_mothers_name_alone_does_not_make_a_mother(tmp_path: Path) -> None:
     """Six women called Nguyễn Thị Lan, of the right age, none sharing a place or a household with
     the wanted person: none is a probable mother. A woman with a rare name who shares the
-    hometown commune and has the wanted person as a child in the register is."""
+    hometown commune and lives with a daughter of the same father is."""
     lans = [_resident(f"0011600000{i:02d}", "Nguyễn Thị Lan", "Nữ", f"0{i + 1}/03/196{i}", OTHER_HOMES[i],
                       f"Thôn 1, {OTHER_HOMES[i]}") for i in range(6)]
     hoa = _resident("025150000001", "Đinh Thị Hòa", "Nữ", "12/05/1958", HOME_A, ADDR_A)
     self_rec = _resident("025185000001", "Đỗ Văn Hùng", "Nam", "10/10/1985", HOME_A, ADDR_A,
                          father="Đỗ Văn Tám", mother="Đinh Thị Hòa")
+    sister = _resident("025183000002", "Đỗ Thị Mai", "Nữ", "02/02/1983", HOME_A, ADDR_A,
+                       father="Đỗ Văn Tám", mother="Đinh Thị Hòa")
     wanted = [_wanted("TN-1", "Lê Văn Hùng", "Nam", "1985", HOME_A, "Lê Văn Bảy", "Nguyễn Thị Lan"),
               _wanted("TN-2", "Đỗ Văn Hùng", "Nam", "10/10/1985", HOME_A, "Đỗ Văn Tám", "Đinh Thị Hòa")]
-    w, r = _write(tmp_path / "in", wanted, lans + [hoa, self_rec] + _filler(3000))
+    w, r = _write(tmp_path / "in", wanted, lans + [hoa, self_rec, sister] + _filler(3000))
     find_relatives(w, r, tmp_path / "out")
     out = pd.read_parquet(tmp_path / "out" / "relatives.parquet")
     m1 = out[(out["wanted_id"] == "TN-1") & (out["relation"] == "mother")]
@@ -78,7 +80,9 @@ def test_common_mothers_name_alone_does_not_make_a_mother(tmp_path: Path) -> Non
     # term frequency: agreeing on a name six register women hold weighs less than on a rare one
     assert (m1["mw_name"] < top["mw_name"] - 2).all()
     assert top["explanation"].startswith("mẹ: tên trùng Đinh Thị Hòa")
-    assert "quê quán cùng xã" in top["explanation"] and "có con tên Đỗ Văn Hùng sinh 1985" in top["explanation"]
+    assert "quê quán cùng xã" in top["explanation"]
+    # household evidence: a register child living with her whose father's name is the wanted's father
+    assert "có con tên Đỗ Thị Mai sinh 1983 cùng tên bố Đỗ Văn Tám" in top["explanation"]
     # the wanted person's own register record is the identity, never a sibling or child
     assert "025185000001" not in set(out.loc[out["wanted_id"] == "TN-2", "person_id"])
     ex = pd.read_parquet(tmp_path / "out" / "identity_excluded.parquet")

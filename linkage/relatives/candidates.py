@@ -79,7 +79,8 @@ def _tf(values: pd.Series) -> pd.Series:
     return v.value_counts() / max(len(values), 1)
 
 
-def _family_evidence(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame, relation: str) -> None:
+def _family_evidence(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame, relation: str,
+                     ident: pd.DataFrame | None = None) -> None:
     """For a parent candidate: a register child of theirs (their name as its father's / mother's
     name, sharing the candidate's hometown commune or address commune: one household, not only
     one name) who is like the wanted person (same name, birth year within one: child_like_wanted)
@@ -87,7 +88,7 @@ def _family_evidence(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame, relation
     own, other = ("mother_phon", "father_phon") if relation == "mother" else ("father_phon", "mother_phon")
     kids = r.loc[r[own].notna(), [own, other, "phon", "byear", "full_name", "home_ward", "perm_ward", "cur_ward"]
                  ].reset_index(names="c_idx")
-    base = pd.DataFrame({"pair": np.arange(len(p)), "r_idx": p["r_idx"].to_numpy(),
+    base = pd.DataFrame({"pair": np.arange(len(p)), "r_idx": p["r_idx"].to_numpy(), "w_idx": p["w_idx"].to_numpy(),
                          "key": _take(r, "phon", p["r_idx"].to_numpy()),
                          "w_other": _take(w, other, p["w_idx"].to_numpy()),
                          "w_phon": _take(w, "phon", p["w_idx"].to_numpy()),
@@ -96,6 +97,10 @@ def _family_evidence(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame, relation
     b = base.merge(kids, left_on=["key", "w_phon"], right_on=[own, "phon"])
     hits = pd.concat([a, b], ignore_index=True)
     hits = hits[hits["c_idx"] != hits["r_idx"]]
+    if ident is not None and len(ident):
+        # the wanted person's own record is not a further child: its places are already compared
+        me = pd.MultiIndex.from_arrays([ident["w_idx"].to_numpy(), ident["r_idx"].to_numpy()])
+        hits = hits[~pd.MultiIndex.from_arrays([hits["w_idx"].to_numpy(), hits["c_idx"].to_numpy()]).isin(me)]
     # the child must share a place with this candidate: a household, not only a name
     ri = hits["r_idx"].to_numpy()
     home = np.zeros(len(hits), bool)
@@ -121,7 +126,8 @@ def _name_level(wn: np.ndarray, rn: np.ndarray) -> np.ndarray:
     return np.where(pd.notna(wn) & pd.notna(rn) & (wn == rn), "exact", "near")
 
 
-def parents(w: pd.DataFrame, r: pd.DataFrame, relation: str, rules: RelativesRules) -> pd.DataFrame:
+def parents(w: pd.DataFrame, r: pd.DataFrame, relation: str, rules: RelativesRules,
+            ident: pd.DataFrame | None = None) -> pd.DataFrame:
     """Father or mother candidates with their levels and the name's term frequency."""
     g = "M" if relation == "father" else "F"
     stem = relation  # father_phon / mother_phon
@@ -142,7 +148,7 @@ def parents(w: pd.DataFrame, r: pd.DataFrame, relation: str, rules: RelativesRul
     tf = _tf(r.loc[fits, "phon"])
     p["name_u"] = pd.Series(_take(r, "phon", p["r_idx"].to_numpy())).map(tf).fillna(1.0 / max(int(fits.sum()), 1)).to_numpy()
     _places(w, r, p)
-    _family_evidence(w, r, p, relation)
+    _family_evidence(w, r, p, relation, ident)
     p["pool"] = int(fits.sum())
     return p
 

@@ -98,9 +98,10 @@ def identity_names(w: pd.DataFrame, aliases: pd.DataFrame, r: pd.DataFrame, iden
     return pd.concat([aliases.assign(kind="alias"), extra], ignore_index=True)
 
 
-def _relation_pairs(w, aliases, r, rules: RelativesRules, relation: str) -> pd.DataFrame:
+def _relation_pairs(w, aliases, r, rules: RelativesRules, relation: str, ident: pd.DataFrame | None = None
+                    ) -> pd.DataFrame:
     if relation in ("father", "mother"):
-        return C.parents(w, r, relation, rules)
+        return C.parents(w, r, relation, rules, ident)
     if relation == "sibling":
         return C.siblings(w, r, rules)
     return C.children(w, aliases, r, rules)
@@ -108,7 +109,7 @@ def _relation_pairs(w, aliases, r, rules: RelativesRules, relation: str) -> pd.D
 
 def score_relation(w, aliases, r, rules: RelativesRules, relation: str, exclude: pd.DataFrame) -> pd.DataFrame:
     """Scored pairs of one relation (identity candidates removed before the competition)."""
-    p = _relation_pairs(w, aliases, r, rules, relation)
+    p = _relation_pairs(w, aliases, r, rules, relation, exclude)
     if len(exclude):
         drop = p.merge(exclude[["w_idx", "r_idx"]], on=["w_idx", "r_idx"], how="left", indicator=True)["_merge"] == "both"
         p = p[~drop.to_numpy()].reset_index(drop=True)
