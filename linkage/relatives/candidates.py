@@ -9,6 +9,8 @@ years later. Everything is a join or a column operation: no loop per pair.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import pandas as pd
 
@@ -27,20 +29,35 @@ def _pairs(w: pd.DataFrame, r: pd.DataFrame, wkey: str, rkey: str, wmask=None, r
     return j[["w_idx", "r_idx"]]
 
 
+_ARRAYS: dict[int, dict[str, np.ndarray]] = {}
+
+
 def _take(df: pd.DataFrame, col: str, idx: np.ndarray) -> np.ndarray:
-    """Values at idx; missing text as NaN (never equal to anything, unlike pd.NA or None)."""
-    s = df[col]
-    if s.dtype == "string":
-        return s.to_numpy(dtype=object, na_value=np.nan)[idx]
-    return s.to_numpy()[idx]
+    """Values at idx; missing text as NaN (never equal to anything, unlike pd.NA or None).
+    Each frame's column is converted to numpy once (frames are not changed once read)."""
+    cache = _ARRAYS.get(id(df))
+    if cache is None:
+        cache = _ARRAYS[id(df)] = {}
+        weakref.finalize(df, _ARRAYS.pop, id(df), None)
+    arr = cache.get(col)
+    if arr is None:
+        s = df[col]
+        numeric = pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype)
+        arr = cache[col] = s.to_numpy() if numeric else s.to_numpy(dtype=object, na_value=np.nan)
+    return arr[idx]
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Equal codes, or a shared code where one side is a split ward ("a|b")."""
     known = pd.notna(a) & pd.notna(b)
     out = known & (a == b)
-    multi = np.flatnonzero(known & ~out & (pd.Series(a).str.contains("|", regex=False).fillna(False).to_numpy()
-                                            | pd.Series(b).str.contains("|", regex=False).fillna(False).to_numpy()))
+    rest = np.flatnonzero(known & ~out)
+    values = pd.unique(np.concatenate([a[rest], b[rest]]))  # distinct codes: few, unlike pairs
+    split = [v for v in values if "|" in v]
+    if not split:
+        return out
+    table = pd.Index(np.array(split, dtype=object))
+    multi = rest[(table.get_indexer(a[rest]) >= 0) | (table.get_indexer(b[rest]) >= 0)]
     if len(multi):  # few rows: split wards only
         out[multi] = [bool(set(x.split("|")) & set(y.split("|"))) for x, y in zip(a[multi], b[multi])]
     return out
