@@ -161,3 +161,34 @@ def test_bad_dedupe_rules_name_file_and_key(tmp_path: Path) -> None:
                                   "--rules", str(rules)])
     assert got.exit_code == 3
     assert "dedupe.yaml" in got.output and "nosuch" in got.output
+
+
+def test_siblings_with_alike_given_names_are_not_one_person(tmp_path: Path) -> None:
+    """Brothers Hùng and Hưng (the same letters without diacritics), same parents and home, born a
+    year apart, are not linked; a second notice of Hùng (no diacritics, year only) is."""
+    home = "Phường Đồng Sơn, Thành phố Bắc Giang, Tỉnh Bắc Giang"
+    family = dict(father_name="Trần Văn Tiến", mother_name="Đặng Thị Thuận Trinh", hometown=home,
+                  permanent_address=f"Số 27 đường Nguyễn Văn Cừ, {home}")
+    rows = [
+        _person("TN-1", "Trần Minh Hùng", birth_date="05/07/2003", **family),
+        _person("TN-2", "Trần Minh Hưng", birth_date="19/03/2002", id_number="024202696363", **family),
+        _person("TN-3", "Tran Minh Hung", birth_date="2003", father_name="Tran Van Tien", hometown=home,
+                issuing_unit="Công an tỉnh Bắc Ninh", offence="Cướp tài sản"),
+    ]
+    path = tmp_path / "family.csv"
+    pd.DataFrame(rows, columns=COLUMNS).to_csv(path, index=False)
+    # every pair written (floor lowered in a copy of the rules), to see the brothers' pair
+    rules = tmp_path / "rules"
+    shutil.copytree(Path(cli.__file__).resolve().parent / "rules", rules)
+    text = (rules / "dedupe.yaml").read_text(encoding="utf-8").replace("floor_weight: -6.0", "floor_weight: -1000")
+    (rules / "dedupe.yaml").write_text(text, encoding="utf-8")
+    _run(path, tmp_path / "out", "--rules", str(rules))
+    pairs = pd.read_parquet(tmp_path / "out" / "pairs.parquet").set_index(["wanted_id_l", "wanted_id_r"])
+    assert bool(pairs.loc[("TN-1", "TN-3"), "link"])
+    brothers = pairs.loc[("TN-1", "TN-2")]
+    assert not bool(brothers["link"])
+    assert "siblings?" in brothers["explanation"]
+    assert brothers["mw_sibling_dates"] < -10  # the family's evidence taken back
+    assert pairs.loc[("TN-1", "TN-3"), "mw_sibling_dates"] == 0.0
+    clusters = pd.read_parquet(tmp_path / "out" / "clusters.parquet")
+    assert sorted(clusters["wanted_id"]) == ["TN-1", "TN-3"]

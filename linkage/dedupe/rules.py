@@ -39,6 +39,23 @@ class ExtraComparison:
 
 
 @dataclass(frozen=True)
+class Condition:
+    """Single-level evidence: log2(m/u) where `when` (SQL over l / r, the engine's prepared
+    columns of the two records) is true, 0 otherwise."""
+
+    name: str
+    when: str
+    m: float
+    u: float
+    text: str
+    absorbs: tuple[str, ...] = ()  # engine comparisons whose positive weights it takes back where true
+
+    @property
+    def weight(self) -> float:
+        return math.log2(self.m / self.u)
+
+
+@dataclass(frozen=True)
 class Clustering:
     cannot_link_weight: float
     average_link_weight: float
@@ -58,6 +75,7 @@ class DedupeRules:
     clustering: Clustering
     extra_blocking: tuple[BlockingRule, ...] = ()
     u_from_wanted: bool = True
+    conditions: tuple[Condition, ...] = ()
     u_min_records: int = 1000
     level_m: tuple[tuple[str, str, float], ...] = ()  # (comparison, level, m) for wanted-vs-wanted
     count_once: tuple[tuple[str, ...], ...] = ()
@@ -138,6 +156,17 @@ def load_dedupe_rules(rules: str | Path | None = None) -> DedupeRules:
         if not isinstance(levels, list):
             raise RulesError(f"{path}: absorb_at.{comp}: expected a list of level ids")
         absorb_at.append((str(comp), tuple(str(x) for x in levels)))
+    conditions = []
+    for i, c in enumerate(raw.get("conditions") or []):
+        where = f"conditions[{i}]"
+        if not isinstance(c, dict) or not all(k in c for k in ("name", "when", "m", "u")):
+            raise RulesError(f"{path}: {where}: needs 'name', 'when', 'm' and 'u'")
+        conditions.append(Condition(str(c["name"]), str(c["when"]), _num(c, "m", where, path, 0, 1),
+                                    _num(c, "u", where, path, 0, 1), str(c.get("text", c["name"])),
+                                    tuple(str(a) for a in c.get("absorbs") or [])))
+    names_all = names + [c.name for c in conditions]
+    if len(set(names_all)) != len(names_all):
+        raise RulesError(f"{path}: comparisons and conditions: names must be unique")
     return DedupeRules(
         path=path,
         duplicate_share=_num(raw, "expected_duplicate_share", "top level", path, 0, 1),
@@ -154,6 +183,7 @@ def load_dedupe_rules(rules: str | Path | None = None) -> DedupeRules:
         ),
         extra_blocking=tuple(blocking),
         u_from_wanted=bool(raw.get("u_from_wanted", True)),
+        conditions=tuple(conditions),
         u_min_records=int(_num(raw, "u_min_records", "top level", path, 0)) if "u_min_records" in raw else 1000,
         level_m=tuple(level_m),
         count_once=tuple(count_once),
@@ -204,6 +234,10 @@ def check_against(drules: DedupeRules, settings: Settings) -> None:
         bad = [g for g in group if g not in known]
         if bad:
             raise RulesError(f"{drules.path}: count_once: unknown comparison(s) {bad}")
+    for c in drules.conditions:
+        bad = [a for a in c.absorbs if a not in known]
+        if bad:
+            raise RulesError(f"{drules.path}: conditions.{c.name}.absorbs: unknown comparison(s) {bad}")
     for comp, when in drules.null_when:
         for name in [comp] + [o for o, _ in when]:
             if name not in known:

@@ -14,7 +14,8 @@ import pyarrow as pa
 from linkage.compare import Gammas, compare
 from linkage.dedupe.rules import DedupeRules
 from linkage.dedupe.selflink import EXTRA_TABLE
-from linkage.explain import explanation_sql, rules_list_sql
+from linkage.errors import RulesError
+from linkage.explain import explanation_sql, rules_list_sql, template_sql
 from linkage.model import Model, match_weights, prior_weight, probability
 from linkage.score import tf_values
 from linkage.settings import Settings
@@ -63,6 +64,22 @@ def _extra_frame(con: duckdb.DuckDBPyConnection, drules: DedupeRules) -> pd.Data
     return con.execute(sql).df()
 
 
+def _condition_frame(con: duckdb.DuckDBPyConnection, drules: DedupeRules) -> pd.DataFrame:
+    """Per pair (pair_idx order): each condition's truth and its phrase (the engine's
+    placeholders {l.col} / {r.col} filled), over the engine's prepared tables."""
+    if not drules.conditions:
+        return pd.DataFrame(index=pd.RangeIndex(0))
+    cols = ", ".join(f"coalesce(({c.when}), FALSE) AS {c.name}_on, {template_sql(c.text)} AS {c.name}_text"
+                     for c in drules.conditions)
+    try:
+        return con.execute(
+            f"""SELECT {cols} FROM pairs p JOIN w l ON l.w_idx = p.w_idx JOIN reg r ON r.person_idx = p.person_idx
+                ORDER BY p.pair_idx"""
+        ).df()
+    except duckdb.Error as exc:
+        raise RulesError(f"{drules.path}: conditions: invalid SQL: {str(exc).splitlines()[0]}") from None
+
+
 def _extra_weights(frame: pd.DataFrame, drules: DedupeRules) -> dict[str, np.ndarray]:
     """mw_<name> per wanted-only comparison: exact / else weight, 0 where a side is empty."""
     out = {}
@@ -70,6 +87,8 @@ def _extra_weights(frame: pd.DataFrame, drules: DedupeRules) -> dict[str, np.nda
         eq = frame[f"{c.name}_eq"]
         w = np.where(eq.isna(), 0.0, np.where(eq.fillna(False).astype(bool), c.exact.weight, c.other.weight))
         out[c.name] = w.astype(np.float64)
+    for c in drules.conditions:
+        out[c.name] = np.where(frame[f"{c.name}_on"].to_numpy(dtype=bool), c.weight, 0.0)
     return out
 
 
@@ -97,6 +116,9 @@ def _extra_phrases(kept: pd.DataFrame, drules: DedupeRules) -> pd.Series:
         same = fill(c.exact.text, l, r)
         other = fill(c.other.text, l, r)
         parts.append(pd.Series(np.where(eq.isna(), None, np.where(eq.fillna(False).astype(bool), same, other)),
+                               index=kept.index))
+    for c in drules.conditions:
+        parts.append(pd.Series(np.where(kept[f"{c.name}_on"].to_numpy(dtype=bool), kept[f"{c.name}_text"], None),
                                index=kept.index))
     dec = fill(drules.decision_text, kept["decision_number_l"], kept["decision_number_r"])
     parts.append(pd.Series(np.where(kept["same_decision_number"], dec, None), index=kept.index))
@@ -160,11 +182,19 @@ def score_pairs(con: duckdb.DuckDBPyConnection, settings: Settings, model: Model
                 n_records: int, gammas: Gammas) -> Scored:
     """Weigh every compared pair; keep the columns of pairs at or above the floor."""
     meta = con.execute("SELECT w_idx, person_idx, rules FROM pairs ORDER BY pair_idx").fetchnumpy()
-    extra = _extra_frame(con, drules).iloc[gammas.pair_idx].reset_index(drop=True)
+    extra = _extra_frame(con, drules)
+    if drules.conditions:
+        extra = pd.concat([extra, _condition_frame(con, drules)], axis=1)
+    extra = extra.iloc[gammas.pair_idx].reset_index(drop=True)
     w_idx = np.asarray(meta["w_idx"])[gammas.pair_idx]
     tf = tf_values(con, settings, w_idx)
     extra_w = _extra_weights(extra, drules)
     every = count_once(match_weights(gammas.levels, model, tf), gammas.names, drules.count_once)
+    for c in drules.conditions:  # a condition's own column takes back the family evidence it absorbs
+        if c.absorbs:
+            on = extra[f"{c.name}_on"].to_numpy(dtype=bool)
+            cols = [gammas.names.index(a) for a in c.absorbs]
+            extra_w[c.name] = extra_w[c.name] - np.where(on, np.maximum(every[:, cols], 0.0).sum(axis=1), 0.0)
     total = prior_weight(drules.prior(n_records)) + every.sum(axis=1)
     for w in extra_w.values():
         total = total + w
