@@ -30,7 +30,7 @@ from linkage.model import match_weights, prior_weight, probability, run_prior
 from linkage.normalize.table import normalize_table
 from linkage.outputs import matches_sql
 from linkage.prepare import REGISTER_UID, derived_sql, prepared_arrow
-from linkage.score import _ranks, _rows, one_person_probability, weight_sums
+from linkage.score import _rows, one_person_probability, weight_sums
 from linkage.screen.config import ScreenConfig
 from linkage.screen.index import ScreenIndex, key_hash
 from linkage.screen.records import Record
@@ -159,43 +159,59 @@ class Screener:
 
     def _score(self, con: duckdb.DuckDBPyConnection, records: list[Record], index: ScreenIndex, gammas,
                known: np.ndarray) -> int:
-        """Temp table `scored` (as score() writes it) with the probes' kept candidates."""
+        """Temp table `scored` (as score() writes it) with the probes' kept candidates.
+
+        Each probe pair competes with its wanted record's other current candidates. Their match
+        weights depend on the probe only through the prior (a new person adds one to the register)
+        and the TF frequencies of the wanted record's values (the probe's person's values counted
+        in): when neither moves (a known person whose screened record changes no TF count, the usual
+        case at a desk) they are the index's stored weights, else they are recomputed here."""
         s, model = self.settings, index.model
         meta = con.execute("SELECT w_idx, person_idx, rules FROM pairs ORDER BY pair_idx").fetchnumpy()
         pw = np.asarray(meta["w_idx"], dtype=np.int64)[gammas.pair_idx]
         pp = np.asarray(meta["person_idx"], dtype=np.int64)[gammas.pair_idx]
         prules = np.asarray(meta["rules"], dtype=np.int64)[gammas.pair_idx]
+        n_pairs = len(pw)
         places = np.array([index.person_place(r.person_id) for r in records], dtype=np.float64)
-        # the groups: pair i's own row, then its wanted record's other current candidates
+        tf = self._tf(con, index, pw, pp)
+        priors = np.array([prior_weight(run_prior(model, index.n_persons + extra)) for extra in (0, 1)])
+        prior = priors[(known[pp] < 0).astype(np.int64)]
+        base = known[pp] >= 0  # the pair's competitors weigh what the index holds
+        w_rows = index.w_row[pw]
+        for name, per in tf.items():
+            for k, v in per.items():
+                b = index.base_tf[name][k][w_rows]
+                base &= (v == b) | (np.isnan(v) & np.isnan(b))
+        # the competitors: the wanted record's other current candidates
         lo = index.cand_start[pw]
         n = index.cand_start[pw + 1] - lo
         rows = np.repeat(lo - np.r_[0, np.cumsum(n)[:-1]], n) + np.arange(n.sum())
-        owner = np.repeat(np.arange(len(pw)), n)
+        owner = np.repeat(np.arange(n_pairs), n)
         other = index.cand_person[rows] != known[pp[owner]]
         rows, owner = rows[other], owner[other]
-        g = np.r_[np.arange(len(pw)), owner]
-        lv = np.vstack([gammas.levels, index.cand_levels[rows]])
-        order_all = np.r_[places[pp], index.place[index.cand_person[rows]].astype(np.float64)]
-        probe_row = np.r_[np.ones(len(pw), bool), np.zeros(len(rows), bool)]
-        tf = self._tf(con, index, pw, pp)
-        tf_rows = {c: {k: v[g] for k, v in per.items()} for c, per in tf.items()}
-        priors = np.array([prior_weight(run_prior(model, index.n_persons + extra)) for extra in (0, 1)])
-        prior = priors[(known[pp] < 0).astype(np.int64)]
-        total = prior[g] + weight_sums(lv, model, tf_rows, 1)
-        contender = np.flatnonzero(total >= s.floor_weight)
-        rank = np.full(len(total), np.iinfo(np.int32).max, dtype=np.int32)
-        rank[contender] = _ranks(g[contender], order_all[contender], total[contender])
-        match_p = calibrated(one_person_probability(g, total), model)
-        keep = probe_row & (rank <= s.top_k) & (total >= s.floor_weight) & (match_p >= s.floor_probability)
-        mw = match_weights(lv[keep], model, _rows(tf_rows, keep))
-        rows = g[keep]
+        fresh = ~base[owner]
+        rows_f, owner_f = rows[fresh], owner[fresh]
+        total_p = prior + weight_sums(gammas.levels, model, tf, 1)
+        total_f = prior[owner_f] + weight_sums(index.cand_levels[rows_f], model, _rows(tf, owner_f), 1)
+        g = np.r_[np.arange(n_pairs), owner[~fresh], owner_f]
+        total = np.r_[total_p, index.cand_total[rows[~fresh]], total_f]
+        order_c = index.place[index.cand_person[np.r_[rows[~fresh], rows_f]]].astype(np.float64)
+        # a probe's rank (score._ranks' order: weight descending, then person_id): 1 + the
+        # candidates at or above the floor weight ranked before it
+        gc, tc = g[n_pairs:], total[n_pairs:]
+        tp, op = total_p, places[pp]
+        before = (tc >= s.floor_weight) & ((tc > tp[gc]) | ((tc == tp[gc]) & (order_c < op[gc])))
+        rank = (1 + np.bincount(gc[before], minlength=n_pairs)).astype(np.int32)
+        match_p = calibrated(one_person_probability(g, total), model)[:n_pairs]
+        keep = (rank <= s.top_k) & (total_p >= s.floor_weight) & (match_p >= s.floor_probability)
+        mw = match_weights(gammas.levels[keep], model, _rows(tf, keep))
         cols = {
-            "w_idx": pw[rows], "person_idx": pp[rows], "rules": prules[rows], "rank": rank[keep],
-            "match_weight": np.round(total[keep], 6), "match_probability": np.round(match_p[keep], 9),
-            "pair_probability": np.round(probability(total[keep]), 9),
+            "w_idx": pw[keep], "person_idx": pp[keep], "rules": prules[keep], "rank": rank[keep],
+            "match_weight": np.round(total_p[keep], 6), "match_probability": np.round(match_p[keep], 9),
+            "pair_probability": np.round(probability(total_p[keep]), 9),
         }
         for j, name in enumerate(gammas.names):
-            cols[f"g_{name}"] = lv[keep, j]
+            cols[f"g_{name}"] = gammas.levels[keep, j]
             cols[f"mw_{name}"] = np.round(mw[:, j], 6)
         con.register("_scored", pa.table(cols))
         con.execute("CREATE OR REPLACE TEMP TABLE scored AS SELECT * FROM _scored")

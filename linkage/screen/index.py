@@ -76,6 +76,8 @@ class ScreenIndex:
     cand_rules: np.ndarray
     cand_levels: np.ndarray  # n_pairs x comparisons, int8
     cand_start: np.ndarray  # w_idx -> first pair (size max_w + 2)
+    cand_total: np.ndarray  # each pair's match weight with the stored TF counts and prior
+    base_tf: dict[str, dict[int, np.ndarray]]  # per TF level, per row of `w`: its value's frequency
     uids: np.ndarray  # person ids, sorted
     uid_person: np.ndarray  # person_idx of each sorted uid
     place: np.ndarray  # person_idx -> place in person_id order
@@ -200,6 +202,8 @@ def _load(con, workspace: Path, settings: Settings, stamp, danger_column: str) -
     place = np.zeros(int(uid_person.max()) + 1 if len(uid_person) else 0, dtype=np.int64)
     place[uid_person] = np.arange(len(uid_person))
     n_persons = con.execute("SELECT count(DISTINCT person_idx) FROM reg").fetchall()[0][0]
+    base_tf = _base_tf(settings, w, w_tf_n, tf_totals)
+    cand_total = _cand_totals(settings, model, int(n_persons), levels, w_row[cand_w], base_tf)
     reg = _export_reg(con, workspace, stamp)
     return ScreenIndex(
         workspace=workspace, stamp=stamp, loaded_at=time.time(),
@@ -208,9 +212,42 @@ def _load(con, workspace: Path, settings: Settings, stamp, danger_column: str) -
         danger_level=danger, keys=keys, tf_counts=tf_counts, tf_totals=tf_totals, w_tf_n=w_tf_n,
         cand_w=cand_w, cand_person=np.asarray(cand["person_idx"], dtype=np.int64),
         cand_rules=np.asarray(cand["rules"], dtype=np.int64), cand_levels=levels, cand_start=cand_start,
+        cand_total=cand_total, base_tf=base_tf,
         uids=uids, uid_person=uid_person, place=place, reg=reg,
         reg_person=np.asarray(reg.column("person_idx").to_numpy(), dtype=np.int64),
     )
+
+
+def _base_tf(settings: Settings, w: pa.Table, w_tf_n: dict[str, np.ndarray],
+             totals: dict[str, int]) -> dict[str, dict[int, np.ndarray]]:
+    """Per TF level and wanted record, the stored frequency of its value (NaN: nobody holds it),
+    as the batch's TF table gives it (a value's persons over the column's total)."""
+    out: dict[str, dict[int, np.ndarray]] = {}
+    for c in settings.comparisons:
+        for level_id, col in c.tf.items():
+            n = w_tf_n[col].astype(np.float64)
+            has = np.asarray(w.column(col).is_valid().to_numpy(zero_copy_only=False), bool) & (n > 0)
+            tf = np.full(len(n), np.nan)
+            tf[has] = n[has] / float(totals.get(col, 0))
+            out.setdefault(c.name, {})[c.level_ids().index(level_id)] = tf
+    return out
+
+
+def _cand_totals(settings: Settings, model: Model, n_persons: int, levels: np.ndarray, rows: np.ndarray,
+                 base_tf: dict[str, dict[int, np.ndarray]], size: int = 1_000_000) -> np.ndarray:
+    """Every current candidate's match weight as the night scored it (prior + summed weights),
+    in slices of rows (the TF values of a slice only)."""
+    from linkage.model import prior_weight, run_prior
+    from linkage.score import weight_sums
+
+    prior = prior_weight(run_prior(model, n_persons))
+    out = np.empty(len(levels), dtype=np.float64)
+    threads = int(settings.engine.get("threads", 2))
+    for lo in range(0, len(levels), size):
+        sl = slice(lo, lo + size)
+        tf = {name: {k: v[rows[sl]] for k, v in per.items()} for name, per in base_tf.items()}
+        out[sl] = prior + weight_sums(levels[sl], model, tf, threads)
+    return out
 
 
 def clear_cache(workspace: Path) -> None:
