@@ -43,9 +43,10 @@ class Evaluation:
     by_scenario: pd.DataFrame = field(repr=False)
     left_out_candidates: int = 0  # candidates of wanted ids the truth file does not cover
     left_out_wanted: int = 0  # those wanted ids
+    flags_by_scenario: pd.DataFrame | None = field(default=None, repr=False)
 
     def summary(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "by_scenario"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("by_scenario", "flags_by_scenario")}
 
     def render(self) -> str:
         lines = [
@@ -62,6 +63,10 @@ class Evaluation:
             "recall per scenario label (a record may carry several labels):",
             self.by_scenario.to_string(index=False, float_format=lambda x: f"{x:.3f}"),
         ]
+        if self.flags_by_scenario is not None and len(self.flags_by_scenario):
+            lines += ["", "change flags among true matches at or above the threshold, by scenario label "
+                      "(change: the label means this change; flagged: share with the flag set):",
+                      self.flags_by_scenario.to_string(index=False, float_format=lambda x: f"{x:.3f}")]
         return "\n".join(lines)
 
 
@@ -183,13 +188,53 @@ def left_out(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     return int(n), int(w)
 
 
-def evaluate(truth_path: Path, matches_path: Path, threshold: float = 0.5) -> Evaluation:
+def change_scenarios(rules: Path | None = None) -> dict[str, list[str]]:
+    """Flag -> the truth labels that mean its change (rules/matching.yaml flags.*.truth_scenarios)."""
+    from linkage.settings import load_settings
+
+    return {f: list(spec["truth_scenarios"]) for f, spec in load_settings(rules).flags.items() if spec.get("truth_scenarios")}
+
+
+def flags_table(hits: pd.DataFrame, changes: dict[str, list[str]]) -> pd.DataFrame:
+    """Per flag and scenario label, among true matches at or above the threshold (`hits`: one row
+    per such pair with `scenarios` and the flag columns): how many, whether the label means the
+    flag's change, the share flagged (for a label that is not a change: among its records without
+    the change, so the share is a false-flag rate); plus the totals 'with change' (any of the change labels)
+    and 'without change' (none of them): the targets are >= 0.95 with and <= 0.02 without."""
+    rows = []
+    labels = hits["scenarios"].fillna("").str.split("|")
+    for flag, change in changes.items():
+        if flag not in hits.columns:
+            continue
+        flagged = hits[flag].fillna(False).astype(bool)
+        has = labels.map(lambda ls, c=set(change): bool(c.intersection(ls)))
+        for name, sel in (("with change", has), ("without change", ~has)):
+            rows.append({"flag": flag, "scenario": name, "change": name == "with change",
+                         "records": int(sel.sum()), "flagged": float(flagged[sel].mean()) if sel.any() else float("nan")})
+        per = pd.DataFrame({"label": labels, "flagged": flagged, "has": has}).explode("label")
+        # a change label: its records; any other label: its records without the change (false flags)
+        per = per[(per["label"] != "") & (per["label"].isin(change) | ~per["has"])]
+        for label, grp in per.groupby("label", sort=True):
+            rows.append({"flag": flag, "scenario": label, "change": label in change,
+                         "records": len(grp), "flagged": float(grp["flagged"].mean())})
+    return pd.DataFrame(rows, columns=["flag", "scenario", "change", "records", "flagged"])
+
+
+def evaluate(truth_path: Path, matches_path: Path, threshold: float = 0.5, rules: Path | None = None) -> Evaluation:
     threshold = check_threshold(threshold)
     con = duckdb.connect()
     try:
-        open_judged(con, Path(truth_path), Path(matches_path))
+        cols = open_judged(con, Path(truth_path), Path(matches_path))
         truth = con.execute("SELECT wanted_id, person_id, scenarios FROM truth").df()
         matches = con.execute("SELECT wanted_id, person_id, rank, match_probability FROM judged").df()
+        changes = {f: c for f, c in change_scenarios(rules).items() if f in cols}
+        flag_hits = None
+        if changes:
+            flag_cols = ", ".join(f"j.{f}" for f in changes)
+            flag_hits = con.execute(
+                f"SELECT t.scenarios, {flag_cols} FROM judged j JOIN truth t USING (wanted_id, person_id) "
+                f"WHERE j.is_true AND j.match_probability >= {threshold}"
+            ).df()
         n_left, w_left = left_out(con)
     finally:
         con.close()
@@ -239,6 +284,7 @@ def evaluate(truth_path: Path, matches_path: Path, threshold: float = 0.5) -> Ev
         by_scenario=by,
         left_out_candidates=n_left,
         left_out_wanted=w_left,
+        flags_by_scenario=flags_table(flag_hits, changes) if flag_hits is not None else None,
     )
 
 

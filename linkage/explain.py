@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import re
 
+from linkage.comparisons import compile_comparison
 from linkage.errors import RulesError
 from linkage.settings import Settings
 
@@ -17,24 +18,28 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def template_sql(text: str) -> str:
-    """A phrase template ("given name differs: {l.given_name} -> {r.given_name}") as SQL."""
+def template_sql(text: str, r: str = "r") -> str:
+    """A phrase template ("given name differs: {l.given_name} -> {r.given_name}") as SQL; `r`
+    names the register record's alias (the current record is `c` in matches_sql)."""
     parts = []
     pos = 0
     for m in _PLACEHOLDER.finditer(text):
         if m.start() > pos:
             parts.append(_literal(text[pos : m.start()]))
-        parts.append(f"coalesce(CAST({m.group(1)}.{m.group(2)} AS VARCHAR), '?')")
+        alias = r if m.group(1) == "r" else m.group(1)
+        parts.append(f"coalesce(CAST({alias}.{m.group(2)} AS VARCHAR), '?')")
         pos = m.end()
     if pos < len(text):
         parts.append(_literal(text[pos:]))
     return " || ".join(parts) if parts else "''"
 
 
-def phrase_sql(settings: Settings, j: int) -> str:
+def phrase_sql(settings: Settings, j: int, levels: str = "s", r: str = "r") -> str:
+    """The level's phrase; `levels`/`r`: where the level and the register record come from
+    (`sc`/`c` for the person's current record)."""
     c = settings.comparisons[j]
-    whens = " ".join(f"WHEN {k} THEN {template_sql(lv.text)}" for k, lv in enumerate(c.levels))
-    return f"CASE s.g_{c.name} {whens} END"
+    whens = " ".join(f"WHEN {k} THEN {template_sql(lv.text, r)}" for k, lv in enumerate(c.levels))
+    return f"CASE {levels}.g_{c.name} {whens} END"
 
 
 def _flag_words(flag: str) -> str:
@@ -61,10 +66,11 @@ def _explanation_config(settings: Settings) -> tuple[float, float, int, set[str]
     return min_pos, min_neg, max_pos, agree
 
 
-def _item_sql(settings: Settings, j: int, flags: dict[str, str], agree: set[str]) -> str:
+def _item_sql(settings: Settings, j: int, flags: dict[str, str], agree: set[str], notes: dict[str, str]) -> str:
     """One comparison as {w: weight, t: phrase, k: kind}: k = 2 when a conflict flag on it is set,
     1 when an agreement flag is, else 0. A flagged phrase is never NULL: the flag's name stands in
-    for an empty level text."""
+    for an empty level text. A set flag judged on the current record (`notes`) states the current
+    record's phrase, and, when an older record agreed with the wanted record, says both."""
     c = settings.comparisons[j]
     on_c = [f for f, spec in settings.flags.items() if spec.get("comparison") == c.name]
     neg = [f for f in on_c if f not in agree]
@@ -76,6 +82,14 @@ def _item_sql(settings: Settings, j: int, flags: dict[str, str], agree: set[str]
         kind = f"CASE {whens} ELSE 0 END"
         words = " ".join(f"WHEN {flags[f]} THEN {_literal(_flag_words(f))}" for f in neg + pos)
         text = f"coalesce({phrase}, CASE {words} END)"
+        cur = [f for f in on_c if f in notes]
+        if cur:
+            now = f"nullif({phrase_sql(settings, j, CURRENT_LEVELS, CURRENT)}, '')"
+            cases = " ".join(
+                f"WHEN {flags[f]} THEN coalesce({now}, {_literal(_flag_words(f))}) || coalesce(' (' || {notes[f]} || ')', '')"
+                for f in cur
+            )
+            text = f"CASE {cases} ELSE {text} END"
     return f"{{'w': s.mw_{c.name}, 't': {text}, 'k': {kind}}}"
 
 
@@ -83,17 +97,21 @@ def _phrases(items: str) -> str:
     return f"array_to_string(list_transform({items}, lambda x: x.t), ', ')"
 
 
-def explanation_sql(settings: Settings) -> str:
+def explanation_sql(settings: Settings, current: bool = False, lang: str = "vi") -> str:
     """Agreements (strongest first, at most max_positive), then '; ' and the conflicts.
 
     Nothing that counts against the match is hidden: every comparison weighing at most
     -min_negative_weight is stated, never cut by a count. A set flag always states its
     comparison's phrase, whatever its weight: with the agreements for the explanation's
     agreement_flags (id_match), with the conflicts otherwise (a birth date two years off may
-    weigh slightly for the match, yet it is a change the reviewer must see)."""
+    weigh slightly for the match, yet it is a change the reviewer must see).
+
+    `current`: the query joins the person's current record `c`, its levels `sc` and the next most
+    recent record `p` (matches_sql), and flags with `judged_on: current` are judged on `c`."""
     min_pos, min_neg, max_pos, agree = _explanation_config(settings)
-    flags = flags_sql(settings)
-    items = "[" + ", ".join(_item_sql(settings, j, flags, agree) for j in range(len(settings.comparisons))) + "]"
+    flags = flags_sql(settings, current)
+    notes = older_agrees_sql(settings, lang) if current else {}
+    items = "[" + ", ".join(_item_sql(settings, j, flags, agree, notes) for j in range(len(settings.comparisons))) + "]"
     desc = f"list_sort({items}, 'DESC')"
     forced = f"list_filter({items}, lambda x: x.k = 1 AND x.t IS NOT NULL)"
     strongest = f"list_filter({desc}, lambda x: x.k = 0 AND x.w >= {min_pos} AND x.t IS NOT NULL)[1:{max_pos}]"
@@ -102,20 +120,109 @@ def explanation_sql(settings: Settings) -> str:
     return f"concat_ws('; ', nullif({pos}, ''), nullif({_phrases(conflicts)}, ''))"
 
 
-def _level_in(settings: Settings, comparison: str, levels: list[str]) -> str:
+CURRENT = "c"  # the person's current record in matches_sql
+CURRENT_LEVELS = "sc"  # the wanted record's levels against it
+OLDER = "p"  # the person's next most recent record
+
+
+def current_flags(settings: Settings) -> dict[str, dict]:
+    """The flags judged on the person's current record (`judged_on: current` in rules/matching.yaml)."""
+    return {f: spec for f, spec in settings.flags.items() if spec.get("judged_on") == "current"}
+
+
+def current_comparisons(settings: Settings) -> list[str]:
+    """The comparisons the current-state flags read (their own and those of `or_levels`)."""
+    names = set()
+    for spec in current_flags(settings).values():
+        names |= {spec["comparison"], *(spec.get("or_levels") or {})}
+    return sorted(names)
+
+
+def _flag_level_sql(settings: Settings, spec: dict, alias: str) -> str:
+    """The flag's level condition: its comparison at one of `levels`, or another comparison at one
+    of its `or_levels` (a given name wholly different while the full names stay similar)."""
+    conds = [_level_in(settings, spec["comparison"], list(spec.get("levels", [])), alias)]
+    for other, levels in (spec.get("or_levels") or {}).items():
+        known = {c.name: c for c in settings.comparisons}
+        if other not in known or not set(levels) <= set(known[other].level_ids()):
+            raise RulesError(f"{settings.path}: flags: or_levels {other}: {levels} is not a comparison's levels")
+        conds.append(_level_in(settings, other, list(levels), alias))
+    return conds[0] if len(conds) == 1 else "(" + " OR ".join(conds) + ")"
+
+
+def current_level_sql(settings: Settings, name: str) -> str:
+    """The comparison's level for the wanted record `l` against one register record `r`, fuzzy
+    bands included (DuckDB's Jaro-Winkler, the similarity the compare stage takes from rapidfuzz):
+    only the kept candidates go through it, so SQL is fast enough."""
+    cc = compile_comparison(settings.comparison(name))
+    lv = f"({cc.sql_level})"
+    if not cc.fuzzy:
+        return lv
+    whens = " ".join(
+        f"WHEN {lv} > {k} AND jaro_winkler_similarity(coalesce(CAST(l.{fz.left} AS VARCHAR), ''), "
+        f"coalesce(CAST(r.{fz.right} AS VARCHAR), '')) >= {fz.threshold} THEN {k}"
+        for k, fz in sorted(cc.fuzzy, key=lambda t: t[0])
+    )
+    return f"CASE {whens} ELSE {lv} END"
+
+
+def _fill(template: str, values: dict[str, str]) -> str:
+    """A catalogue template whose {placeholders} are SQL expressions, as one SQL string."""
+    parts, pos = [], 0
+    for m in re.finditer(r"\{([a-z_]+)\}", template):
+        if m.start() > pos:
+            parts.append(_literal(template[pos : m.start()]))
+        parts.append(values[m.group(1)])
+        pos = m.end()
+    if pos < len(template):
+        parts.append(_literal(template[pos:]))
+    return " || ".join(parts)
+
+
+def _source_sql(alias: str, cat: dict[str, str]) -> str:
+    year = f"coalesce(strftime({alias}.record_date, '%Y'), {_literal(cat['flags.year_unknown'])})"
+    whens = " ".join(
+        f"WHEN {_literal(src)} THEN {_fill(cat[f'flags.source.{src}'], {'year': year})}" for src in ("residents", "id_cards")
+    )
+    return f"CASE {alias}.src {whens} END"
+
+
+def older_agrees_sql(settings: Settings, lang: str = "vi") -> dict[str, str]:
+    """Flag -> SQL text saying that an older record agrees with the wanted record while the
+    current one shows another value ("thẻ CCCD cấp 2021 ghi địa chỉ như lệnh truy nã; sổ cư trú
+    cập nhật 2024 ghi Hà Nội"), NULL when the merged evidence sees the change too."""
+    from linkage.reports.strings import check_lang, load_catalogue  # reports import outputs: import late
+
+    cat = load_catalogue(settings.path.parent)[check_lang(lang)]
+    out = {}
+    for flag, spec in current_flags(settings).items():
+        shows = spec.get("shows")
+        value = f"coalesce(CAST({CURRENT}.{shows} AS VARCHAR), '?')" if shows else "'?'"
+        # an older record agreed: the merged level of the flag's own comparison is not a change
+        merged_flagged = _level_in(settings, spec["comparison"], list(spec.get("levels", [])))
+        text = _fill(cat[f"flags.older_agrees.{flag}"], {
+            "older": _source_sql(OLDER, cat), "current": _source_sql(CURRENT, cat), "value": value,
+        })
+        out[flag] = f"CASE WHEN NOT {merged_flagged} AND {OLDER}.src IS NOT NULL THEN {text} END"
+    return out
+
+
+def _level_in(settings: Settings, comparison: str, levels: list[str], alias: str = "s") -> str:
     c = settings.comparison(comparison)
     idx = [str(c.level_ids().index(lv)) for lv in levels]
-    return f"coalesce(s.g_{comparison} IN ({', '.join(idx)}), FALSE)"
+    return f"coalesce({alias}.g_{comparison} IN ({', '.join(idx)}), FALSE)"
 
 
-def flags_sql(settings: Settings) -> dict[str, str]:
+def flags_sql(settings: Settings, current: bool = False) -> dict[str, str]:
     """Flag name -> SQL boolean. name_changed also requires the non-name evidence alone to reach
-    the threshold: strong identity evidence, yet the names disagree."""
+    the threshold: strong identity evidence, yet the names disagree. `current`: flags with
+    `judged_on: current` read the levels against the person's current record (`sc`)."""
     out = {}
     t = settings.threshold
     threshold_weight = math.log2(t / (1 - t))
     for flag, spec in settings.flags.items():
-        cond = _level_in(settings, spec["comparison"], list(spec.get("levels", [])))
+        alias = CURRENT_LEVELS if current and spec.get("judged_on") == "current" else "s"
+        cond = _flag_level_sql(settings, spec, alias)
         names = spec.get("name_comparisons")
         if names:
             name_sum = " + ".join(f"s.mw_{n}" for n in names)

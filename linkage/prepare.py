@@ -127,6 +127,11 @@ def prepared_arrow(norm: pd.DataFrame, uid_column: str, src: str) -> pa.Table:
         cols[f"{parent}_given_ascii"] = map_distinct(cols.pop(f"{parent}_given"), fold_ascii)
     for place in PLACE_COLUMNS:
         cols[f"{place}_raw"] = _column(norm, place, pa.string())
+    # The person's current state (docs/matching.md, "Current state"): the record's date, the
+    # register's status and the name as written, read by the output stage, never compared.
+    cols["record_date_raw"] = _column(norm, RECORD_DATE.get(src, ""), pa.string())
+    cols["status_raw"] = _column(norm, "status", pa.string())
+    cols["full_name_raw"] = _column(norm, "full_name", pa.string())
     aliases = norm["aliases"] if "aliases" in norm.columns else pd.Series([[]] * n)
     cols["aliases_norm"], cols["alias_keys"] = _alias_keys(pa.array(aliases.tolist(), type=pa.list_(pa.string())))
     return pa.table(cols)
@@ -137,8 +142,11 @@ def prepared_arrow(norm: pd.DataFrame, uid_column: str, src: str) -> pa.Table:
 _DERIVED_SQL = """
 SELECT * EXCLUDE (birth_placeholder, birth_jan1, birth_year, birth_month, birth_day, birth_precision,
                   gender_norm, id_clean, id_kind, old_id_clean, old_id_kind, id_birth_year, id_gender,
-                  birth_place_raw, hometown_raw, permanent_address_raw, current_address_raw),
+                  birth_place_raw, hometown_raw, permanent_address_raw, current_address_raw, record_date_raw),
     {place_text}
+    coalesce(TRY_CAST(trim(record_date_raw) AS DATE), TRY_CAST(try_strptime(trim(record_date_raw), '%d/%m/%Y') AS DATE))
+        AS record_date,
+    nullif(trim(coalesce(current_address_raw, permanent_address_raw)), '') AS address_shown,
     array_to_string(list_sort(string_split(full_name_ascii, ' ')), ' ') AS name_sorted,
     CASE WHEN family_ascii IS NOT NULL AND given_ascii IS NOT NULL THEN family_ascii || '|' || given_ascii END
         AS family_given_key,
@@ -226,6 +234,8 @@ def start_register(con: duckdb.DuckDBPyConnection) -> None:
 
 
 REGISTER_UID = {"residents": "person_id", "id_cards": "card_number"}
+# The date that orders a person's records from oldest to most recent (the current state).
+RECORD_DATE = {"residents": "updated_at", "id_cards": "issue_date"}
 
 
 def add_register(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, source: str, place_text: bool = True) -> int:

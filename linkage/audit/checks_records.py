@@ -95,7 +95,9 @@ def no_id(ctx: AuditContext, rule: Rule, field: str) -> Found | None:
 
 
 def deceased_link(ctx: AuditContext, rule: Rule, field: str) -> Found | None:
-    if ctx.residents is None:
+    """Wanted records linked to a deceased resident: by the run's candidates when the audit has a
+    matches file, by exact keys in the residents file otherwise."""
+    if ctx.residents is None and ctx.matches is None:
         return None
     from linkage.audit.link import deceased_links
 
@@ -105,7 +107,9 @@ def deceased_link(ctx: AuditContext, rule: Rule, field: str) -> Found | None:
     first = links.groupby("pos", sort=True)["person_id"].agg(lambda s: ", ".join(sorted(s)[:3]))
     how = links.groupby("pos", sort=True)["how"].first()
     pos = first.index.to_numpy(dtype=np.int64)
-    sugg = "deceased resident " + txt(first) + " (same " + txt(how) + ")"
+    how_text = txt(how)
+    same = np.char.startswith(how_text, "best candidate")
+    sugg = "deceased resident " + txt(first) + np.where(same, " (", " (same ") + how_text + ")"
     return Found(field, pos, sugg)
 
 

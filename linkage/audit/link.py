@@ -66,8 +66,29 @@ from links group by pos, person_id order by pos, person_id
 """
 
 
+def matched_deceased(ctx: AuditContext) -> pd.DataFrame:
+    """pos, person_id, how ('best candidate p=0.993') from the matches' deceased best candidates."""
+    from linkage.audit.cases import find_cases, over_age
+    from linkage.settings import load_settings
+
+    found = find_cases(ctx.matches, load_settings(ctx.rules).threshold, over_age(ctx.rules))
+    dead = found[found["reason"].str.split("|").map(lambda r: "deceased" in r)] if len(found) else found
+    ids = pd.Series(np.arange(ctx.n, dtype=np.int64), index=ctx.series(ctx.key).astype(str).to_numpy())
+    ids = ids[~ids.index.duplicated()]
+    dead = dead[dead["wanted_id"].isin(ids.index)]
+    return pd.DataFrame({
+        "pos": ids.loc[dead["wanted_id"]].to_numpy(dtype=np.int64),
+        "person_id": dead["person_id"].to_numpy(dtype=object),
+        "how": ("best candidate p=" + dead["match_probability"].map(lambda p: f"{p:.3f}")).to_numpy(dtype=object),
+    })
+
+
 def deceased_links(ctx: AuditContext) -> pd.DataFrame:
-    """pos (wanted row), person_id, how: one row per (wanted record, deceased resident) link."""
+    """pos (wanted row), person_id, how: one row per (wanted record, deceased resident) link: the
+    matches' deceased best candidates when the audit has a matches file, else the exact keys."""
+    if ctx.matches is not None:
+        return ctx._cached(("deceased_links", "matches"), lambda: matched_deceased(ctx))
+
     def make() -> pd.DataFrame:
         r = deceased_residents(ctx.residents, ctx)
         d = ctx.dates("birth_date")

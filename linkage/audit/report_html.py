@@ -57,9 +57,10 @@ def _td(markup: Markup, cls: str = "v") -> Markup:
 
 
 def render(meta: dict, summary: pa.Table, issues: pa.Table, overview: dict | None, examples: int,
-           lang: str = DEFAULT_LANG, headers: dict[str, str] | None = None) -> str:
+           lang: str = DEFAULT_LANG, headers: dict[str, str] | None = None, close_cases=None) -> str:
     """The whole page. `headers` maps canonical column -> the header in the file (the ingest
-    report's mapped_columns)."""
+    report's mapped_columns). `close_cases`: a linkage.audit.cases.CasesResult (when the audit is
+    given a matches file), listed in a section of its own."""
     def tr(key: str, **fmt) -> str:
         return t(key, lang, **fmt)
 
@@ -128,7 +129,24 @@ def render(meta: dict, summary: pa.Table, issues: pa.Table, overview: dict | Non
                              table([tr("audit.rejected.reason"), tr("audit.rejected.problems")],
                                    [[code(k), v] for k, v in meta["quarantine_reasons"].items()], numeric=(1,), lang=lang),
                              para(tr("audit.rejected.note"), "muted")))
+    if close_cases is not None:
+        parts.append(close_cases_section(close_cases, lang))
     return page(title, [*head, *parts], lang)
+
+
+def close_cases_section(result, lang: str = DEFAULT_LANG) -> Markup:
+    """Wanted persons whose best candidate is deceased or over the age limit, with the evidence."""
+    age = result.over_age
+    cols = ["wanted_id", "person_id", "reason", "match_probability", "age", "current_full_name", "explanation"]
+    reasons = {"deceased": t("cases.reason.deceased", lang), "over_age": t("cases.reason.over_age", lang, age=age)}
+    rows = [[r["wanted_id"], r["person_id"], ", ".join(reasons.get(x, x) for x in r["reason"].split("|")),
+             r["match_probability"], "" if r["age"] is None or r["age"] != r["age"] else int(r["age"]),
+             r["current_full_name"] or "", r["explanation"] or ""]
+            for r in result.cases.to_dict("records")]
+    body = (table([t(f"cases.column.{c}", lang) for c in cols], rows, numeric=(3,), lang=lang,
+                  digits={3: 3}, wide=(6,)) if rows else para(t("cases.none", lang), "muted"))
+    return section("close_cases", t("cases.section_title", lang),
+                   para(t("cases.section_intro", lang, threshold=result.threshold, age=age), "muted"), body)
 
 
 def _n(x: int, lang: str) -> str:

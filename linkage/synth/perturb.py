@@ -30,6 +30,16 @@ TRUTH_COLUMNS = ("wanted_id", "person_id", "scenarios")
 TEXT_FIELDS = ("full_name", "other_names", "father_name", "mother_name", "birth_place", "hometown",
                "permanent_address", "current_address")
 LABEL_ORDER = tuple(R.SCENARIOS)
+# Labels for people who changed after their ID card was issued, the wanted record copied from the
+# card (old address / old name) while the residents register, updated later, holds the new one:
+# the change flags must see these changes (docs/matching.md "Current state"). They are written to
+# the truth once the vocabulary (rates.SCENARIOS) lists them; bench/bench_flags.py adds them.
+AFTER_CARD_SCENARIOS = {
+    "moved_after_card": "moved after the ID card was issued: the wanted record has the card's (old) address, "
+                        "the residents register the new one",
+    "renamed_after_card": "renamed after the ID card was issued: the wanted record has the card's (old) name, "
+                          "the residents register the new one",
+}
 
 
 # ------------------------------------------------------------------------------------------ selection
@@ -576,6 +586,9 @@ def perturb_and_render(d: WantedDraft, res: People, tables: Tables, places: Plac
     cols = {**w.out, "id_number": _id_numbers(w, pid), **_formats(w), **decision_fields(d, d.p, places, rng, tables)}
     d.labels["absent"] = d.kind == 1
     d.labels["absent_hard_negative"] = d.kind == 2
+    d.labels["moved_after_card"] = natural["moved_district"] | natural["moved_province"]
+    d.labels["renamed_after_card"] = natural["name_changed_alias"].copy()
+    written = [k for k in R.SCENARIOS if k != "clean" and k in d.labels]
 
     order = rng.permutation(n)
     wid = [f"TN-{k + 1:06d}" for k in range(n)]
@@ -583,7 +596,7 @@ def perturb_and_render(d: WantedDraft, res: People, tables: Tables, places: Plac
     person = [pid[i] if d.kind[i] == 0 else "" for i in order]
     scen = []
     for i in order:
-        labs = [k for k in LABEL_ORDER if k != "clean" and d.labels[k][i]]
+        labs = [k for k in written if d.labels[k][i]]
         scen.append("|".join(labs) if labs else "clean")
     wt = pa.table({c: pa.array(wanted[c], type=pa.string()) for c in WANTED_COLUMNS})
     tt = pa.table({"wanted_id": pa.array(wid, type=pa.string()), "person_id": pa.array(person, type=pa.string()),
