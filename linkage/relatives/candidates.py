@@ -166,6 +166,7 @@ def parents(w: pd.DataFrame, r: pd.DataFrame, relation: str, rules: RelativesRul
     p["name_u"] = pd.Series(_take(r, "phon", p["r_idx"].to_numpy())).map(tf).fillna(1.0 / max(int(fits.sum()), 1)).to_numpy()
     _places(w, r, p)
     _family_evidence(w, r, p, relation, ident)
+    p["household"] = np.where(p["family"] != "none", "child_in_household", p["address"])
     p["pool"] = int(fits.sum())
     return p
 

@@ -17,14 +17,16 @@ LEVELS = {
     "age": ("typical", "wide", "unknown"),
     "hometown": ("same_ward", "same_province_only", "same_province", "differ", "unknown"),
     "address": ("same_ward", "same_province", "differ", "unknown"),
-    "family": ("child_like_wanted", "child_with_other_parent", "none"),
+    # a parent's address and household in one comparison: a register child living in the
+    # candidate's commune usually lives in the wanted person's commune too (not independent)
+    "household": ("child_in_household", "same_ward", "same_province", "differ", "unknown"),
     "mother": ("exact", "near", "differ", "unknown"),
     "father": ("exact", "near", "differ", "unknown"),
     "family_name": ("equal", "differ", "unknown"),
 }
 COMPARISONS = {
-    "father": ("name", "age", "hometown", "address", "family"),
-    "mother": ("name", "age", "hometown", "address", "family"),
+    "father": ("name", "age", "hometown", "household"),
+    "mother": ("name", "age", "hometown", "household"),
     "sibling": ("mother", "father", "family_name", "age", "hometown", "address"),
     "child": ("name", "age", "family_name", "hometown", "address"),
 }
