@@ -126,9 +126,11 @@ def matches_sql(settings: Settings, run_id: str, ref_date: date | None = None, l
 
 
 def write_matches(
-    con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, run_id: str, ref_date: date | None = None
+    con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, run_id: str, ref_date: date | None = None,
+    lang: str = "vi",
 ) -> Path:
-    return atomic_copy_parquet(con, matches_sql(settings, run_id, ref_date), path)
+    """matches.parquet; `lang`: the language of the explanation's current-state notes."""
+    return atomic_copy_parquet(con, matches_sql(settings, run_id, ref_date, lang), path)
 
 
 def write_manifest(path: Path, manifest: dict[str, Any]) -> Path:
