@@ -99,11 +99,10 @@ def _tf(values: pd.Series) -> pd.Series:
 def _family_evidence(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame, relation: str,
                      ident: pd.DataFrame | None = None) -> None:
     """For a parent candidate: a register child of theirs (their name as its father's / mother's
-    name, sharing the candidate's hometown commune or address commune: one household, not only
-    one name) who is like the wanted person (same name, birth year within one: child_like_wanted)
+    name, living in the candidate's commune: one household, not only one name) who is like the wanted person (same name, birth year within one: child_like_wanted)
     or whose other parent's name is the wanted record's other parent (child_with_other_parent)."""
     own, other = ("mother_phon", "father_phon") if relation == "mother" else ("father_phon", "mother_phon")
-    kids = r.loc[r[own].notna(), [own, other, "phon", "byear", "full_name", "home_ward", "perm_ward", "cur_ward"]
+    kids = r.loc[r[own].notna(), [own, other, "phon", "byear", "full_name", "perm_ward", "cur_ward"]
                  ].reset_index(names="c_idx")
     base = pd.DataFrame({"pair": np.arange(len(p)), "r_idx": p["r_idx"].to_numpy(), "w_idx": p["w_idx"].to_numpy(),
                          "key": _take(r, "phon", p["r_idx"].to_numpy()),
@@ -121,9 +120,9 @@ def _family_evidence(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame, relation
     # the child must share a place with this candidate: a household, not only a name
     ri = hits["r_idx"].to_numpy()
     home = np.zeros(len(hits), bool)
-    for a in ("home_ward", "perm_ward", "cur_ward"):
+    for a in ("perm_ward", "cur_ward"):  # where they live: a shared hometown is compared already
         cv = hits[a].to_numpy(dtype=object, na_value=np.nan)
-        for b in (("home_ward",) if a == "home_ward" else ("perm_ward", "cur_ward")):
+        for b in ("perm_ward", "cur_ward"):
             home |= _same(cv, _take(r, b, ri))
     hits = hits[home]
     like = (hits["phon"] == hits["w_phon"]) & ((hits["byear"] - hits["w_year"]).abs().fillna(0) <= 1)
