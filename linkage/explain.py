@@ -166,6 +166,26 @@ def current_level_sql(settings: Settings, name: str) -> str:
     return f"CASE {whens} ELSE {lv} END"
 
 
+def same_commune_2025_sql(settings: Settings, flag: str) -> str:
+    """For a place flag with `unless_same_commune_2025`: the wanted record and the register record
+    (`l`, `r`) share a 2025 commune on some address pair (split communes 'a|b' overlapping). The
+    place comparison prefers the pre-2025 codes when both sides resolve one, so an old-regime
+    address and a 2025 one of the same commune can read as a move; this keeps it from the flag."""
+    spec = settings.flags[flag]
+    pairs = settings.comparison(spec["comparison"]).params.get("pairs") or []
+    if not pairs:
+        raise RulesError(f"{settings.path}: flags.{flag}: unless_same_commune_2025 needs a place comparison with pairs")
+    parts = [
+        f"coalesce(list_has_any(string_split(l.{a}_ward_code_2025, '|'), string_split(r.{b}_ward_code_2025, '|')), FALSE)"
+        for a, b in pairs
+    ]
+    return "(" + " OR ".join(parts) + ")"
+
+
+def unless_flags(settings: Settings) -> list[str]:
+    return [f for f, spec in current_flags(settings).items() if spec.get("unless_same_commune_2025")]
+
+
 def _fill(template: str, values: dict[str, str]) -> str:
     """A catalogue template whose {placeholders} are SQL expressions, as one SQL string."""
     parts, pos = [], 0
@@ -223,6 +243,8 @@ def flags_sql(settings: Settings, current: bool = False) -> dict[str, str]:
     for flag, spec in settings.flags.items():
         alias = CURRENT_LEVELS if current and spec.get("judged_on") == "current" else "s"
         cond = _flag_level_sql(settings, spec, alias)
+        if alias == CURRENT_LEVELS and spec.get("unless_same_commune_2025"):
+            cond = f"({cond} AND NOT {CURRENT_LEVELS}.same_{flag})"
         names = spec.get("name_comparisons")
         if names:
             name_sum = " + ".join(f"s.mw_{n}" for n in names)

@@ -39,6 +39,9 @@ PLANTED = [
      OLD_ADDR, NEW_ADDR, OLD_ADDR, "", "2022-04-04", "alive"),  # undated resident: the card is current
     ("001092000505", "Võ Thị Lan", "Võ Thị Lan", "Võ Thị Lan", "14/11/1992",
      NEW_ADDR, OLD_ADDR, OLD_ADDR, "2022-09-09", "2022-09-09", "alive"),  # same date: residents win
+    ("001079000606", "Mai Văn Tài", "Mai Văn Tài", "Mai Văn Tài", "08/08/1979",
+     "Phường Hòa Xuân, Thành phố Đà Nẵng", "Xã Hòa Phước, Huyện Hòa Vang, Thành phố Đà Nẵng",
+     "Xã Hòa Phước, Huyện Hòa Vang, Thành phố Đà Nẵng", "2026-01-01", "2021-01-01", "alive"),  # one commune, 2 regimes
 ]
 
 
@@ -139,6 +142,12 @@ def test_missing_date_and_tie_rules(runs):
     assert bool(undated.residence_changed)
     tie = m.loc["TN-900004"]  # same date on both: the residents record is the current one
     assert tie.current_source == "residents" and bool(tie.residence_changed)
+
+
+def test_same_commune_in_two_regimes_is_no_move(runs):
+    row = runs["current"].loc["TN-900005"]  # Xã Hòa Phước (pre-2025) lies in Phường Hòa Xuân (2025)
+    assert row.current_source == "residents" and row.current_address == "Phường Hòa Xuân, Thành phố Đà Nẵng"
+    assert not bool(row.residence_changed)
 
 
 def test_flags_table_with_and_without_change():
