@@ -125,6 +125,7 @@ def classify(con: duckdb.DuckDBPyConnection, source: str, inp: SourceInput, rule
     if not has_table(con, raw):
         cols = ", ".join(f"{c} VARCHAR" for c in COLUMNS[source])
         con.execute(f"CREATE TABLE {raw} ({cols}, fp VARCHAR, added_on DATE, changed_on DATE)")
+    add_missing_columns(con, raw, {c: "VARCHAR" for c in COLUMNS[source]})
     incoming = inp.snapshot or inp.delta
     if incoming is not None:
         read_incoming(con, source, incoming, rules, d)
@@ -161,6 +162,17 @@ def classify(con: duckdb.DuckDBPyConnection, source: str, inp: SourceInput, rule
     return d
 
 
+def add_missing_columns(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str]) -> list[str]:
+    """Columns a newer version added (a contract column, a prepared column) added to a workspace's
+    stored table, NULL in its old rows: an older workspace keeps working (its records are prepared
+    again when the prepare stage changed, see stages.py)."""
+    have = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+    added = [c for c in columns if c not in have]
+    for c in added:
+        con.execute(f'ALTER TABLE {table} ADD COLUMN "{c}" {columns[c]}')
+    return added
+
+
 def apply_raw(con: duckdb.DuckDBPyConnection, source: str, night: str) -> None:
     """Store tonight's raw records: changed and removed ones out, added and changed ones in, with
     the night they were first seen and last changed (inside the night's transaction)."""
@@ -176,8 +188,9 @@ def apply_raw(con: duckdb.DuckDBPyConnection, source: str, night: str) -> None:
     """)
     con.execute(f"""DELETE FROM {raw} WHERE {key} IN (SELECT {key} FROM _raw_new)
                     OR {key} IN (SELECT key FROM chg_{source} WHERE kind = 'removed')""")
-    con.execute(f"INSERT INTO {raw} SELECT * FROM _raw_new")
+    con.execute(f"INSERT INTO {raw} BY NAME SELECT * FROM _raw_new")
     con.execute("DROP TABLE _raw_new")
 
 
-__all__ = ["SOURCES", "SourceInput", "SourceDelta", "check_inputs", "classify", "apply_raw", "raw_table"]
+__all__ = ["SOURCES", "SourceInput", "SourceDelta", "add_missing_columns", "check_inputs", "classify", "apply_raw",
+           "raw_table"]

@@ -18,9 +18,11 @@ import re
 import shutil
 import signal
 import time
+from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import islice
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Iterator
@@ -47,7 +49,8 @@ from linkage.train import train
 from linkage.workspace import store
 from linkage.workspace.config import NightlyConfig, load_config
 from linkage.workspace.stages import stage_hashes, stages_to_redo
-from linkage.workspace.delta import SourceDelta, SourceInput, apply_raw, check_inputs, classify, raw_table
+from linkage.workspace.delta import (SourceDelta, SourceInput, add_missing_columns, apply_raw, check_inputs, classify,
+                                     raw_table)
 
 KILL_ENV = "LINKAGE_TEST_KILL_AFTER"  # tests only: the process kills itself (SIGKILL) after this stage
 
@@ -198,10 +201,14 @@ def prepare_changed(n: Night, bar: Reporter) -> dict[str, int]:
                 done[s] = done.get(s, 0) + _append(con, prepare_chunk(raw, s, n.rules), "prep_reg", place)
                 bar.advance(len(raw))
         return done
+    # at most `workers` chunks in flight, in submission order (as a run's normalisation does)
+    jobs = ((s, raw) for s in regs for raw in _chunks(con, _todo_sql(s), size))
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        futures = [(s, pool.submit(prepare_chunk, raw, s, n.rules)) for s in regs for raw in _chunks(con, _todo_sql(s), size)]
-        for s, fut in futures:
+        pending = deque((s, pool.submit(prepare_chunk, raw, s, n.rules)) for s, raw in islice(jobs, workers))
+        while pending:
+            s, fut = pending.popleft()
             got = fut.result()
+            pending.extend((s2, pool.submit(prepare_chunk, raw, s2, n.rules)) for s2, raw in islice(jobs, 1))
             done[s] = done.get(s, 0) + _append(con, got, "prep_reg", place)
             bar.advance(len(got))
     return done
@@ -212,9 +219,12 @@ def prepare_changed(n: Night, bar: Reporter) -> dict[str, int]:
 
 
 def _ensure_like(con: duckdb.DuckDBPyConnection, table: str, like: str, extra: str) -> None:
-    """Create persistent `table` with the columns of temp table `like` plus `extra` ones."""
+    """Create persistent `table` with the columns of temp table `like` plus `extra` ones; a table
+    an older version created gets the columns it lacks (NULL until its records are prepared again)."""
     if not store.has_table(con, table):
         con.execute(f"CREATE TABLE {table} AS SELECT {extra} * FROM {like} WHERE FALSE")
+        return
+    add_missing_columns(con, table, {name: kind for name, kind, *_ in con.execute(f"DESCRIBE {like}").fetchall()})
 
 
 def _empty_prepared(con: duckdb.DuckDBPyConnection, place: bool) -> None:

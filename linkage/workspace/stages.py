@@ -20,6 +20,11 @@ import yaml
 from linkage.rules import NOT_RULES, NOT_RULES_DIRS, rules_dir
 from linkage.settings import Settings
 
+# What the prepare stage stores changes with the code too (new prepared columns, such as a
+# record's date for the current state): bump this when it does, so a workspace built by an older
+# version prepares its stored records again instead of mixing old and new rows.
+PREPARED_VERSION = 2
+
 # Files under rules/ that normalisation never reads.
 NOT_PREPARE = {"matching.yaml", "quality.yaml", "review.yaml", "nightly.yaml"}
 NOT_PREPARE_DIRS = {"strings"}
@@ -38,7 +43,7 @@ def _files_hash(root: Path, skip_names: set[str], skip_dirs: set[str]) -> str:
 def stage_hashes(rules: Path | None, settings: Settings, place_text: bool) -> dict[str, str]:
     """One hash per stored stage (see the module's docstring)."""
     root = rules_dir(rules)
-    prepare = _files_hash(root, NOT_PREPARE, NOT_PREPARE_DIRS) + f"|place_text={place_text}"
+    prepare = _files_hash(root, NOT_PREPARE, NOT_PREPARE_DIRS) + f"|place_text={place_text}|v{PREPARED_VERSION}"
     data = yaml.safe_load(Path(settings.path).read_text(encoding="utf-8")) or {}
     matching = json.dumps({k: data.get(k) for k in ("blocking", "comparisons")}, sort_keys=True, default=str)
     return {"prepare": hashlib.sha256(prepare.encode()).hexdigest(),
