@@ -352,7 +352,7 @@ def _run_into(
     digest = rules_hash(rules)
     run_id = _run_id(inputs, digest, model)
     with ctx.stage("write"):
-        staged = write_matches(ctx.con, settings, stage / "matches.parquet", run_id)
+        staged = write_matches(ctx.con, settings, stage / "matches.parquet", run_id, lang=lang)
         if decisions is not None:
             ctx.counts["decisions"] = add_decisions(staged, decisions, rules)
         ctx.counts["matches"] = ctx.con.execute(f"SELECT count(*) FROM read_parquet('{staged}')").fetchall()[0][0]

@@ -122,6 +122,9 @@ def test_audit_deceased_link_uses_matches(world):
     assert "TN-800001" in ids_exact and "TN-800003" not in ids_exact  # exact keys miss the changed name
     assert {"TN-800001", "TN-800003"} <= ids_match and "TN-800004" not in ids_match
     assert _linked(with_m.out_dir)["suggestion"].str.contains("best candidate p=").all()
+    page = (with_m.out_dir / "report.html").read_text(encoding="utf-8")  # the audit report shows the cases
+    assert "Đề xuất xem xét đóng hồ sơ" in page and "TN-800003" in page
+    assert "Đề xuất xem xét đóng hồ sơ" not in (exact.out_dir / "report.html").read_text(encoding="utf-8")
 
 
 def test_audit_report_section_lists_the_cases(world):

@@ -122,8 +122,15 @@ def audit(path: Path | str, source: str, out_dir: Path | str, rules: Path | str 
         "wanted_overview": overview,
         "safe": {r.id: r.safe_fix for r in qrules.for_source(source)},
     }
+    close = None
+    if matches is not None and source == "wanted":  # close-case candidates: the section of the report
+        from linkage.audit.cases import cases
+        from linkage.settings import load_settings
+
+        close = cases(Path(matches), None, load_settings(rules_path).threshold, rules_path)
+        meta["close_cases"] = {"threshold": close.threshold, "over_age": close.over_age, **close.counts}
     html_text = render(meta, summary, issues, overview, qrules.examples_per_rule, lang=lang,
-                       headers=report.mapped_columns)
+                       headers=report.mapped_columns, close_cases=close)
     timings["summary"] = time.perf_counter() - t2
 
     out = Path(out_dir)

@@ -128,7 +128,7 @@ def write_night(n, out_dir: Path, inputs: dict, model: Model, model_file: Path, 
     with staging(night_dir) as stage:
         t0 = time.perf_counter()
         with n.reporter.stage("write"):
-            matches = write_matches(con, settings, stage / "matches.parquet", run_id)
+            matches = write_matches(con, settings, stage / "matches.parquet", run_id, lang=lang)
             has_decision = decisions is not None
             if has_decision:
                 n.counts["decisions"] = add_decisions(matches, decisions, n.rules)
