@@ -22,8 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from linkage.evaluate import evaluate  # noqa: E402
 from linkage.settings import load_settings  # noqa: E402
-from linkage.synth import generate, rates  # noqa: E402
-from linkage.synth.perturb import AFTER_CARD_SCENARIOS  # noqa: E402
+from linkage.synth import generate  # noqa: E402
 
 
 def main() -> None:
@@ -34,8 +33,6 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     args = ap.parse_args()
 
-    for label, text in AFTER_CARD_SCENARIOS.items():  # write the after-card labels to the truth
-        rates.SCENARIOS.setdefault(label, text)
     data = args.out / f"flags_{args.residents}_{args.wanted}_{args.seed}"
     if not (data / "truth.csv").is_file():
         t0 = time.perf_counter()

@@ -32,14 +32,8 @@ TEXT_FIELDS = ("full_name", "other_names", "father_name", "mother_name", "birth_
 LABEL_ORDER = tuple(R.SCENARIOS)
 # Labels for people who changed after their ID card was issued, the wanted record copied from the
 # card (old address / old name) while the residents register, updated later, holds the new one:
-# the change flags must see these changes (docs/matching.md "Current state"). They are written to
-# the truth once the vocabulary (rates.SCENARIOS) lists them; bench/bench_flags.py adds them.
-AFTER_CARD_SCENARIOS = {
-    "moved_after_card": "moved after the ID card was issued: the wanted record has the card's (old) address, "
-                        "the residents register the new one",
-    "renamed_after_card": "renamed after the ID card was issued: the wanted record has the card's (old) name, "
-                          "the residents register the new one",
-}
+# the change flags must see these changes (docs/matching.md "Current state").
+AFTER_CARD_SCENARIOS = {k: R.SCENARIOS[k] for k in ("moved_after_card", "renamed_after_card")}
 
 
 # ------------------------------------------------------------------------------------------ selection

@@ -234,4 +234,8 @@ SCENARIOS: dict[str, str] = {
     "id_old_cmnd": "id number is the 9-digit CMND (found as old_id_number on the card)",
     "id_digit_wrong": "one digit of the 12-digit id wrong",
     "parents_noise": "a parent's name missing, without marks, or with a typo",
+    "moved_after_card": "moved after the ID card was issued: the wanted record has the card's (old) address, "
+                        "the residents register the new one",
+    "renamed_after_card": "renamed after the ID card was issued: the wanted record has the card's (old) name, "
+                          "the residents register the new one",
 }
