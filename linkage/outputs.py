@@ -13,8 +13,8 @@ import duckdb
 
 from linkage.ingest.atomic import atomic_path, write_text
 from linkage.errors import RulesError
-from linkage.explain import (current_comparisons, current_level_sql, explanation_sql, flags_sql, rules_list_sql,
-                             same_commune_2025_sql, unless_flags)
+from linkage.explain import (current_comparisons, current_level_sql, explanation_from_items, explanation_items_sql,
+                             flags_sql, rules_list_sql, same_commune_2025_sql, unless_flags)
 from linkage.normalize.dates import load_date_rules
 from linkage.normalize.text import fold_ascii
 from linkage.settings import Settings
@@ -66,6 +66,11 @@ def matches_sql(settings: Settings, run_id: str, ref_date: date | None = None, l
     dead, alive = _state_values(settings, "deceased_values"), _state_values(settings, "alive_values")
     status = "replace(strip_accents(lower(trim(status_raw))), 'đ', 'd')"  # as fold_ascii folds the values
     birth = "make_date(c.birth_year, coalesce(c.birth_month, 1), coalesce(c.birth_day, 1))"
+    # the explanation is built from the evidence list selected once as `_items` (planned once)
+    _before = ["run_id", "wanted_id", "person_id", "rank", "sources", "match_weight", "match_probability",
+               "pair_probability", *(f"mw_{c.name}" for c in settings.comparisons), *flags_sql(settings, current=True)]
+    _after = ["blocking_rules", "current_full_name", "current_address", "current_source", "current_record_date",
+              "person_status", "age"]
     return f"""
         WITH kept AS (SELECT DISTINCT person_idx FROM scored),
         krec AS (SELECT * FROM reg SEMI JOIN kept USING (person_idx)),
@@ -93,6 +98,7 @@ def matches_sql(settings: Settings, run_id: str, ref_date: date | None = None, l
             FROM scored s JOIN w l ON l.w_idx = s.w_idx
             JOIN recent r ON r.person_idx = s.person_idx AND r.recency = 1
         )
+        , out_rows AS (
         SELECT '{run_id}' AS run_id,
                l.uid AS wanted_id,
                r.uid AS person_id,
@@ -103,7 +109,7 @@ def matches_sql(settings: Settings, run_id: str, ref_date: date | None = None, l
                s.pair_probability,
                {mws},
                {flags}
-               {explanation_sql(settings, current=True, lang=lang)} AS explanation,
+               {explanation_items_sql(settings, current=True, lang=lang)} AS _items,
                {rules_list_sql(settings)} AS blocking_rules,
                coalesce(c.full_name_raw, c.full_name_norm) AS current_full_name,
                c.address_shown AS current_address,
@@ -123,7 +129,10 @@ def matches_sql(settings: Settings, run_id: str, ref_date: date | None = None, l
         LEFT JOIN recent p ON p.person_idx = s.person_idx AND p.recency = 2
         JOIN sc ON sc.w_idx = s.w_idx AND sc.person_idx = s.person_idx
         LEFT JOIN status st ON st.person_idx = s.person_idx
-        ORDER BY l.uid, s.rank
+        )
+        SELECT {", ".join(_before)}, {explanation_from_items(settings, "_items")} AS explanation, {", ".join(_after)}
+        FROM out_rows
+        ORDER BY wanted_id, rank
     """
 
 
