@@ -191,4 +191,32 @@ def _flags(raw: dict[str, Any], comparisons: tuple[Comparison, ...], path: Path)
         missing = set(spec.get("name_comparisons", [])) - set(by_name)
         if missing:
             raise RulesError(f"{path}: flags.{flag}: unknown comparison(s) {sorted(missing)}")
+        _flag_keys(flag, spec, by_name, path)
     return dict(raw)
+
+
+FLAG_KEYS = {"comparison", "levels", "name_comparisons", "or_levels", "judged_on", "unless_same_commune_2025",
+             "shows", "truth_scenarios"}
+
+
+def _flag_keys(flag: str, spec: dict[str, Any], by_name: dict[str, Comparison], path: Path) -> None:
+    """The keys of a flag (docs/matching.md "Current state"): a typo is an error, not a silent default."""
+    where = f"{path}: flags.{flag}"
+    unknown = set(spec) - FLAG_KEYS
+    if unknown:
+        raise RulesError(f"{where}: unknown key(s) {sorted(unknown)} (known: {', '.join(sorted(FLAG_KEYS))})")
+    if spec.get("judged_on", "current") != "current":
+        raise RulesError(f"{where}.judged_on: only 'current' is known (omit the key to judge on all records)")
+    for comp, levels in (spec.get("or_levels") or {}).items():
+        if comp not in by_name:
+            raise RulesError(f"{where}.or_levels: unknown comparison {comp!r}")
+        bad = set(levels or []) - set(by_name[comp].level_ids())
+        if bad:
+            raise RulesError(f"{where}.or_levels.{comp}: level(s) {sorted(bad)} not in {comp}")
+    if not isinstance(spec.get("unless_same_commune_2025", False), bool):
+        raise RulesError(f"{where}.unless_same_commune_2025: expected true or false")
+    for key in ("shows",):
+        if key in spec and not isinstance(spec[key], str):
+            raise RulesError(f"{where}.{key}: expected a column name")
+    if not isinstance(spec.get("truth_scenarios", []), list):
+        raise RulesError(f"{where}.truth_scenarios: expected a list of truth labels")

@@ -113,3 +113,22 @@ def test_unknown_agreement_flag_is_a_rules_error(tmp_path):
     rules = _rules_copy(tmp_path, {"agreement_flags": ["id_matches"]})
     with pytest.raises(RulesError, match=r"explanation.agreement_flags: unknown flag\(s\) \['id_matches'\]"):
         explanation_sql(load_settings(rules))
+
+
+@pytest.mark.parametrize("find,put,message", [
+    ("    judged_on: current\n    unless_same_commune_2025: true", "    judged_on: current\n    unles_same_commune_2025: true",
+     r"flags\.residence_changed: unknown key\(s\) \['unles_same_commune_2025'\]"),
+    ("    or_levels: {given_name: [else]}", "    or_levels: {given_name: [elsewhere]}",
+     r"flags\.name_changed\.or_levels\.given_name: level\(s\) \['elsewhere'\]"),
+    ("    or_levels: {given_name: [else]}", "    or_levels: {given: [else]}", r"flags\.name_changed\.or_levels: unknown comparison 'given'"),
+])
+def test_flag_keys_are_checked(tmp_path, find, put, message):
+    """A typo in a flag's keys is a RulesError naming the flag, not a silently ignored setting."""
+    rules = tmp_path / "rules"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "rules", rules)
+    m = rules / "matching.yaml"
+    text = m.read_text(encoding="utf-8")
+    assert find in text
+    m.write_text(text.replace(find, put, 1), encoding="utf-8")
+    with pytest.raises(RulesError, match=message):
+        load_settings(rules)
