@@ -122,6 +122,17 @@ def score(
     match_p = calibrated(one_person_probability(w_idx, total), model)  # the model's map from labels, if any
     keep = (rank <= settings.top_k) & (total >= settings.floor_weight) & (match_p >= settings.floor_probability)
     mw = match_weights(gammas.levels[keep], model, _rows(tf, keep))  # each comparison's weight, kept pairs only
+    table = scored_table(w_idx, person_idx, rules, rank, total, match_p, gammas, keep, mw)
+    con.register("_scored", table)
+    con.execute("CREATE OR REPLACE TABLE scored AS SELECT * FROM _scored")
+    con.unregister("_scored")
+    return {"scored_pairs": int(len(total)), "kept": int(keep.sum())}
+
+
+def scored_table(w_idx: np.ndarray, person_idx: np.ndarray, rules: np.ndarray, rank: np.ndarray, total: np.ndarray,
+                 match_p: np.ndarray, gammas: Gammas, keep: np.ndarray, mw: np.ndarray) -> pa.Table:
+    """The kept pairs as the `scored` table (matches_sql reads it): one definition, with one
+    rounding, for the batch and the desk (linkage/screen), so both write the same numbers."""
     cols = {
         "w_idx": w_idx[keep],
         "person_idx": person_idx[keep],
@@ -134,7 +145,4 @@ def score(
     for j, name in enumerate(gammas.names):
         cols[f"g_{name}"] = gammas.levels[keep, j]
         cols[f"mw_{name}"] = np.round(mw[:, j], 6)
-    con.register("_scored", pa.table(cols))
-    con.execute("CREATE OR REPLACE TABLE scored AS SELECT * FROM _scored")
-    con.unregister("_scored")
-    return {"scored_pairs": int(len(total)), "kept": int(keep.sum())}
+    return pa.table(cols)

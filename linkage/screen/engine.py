@@ -26,11 +26,11 @@ from linkage.block import _rule_pairs_sql, rule_keys_sql
 from linkage.calibrate import calibrated
 from linkage.compare import compare
 from linkage.ingest.contract import COLUMNS
-from linkage.model import match_weights, prior_weight, probability, run_prior
+from linkage.model import match_weights, prior_weight, run_prior
 from linkage.normalize.table import normalize_table
 from linkage.outputs import matches_sql
 from linkage.prepare import REGISTER_UID, derived_sql, prepared_arrow
-from linkage.score import _rows, one_person_probability, weight_sums
+from linkage.score import _rows, one_person_probability, scored_table, weight_sums
 from linkage.screen.config import ScreenConfig
 from linkage.screen.index import ScreenIndex, key_hash
 from linkage.screen.records import Record
@@ -205,15 +205,7 @@ class Screener:
         match_p = calibrated(one_person_probability(g, total), model)[:n_pairs]
         keep = (rank <= s.top_k) & (total_p >= s.floor_weight) & (match_p >= s.floor_probability)
         mw = match_weights(gammas.levels[keep], model, _rows(tf, keep))
-        cols = {
-            "w_idx": pw[keep], "person_idx": pp[keep], "rules": prules[keep], "rank": rank[keep],
-            "match_weight": np.round(total_p[keep], 6), "match_probability": np.round(match_p[keep], 9),
-            "pair_probability": np.round(probability(total_p[keep]), 9),
-        }
-        for j, name in enumerate(gammas.names):
-            cols[f"g_{name}"] = gammas.levels[keep, j]
-            cols[f"mw_{name}"] = np.round(mw[:, j], 6)
-        con.register("_scored", pa.table(cols))
+        con.register("_scored", scored_table(pw, pp, prules, rank, total_p, match_p, gammas, keep, mw))
         con.execute("CREATE OR REPLACE TEMP TABLE scored AS SELECT * FROM _scored")
         con.unregister("_scored")
         return int(keep.sum())
