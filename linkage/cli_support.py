@@ -63,6 +63,7 @@ def _on_sigint(signum: int, frame: Any) -> None:
 @contextmanager
 def guard() -> Iterator[None]:
     """One line and an exit code for what a user can act on; a traceback only for bugs."""
+    _interrupted.clear()  # a command is not interrupted by a Ctrl-C another one had
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, _on_sigint)
     try:
