@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -275,7 +276,7 @@ class Screener:
                 if row["match_probability"] < threshold:
                     continue
                 p = int(row.pop("person_id"))
-                results[p]["candidates"].append(row)
+                results[p]["candidates"].append(_plain(row))
         self._mark(index, results, threshold)
         for res in results:
             res["candidates"].sort(key=lambda c: (-c["match_probability"], c["wanted_id"]))
@@ -298,3 +299,9 @@ class Screener:
                 c["danger_level"] = level
                 c["alert"] = bool(level in levels and c["match_probability"] >= threshold)
                 res["alert"] = res["alert"] or c["alert"]
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    """A candidate as JSON-ready values: dates (the current record's date) as ISO text, so the
+    command line and the API answer alike."""
+    return {k: v.isoformat() if isinstance(v, (date, datetime)) else v for k, v in row.items()}
