@@ -81,6 +81,10 @@ class Filters:
         return out
 
 
+# The person's current state as the run judged the change flags on it (docs/matching.md "Current state").
+CURRENT = ("current_full_name", "current_address", "current_source", "current_record_date", "person_status", "age")
+
+
 @dataclass
 class Row:
     """One candidate, for a page."""
@@ -102,6 +106,7 @@ class Row:
     state: str
     requeue_reason: str | None
     decided_by: str | None
+    current: dict[str, Any] = field(default_factory=dict)  # the person's current state (matches' current_* columns)
 
 
 @dataclass
@@ -219,7 +224,8 @@ class Candidates:
                 mw={c: float(values.get("mw_" + c) or 0.0) for c in self.comparisons},
                 explanation=values.get("explanation") or "", sources=values.get("sources") or "",
                 evidence=self.evidence[pos].as_py(), state=STATES[int(self.state[pos])],
-                requeue_reason=self.reason.get(pos), decided_by=live["reviewer"] if live else None))
+                requeue_reason=self.reason.get(pos), decided_by=live["reviewer"] if live else None,
+                current={k: values[k] for k in CURRENT if values.get(k) is not None}))
         return out
 
     # -- the queue -----------------------------------------------------------------------------

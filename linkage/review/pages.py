@@ -115,15 +115,19 @@ def _date_text(value: Any) -> str:
 
 
 def flag_lines(ctx: Ctx, r: Row, wanted: dict[str, Any], cand: dict[str, Any]) -> list[str]:
+    """The set flags in words; a change's new value is the person's current one (the most recent
+    record, on which the run judged the flag), else the candidate's shown record."""
     out = []
+    now = r.current
     if r.flags.get("name_changed"):
-        out.append(ctx.tr("flag.name_changed", old=wanted.get("full_name") or "–", new=cand.get("full_name") or "–"))
+        new = now.get("current_full_name") or cand.get("full_name") or "–"
+        out.append(ctx.tr("flag.name_changed", old=wanted.get("full_name") or "–", new=new))
     if r.flags.get("birth_date_changed"):
         out.append(ctx.tr("flag.birth_date_changed", old=_date_text(wanted.get("birth_date")) or "–",
                           new=_date_text(cand.get("birth_date")) or "–"))
     if r.flags.get("residence_changed"):
         old = wanted.get("permanent_address") or wanted.get("current_address") or "–"
-        new = cand.get("current_address") or cand.get("permanent_address") or "–"
+        new = now.get("current_address") or cand.get("current_address") or cand.get("permanent_address") or "–"
         out.append(ctx.tr("flag.residence_changed", old=old, new=new))
     if r.flags.get("id_match"):
         out.append(ctx.tr("flag.id_match"))
