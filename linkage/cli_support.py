@@ -123,10 +123,16 @@ def lang_code(value: str) -> str:
     return value
 
 
+def checked_threshold(value: Optional[float]) -> Optional[float]:
+    """A --threshold given on the command line is a probability; None (not given) stays None,
+    for commands whose default comes from their own rules file."""
+    if value is not None and not 0.0 <= value <= 1.0:
+        raise UsageError(f"--threshold {value}: a match probability threshold lies between 0 and 1")
+    return value
+
+
 def threshold_value(value: Optional[float], rules: Optional[Path]) -> float:
+    """The --threshold given, else the rules' scoring threshold, checked."""
     from linkage.settings import load_settings
 
-    t = value if value is not None else load_settings(rules).threshold
-    if not 0.0 <= t <= 1.0:
-        raise UsageError(f"--threshold {t}: a match probability threshold lies between 0 and 1")
-    return t
+    return checked_threshold(value if value is not None else load_settings(rules).threshold)

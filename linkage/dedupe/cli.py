@@ -22,12 +22,10 @@ def dedupe(
     """Find wanted persons with several wanted records (other units, spellings, dates, ids); the
     same decision number of one unit on two records is listed as a data error."""
     from linkage.dedupe.run import dedupe as run_dedupe
-    from linkage.errors import UsageError
 
     with sup.guard():
-        if threshold is not None and not 0.0 < threshold < 1.0:
-            raise UsageError(f"--threshold {threshold}: a link probability lies strictly between 0 and 1")
-        result = run_dedupe(wanted, sup.out_dir(out), rules=rules, model_path=model, threshold=threshold)
+        result = run_dedupe(wanted, sup.out_dir(out), rules=rules, model_path=model,
+                            threshold=sup.checked_threshold(threshold))
     c = result.counts
     text = (f"wanted records: {c['rows_accepted']:,} of {c['rows_read']:,} read ({c['rows_quarantined']:,} quarantined)\n"
             f"pairs blocked: {c['blocked_pairs']:,}; written: {c['pairs_written']:,}; links: {c['links']:,}\n"

@@ -25,14 +25,11 @@ def relatives(
 ) -> None:
     """Find each wanted person's probable father, mother, siblings and children in the register
     (names of parents, birth years, hometown, address), ranked, with where they live now."""
-    from linkage.errors import UsageError
     from linkage.relatives.run import find_relatives
 
     with sup.guard():
-        if threshold is not None and not 0.0 < threshold < 1.0:
-            raise UsageError(f"--threshold {threshold}: a probability lies strictly between 0 and 1")
         result = find_relatives(wanted, residents, sup.out_dir(out), id_cards=id_cards, matches=matches,
-                                rules=rules, threshold=threshold, lang=lang)
+                                rules=rules, threshold=sup.checked_threshold(threshold), lang=lang)
     c = result.counts
     probable = ", ".join(f"{k} {v:,}" for k, v in c["probable"].items())
     text = (f"wanted records: {c['wanted']['rows_accepted']:,}; register persons: {c['register_persons']:,}\n"

@@ -48,6 +48,17 @@ def _fold(s: pd.Series) -> pd.Series:
     return out.str.replace("đ", "d", regex=False)
 
 
+def _status(raw: pd.Series, rules: Path | None) -> pd.Series:
+    """alive / deceased from the register's text ("Đã chết", "qua đời", ...), with the vocabulary the
+    matches use (rules/matching.yaml explanation.current_state.deceased_values); other text: alive."""
+    from linkage.settings import load_settings
+
+    values = (load_settings(rules).explanation.get("current_state") or {}).get("deceased_values") or []
+    dead = set(_fold(pd.Series(values, dtype="string").str.strip().str.lower()))
+    folded = _fold(raw.astype("string").fillna("").str.strip().str.lower())
+    return pd.Series(np.where(folded.isin(dead), "deceased", "alive"), index=raw.index, dtype=object)
+
+
 def _common(df: pd.DataFrame) -> pd.DataFrame:
     """The keys both sides share."""
     year = pd.to_numeric(df["birth_year"], errors="coerce").astype("float64")
@@ -95,7 +106,7 @@ def register_frame(residents: Path, id_cards: Path | None, rules: Path | None
     res, c_res = _read(residents, "residents", rules)
     r = _common(res)
     r.insert(0, "person_id", res["person_id"].astype(str).to_numpy())
-    r["status"] = _s(res, "status").fillna("alive")
+    r["status"] = _status(_s(res, "status"), rules)
     cur = _s(res, "current_address").fillna(_s(res, "permanent_address"))
     r["current_address"] = cur
     r["address_date"] = pd.to_datetime(_s(res, "updated_at"), errors="coerce")

@@ -109,11 +109,13 @@ def explain(p: pd.DataFrame, w: pd.DataFrame, r: pd.DataFrame, relation: str, la
         add(p["family"] == "child_with_other_parent",
             pd.Series([s("child_with_other_parent", name=a, year=b, other=f"{s('parent_word.' + other)} {c}")
                        for a, b, c in zip(kn, ky, other_name)], index=p.index, dtype=object))
-    dead = pd.Series(_take(r, "status", ri), index=p.index).fillna("").str.lower().isin(["deceased", "đã mất", "chết"])
+    dead = pd.Series(_take(r, "status", ri), index=p.index) == "deceased"  # frame.register_frame's status
     add(dead, s("deceased"))
     head = s(f"relation.{relation}") + ": "
     if not n:
         return pd.Series([], dtype=object)
-    table = pd.concat(parts, axis=1)
-    body = table.apply(lambda row: "; ".join(x for x in row if x), axis=1)
+    body = pd.Series("", index=p.index, dtype=object)
+    for part in parts:  # column by column: "; " between the non-empty phrases of each row
+        part = part.fillna("").astype(object)
+        body = body + np.where((body != "") & (part != ""), "; ", "") + part
     return head + body

@@ -11,7 +11,7 @@ from typing import Any, Iterator, Optional
 import typer
 from typer.core import TyperGroup
 
-from linkage.cli_support import RulesOpt, err, guard
+from linkage.cli_support import RulesOpt, checked_threshold, err, guard
 from linkage.errors import UsageError
 
 
@@ -82,8 +82,7 @@ def screen(
         from linkage.screen.records import parse_lines
         from linkage.screen.service import open_screening
 
-        if threshold is not None and not 0.0 <= threshold <= 1.0:
-            raise UsageError(f"--threshold {threshold}: a match probability lies between 0 and 1")
+        checked_threshold(threshold)
         lines, name = _lines(file)
         records = list(parse_lines(lines, name))  # every record checked before any is screened
         screening = open_screening(_need_workspace(workspace), rules)

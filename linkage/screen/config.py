@@ -7,10 +7,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from linkage.errors import RulesError
-from linkage.rules import rules_dir
+from linkage.rules import load_yaml, rules_dir
 from linkage.settings import Settings
 
 CONFIG = "screen.yaml"
@@ -44,14 +42,7 @@ def _number(data: dict, key: str, default: float, path: Path, kind: type, low: f
 def load_screen_config(settings: Settings, rules: Path | None = None) -> ScreenConfig:
     """screen.yaml in the rules directory, else the defaults (threshold = scoring.threshold)."""
     path = rules_dir(rules) / CONFIG
-    data: dict = {}
-    if path.is_file():
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise RulesError(f"{path}: not valid YAML: {exc}") from None
-        if not isinstance(data, dict):
-            raise RulesError(f"{path}: expected a mapping of settings")
+    data = load_yaml(CONFIG, rules) if path.is_file() else {}
     known = {"threshold", "max_records", "max_body_bytes", "reload_check_seconds", "cli_chunk_records",
              "alert_danger_levels", "batch_records"}
     unknown = sorted(set(data) - known)
