@@ -134,7 +134,21 @@ def prepared_arrow(norm: pd.DataFrame, uid_column: str, src: str) -> pa.Table:
     cols["full_name_raw"] = _column(norm, "full_name", pa.string())
     aliases = norm["aliases"] if "aliases" in norm.columns else pd.Series([[]] * n)
     cols["aliases_norm"], cols["alias_keys"] = _alias_keys(pa.array(aliases.tolist(), type=pa.list_(pa.string())))
+    cols.update(_marks_columns(norm))
     return pa.table(cols)
+
+
+def _marks_columns(norm: pd.DataFrame) -> dict[str, pa.Array]:
+    """Identifying marks (linkage/normalize/marks.py): `marks_keys` (kind|place|side, the `marks`
+    comparison's input; NULL when the source has no marks column or the record none) and
+    `marks_text` (the text as written, quoted by the explanation). Residents carry none."""
+    n = len(norm)
+    if "marks_keys" not in norm.columns:
+        return {"marks_keys": pa.nulls(n, pa.list_(pa.string())), "marks_text": pa.nulls(n, pa.string())}
+    keys = pa.array(norm["marks_keys"].tolist(), type=pa.list_(pa.string()))
+    text = _column(norm, "identifying_marks", pa.string())
+    text = pc.if_else(pc.equal(pc.utf8_trim_whitespace(text), ""), pa.scalar(None, pa.string()), text)
+    return {"marks_keys": keys, "marks_text": text}
 
 
 # One SQL pass from the Arrow table to the engine's vocabulary. Placeholders count as unknown;

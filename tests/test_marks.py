@@ -146,3 +146,33 @@ def test_marks_comparison_levels():
     assert marks_level("Hình xăm chữ Mẹ ở cánh tay trái", card) == "else"
     assert marks_level(None, card) is None and marks_level("Không có", card) is None  # absent: nothing
     assert marks_level("Nốt ruồi", card) is None  # no place: cannot tell
+
+
+# --- the prepared tables carry the marks, and the default rules compare them (card vs notice)
+
+CARD = {"card_number": "080085001234", "full_name": "Nguyễn Văn Hùng", "gender": "Nam", "birth_date": "12/05/1985",
+        "identifying_marks": "Sẹo chấm C 1cm dưới sau cánh mũi trái"}
+
+
+@pytest.mark.parametrize("notice,level", [
+    ("seo cham c1cm duoi sau c.mui T", "same_mark"),
+    ("Sẹo ở cánh mũi", "same_place"),
+    ("Nốt ruồi C 2cm trên trước đuôi mắt phải", "else"),
+    ("", None),
+])
+def test_default_rules_compare_the_notice_with_the_card(tmp_path, notice, level):
+    from engine_helpers import pair_levels, workspace
+
+    con = workspace(tmp_path, [{"identifying_marks": notice}], [{}], [CARD])
+    # the resident record has no marks (null); the person's card decides the merged level
+    assert pair_levels(con, [("W1", "080085001234")])[0]["marks"] == level
+    text = con.execute("SELECT marks_text FROM reg WHERE src = 'id_cards'").fetchall()[0][0]
+    assert text == CARD["identifying_marks"]
+
+
+def test_a_register_without_marks_column_gives_null_marks(tmp_path):
+    from engine_helpers import pair_levels, workspace
+
+    con = workspace(tmp_path, [{"identifying_marks": "Sẹo ở cằm"}], [{}])
+    assert pair_levels(con, [("W1", "080085001234")])[0]["marks"] is None
+    assert con.execute("SELECT typeof(marks_keys) FROM reg LIMIT 1").fetchall()[0][0] == "VARCHAR[]"

@@ -23,7 +23,7 @@ from linkage.settings import Settings
 # What the prepare stage stores changes with the code too (new prepared columns, such as a
 # record's date for the current state): bump this when it does, so a workspace built by an older
 # version prepares its stored records again instead of mixing old and new rows.
-PREPARED_VERSION = 2
+PREPARED_VERSION = 3  # 3: identifying marks (marks_keys, marks_text)
 
 # Files under rules/ that normalisation never reads.
 NOT_PREPARE = {"matching.yaml", "quality.yaml", "review.yaml", "nightly.yaml"}
