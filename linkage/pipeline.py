@@ -68,6 +68,7 @@ class Context:
     rule_counts: list[RuleCount] = field(default_factory=list)
     memory: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    backend: Any = None  # another engine's stages (linkage/backends/spark): None = DuckDB on this machine
 
     def say(self, message: str) -> None:
         self.reporter.say(message)
@@ -165,8 +166,12 @@ def prepare_workspace(
     rules: Path | None = None,
     reporter: Reporter | None = None,
     blocking_rules: list[str] | None = None,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
 ) -> Context:
-    """Ingest, normalise, build the engine tables and block; returns the open context."""
+    """Ingest, normalise, build the engine tables and block; returns the open context. With
+    engine 'spark', normalisation, blocking (and later the comparisons) run on Spark
+    (linkage/backends/spark); ingest and what follows the comparisons stay here."""
     reporter = reporter or Reporter()
     settings = load_settings(rules)
     if residents is None and id_cards is None:
@@ -190,6 +195,11 @@ def prepare_workspace(
     for message in quarantine_warnings(report, given, limit):
         ctx.warn(message)
     rows = sum(report.sources[s].rows_accepted for s in given)
+    if engine == "spark":
+        from linkage.backends.spark import prepare_on_spark
+
+        prepare_on_spark(ctx, given, blocking_rules, spark_master)
+        return ctx
     with ctx.stage("normalise", total=rows) as bar:
         _normalise(ctx, given, bar)
     with ctx.stage("prepare"):
@@ -246,6 +256,8 @@ def summarise_warnings(warnings: list[str]) -> list[str]:
 
 
 def compare_pairs(ctx: Context) -> Gammas:
+    if ctx.backend is not None:
+        return ctx.backend.compare_pairs(ctx)
     rows = ctx.con.execute(
         "SELECT count(*) FROM pairs p JOIN reg r ON r.person_idx = p.person_idx"
     ).fetchall()[0][0]
@@ -297,6 +309,8 @@ def run(
     retrain: bool = False,
     lang: str = "vi",
     decisions: str | Path | None = None,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
 ) -> RunResult:
     """The nightly job. Uses the given model, else the project's saved one; with neither it trains
     on this run's pairs first, says so, and writes the model next to the outputs. Everything is
@@ -306,7 +320,7 @@ def run(
     with staging(out_dir) as stage:
         shown = Renaming(reporter or Reporter(), str(stage), str(out_dir))
         result = _run_into(stage, out_dir, wanted, residents, id_cards, rules, model_path, shown, retrain, lang,
-                           decisions)
+                           decisions, engine, spark_master)
         swap_in(stage, out_dir)
     return result
 
@@ -323,13 +337,16 @@ def _run_into(
     retrain: bool,
     lang: str,
     decisions: str | Path | None = None,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
 ) -> RunResult:
     """The run's stages, writing into `stage`; paths in the manifest name `out_dir`, where the
     files will be once swapped in."""
     say = reporter.say
     t_start = time.perf_counter()
     model_file = Path(model_path) if model_path else saved_model_path(rules)
-    ctx = prepare_workspace(wanted, residents, id_cards, stage, rules, reporter)
+    ctx = prepare_workspace(wanted, residents, id_cards, stage, rules, reporter, engine=engine,
+                            spark_master=spark_master)
     settings = ctx.settings
     gammas = compare_pairs(ctx)
     trained = False

@@ -1,0 +1,138 @@
+"""The Spark engine (`--engine spark`): the same rules, kernels and model as the DuckDB engine,
+on Apache Spark (local mode or a cluster). docs/spark.md says what runs where and why.
+
+Split of the work: ingest (validation, quarantine) and the wanted list's normalisation stay on
+the driver in DuckDB, as in the DuckDB engine (the wanted list is small). The register's
+normalisation, the blocking keys and filters, and the comparisons run in the executors through
+mapInArrow, calling the DuckDB engine's own functions on each Arrow batch (executor.py); key
+frequencies, the key joins, the pair union and numbering, person numbering and term frequencies
+are Spark SQL. The candidate pairs' levels are collected to the driver, where the same numpy
+code merges them per person, trains, scores, ranks and writes matches.parquet: one row of
+n_comparisons bytes per candidate pair, small next to the register (docs/spark.md, sizing).
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from linkage.backends.spark import executor
+from linkage.backends.spark.blocking import _r_columns, block_on_spark, finish_counts
+from linkage.backends.spark.normalise import export_raw, normalise_register, number_persons, term_frequencies
+from linkage.backends.spark.session import get_session, spark_settings
+from linkage.compare import Gammas, _merge_records, pair_query
+from linkage.prepare import uses_place_text
+
+ENGINES = ("duckdb", "spark")
+
+
+@dataclass
+class SparkBackend:
+    """What the later stages need of the Spark side: the session, its work folder (the
+    register and the pairs as Parquet) and the wanted records shipped to the executors."""
+
+    spark: Any
+    work: Path
+    token: str
+    w_broadcast: Any
+    batch_rows: int
+
+    def compare_pairs(self, ctx) -> Gammas:
+        """compare.compare on Spark: one row per (pair, register record) into the executors,
+        levels back to the driver, merged per person by compare._merge_records."""
+        settings = ctx.settings
+        names = tuple(c.name for c in settings.comparisons)
+        reg = self.spark.read.parquet(str(self.work / "reg"))
+        pairs = self.spark.read.parquet(str(self.work / "pairs")).select("pair_idx", "w_idx", "person_idx")
+        sql, compiled, _ = pair_query(settings, "p")
+        rcols = [c for c in _r_columns(sql, reg.columns) if c not in ("person_idx", "r_idx")]
+        rows = pairs.join(reg.select("person_idx", "r_idx", *rcols), "person_idx")
+        schema = pa.schema([("pair_idx", pa.int64())] + [(f"g{i}", pa.int8()) for i in range(len(compiled))])
+        spark_schema = "pair_idx LONG" + "".join(f", g{i} BYTE" for i in range(len(compiled)))
+        self.spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(self.batch_rows))
+        fn = partial(executor.compare_batches, settings=settings, token=self.token, broadcast=self.w_broadcast,
+                     schema=schema)
+        with ctx.stage("compare") as bar:
+            got = rows.mapInArrow(fn, spark_schema).toArrow()
+            bar.advance(got.num_rows)
+            ctx.counts["compared_records"] = int(got.num_rows)
+            if got.num_rows == 0:
+                return Gammas(np.zeros(0, np.int64), np.zeros((0, len(compiled)), np.int8), names)
+            levels = np.column_stack([got.column(f"g{i}").to_numpy() for i in range(len(compiled))]).astype(np.int8)
+            pair_idx, merged = _merge_records(got.column("pair_idx").to_numpy(), levels)
+        return Gammas(pair_idx, merged, names)
+
+
+def _tf_wanted_values(con, settings) -> pa.Table:
+    """(col, value) of every term-frequency column the wanted records hold."""
+    cols = sorted({col for c in settings.comparisons for col in c.tf.values()})
+    if not cols:
+        return pa.table({"col": pa.array([], pa.string()), "value": pa.array([], pa.string())})
+    sql = " UNION ".join(f"SELECT '{c}' AS col, CAST({c} AS VARCHAR) AS value FROM w WHERE {c} IS NOT NULL" for c in cols)
+    return con.sql(sql).to_arrow_table()
+
+
+def prepare_on_spark(ctx, given: list[str], blocking_rules: list[str] | None, master: str | None) -> None:
+    """pipeline.prepare_workspace's normalise, prepare and block stages on Spark. Leaves in the
+    driver's DuckDB what the later stages read: `w` (table), `reg` (a view of the register's
+    Parquet), `tf` (the wanted values' frequencies) and `pairs` (table), as the DuckDB engine does."""
+    from linkage.pipeline import _normalise
+
+    settings = ctx.settings
+    conf = spark_settings(settings)
+    spark = get_session(settings, master)
+    con = ctx.con
+    work = ctx.out_dir / "spark"
+    work.mkdir(parents=True, exist_ok=True)
+    chunk = int(settings.engine.get("normalise_chunk_rows", 200_000))
+    batch_rows = int(conf["batch_rows"])
+    place_text = uses_place_text(
+        [r.left + r.right + (r.filter or "") for r in settings.blocking] + [str(c.params) for c in settings.comparisons]
+    )
+    registers = [s for s in given if s != "wanted"]
+    rows = sum(con.execute(f'SELECT count(*) FROM "{s}"').fetchall()[0][0] for s in registers)
+    n_wanted = con.execute('SELECT count(*) FROM "wanted"').fetchall()[0][0]
+    with ctx.stage("normalise", total=rows + n_wanted) as bar:
+        _normalise(ctx, ["wanted"], bar)  # the wanted list on the driver, as the DuckDB engine does
+        batch = max(1, min(chunk, batch_rows))
+        parts = max(spark.sparkContext.defaultParallelism, math.ceil(rows / batch))
+        raw = export_raw(con, registers, work, batch)
+        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch))
+        reg = number_persons(normalise_register(spark, raw, ctx.rules, place_text, parts))
+        reg.write.mode("overwrite").parquet(str(work / "reg"))
+        bar.advance(rows)
+    with ctx.stage("prepare"):
+        con.execute(f"CREATE OR REPLACE VIEW reg AS SELECT * FROM read_parquet('{work / 'reg'}/*.parquet')")
+        reg = spark.read.parquet(str(work / "reg"))
+        tf = term_frequencies(spark, reg, _tf_wanted_values(con, settings))
+        con.register("_tf", tf)
+        con.execute("CREATE OR REPLACE TABLE tf AS SELECT col, value, tf FROM _tf")
+        con.unregister("_tf")
+        n_r, n_p = con.execute("SELECT count(*), count(DISTINCT person_idx) FROM reg").fetchall()[0]
+        ctx.counts["tables"] = {"wanted": int(n_wanted), "register_records": int(n_r), "persons": int(n_p)}
+    w_table = con.sql("SELECT * FROM w").to_arrow_table()
+    token = uuid.uuid4().hex
+    w_broadcast = spark.sparkContext.broadcast(executor.table_to_ipc(w_table))
+    with ctx.stage("block", total=len(settings.blocking)) as bar:
+        pairs, counts, per_rule, cached = block_on_spark(spark, con, reg, settings, blocking_rules, token, w_broadcast)
+        pairs.write.mode("overwrite").parquet(str(work / "pairs"))
+        for df in cached:
+            df.unpersist()
+        con.execute(f"CREATE OR REPLACE TEMP TABLE pairs AS SELECT * FROM read_parquet('{work / 'pairs'}/*.parquet') "
+                    "ORDER BY pair_idx")
+        new = dict(con.execute("SELECT first_rule, count(*) FROM pairs GROUP BY first_rule").fetchall())
+        finish_counts(counts, [r.name for r in settings.blocking], per_rule, new)
+        bar.advance(len(settings.blocking))
+        ctx.rule_counts = counts
+        ctx.counts["blocking"] = [rc.__dict__ for rc in counts]
+        ctx.counts["candidate_pairs"] = counts[-1].cumulative if counts else 0
+    ctx.counts["engine"] = {"name": "spark", "master": spark.sparkContext.master,
+                            "default_parallelism": spark.sparkContext.defaultParallelism}
+    ctx.backend = SparkBackend(spark, work, token, w_broadcast, batch_rows)
