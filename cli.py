@@ -21,6 +21,19 @@ from linkage import cli_support as sup
 from linkage.errors import UsageError
 from linkage.cli_support import SOURCES, Command, JsonOpt, LangOpt, QuietOpt, RulesOpt
 
+# --engine / --spark-master of run, train and blocking (linkage/backends/spark; docs/spark.md).
+EngineOpt = typer.Option("duckdb", "--engine", help="duckdb (one machine, the default) or spark (Spark local mode or a cluster).",
+                         metavar="duckdb|spark")
+SparkMasterOpt = typer.Option(None, "--spark-master", metavar="URL",
+                              help="Spark master for --engine spark (default: engine.spark.master in the rules, else local[*]).")
+
+
+def _engine(name: str) -> str:
+    if name not in ("duckdb", "spark"):
+        raise UsageError(f"--engine: expected duckdb or spark, got {name!r}")
+    return name
+
+
 ABOUT = """Record linkage for Vietnamese person records: links a list of wanted persons against
 the residents register and the ID-card register, and writes ranked, scored and explained leads
 (a lead is for a reviewer to check, never an identification)."""
@@ -159,6 +172,8 @@ def blocking(
     id_cards: Optional[Path] = typer.Option(None, "--id-cards", help="ID-card register file.", metavar="FILE"),
     out_dir: Path = typer.Option(..., "--out", help="Work directory.", metavar="DIR"),
     rules: Optional[Path] = RulesOpt,
+    engine: str = EngineOpt,
+    spark_master: Optional[str] = SparkMasterOpt,
     quiet: bool = QuietOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -167,7 +182,8 @@ def blocking(
     from linkage.pipeline import prepare_workspace
 
     with sup.guard():
-        ctx = prepare_workspace(wanted, residents, id_cards, sup.out_dir(out_dir), rules, sup.reporter(quiet or as_json))
+        ctx = prepare_workspace(wanted, residents, id_cards, sup.out_dir(out_dir), rules, sup.reporter(quiet or as_json),
+                                engine=_engine(engine), spark_master=spark_master)
     ctx.con.close()
     summary = {"wanted": ctx.counts["tables"]["wanted"], "rules": ctx.counts["blocking"],
                "candidate_pairs": ctx.counts["candidate_pairs"]}
@@ -187,6 +203,8 @@ def train(
              "m from labelled pairs where a level has enough, EM elsewhere, plus a calibration map; unsure labels dropped.",
     ),
     rules: Optional[Path] = RulesOpt,
+    engine: str = EngineOpt,
+    spark_master: Optional[str] = SparkMasterOpt,
     quiet: bool = QuietOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -201,7 +219,8 @@ def train(
             from linkage.labels import load_labels
 
             labelled = load_labels(labels)
-        ctx = prepare_workspace(wanted, residents, id_cards, sup.out_dir(out_dir), rules, sup.reporter(quiet or as_json))
+        ctx = prepare_workspace(wanted, residents, id_cards, sup.out_dir(out_dir), rules, sup.reporter(quiet or as_json),
+                                engine=_engine(engine), spark_master=spark_master)
         fitted = fit_model(ctx, compare_pairs(ctx), labels=labelled)
         path = save_model(fitted, target)
     ctx.con.close()
@@ -251,6 +270,8 @@ def run(
     ),
     lang: str = LangOpt,
     rules: Optional[Path] = RulesOpt,
+    engine: str = EngineOpt,
+    spark_master: Optional[str] = SparkMasterOpt,
     quiet: bool = QuietOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -261,6 +282,7 @@ def run(
         result = run_job(
             wanted, residents, id_cards, sup.out_dir(out_dir), rules=rules, model_path=model,
             reporter=sup.reporter(quiet or as_json), retrain=retrain, lang=sup.lang_code(lang), decisions=decisions,
+            engine=_engine(engine), spark_master=spark_master,
         )
     summary, text = _run_summary(result)
     if quiet and not as_json:
