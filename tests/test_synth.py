@@ -431,4 +431,4 @@ def test_committed_sample_is_reproducible(tmp_path):
     for name, path in paths.items():
         assert (SAMPLE / f"{name}.csv").read_bytes() == path.read_bytes(), f"{name}.csv is stale: run make sample"
     total = sum(p.stat().st_size for p in SAMPLE.iterdir())
-    assert total < 9 * 2**20
+    assert total < 10 * 2**20  # 9.2 MiB since the cards print identifying marks (was 8.6)

@@ -62,12 +62,37 @@ def _streams(seed: int, k: int) -> list[np.random.Generator]:
     return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(k)]
 
 
+def add_notice_marks(wanted: pa.Table, truth: pa.Table, res, res_marks, seed: int) -> pa.Table:
+    """The wanted table with `identifying_marks` last: a present person's own marks (those their
+    card prints) in the notice's words; an absent person's (a namesake's too) drawn for them."""
+    from linkage.synth.ids import fmt
+    from linkage.synth.marks import draw_marks, notice_texts
+    from linkage.synth.marks import stream as marks_stream
+
+    import pandas as pd
+    pid_text = pd.Index(fmt(res.pid, 12).to_pylist())
+    t_pid = pd.Series(truth.column("person_id").to_pylist(), dtype=object).fillna("")
+    idx = pid_text.get_indexer(t_pid).astype(np.int64)
+    n = len(idx)
+    absent = np.flatnonzero(idx < 0)
+    own = res_marks.take(np.maximum(idx, 0))
+    if len(absent):
+        drawn = draw_marks(len(absent), marks_stream(seed, 1))
+        for f in own.__dataclass_fields__:
+            getattr(own, f)[absent] = getattr(drawn, f)
+    fresh = draw_marks(n, marks_stream(seed, 2))
+    texts = notice_texts(own, marks_stream(seed, 3), fresh)
+    return wanted.append_column("identifying_marks", pa.array(texts, type=pa.string()))
+
+
 def generate(n_residents: int, n_wanted: int, seed: int, out_dir: Path, families: bool = False) -> dict[str, Path]:
     """Write residents.csv, id_cards.csv, wanted.csv and truth.csv into `out_dir`; return their paths.
 
     With `families`, some families' parents and some persons' children are register persons too
     (linkage/synth/kin.py, on a stream of its own: without it the files are unchanged), and
     truth_relatives.csv lists each wanted person's father, mother, siblings and children."""
+    from linkage.synth.marks import card_texts, draw_marks
+    from linkage.synth.marks import stream as marks_stream
     from linkage.synth.names import vocab_array
     from linkage.synth.perturb import build_drafts, perturb_and_render
     from linkage.synth.places import load_places
@@ -115,9 +140,11 @@ def generate(n_residents: int, n_wanted: int, seed: int, out_dir: Path, families
 
     drafts = build_drafts(res, pool, n_wanted, tables, places, s_wanted)
     wanted, truth = perturb_and_render(drafts, res, tables, places, vocab, s_perturb)
+    res_marks = draw_marks(res.n, marks_stream(seed, 0))
+    wanted = add_notice_marks(wanted, truth, res, res_marks, seed)
     tables_out = {
         "residents": residents_table(res, tables, places, vocab, s_order.permutation(res.n)),
-        "id_cards": id_cards_table(res, tables, places, vocab),
+        "id_cards": id_cards_table(res, tables, places, vocab, card_texts(res_marks)),
         "wanted": wanted,
         "truth": truth,
     }

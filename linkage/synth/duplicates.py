@@ -23,6 +23,8 @@ from linkage.synth.perturb import _digit_wrong
 from linkage.synth.textnoise import fold, keystrokes, tone_flip, typo
 
 DUPLICATES = "duplicates.csv"
+MARKS_STREAM = 0x6D61726B  # as linkage/synth/marks.py: the marks' own random stream
+MARKS_LEFT_OUT = 0.15  # second records without identifying marks
 _COPY_FROM_REGISTER = ("full_name", "other_names", "gender", "birth_date", "birth_place", "hometown",
                        "permanent_address", "current_address", "ethnicity", "father_name", "mother_name")
 
@@ -86,6 +88,15 @@ def _id_noise(id_number: str, cmnd: str | None, rng: np.random.Generator) -> str
     return id_number if isinstance(id_number, str) else ""
 
 
+def _marks_of_second(notice: str, card: str, rng: np.random.Generator) -> str:
+    """The second record's identifying marks: the card's text when the unit copied the register
+    (the person's card prints them), else the first notice's; left out by some units."""
+    u = rng.random()
+    if u < MARKS_LEFT_OUT:
+        return ""
+    return card or notice
+
+
 def _read(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype=str, keep_default_na=False)
 
@@ -94,6 +105,9 @@ def duplicate_records(wanted: pd.DataFrame, truth: pd.DataFrame, residents: pd.D
                       cards: pd.DataFrame | None, share: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(new wanted rows, their truth rows) for round(share * persons) wanted persons."""
     rng = np.random.default_rng(seed)
+    marks_rng = np.random.default_rng([seed, MARKS_STREAM])  # its own stream: the other columns stay as they were
+    card_marks = (dict(zip(cards["card_number"], cards["identifying_marks"]))
+                  if cards is not None and "identifying_marks" in cards.columns else {})
     n_new = int(round(share * len(wanted)))
     picked = np.sort(rng.choice(len(wanted), size=n_new, replace=False))
     person = dict(zip(truth["wanted_id"], truth["person_id"]))
@@ -108,11 +122,15 @@ def duplicate_records(wanted: pd.DataFrame, truth: pd.DataFrame, residents: pd.D
     for k, i in enumerate(picked):  # a few hundred records: one row of text at a time
         rec = wanted.iloc[i].to_dict()
         pid = person.get(rec["wanted_id"], "")
-        if res is not None and pid and pid in res.index and rng.random() < 0.5:
+        copied = res is not None and pid and pid in res.index and rng.random() < 0.5
+        if copied:
             reg = res.loc[pid]
             for col in _COPY_FROM_REGISTER:
                 if col in reg.index:
                     rec[col] = reg[col]
+        if "identifying_marks" in rec:
+            rec["identifying_marks"] = _marks_of_second(rec["identifying_marks"], card_marks.get(pid, "") if copied else "",
+                                                        marks_rng)
         rec["full_name"] = _name_noise(rec["full_name"], rng)
         rec["birth_date"] = _date_noise(rec["birth_date"], rng)
         rec["id_number"] = _id_noise(rec.get("id_number", ""), cmnd.get(pid) or None, rng)

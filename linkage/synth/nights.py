@@ -52,7 +52,7 @@ def new_cards(res: pd.DataFrame, cards: pd.DataFrame, wanted_pids: np.ndarray, n
         "gender": chosen.gender.to_numpy(), "birth_date": chosen.birth_date.to_numpy(),
         "hometown": chosen.hometown.to_numpy(), "permanent_address": chosen.permanent_address.to_numpy(),
         "issue_date": day,
-    })[cards.columns]
+    }).reindex(columns=cards.columns, fill_value="")  # identifying_marks: not known from the residents file
 
 
 def change_residents(res: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:

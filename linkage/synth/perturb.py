@@ -25,7 +25,9 @@ from linkage.synth.tables import FEMALE, MALE, Tables, piecewise
 
 WANTED_COLUMNS = ("wanted_id", "full_name", "other_names", "gender", "birth_date", "birth_place", "hometown",
                   "permanent_address", "current_address", "ethnicity", "id_number", "father_name", "mother_name",
-                  "decision_number", "decision_date", "issuing_unit", "offence", "danger_level")
+                  "decision_number", "decision_date", "issuing_unit", "offence", "danger_level", "identifying_marks")
+# identifying_marks comes last, from linkage/synth/marks.py on a stream of its own (generate adds it)
+RENDERED_COLUMNS = WANTED_COLUMNS[:-1]
 TRUTH_COLUMNS = ("wanted_id", "person_id", "scenarios")
 TEXT_FIELDS = ("full_name", "other_names", "father_name", "mother_name", "birth_place", "hometown",
                "permanent_address", "current_address")
@@ -586,13 +588,13 @@ def perturb_and_render(d: WantedDraft, res: People, tables: Tables, places: Plac
 
     order = rng.permutation(n)
     wid = [f"TN-{k + 1:06d}" for k in range(n)]
-    wanted = {"wanted_id": wid, **{c: [cols[c][i] for i in order] for c in WANTED_COLUMNS[1:]}}
+    wanted = {"wanted_id": wid, **{c: [cols[c][i] for i in order] for c in RENDERED_COLUMNS[1:]}}
     person = [pid[i] if d.kind[i] == 0 else "" for i in order]
     scen = []
     for i in order:
         labs = [k for k in written if d.labels[k][i]]
         scen.append("|".join(labs) if labs else "clean")
-    wt = pa.table({c: pa.array(wanted[c], type=pa.string()) for c in WANTED_COLUMNS})
+    wt = pa.table({c: pa.array(wanted[c], type=pa.string()) for c in RENDERED_COLUMNS})
     tt = pa.table({"wanted_id": pa.array(wid, type=pa.string()), "person_id": pa.array(person, type=pa.string()),
                    "scenarios": pa.array(scen, type=pa.string())})
     return wt, tt

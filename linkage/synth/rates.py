@@ -239,3 +239,45 @@ SCENARIOS: dict[str, str] = {
     "renamed_after_card": "renamed after the ID card was issued: the wanted record has the card's (old) name, "
                           "the residents register the new one",
 }
+
+# --------------------------------------------------------------------------------------------
+# Identifying marks (đặc điểm nhận dạng, linkage/synth/marks.py; written forms from rules/marks.yaml)
+# --------------------------------------------------------------------------------------------
+# Every person has one mark, some a second; every ID card prints them (CCCD "đặc điểm nhận dạng").
+# Namesakes draw their marks independently, so they rarely share one.
+MARKS_SECOND = 0.30  # a person with a second mark
+MARK_KIND_WEIGHT = {"not_ruoi": 0.44, "seo": 0.40, "bot": 0.05, "hinh_xam": 0.07, "mun_coc": 0.02, "tan_nhang": 0.02}
+# Where each kind sits (landmark keys of rules/marks.yaml, weight); face marks are measured from a
+# landmark ("C 1cm dưới sau cánh mũi trái"), body marks are placed only ("ở cánh tay trái").
+MARK_FACE_LANDMARKS = {
+    "canh_mui": 1.2, "dau_mui": 0.3, "song_mui": 0.3, "duoi_mat": 1.2, "dau_mat": 0.6, "mi_mat": 0.3, "mat": 0.8,
+    "duoi_may": 1.0, "dau_may": 0.6, "long_may": 0.5, "go_ma": 0.6, "ma": 0.8, "mep": 1.0, "moi": 0.4,
+    "nhan_trung": 0.3, "cam": 0.8, "tran": 1.0, "thai_duong": 0.5, "tai": 0.6, "co": 0.5,
+}
+MARK_BODY_LANDMARKS = {
+    "vai": 0.8, "canh_tay": 1.5, "cang_tay": 1.0, "co_tay": 0.6, "ban_tay": 0.8, "ngon_tay": 0.3, "nguc": 0.8,
+    "bung": 0.4, "lung": 0.8, "gay": 0.4, "dui": 0.5, "cang_chan": 0.5, "ban_chan": 0.3,
+}
+MARK_BODY_KINDS = ("hinh_xam", "bot")  # kinds placed on the body (others on the face)
+MARK_UNSIDED = ("dau_mui", "song_mui", "nhan_trung", "cam", "tran", "co", "gay", "nguc", "bung", "lung", "moi")
+MARK_SHAPES = {"seo": ("chấm", "lồi", "dài", "lõm"), "not_ruoi": ("đen", "nâu"), "bot": ("thâm", "nâu", "đỏ")}
+MARK_SHAPE_SHARE = 0.55  # a scar, mole or birthmark whose look is written
+MARK_DISTANCE_CM = (0.5, 1.0, 1.0, 1.5, 2.0, 2.0, 2.5, 3.0, 4.0)  # a face mark's distance (drawn uniformly)
+MARK_TATTOO_MOTIFS = ("rồng", "hoa hồng", "chữ Mẹ", "đại bàng", "chữ Nhẫn", "con hổ", "mỏ neo", "chữ Tâm")
+
+# A wanted notice describes the person's marks in its own words (the same marks as the card).
+WANTED_MARKS_PRESENT = 0.85  # notices with marks (others leave the field empty)
+WANTED_MARKS_ALL = 0.55  # a person with two marks: both described (else one of them)
+WANTED_MARK_EXTRA = 0.04  # a mark the card does not show (a tattoo made later), added
+WANTED_MARK_OTHER = 0.03  # the notice describes another mark altogether (a witness's account)
+WANTED_MARK_FORM_FIRST = 0.75  # kinds and places written with rules/marks.yaml's first form (else another form)
+WANTED_MARK_DROP = {"shape": 0.40, "distance": 0.20, "directions": 0.15, "side": 0.08}  # parts left out
+WANTED_MARK_DISTANCE_OFF = 0.20  # the distance measured differently (half a centimetre off)
+WANTED_MARK_CACH = {"C": 0.45, "C:": 0.15, "cách": 0.40}  # how "at a distance of" is written
+WANTED_MARK_UNIT = {"cm": 0.65, "phân": 0.25, "mm": 0.10}
+WANTED_MARK_SIDE_FORM = {"full": 0.72, "letter": 0.16, "bên": 0.12}  # trái / T / bên trái
+WANTED_MARK_ORDER = {"card": 0.70, "place_first": 0.20, "at_place": 0.10}  # word orders (linkage/synth/marks.py)
+WANTED_MARK_DIRECTIONS_SWAPPED = 0.30  # "sau dưới" for "dưới sau"
+WANTED_MARK_FOLDED = 0.10  # typed without diacritics
+WANTED_MARK_UPPER = 0.05  # in capitals
+WANTED_MARK_SEPARATOR = {", ": 0.45, "; ": 0.30, " và ": 0.15, " + ": 0.10}

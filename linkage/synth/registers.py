@@ -16,7 +16,7 @@ RESIDENT_COLUMNS = ("person_id", "full_name", "other_names", "gender", "birth_da
                     "permanent_address", "current_address", "ethnicity", "father_name", "mother_name", "status",
                     "updated_at")
 CARD_COLUMNS = ("card_number", "old_id_number", "full_name", "gender", "birth_date", "hometown",
-                "permanent_address", "issue_date")
+                "permanent_address", "issue_date", "identifying_marks")
 
 
 def date_text(dates: np.ndarray, prec: np.ndarray | None = None, iso: np.ndarray | None = None) -> pa.Array:
@@ -95,7 +95,10 @@ def card_address(people: People) -> tuple[np.ndarray, np.ndarray, pa.Array]:
     return ward, new, house
 
 
-def id_cards_table(people: People, tables: Tables, places: Places, vocab: pa.Array) -> pa.Table:
+def id_cards_table(people: People, tables: Tables, places: Places, vocab: pa.Array,
+                   marks: pa.Array | None = None) -> pa.Table:
+    """One row per card holder; `marks`: each person's identifying marks as the card prints them
+    (linkage/synth/marks.py), the last column when given."""
     rows = np.flatnonzero(people.has_card)
     ward, new, house = card_address(people)
     cols = {
@@ -108,5 +111,7 @@ def id_cards_table(people: People, tables: Tables, places: Places, vocab: pa.Arr
         "permanent_address": places.render(ward, new, people.card_new, house),
         "issue_date": pc.strftime(pa.array(people.issue_date), format="%Y-%m-%d"),
     }
+    if marks is not None:
+        cols["identifying_marks"] = marks
     order = rows[np.lexsort((people.pid[rows], people.issue_date[rows]))]
     return pa.table(cols).take(pa.array(order))
