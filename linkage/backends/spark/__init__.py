@@ -105,11 +105,13 @@ def prepare_on_spark(ctx, given: list[str], blocking_rules: list[str] | None, ma
         parts = max(spark.sparkContext.defaultParallelism, math.ceil(rows / batch))
         raw = export_raw(con, registers, work, batch)
         spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch))
-        reg = number_persons(normalise_register(spark, raw, ctx.rules, place_text, parts))
+        # Written once (the normalisation runs once), then numbered: person numbering reads it twice.
+        normalise_register(spark, raw, ctx.rules, place_text, parts).write.mode("overwrite").parquet(str(work / "prepared"))
+        reg = number_persons(spark.read.parquet(str(work / "prepared")))
         reg.write.mode("overwrite").parquet(str(work / "reg"))
         bar.advance(rows)
     with ctx.stage("prepare"):
-        con.execute(f"CREATE OR REPLACE VIEW reg AS SELECT * FROM read_parquet('{work / 'reg'}/*.parquet')")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW reg AS SELECT * FROM read_parquet('{work / 'reg'}/*.parquet')")
         reg = spark.read.parquet(str(work / "reg"))
         tf = term_frequencies(spark, reg, _tf_wanted_values(con, settings))
         con.register("_tf", tf)
