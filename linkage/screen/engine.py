@@ -13,6 +13,7 @@ do not merge."""
 from __future__ import annotations
 
 import threading
+import warnings
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -25,7 +26,7 @@ import pyarrow as pa
 
 from linkage.block import _rule_pairs_sql, rule_keys_sql
 from linkage.calibrate import calibrated
-from linkage.compare import compare
+from linkage.compare import Gammas, _apply_fuzzy, _merge_records, pair_query
 from linkage.ingest.contract import COLUMNS
 from linkage.model import match_weights, prior_weight, run_prior
 from linkage.normalize.table import normalize_table
@@ -39,6 +40,7 @@ from linkage.settings import Settings
 from linkage.workspace.nightly import _place_text
 
 _local = threading.local()
+_PARSED_MAX = 64  # statements kept parsed per connection (the per-call SQL texts are a handful)
 
 
 def _connection() -> duckdb.DuckDBPyConnection:
@@ -49,7 +51,30 @@ def _connection() -> duckdb.DuckDBPyConnection:
         con.execute("SET threads = 1")
         con.execute("SET enable_progress_bar = false")
         _local.con = con
+        _local.parsed = {}
     return con
+
+
+def _run(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyConnection:
+    """Execute `sql` on the thread's connection, parsed once: a call's statements are the same
+    few long texts (the comparisons' levels, the flags and explanation), and their parsing is a
+    fixed cost per call. `con.execute`, not `con.sql(...)`: DuckDB 2's relation API binds a
+    statement once for its schema and again to run it (profiled: the first bind is a third of a
+    one-record call's query time)."""
+    parsed: dict[str, Any] = _local.parsed
+    stmt = parsed.get(sql)
+    if stmt is None:
+        if len(parsed) >= _PARSED_MAX:
+            parsed.clear()
+        stmt = parsed[sql] = con.extract_statements(sql)[0]
+    return con.execute(stmt)
+
+
+def _rows_of(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
+    """A (small) query's rows as dicts."""
+    cur = _run(con, sql)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row)) for row in cur.fetchall()]
 
 
 @dataclass
@@ -63,7 +88,8 @@ class Screener:
     def __post_init__(self) -> None:
         self.place_text = _place_text(self.settings)
         self._key_sql: str | None = None
-        self.matches_sql = matches_sql(self.settings, "")
+        self._matches_sql = f"SELECT * EXCLUDE (run_id) FROM ({matches_sql(self.settings, '')})"
+        self._pair_sql, self._compiled, self._fcols = pair_query(self.settings, "pairs")
 
     # -- records -> the engine's register vocabulary ------------------------------------------
 
@@ -79,10 +105,8 @@ class Screener:
             frame = pd.DataFrame({c: pd.Series([records[i].values[c] for i in probes], dtype=object)
                                   for c in COLUMNS[source]})
             table = prepared_arrow(normalize_table(frame, source, rules=self.rules), REGISTER_UID[source], source)
-            table = table.append_column("_probe", pa.array(probes, pa.int64()))
-            con.register("_prepared", table)
-            parts.append(con.sql(derived_sql(self.place_text).replace("{source}", "_prepared")).to_arrow_table())
-            con.unregister("_prepared")
+            con.register(f"_prep_{source}", table.append_column("_probe", pa.array(probes, pa.int64())))
+            parts.append(source)
         names = [c for c in index.reg.schema.names if c not in ("r_idx", "person_idx")]
         known = np.array([-1 if (k := index.person_idx(r.person_id)) is None else k for r in records], np.int64)
         probes = np.flatnonzero(known >= 0)
@@ -95,17 +119,18 @@ class Screener:
         con.register("_old", old)
         con.register("_src", pa.table({"_probe": np.arange(len(records)), "_src": [r.source for r in records]}))
         # the stored records of known persons (the TF counts they held), then the records screened
-        con.execute("CREATE OR REPLACE TEMP TABLE old_reg AS SELECT * EXCLUDE (_probe), _probe AS person_idx FROM _old")
-        sql = [f"SELECT {', '.join(names)}, _probe FROM _p{j}" for j in range(len(parts))]
+        # (the prepare stage's derived SQL inlined: one statement, not one per source and a copy)
+        _run(con, "CREATE OR REPLACE TEMP TABLE old_reg AS SELECT * EXCLUDE (_probe), _probe AS person_idx FROM _old")
+        derived = derived_sql(self.place_text)
+        sql = [f"SELECT {', '.join(names)}, _probe FROM ({derived.replace('{source}', '_prep_' + source)})"
+               for source in parts]
         sql.append(f"SELECT {', '.join('o.' + c for c in names)}, o._probe FROM _old o JOIN _src s USING (_probe) "
                    "WHERE o.src <> s._src")
-        for j, part in enumerate(parts):
-            con.register(f"_p{j}", part)
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE reg AS
+        _run(con, f"""CREATE OR REPLACE TEMP TABLE reg AS
                         SELECT * EXCLUDE (uid, _probe), _probe AS person_idx, CAST(_probe AS VARCHAR) AS uid,
                                row_number() OVER (ORDER BY _probe, src DESC) - 1 AS r_idx
                         FROM ({' UNION ALL BY NAME '.join(sql)})""")
-        for name in [f"_p{j}" for j in range(len(parts))] + ["_old", "_src"]:
+        for name in [f"_prep_{source}" for source in parts] + ["_old", "_src"]:
             con.unregister(name)
         return known
 
@@ -116,7 +141,7 @@ class Screener:
             self._key_sql = " UNION ALL ".join(
                 f"SELECT {bit} AS bit, r_idx, CAST(k AS VARCHAR) AS k FROM ({rule_keys_sql(con, rule, 'r', 'reg')})"
                 for bit, rule in enumerate(self.settings.blocking))
-        return con.execute(self._key_sql).fetchnumpy()
+        return _run(con, self._key_sql).fetchnumpy()
 
     def _block(self, con: duckdb.DuckDBPyConnection, index: ScreenIndex) -> np.ndarray:
         """Temp table `pairs(pair_idx, w_idx, person_idx, rules)`; returns the w_idx touched."""
@@ -141,7 +166,7 @@ class Screener:
         w_touched = np.unique(np.concatenate(hit_w)) if hit_w else np.zeros(0, np.int64)
         con.register("w", index.w.take(pa.array(index.w_row[w_touched])))
         if not hit_w:
-            con.execute("CREATE OR REPLACE TEMP TABLE pairs (pair_idx BIGINT, w_idx BIGINT, person_idx BIGINT, rules BIGINT)")
+            _run(con, "CREATE OR REPLACE TEMP TABLE pairs (pair_idx BIGINT, w_idx BIGINT, person_idx BIGINT, rules BIGINT)")
             return w_touched
         con.register("_hits", pa.table({"bit": np.concatenate(hit_bit), "w_idx": np.concatenate(hit_w),
                                         "r_idx": np.concatenate(hit_r)}))
@@ -149,7 +174,7 @@ class Screener:
             f"SELECT w_idx, person_idx, {bit} AS bit FROM "
             f"({_rule_pairs_sql(rule, f'SELECT DISTINCT w_idx, r_idx FROM _hits WHERE bit = {bit}')})"
             for bit, rule in enumerate(self.settings.blocking) if bit in set(np.unique(np.concatenate(hit_bit)).tolist()))
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE pairs AS
+        _run(con, f"""CREATE OR REPLACE TEMP TABLE pairs AS
                         SELECT row_number() OVER (ORDER BY w_idx, person_idx) - 1 AS pair_idx, * FROM (
                             SELECT w_idx, person_idx, bit_or(1::BIGINT << bit) AS rules FROM ({found})
                             GROUP BY w_idx, person_idx)""")
@@ -168,7 +193,7 @@ class Screener:
         in): when neither moves (a known person whose screened record changes no TF count, the usual
         case at a desk) they are the index's stored weights, else they are recomputed here."""
         s, model = self.settings, index.model
-        meta = con.execute("SELECT w_idx, person_idx, rules FROM pairs ORDER BY pair_idx").fetchnumpy()
+        meta = _run(con, "SELECT w_idx, person_idx, rules FROM pairs ORDER BY pair_idx").fetchnumpy()
         pw = np.asarray(meta["w_idx"], dtype=np.int64)[gammas.pair_idx]
         pp = np.asarray(meta["person_idx"], dtype=np.int64)[gammas.pair_idx]
         prules = np.asarray(meta["rules"], dtype=np.int64)[gammas.pair_idx]
@@ -206,9 +231,8 @@ class Screener:
         match_p = calibrated(one_person_probability(g, total), model)[:n_pairs]
         keep = (rank <= s.top_k) & (total_p >= s.floor_weight) & (match_p >= s.floor_probability)
         mw = match_weights(gammas.levels[keep], model, _rows(tf, keep))
-        con.register("_scored", scored_table(pw, pp, prules, rank, total_p, match_p, gammas, keep, mw))
-        con.execute("CREATE OR REPLACE TEMP TABLE scored AS SELECT * FROM _scored")
-        con.unregister("_scored")
+        # registered, not copied into a table: the matches query reads it once
+        con.register("scored", scored_table(pw, pp, prules, rank, total_p, match_p, gammas, keep, mw))
         return int(keep.sum())
 
     def _tf(self, con: duckdb.DuckDBPyConnection, index: ScreenIndex, pw: np.ndarray,
@@ -233,7 +257,7 @@ class Screener:
         values = " UNION ALL ".join(
             f"SELECT '{c}' AS col, person_idx AS p, CAST({c} AS VARCHAR) AS v, {sign} AS d FROM {t} WHERE {c} IS NOT NULL"
             for c in cols for t, sign in (("reg", 1), ("old_reg", -1)))
-        got = con.execute(f"""
+        got = _run(con, f"""
             WITH held AS (SELECT DISTINCT col, p, v, d FROM ({values})),
                  dv AS (SELECT col, p, v, sum(d) AS d FROM held GROUP BY col, p, v),
                  dt AS (SELECT col, p, sum(d) AS dt FROM held GROUP BY col, p)
@@ -254,6 +278,25 @@ class Screener:
             out.setdefault(name, {})[level] = tf
         return out
 
+    # -- comparisons: compare()'s steps over the query compiled once ----------------------------------
+
+    def _compare(self, con: duckdb.DuckDBPyConnection) -> Gammas:
+        """compare(con, settings, "pairs") for a desk's few pairs: the same pair query (compiled
+        from the rules once per screener, not per call), SQL levels, rapidfuzz bands and merge
+        over a person's records, run through `_run` (parsed once, bound once)."""
+        with warnings.catch_warnings():  # "an extra copy of the rows": a few hundred rows here
+            warnings.simplefilter("ignore", UserWarning)
+            batch = _run(con, self._pair_sql).to_arrow_table().combine_chunks()
+        names = tuple(c.name for c in self._compiled)
+        if batch.num_rows == 0:
+            return Gammas(np.zeros(0, np.int64), np.zeros((0, len(self._compiled)), np.int8), names)
+        batch = batch.to_batches()[0]
+        levels = np.column_stack([batch.column(f"g{i}").to_numpy(zero_copy_only=False)
+                                  for i in range(len(self._compiled))]).astype(np.int8)
+        _apply_fuzzy(batch, levels, self._compiled, self._fcols)
+        pair_idx, merged = _merge_records(batch.column("pair_idx").to_numpy(zero_copy_only=False), levels)
+        return Gammas(pair_idx, merged, names)
+
     # -- the whole call ------------------------------------------------------------------------------
 
     def screen(self, index: ScreenIndex, records: list[Record], threshold: float | None = None) -> list[dict[str, Any]]:
@@ -265,13 +308,13 @@ class Screener:
         con = _connection()
         known = self._prepared(con, records, index)
         self._block(con, index)
-        gammas = compare(con, self.settings, source="pairs")
+        gammas = self._compare(con)
         kept = self._score(con, records, index, gammas, known) if len(gammas.pair_idx) else 0
         results = [{"person_id": r.person_id, "source": r.source,
                     "in_register": index.person_idx(r.person_id) is not None, "candidates": [], "alert": False}
                    for r in records]
         if kept:
-            rows = con.sql(f"SELECT * EXCLUDE (run_id) FROM ({self.matches_sql})").to_arrow_table().to_pylist()
+            rows = _rows_of(con, self._matches_sql)
             for row in rows:
                 if row["match_probability"] < threshold:
                     continue
@@ -280,8 +323,10 @@ class Screener:
         self._mark(index, results, threshold)
         for res in results:
             res["candidates"].sort(key=lambda c: (-c["match_probability"], c["wanted_id"]))
-        con.execute("DROP TABLE IF EXISTS scored; DROP TABLE IF EXISTS pairs; DROP TABLE IF EXISTS reg; "
-                    "DROP TABLE IF EXISTS old_reg")
+        if kept:
+            con.unregister("scored")
+        for table in ("pairs", "reg", "old_reg"):
+            _run(con, f"DROP TABLE IF EXISTS {table}")
         con.unregister("w")
         return results
 
