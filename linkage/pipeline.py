@@ -311,6 +311,7 @@ def run(
     decisions: str | Path | None = None,
     engine: str = "duckdb",
     spark_master: str | None = None,
+    relatives: bool = False,
 ) -> RunResult:
     """The nightly job. Uses the given model, else the project's saved one; with neither it trains
     on this run's pairs first, says so, and writes the model next to the outputs. Everything is
@@ -320,7 +321,7 @@ def run(
     with staging(out_dir) as stage:
         shown = Renaming(reporter or Reporter(), str(stage), str(out_dir))
         result = _run_into(stage, out_dir, wanted, residents, id_cards, rules, model_path, shown, retrain, lang,
-                           decisions, engine, spark_master)
+                           decisions, engine, spark_master, relatives)
         swap_in(stage, out_dir)
     return result
 
@@ -339,6 +340,7 @@ def _run_into(
     decisions: str | Path | None = None,
     engine: str = "duckdb",
     spark_master: str | None = None,
+    relatives: bool = False,
 ) -> RunResult:
     """The run's stages, writing into `stage`; paths in the manifest name `out_dir`, where the
     files will be once swapped in."""
@@ -375,6 +377,7 @@ def _run_into(
         ctx.counts["matches"] = ctx.con.execute(f"SELECT count(*) FROM read_parquet('{staged}')").fetchall()[0][0]
         ctx.counts["wanted_with_candidates"] = ctx.con.execute("SELECT count(DISTINCT w_idx) FROM scored").fetchall()[0][0]
     ctx.con.close()
+    kin = _relatives(ctx, stage, out_dir, wanted, residents, id_cards, rules, lang) if relatives else None
     ctx.timings["total"] = round(time.perf_counter() - t_start, 3)
     matches = out_dir / "matches.parquet"
     manifest = {
@@ -392,6 +395,9 @@ def _run_into(
         "timings_s": ctx.timings,
         "memory_mb": ctx.memory,
     }
+    if kin:  # linkage run --relatives
+        manifest["outputs"].update(kin["outputs"])
+        manifest["counts"]["relatives"] = kin["counts"]
     write_manifest(stage / "manifest.json", manifest)
     _write_report(stage, ctx, rules, lang)
     return RunResult(matches, out_dir / "manifest.json", model_file, trained, ctx.counts, ctx.timings,
@@ -418,6 +424,15 @@ def add_decisions(matches: Path, store_target: str | Path, rules: Path | None) -
     write_parquet(table, matches)
     counts = pc.value_counts(table["decision"]).to_pylist()
     return {c["values"]: c["counts"] for c in sorted(counts, key=lambda c: c["values"])}
+
+
+def _relatives(ctx: Context, stage: Path, out_dir: Path, wanted: Path, residents: Path | None,
+               id_cards: Path | None, rules: Path | None, lang: str) -> dict:
+    """relatives.parquet next to matches.parquet (linkage/relatives, `linkage run --relatives`)."""
+    from linkage.relatives.run import relatives_for_run
+
+    with ctx.stage("relatives"):
+        return relatives_for_run(stage, out_dir, wanted, residents, id_cards, rules, lang)
 
 
 def _write_report(stage: Path, ctx: Context, rules: Path | None, lang: str) -> None:

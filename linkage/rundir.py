@@ -16,7 +16,8 @@ STAGING_PREFIX = ".run-partial-"
 INCOMPLETE = "RUN_INCOMPLETE"  # present only while files are being swapped in
 # What a run writes: replaced or removed together, so no file of an older run survives beside a new one.
 RUN_FILES = ("matches.parquet", "manifest.json", "model.json", "report.html", "ingest_summary.json",
-             "quarantine", "repairs", "workspace.duckdb", "workspace.duckdb.wal")
+             "quarantine", "repairs", "workspace.duckdb", "workspace.duckdb.wal",
+             "relatives.parquet", "identity_excluded.parquet", "relatives_summary.json")  # run --relatives
 
 
 def clear_stale(out_dir: Path) -> list[Path]:

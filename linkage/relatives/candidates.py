@@ -32,6 +32,18 @@ def _pairs(w: pd.DataFrame, r: pd.DataFrame, wkey: str, rkey: str, wmask=None, r
 _ARRAYS: dict[int, dict[str, np.ndarray]] = {}
 
 
+def _cached(df: pd.DataFrame, key: str, make):
+    """A value derived from the whole register, computed once per frame (the wanted records are
+    scored in chunks against the same register: term frequencies, shares, children by parents)."""
+    cache = _ARRAYS.get(id(df))
+    if cache is None:
+        cache = _ARRAYS[id(df)] = {}
+        weakref.finalize(df, _ARRAYS.pop, id(df), None)
+    if key not in cache:
+        cache[key] = make()
+    return cache[key]
+
+
 def _take(df: pd.DataFrame, col: str, idx: np.ndarray) -> np.ndarray:
     """Values at idx; missing text as NaN (never equal to anything, unlike pd.NA or None).
     Each frame's column is converted to numpy once (frames are not changed once read)."""
@@ -90,6 +102,19 @@ def _places(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame) -> None:
                                                           np.where(any_w & any_r, "differ", "unknown")))
 
 
+def _shares_house(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame) -> np.ndarray:
+    """The candidate lives at one of the wanted person's addresses (house, street or hamlet part
+    and commune), or the identity record's."""
+    wi, ri = p["w_idx"].to_numpy(), p["r_idx"].to_numpy()
+    out = np.zeros(len(p), bool)
+    sides = ("perm", "cur", "id_perm", "id_cur") if "id_perm_house" in w.columns else ("perm", "cur")
+    for a in sides:
+        aw = _take(w, f"{a}_house", wi)
+        for b in ("perm", "cur"):
+            out |= pd.notna(aw) & (aw == _take(r, f"{b}_house", ri))
+    return out
+
+
 def _tf(values: pd.Series) -> pd.Series:
     """Share of the population holding each key (the u of an agreeing name)."""
     v = values.dropna()
@@ -102,8 +127,9 @@ def _family_evidence(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame, relation
     name, living in the candidate's commune: one household, not only one name) who is like the wanted person (same name, birth year within one: child_like_wanted)
     or whose other parent's name is the wanted record's other parent (child_with_other_parent)."""
     own, other = ("mother_phon", "father_phon") if relation == "mother" else ("father_phon", "mother_phon")
-    kids = r.loc[r[own].notna(), [own, other, "phon", "byear", "full_name", "perm_ward", "cur_ward"]
-                 ].reset_index(names="c_idx")
+    kids = _cached(r, f"_kids_{own}", lambda: r.loc[r[own].notna(), [
+        own, other, "phon", "byear", "full_name", "perm_ward", "cur_ward", "perm_house", "cur_house"]
+    ].reset_index(names="c_idx"))
     base = pd.DataFrame({"pair": np.arange(len(p)), "r_idx": p["r_idx"].to_numpy(), "w_idx": p["w_idx"].to_numpy(),
                          "key": _take(r, "phon", p["r_idx"].to_numpy()),
                          "w_other": _take(w, other, p["w_idx"].to_numpy()),
@@ -125,6 +151,15 @@ def _family_evidence(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame, relation
         for b in ("perm_ward", "cur_ward"):
             home |= _same(cv, _take(r, b, ri))
     hits = hits[home]
+    ri = hits["r_idx"].to_numpy()
+    at_house = np.zeros(len(hits), bool)
+    for a in ("perm_house", "cur_house"):
+        cv = hits[a].to_numpy(dtype=object, na_value=np.nan)
+        for b in ("perm_house", "cur_house"):
+            at_house |= pd.notna(cv) & (cv == _take(r, b, ri))
+    p["kin_house"] = False
+    p.iloc[np.unique(hits["pair"].to_numpy()[at_house]), p.columns.get_loc("kin_house")] = True
+    p["household_u"], p["house_u"] = _household_u(w, r, p, kids, own, other)
     like = (hits["phon"] == hits["w_phon"]) & ((hits["byear"] - hits["w_year"]).abs().fillna(0) <= 1)
     hits = hits.assign(level=np.where(like, 0, 1)).sort_values(["pair", "level", "byear"], kind="stable")
     best = hits.drop_duplicates("pair")
@@ -136,6 +171,45 @@ def _family_evidence(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame, relation
     p.iloc[pos, p.columns.get_loc("family")] = np.array(names, dtype=object)[best["level"].to_numpy()]
     p.iloc[pos, p.columns.get_loc("kin_name")] = best["full_name"].to_numpy()
     p.iloc[pos, p.columns.get_loc("kin_year")] = best["byear"].to_numpy()
+
+
+def _household_u(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame, kids: pd.DataFrame, own: str,
+                 other: str) -> np.ndarray:
+    """u of child_in_household for each pair: the chance that a namesake who is not the parent has,
+    by coincidence, such a child living in his commune. That is 1 - exp(-lambda), lambda = (register
+    persons whose parents' names are the candidate's and the wanted record's other parent's, plus
+    those named like the wanted person with the candidate's name as parent's) x the share of the
+    register living in the candidate's commune(s). It grows with the register: at 100M, a couple
+    named Nguyễn Văn Hùng and Nguyễn Thị Lan has children in most communes, and such a child then
+    says little; a fixed u fitted on a small register would overstate it (docs/relatives.md)."""
+    wi, ri = p["w_idx"].to_numpy(), p["r_idx"].to_numpy()
+    key = _take(r, "phon", ri)
+    pair_n = _cached(r, f"_pair_n_{own}", lambda: kids.groupby([own, other]).size())
+    like_n = _cached(r, f"_like_n_{own}", lambda: kids.groupby([own, "phon"]).size())
+    k = np.zeros(len(p))
+    for counts, wcol in ((pair_n, other), (like_n, "phon")):
+        look = pd.MultiIndex.from_arrays([pd.Series(key, dtype=object), pd.Series(_take(w, wcol, wi), dtype=object)])
+        pos = counts.index.get_indexer(look)
+        k += np.where(pos >= 0, counts.to_numpy()[np.maximum(pos, 0)], 0)
+    out = []
+    for unit, extra in (("ward", 0.0), ("house", 1.0)):  # house: also the wanted person's own addresses
+        s = _living_share(r, unit)
+        sp = pd.Series(_take(r, f"perm_{unit}", ri)).map(s).fillna(0.0).to_numpy()
+        cur = _take(r, f"cur_{unit}", ri)
+        sc = np.where(cur == _take(r, f"perm_{unit}", ri), 0.0, pd.Series(cur).map(s).fillna(0.0).to_numpy())
+        lam = (np.maximum(k, 1.0) + extra) * (sp + sc)  # at least the child found, when there is one
+        out.append(np.clip(-np.expm1(-lam), 1e-7, 1.0))
+    return out[0], out[1]
+
+
+def _living_share(r: pd.DataFrame, unit: str) -> pd.Series:
+    """Share of the register persons living (permanent or current address) in each commune or house."""
+    def make() -> pd.Series:
+        pw = r[f"perm_{unit}"].to_numpy(dtype=object, na_value=np.nan)
+        cw = r[f"cur_{unit}"].to_numpy(dtype=object, na_value=np.nan)
+        both = pd.Series(np.concatenate([pw, np.where(cw == pw, np.nan, cw)])).dropna()
+        return both.value_counts() / max(len(r), 1)
+    return _cached(r, f"_share_{unit}", make)
 
 
 def _name_level(wn: np.ndarray, rn: np.ndarray) -> np.ndarray:
@@ -161,11 +235,12 @@ def parents(w: pd.DataFrame, r: pd.DataFrame, relation: str, rules: RelativesRul
     p["name"] = _name_level(_take(w, f"{stem}_norm", p["w_idx"].to_numpy()), rn)
     if f"id_{stem}_norm" in w.columns:
         p["name"] = np.where(_name_level(_take(w, f"id_{stem}_norm", p["w_idx"].to_numpy()), rn) == "exact", "exact", p["name"])
-    tf = _tf(r.loc[fits, "phon"])
+    tf = _cached(r, f"_tf_phon_{g}", lambda: _tf(r.loc[fits, "phon"]))
     p["name_u"] = pd.Series(_take(r, "phon", p["r_idx"].to_numpy())).map(tf).fillna(1.0 / max(int(fits.sum()), 1)).to_numpy()
     _places(w, r, p)
     _family_evidence(w, r, p, relation, ident)
-    p["household"] = np.where(p["family"] != "none", "child_in_household", p["address"])
+    p["household"] = np.where(p["kin_house"] | _shares_house(w, r, p), "same_house",
+                              np.where(p["family"] != "none", "child_in_household", p["address"]))
     p["pool"] = int(fits.sum())
     return p
 
@@ -185,7 +260,7 @@ def siblings(w: pd.DataFrame, r: pd.DataFrame, rules: RelativesRules) -> pd.Data
         wp, rp = _take(w, f"{par}_phon", wi), _take(r, f"{par}_phon", ri)
         both = pd.notna(wp) & pd.notna(rp)
         p[par] = np.where(~both, "unknown", np.where(wn == rn, "exact", np.where(wp == rp, "near", "differ")))
-        p[f"{par}_u"] = pd.Series(rp).map(_tf(r[f"{par}_phon"])).fillna(1.0 / len(r)).to_numpy()
+        p[f"{par}_u"] = pd.Series(rp).map(_cached(r, f"_tf_{par}", lambda: _tf(r[f"{par}_phon"]))).fillna(1.0 / len(r)).to_numpy()
     fw, fr = _take(w, "family", wi), _take(r, "family", ri)
     p["family_name"] = np.where(pd.isna(fw) | pd.isna(fr), "unknown", np.where(fw == fr, "equal", "differ"))
     _places(w, r, p)
@@ -228,7 +303,8 @@ def children(w: pd.DataFrame, aliases: pd.DataFrame, r: pd.DataFrame, rules: Rel
     p["name"] = np.where(via == "alias", "alias", np.where(via == "id_exact", "exact",
                                                            np.where(via == "id_near", "near", own_level)))
     p.loc[(via == "id_near") & (own_level == "exact"), "name"] = "exact"
-    tf_f, tf_m = _tf(r["father_phon"]), _tf(r["mother_phon"])
+    tf_f = _cached(r, "_tf_father", lambda: _tf(r["father_phon"]))
+    tf_m = _cached(r, "_tf_mother", lambda: _tf(r["mother_phon"]))
     u = np.where(is_f, pd.Series(rp).map(tf_f), pd.Series(rp).map(tf_m))
     p["name_u"] = np.where(pd.isna(u), 1.0 / len(r), u).astype(float)
     fw, fr = _take(w, "family", wi), _take(r, "family", ri)

@@ -59,9 +59,33 @@ def _status(raw: pd.Series, rules: Path | None) -> pd.Series:
     return pd.Series(np.where(folded.isin(dead), "deceased", "alive"), index=raw.index, dtype=object)
 
 
-def _common(df: pd.DataFrame) -> pd.DataFrame:
+def _house_words(rules: Path | None) -> list[str]:
+    """Words that start a house, street or hamlet part (rules/places/places.yaml noise_prefixes)."""
+    from linkage.rules import load_yaml
+
+    words = load_yaml("places/places.yaml", rules).get("noise_prefixes") or []
+    return sorted({str(x).strip().lower() for x in words if str(x).strip()}, key=len, reverse=True)
+
+
+def _house(df: pd.DataFrame, col: str, ward: pd.Series, words: list[str]) -> pd.Series:
+    """The household key of an address: its 2025 commune and its first part when that part is a
+    house, street or hamlet ("Thôn 3", "Số 12 đường Lê Lợi"), folded. A household (hộ) is one
+    address: a parent and a grown child at one such address are one family far more surely than
+    two people in one commune, and a house holds as many people in a 100M register as in a small
+    one, unlike a commune. Missing when the address names no such part."""
+    head = _fold(_s(df, col).str.split(",", n=1).str[0].str.strip().str.lower())
+    head = head.str.replace(r"\s+", " ", regex=True)
+    pat = r"^(?:\d|(?:" + "|".join(w.replace(" ", r"\s") for w in words) + r")\b)"
+    ok = head.str.contains(pat, regex=True, na=False) & ward.notna()
+    key = ward.astype(object).where(ok, "") + "#" + head.astype(object).where(ok, "")
+    return key.where(ok).astype("string")
+
+
+def _common(df: pd.DataFrame, words: list[str] | None = None) -> pd.DataFrame:
     """The keys both sides share."""
     year = pd.to_numeric(df["birth_year"], errors="coerce").astype("float64")
+    perm_ward = _s(df, "permanent_address_ward_code_2025")
+    cur_ward = _s(df, "current_address_ward_code_2025")
     return pd.DataFrame({
         "full_name": _s(df, "full_name"),
         "norm": _key(df, "full_name_norm"),
@@ -79,13 +103,15 @@ def _common(df: pd.DataFrame) -> pd.DataFrame:
         "perm_prov": _s(df, "permanent_address_province_code_2025"),
         "cur_ward": _s(df, "current_address_ward_code_2025"),
         "cur_prov": _s(df, "current_address_province_code_2025"),
+        "perm_house": _house(df, "permanent_address", perm_ward, words or []),
+        "cur_house": _house(df, "current_address", cur_ward, words or []),
     }, index=df.index)
 
 
 def wanted_frame(path: Path, rules: Path | None) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
     """(wanted keys, alias keys (w_idx, norm, phon), counts)."""
     norm, counts = _read(path, "wanted", rules)
-    w = _common(norm)
+    w = _common(norm, _house_words(rules))
     w.insert(0, "wanted_id", norm["wanted_id"].astype(str).to_numpy())
     w["id_clean"] = _s(norm, "id_clean")
     w = w.reset_index(drop=True)
@@ -104,7 +130,8 @@ def register_frame(residents: Path, id_cards: Path | None, rules: Path | None
                    ) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
     """Register persons: keys, status and the current address of the most recent record."""
     res, c_res = _read(residents, "residents", rules)
-    r = _common(res)
+    words = _house_words(rules)
+    r = _common(res, words)
     r.insert(0, "person_id", res["person_id"].astype(str).to_numpy())
     r["status"] = _status(_s(res, "status"), rules)
     cur = _s(res, "current_address").fillna(_s(res, "permanent_address"))
@@ -119,13 +146,13 @@ def register_frame(residents: Path, id_cards: Path | None, rules: Path | None
     counts["id_cards"] = c_cards
     if not len(cards):
         return r, counts
-    c = _common(cards)
+    c = _common(cards, words)
     c.insert(0, "person_id", cards["card_number"].astype(str).to_numpy())
     c["current_address"] = _s(cards, "permanent_address")
     c["address_date"] = pd.to_datetime(_s(cards, "issue_date"), errors="coerce")
     c = c.sort_values("address_date", kind="stable").drop_duplicates("person_id", keep="last")
     # a later card's address is the current one of a residents person
-    both = r[["person_id", "address_date"]].merge(c[["person_id", "current_address", "address_date", "perm_ward", "perm_prov"]],
+    both = r[["person_id", "address_date"]].merge(c[["person_id", "current_address", "address_date", "perm_ward", "perm_prov", "perm_house"]],
                                                   on="person_id", suffixes=("", "_card"))
     later = both[both["address_date_card"] > both["address_date"].fillna(pd.Timestamp.min)]
     pos = pd.Index(r["person_id"]).get_indexer(later["person_id"])
@@ -133,6 +160,7 @@ def register_frame(residents: Path, id_cards: Path | None, rules: Path | None
     r.loc[pos, "address_date"] = later["address_date_card"].to_numpy()
     r.loc[pos, "cur_ward"] = later["perm_ward"].to_numpy()
     r.loc[pos, "cur_prov"] = later["perm_prov"].to_numpy()
+    r.loc[pos, "cur_house"] = later["perm_house"].to_numpy()
     only = c[~c["person_id"].isin(r["person_id"])].copy()
     only["status"] = "alive"
     only["source"] = "id_cards"

@@ -19,7 +19,7 @@ LEVELS = {
     "address": ("same_ward", "same_province", "differ", "unknown"),
     # a parent's address and household in one comparison: a register child living in the
     # candidate's commune usually lives in the wanted person's commune too (not independent)
-    "household": ("child_in_household", "same_ward", "same_province", "differ", "unknown"),
+    "household": ("same_house", "child_in_household", "same_ward", "same_province", "differ", "unknown"),
     "mother": ("exact", "near", "differ", "unknown"),
     "father": ("exact", "near", "differ", "unknown"),
     "family_name": ("equal", "differ", "unknown"),
@@ -42,11 +42,24 @@ def level_names(relation: str, comparison: str) -> tuple[str, ...]:
 # Levels whose u is the term frequency of the name (no u in the rules).
 TF_LEVELS = {"exact", "near", "alias"}
 TF_COMPARISONS = {"name", "mother", "father"}
+# Levels whose u is computed per pair from the register in use (no u in the rules): a register
+# child in the candidate's commune with the wanted record's other parent (candidates._household_u).
+RUNTIME_U = {("household", "child_in_household"), ("household", "same_house")}
 
 
 def is_tf(comparison: str, level: str) -> bool:
-    """Whether a level's u is the name's term frequency (name agreement levels)."""
-    return comparison in TF_COMPARISONS and level in TF_LEVELS
+    """Whether a level's u is computed per pair at run time (name term frequencies, household)."""
+    return (comparison in TF_COMPARISONS and level in TF_LEVELS) or (comparison, level) in RUNTIME_U
+
+
+def u_column(comparison: str) -> str:
+    """The pair column holding a run-time u."""
+    return {"mother": "mother_u", "father": "father_u", "household": "household_u"}.get(comparison, "name_u")
+
+
+def u_column_of(comparison: str, level: str) -> str:
+    """The pair column holding a level's run-time u."""
+    return "house_u" if (comparison, level) == ("household", "same_house") else u_column(comparison)
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,8 @@ def identity_pairs(w: pd.DataFrame, r: pd.DataFrame, matches: Path | None, thres
     return out.reset_index(drop=True), "rule"
 
 
+ID_COLUMNS = ("perm_ward", "perm_prov", "cur_ward", "cur_prov", "perm_house", "cur_house", "father_norm",
+              "father_phon", "mother_norm", "mother_phon")
 FILLED = ("father_norm", "father_phon", "mother_norm", "mother_phon", "family", "gender", "byear",
           "home_ward", "home_prov")
 
@@ -71,8 +73,7 @@ def with_identity(w: pd.DataFrame, r: pd.DataFrame, ident: pd.DataFrame) -> pd.D
     hometown where the wanted record lacks them, and the identity record's addresses as two more
     places the person lived (id_perm_*, id_cur_*). An officer reads the register record too."""
     out = w.copy()
-    for c in ("perm_ward", "perm_prov", "cur_ward", "cur_prov", "father_norm", "father_phon", "mother_norm",
-              "mother_phon"):
+    for c in ID_COLUMNS:
         out[f"id_{c}"] = pd.Series(pd.NA, index=out.index, dtype="string")
     sure = ident[ident["reason"].str.startswith("matches") | (ident["reason"] == "same id number")]
     sure = sure.drop_duplicates("w_idx")
@@ -83,8 +84,7 @@ def with_identity(w: pd.DataFrame, r: pd.DataFrame, ident: pd.DataFrame) -> pd.D
         cur = out[c].iloc[wi]
         fill = pd.Series(r[c].to_numpy()[ri], index=cur.index)
         out.loc[out.index[wi], c] = cur.where(cur.notna(), fill).to_numpy()
-    for c in ("perm_ward", "perm_prov", "cur_ward", "cur_prov", "father_norm", "father_phon", "mother_norm",
-              "mother_phon"):
+    for c in ID_COLUMNS:
         out.loc[out.index[wi], f"id_{c}"] = r[c].to_numpy()[ri]
     return out
 
@@ -117,6 +117,36 @@ def score_relation(w, aliases, r, rules: RelativesRules, relation: str, exclude:
     p["probability"] = probabilities(p, relation)
     p["relation"] = relation
     return p
+
+
+CHUNK_WANTED = 500  # wanted records scored at a time: the pairs of a chunk, not of the whole list, are in memory
+
+
+def _chunk(df: pd.DataFrame, lo: int, hi: int) -> pd.DataFrame:
+    """Rows of a (w_idx, ...) table whose wanted record lies in [lo, hi), renumbered from 0."""
+    sel = (df["w_idx"] >= lo) & (df["w_idx"] < hi)
+    return df[sel.to_numpy()].assign(w_idx=lambda d: d["w_idx"] - lo).reset_index(drop=True)
+
+
+def score_all(w: pd.DataFrame, aliases: pd.DataFrame, r: pd.DataFrame, rules: RelativesRules,
+              exclude: pd.DataFrame, chunk: int = CHUNK_WANTED) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Every relation's pairs at or above keep_floor, scored CHUNK_WANTED wanted records at a time.
+    A wanted record's candidates (and the father / mother competition) never span two chunks, so
+    the result equals one pass; what depends on the whole register (term frequencies, shares of
+    the register per commune and house, children by parents' names) is computed once."""
+    blocked = {rel: 0 for rel in RELATIONS}
+    kept: list[pd.DataFrame] = []
+    for lo in range(0, max(len(w), 1), chunk):
+        hi = min(lo + chunk, len(w))
+        wc = w.iloc[lo:hi].reset_index(drop=True)
+        ac, ec = _chunk(aliases, lo, hi), _chunk(exclude, lo, hi)
+        for rel in RELATIONS:
+            p = score_relation(wc, ac, r, rules, rel, ec)
+            blocked[rel] += int(len(p))
+            p = p[p["probability"] >= rules.keep_floor].reset_index(drop=True)
+            kept.append(p.assign(w_idx=p["w_idx"] + lo))
+    out = pd.concat(kept, ignore_index=True) if kept else pd.DataFrame()
+    return out, blocked
 
 
 def _table(p: pd.DataFrame, w: pd.DataFrame, r: pd.DataFrame, rules: RelativesRules, lang: str,
@@ -155,8 +185,9 @@ def _table(p: pd.DataFrame, w: pd.DataFrame, r: pd.DataFrame, rules: RelativesRu
 
 def find_relatives(wanted: Path, residents: Path, out_dir: Path, id_cards: Path | None = None,
                    matches: Path | None = None, rules: Path | None = None, threshold: float | None = None,
-                   lang: str = "vi") -> RelativesResult:
-    """Run the whole command; outputs are written atomically into out_dir."""
+                   lang: str = "vi", named_dir: Path | None = None) -> RelativesResult:
+    """Run the whole command; outputs are written atomically into out_dir (`named_dir`: where the
+    summary says they are, when out_dir is a run's staging folder)."""
     t0 = time.perf_counter()
     rr = load_relatives_rules(rules)
     if threshold is not None:
@@ -168,9 +199,7 @@ def find_relatives(wanted: Path, residents: Path, out_dir: Path, id_cards: Path 
     exclude, how = identity_pairs(w, r, Path(matches) if matches else None, rr.identity_threshold)
     w = with_identity(w, r, exclude)
     aliases = identity_names(w, aliases, r, exclude)
-    scored = [score_relation(w, aliases, r, rr, rel, exclude) for rel in RELATIONS]
-    blocked = {rel: int(len(s)) for rel, s in zip(RELATIONS, scored)}
-    kept = pd.concat([s[s["probability"] >= rr.keep_floor] for s in scored], ignore_index=True)
+    kept, blocked = score_all(w, aliases, r, rr, exclude)
     timings["score"] = round(time.perf_counter() - t0 - timings["normalise"], 3)
     table = _table(kept, w, r, rr, lang, rules_dir(rules))
     out_dir = Path(out_dir)
@@ -197,6 +226,24 @@ def find_relatives(wanted: Path, residents: Path, out_dir: Path, id_cards: Path 
                 "matches": str(matches) if matches else None, "threshold": rr.threshold, "keep_floor": rr.keep_floor,
                 "identity_excluded_by": identity, "rules_hash": rules_hash(rules), "counts": counts,
                 "timings_s": timings,
-                "outputs": {"relatives": str(out_dir / RELATIVES), "identity_excluded": str(out_dir / EXCLUDED)}},
+                "outputs": {"relatives": str((named_dir or out_dir) / RELATIVES),
+                            "identity_excluded": str((named_dir or out_dir) / EXCLUDED)}},
                out_dir / SUMMARY)
     return RelativesResult(out_dir, counts, timings, identity)
+
+
+def relatives_for_run(stage: Path, out_dir: Path, wanted: Path, residents: Path | None, id_cards: Path | None,
+                      rules: Path | None, lang: str) -> dict[str, object]:
+    """`linkage run --relatives`: relatives.parquet (and identity_excluded.parquet, the summary) in
+    the run's staging folder, next to matches.parquet, whose candidates are the identities left
+    out; returns what the manifest records (outputs, counts, timings)."""
+    if residents is None:
+        raise InputError("--relatives needs --residents: relatives are looked for in the residents register")
+    res = find_relatives(Path(wanted), Path(residents), Path(stage), id_cards=Path(id_cards) if id_cards else None,
+                         matches=Path(stage) / "matches.parquet", rules=rules, lang=lang, named_dir=Path(out_dir))
+    return {"outputs": {"relatives": str(Path(out_dir) / RELATIVES), "identity_excluded": str(Path(out_dir) / EXCLUDED),
+                        "relatives_summary": str(Path(out_dir) / SUMMARY)},
+            "counts": {"probable": res.counts["probable"], "written": res.counts["written"],
+                       "wanted_with_probable_relative": res.counts["wanted_with_probable_relative"],
+                       "identity_excluded": res.counts["identity_excluded"]},
+            "timings_s": res.timings}

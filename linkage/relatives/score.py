@@ -15,7 +15,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from linkage.relatives.rules import COMPARISONS, Relation, is_tf
+from linkage.relatives.rules import COMPARISONS, Relation, is_tf, u_column_of
 from linkage.relatives.candidates import _take
 from linkage.reports.strings import t
 
@@ -35,7 +35,7 @@ def weights(p: pd.DataFrame, rel: Relation) -> pd.DataFrame:
             if not sel.any():
                 continue
             if is_tf(comp, level):
-                u = p.loc[sel, f"{comp}_u" if comp in ("mother", "father") else "name_u"].to_numpy()
+                u = p.loc[sel, u_column_of(comp, level)].to_numpy()
                 mw[sel] = np.log2(m / np.clip(u, 1e-9, 1.0))
             else:
                 mw[sel] = rel.weight(comp, level)
@@ -109,6 +109,9 @@ def explain(p: pd.DataFrame, w: pd.DataFrame, r: pd.DataFrame, relation: str, la
         add(p["family"] == "child_with_other_parent",
             pd.Series([s("child_with_other_parent", name=a, year=b, other=f"{s('parent_word.' + other)} {c}")
                        for a, b, c in zip(kn, ky, other_name)], index=p.index, dtype=object))
+    if "household" in p.columns:  # the household address (house, hamlet) shared
+        add((p["household"] == "same_house") & ~p["kin_house"].astype(bool), s("same_house"))
+        add((p["household"] == "same_house") & p["kin_house"].astype(bool), s("child_same_house"))
     dead = pd.Series(_take(r, "status", ri), index=p.index) == "deceased"  # frame.register_frame's status
     add(dead, s("deceased"))
     head = s(f"relation.{relation}") + ": "

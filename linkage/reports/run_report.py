@@ -41,9 +41,9 @@ def render_run_report(run_dir: Path, lang: str = DEFAULT_LANG, truth: Path | Non
             Markup("<p>" + esc(t("run.header.run", lang)) + " " + code(m.get("run_id", "?")) + " · "
                    + esc(t("run.header.written", lang, when=fmt_datetime(made, lang))) + " · "
                    + esc(t("run.header.version", lang, version=m.get("version", "?"))) + " · "
-                   + esc(t("run.header.rules", lang)) + " " + code(str(m.get("rules_hash", ""))[:12]) + "</p>"),
-            toc((s, t(f"run.{s}.title", lang)) for s in rs.SECTIONS)]
+                   + esc(t("run.header.rules", lang)) + " " + code(str(m.get("rules_hash", ""))[:12]) + "</p>")]
     sections = [getattr(rs, s)(ctx) for s in rs.SECTIONS]
+    head.append(toc((s, t(f"run.{s}.title", lang)) for s, body in zip(rs.SECTIONS, sections) if body))
     return page(t("run.title", lang), [*head, *sections], lang)
 
 

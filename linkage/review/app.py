@@ -24,7 +24,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from linkage.errors import InputError
-from linkage.review import auth, pages
+from linkage.review import auth, pages, relatives_panel
 from linkage.review.candidates import NONE, PENDING, Candidates, Filters, comparisons_of, load_matches
 from linkage.review.records import Records, from_sources, from_workspace
 from linkage.review.store import ReviewError, Session, Store
@@ -69,6 +69,7 @@ def load_config(store: Store, threshold: float, *, run: Path | None = None, matc
         records = from_sources(w, r, c, raw, rules)
         table = load_matches(Path(matches), w)
     cands = Candidates(table, threshold, store, comparisons_of(table))
+    relatives_panel.register(records, run if run is not None else Path(matches).parent)  # relatives.parquet
     return AppConfig(store, cands, records, rules)
 
 
