@@ -259,15 +259,13 @@ def _text(c: Comparison) -> KindSpec:
 
 def _marks(c: Comparison) -> KindSpec:
     """Identifying marks (linkage/normalize/marks.py keys `kind|place|side`, side `?` when not
-    written): the same mark at the same place and side agrees strongly; the same kind at the same
-    place with the side unwritten on one record agrees less; marks on both records that share
-    nothing disagree (weakly: a notice may describe another mark than the card). A record with no
-    mark whose place is known counts for nothing."""
+    written): the same key on both records agrees strongly (the same kind at the same place and
+    side; or at a place without a side, such as the chin, written without one on both); the same
+    kind at the same place with the side unwritten on one record only agrees less; marks on both
+    records that share nothing disagree (weakly: a notice may describe another mark than the
+    card). A record with no mark whose place is known counts for nothing."""
     col = c.params.get("column", "marks_keys")
     lc, rc = f"coalesce(l.{col}, [])", f"coalesce(r.{col}, [])"
-
-    def known(side: str) -> str:
-        return f"list_filter({side}, lambda k: NOT suffix(k, '|?'))"
 
     def place(side: str, unknown_only: bool = False) -> str:
         keys = f"list_filter({side}, lambda k: suffix(k, '|?'))" if unknown_only else side
@@ -276,7 +274,7 @@ def _marks(c: Comparison) -> KindSpec:
     return KindSpec(
         null=f"len({lc}) = 0 OR len({rc}) = 0",
         conditions={
-            "same_mark": f"list_has_any({known(lc)}, {known(rc)})",
+            "same_mark": f"list_has_any({lc}, {rc})",
             "same_place": f"list_has_any({place(lc, True)}, {place(rc)}) OR list_has_any({place(lc)}, {place(rc, True)})",
             "else": "TRUE",
         },

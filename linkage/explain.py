@@ -66,7 +66,25 @@ def _explanation_config(settings: Settings) -> tuple[float, float, int, set[str]
     return min_pos, min_neg, max_pos, agree
 
 
-def _item_sql(settings: Settings, j: int, flags: dict[str, str], agree: set[str], notes: dict[str, str]) -> str:
+def _marks_phrase_sql(settings: Settings, j: int, lang: str) -> str | None:
+    """The `marks` comparison's phrase in the reviewer's language (rules/strings/marks.<lang>.yaml,
+    key marks.explain.<level>), None for another kind or a level the catalogue does not name."""
+    c = settings.comparisons[j]
+    if c.kind != "marks":
+        return None
+    from linkage.reports.strings import check_lang, load_catalogue  # reports import outputs: import late
+
+    try:
+        cat = load_catalogue(settings.path.parent)[check_lang(lang)]
+    except RulesError:  # a rules pack without a string catalogue: the level texts stand
+        cat = {}
+    texts = [cat.get(f"marks.explain.{lv.id}", lv.text) for lv in c.levels]
+    whens = " ".join(f"WHEN {k} THEN {template_sql(t)}" for k, t in enumerate(texts))
+    return f"CASE s.g_{c.name} {whens} END"
+
+
+def _item_sql(settings: Settings, j: int, flags: dict[str, str], agree: set[str], notes: dict[str, str],
+              lang: str = "vi") -> str:
     """One comparison as {w: weight, t: phrase, k: kind}: k = 2 when a conflict flag on it is set,
     1 when an agreement flag is, else 0. A flagged phrase is never NULL: the flag's name stands in
     for an empty level text. A set flag judged on the current record (`notes`) states the current
@@ -75,7 +93,7 @@ def _item_sql(settings: Settings, j: int, flags: dict[str, str], agree: set[str]
     on_c = [f for f, spec in settings.flags.items() if spec.get("comparison") == c.name]
     neg = [f for f in on_c if f not in agree]
     pos = [f for f in on_c if f in agree]
-    phrase = f"nullif({phrase_sql(settings, j)}, '')"
+    phrase = f"nullif({_marks_phrase_sql(settings, j, lang) or phrase_sql(settings, j)}, '')"
     kind, text = "0", phrase
     if on_c:
         whens = " ".join(f"WHEN {flags[f]} THEN {k}" for k, fs in ((2, neg), (1, pos)) for f in fs)
@@ -106,7 +124,7 @@ def explanation_items_sql(settings: Settings, current: bool = False, lang: str =
     _, _, _, agree = _explanation_config(settings)
     flags = flags_sql(settings, current)
     notes = older_agrees_sql(settings, lang) if current else {}
-    return "[" + ", ".join(_item_sql(settings, j, flags, agree, notes) for j in range(len(settings.comparisons))) + "]"
+    return "[" + ", ".join(_item_sql(settings, j, flags, agree, notes, lang) for j in range(len(settings.comparisons))) + "]"
 
 
 def explanation_from_items(settings: Settings, items: str) -> str:

@@ -31,6 +31,8 @@ CASES = [
     ("Sẹo chấm C1cm dưới sau c.mũi T", "seo", "canh_mui", "trai", ("duoi", "sau"), 1.0),
     ("Sẹo chấm cách cánh mũi trái 1cm về phía dưới sau", "seo", "canh_mui", "trai", ("duoi", "sau"), 1.0),
     ("Sẹo lồi 1 phân rưỡi dưới cằm", "seo", "cam", "", ("duoi",), 1.5),
+    ("Sẹo lồi C 1,5cm dưới cằm", "seo", "cam", "", ("duoi",), 1.5),  # a decimal comma
+    ("SẸO CÁCH 0,5CM CÁNH MŨI PHẢI", "seo", "canh_mui", "phai", (), 0.5),
     ("Vết sẹo dài 5mm ở trán", "seo", "tran", "", (), 0.5),
     ("Hình xăm chữ Mẹ ở cánh tay trái", "hinh_xam", "canh_tay", "trai", (), None),
     ("Xăm hình rồng mu bàn tay phải", "hinh_xam", "ban_tay", "phai", (), None),
@@ -142,6 +144,8 @@ def test_marks_comparison_levels():
     card = "Sẹo chấm C 1cm dưới sau cánh mũi trái. Nốt ruồi C 2cm trên trước đuôi mắt phải"
     assert marks_level("not ruoi c2cm tren truoc duoi mat phai", card) == "same_mark"  # other writing, one of two
     assert marks_level("Sẹo ở cánh mũi", card) == "same_place"  # side not written on the notice
+    assert marks_level("Sẹo lồi C 1,5cm dưới cằm", "Sẹo ở cằm") == "same_mark"  # a place without a side
+    assert marks_level("Sẹo ở cánh mũi", "seo canh mui") == "same_mark"  # side unwritten on both: as written
     assert marks_level("Sẹo chấm cánh mũi phải", card) == "else"  # the other side: another mark
     assert marks_level("Hình xăm chữ Mẹ ở cánh tay trái", card) == "else"
     assert marks_level(None, card) is None and marks_level("Không có", card) is None  # absent: nothing
@@ -176,3 +180,41 @@ def test_a_register_without_marks_column_gives_null_marks(tmp_path):
     con = workspace(tmp_path, [{"identifying_marks": "Sẹo ở cằm"}], [{}])
     assert pair_levels(con, [("W1", "080085001234")])[0]["marks"] is None
     assert con.execute("SELECT typeof(marks_keys) FROM reg LIMIT 1").fetchall()[0][0] == "VARCHAR[]"
+
+
+# --- the review page shows the candidate's marks (from the person's ID card) beside the notice's
+
+def test_review_pair_page_shows_both_records_marks(tmp_path):
+    import html
+    import re
+
+    from starlette.testclient import TestClient
+
+    from linkage.model import default_model, save_model
+    from linkage.pipeline import run
+    from linkage.review.app import create_app, load_config
+    from linkage.review.store import Store
+    from linkage.rules import rules_hash
+    from linkage.settings import load_settings
+
+    sample = Path(__file__).resolve().parent.parent / "data_samples" / "sample"
+    model = save_model(default_model(load_settings(), rules_hash()), tmp_path / "model.json")
+    result = run(sample / "wanted.csv", sample / "residents.csv", sample / "id_cards.csv", tmp_path / "out",
+                 model_path=model)
+    m = pd.read_parquet(result.matches)
+    wanted = pd.read_csv(sample / "wanted.csv", dtype=str, keep_default_na=False).set_index("wanted_id")
+    cards = pd.read_csv(sample / "id_cards.csv", dtype=str, keep_default_na=False).set_index("card_number")
+    top = m[(m["rank"] == 1) & (m["mw_marks"] > 3) & m["person_id"].isin(cards.index)].iloc[0]
+    assert "đặc điểm nhận dạng" in top["explanation"]  # the explanation says it, in Vietnamese by default
+    store = Store.open(tmp_path / "review.sqlite")
+    store.add_user("an", "mat-khau-an-01")
+    client = TestClient(create_app(load_config(store, 0.5, run=tmp_path / "out")), base_url="http://testserver")
+    page = client.get("/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    client.post("/login", data={"csrf": csrf, "username": "an", "password": "mat-khau-an-01"}, follow_redirects=False)
+    text = html.unescape(client.get(f"/pair/{top['wanted_id']}/{top['person_id']}").text)
+    row = re.search(r"<tr[^>]*>\s*<th>Đặc điểm nhận dạng(?:<br>[^<]*<span[^>]*>[^<]*</span>)?</th>(.*?)</tr>", text, re.S)
+    assert row, "no identifying-marks row in the fields table"
+    assert wanted.loc[top["wanted_id"], "identifying_marks"] in row.group(1)
+    assert cards.loc[top["person_id"], "identifying_marks"] in row.group(1)
+    store.close()

@@ -127,7 +127,8 @@ def _vocabs(key: str) -> tuple[_Vocab, _Vocab]:
 
 def _clean(text: str) -> str:
     t = unicodedata.normalize("NFC", text).lower()
-    t = re.sub(r"[,:()\[\]\"'“”]", " ", t)
+    t = re.sub(r"(?<!\d),|,(?!\d)", " ", t)  # a decimal comma ("1,5cm") stays
+    t = re.sub(r"[:()\[\]\"'“”]", " ", t)
     return re.sub(r"[ \t\r\f\v\u00a0]+", " ", t).strip()
 
 

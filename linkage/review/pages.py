@@ -12,6 +12,7 @@ import numpy as np
 
 from linkage.reports.html import fmt_datetime, fmt_num, fmt_pct
 from linkage.reports.strings import check_lang, has, load_catalogue, t
+from linkage.review import relatives_panel
 from linkage.review.candidates import DANGER_ORDER, Candidates, Filters, Row
 from linkage.review.evidence import REASON_ID
 from linkage.review.records import FIELDS, Records, contribution_class, word_diff
@@ -182,7 +183,7 @@ def pair_page(ctx: Ctx, cands: Candidates, records: Records, pos: int, norm: boo
     other_items.sort(key=lambda x: x["rank"])
     live = cands.live.get(pos)
     extra = [(ctx.tr(f"field.{k}"), wanted.get(k)) for k in ("decision_number", "decision_date", "issuing_unit",
-                                                               "offence", "identifying_marks") if wanted.get(k)]
+                                                               "offence") if wanted.get(k)]  # marks: in fields
     return {
         "row": r, "danger": danger_label(ctx, r.danger, r.danger_level), "wanted": wanted, "cand": cand,
         "fields": field_rows(ctx, r, wanted, cand, forms), "norm": norm, "flags": flag_lines(ctx, r, wanted, cand),
@@ -192,6 +193,7 @@ def pair_page(ctx: Ctx, cands: Candidates, records: Records, pos: int, norm: boo
         "cards": records.cards(r.person_id), "live": live, "state_label": state_label(ctx, r.state),
         "reason": reason_text(ctx, r.requeue_reason),
         "decided_at": fmt_datetime(live["decided_at"], ctx.lang) if live else "",
+        "relatives": relatives_panel.panel(records, r.wanted_id, ctx.lang, ctx.rules),
     }
 
 

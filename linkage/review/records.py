@@ -36,6 +36,7 @@ FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("id_number", ("id_number", "id_encoded")),
     ("father_name", ("father",)),
     ("mother_name", ("mother",)),
+    ("identifying_marks", ("marks",)),  # the notice's against the person's ID card's (candidate())
 )
 WANTED_EXTRA = ("decision_number", "decision_date", "issuing_unit", "offence", "danger_level", "identifying_marks")
 STRONG_BITS = 3.0  # |contribution| at or above: a strong row colour
@@ -173,6 +174,7 @@ def normalised_fields(n: pd.Series) -> dict[str, str]:
         "permanent_address": _place(n, "permanent_address"),
         "current_address": _place(n, "current_address"),
         "ethnicity": _v(n, "ethnicity_code"),
+        "identifying_marks": _v(n, "marks_keys"),
         "id_number": " ".join(x for x in (_v(n, "id_clean"), _v(n, "id_kind") and f"({_v(n, 'id_kind')})") if x),
         "father_name": _v(n, "father_norm"),
         "mother_name": _v(n, "mother_norm"),
