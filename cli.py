@@ -272,6 +272,7 @@ def run(
     rules: Optional[Path] = RulesOpt,
     engine: str = EngineOpt,
     spark_master: Optional[str] = SparkMasterOpt,
+    relatives: bool = typer.Option(False, "--relatives", help="Also write relatives.parquet (the wanted persons' parents, siblings, children in the register; docs/relatives.md)."),
     quiet: bool = QuietOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -282,7 +283,7 @@ def run(
         result = run_job(
             wanted, residents, id_cards, sup.out_dir(out_dir), rules=rules, model_path=model,
             reporter=sup.reporter(quiet or as_json), retrain=retrain, lang=sup.lang_code(lang), decisions=decisions,
-            engine=_engine(engine), spark_master=spark_master,
+            engine=_engine(engine), spark_master=spark_master, relatives=relatives,
         )
     summary, text = _run_summary(result)
     if quiet and not as_json:
@@ -431,6 +432,7 @@ def audit(
     out_dir: Path = typer.Option(..., "--out", help="Output directory (issues, summary, report.html).", metavar="DIR"),
     residents: Optional[Path] = typer.Option(None, help="Residents file: flag wanted persons linked to a deceased resident.", metavar="FILE"),
     matches: Optional[Path] = typer.Option(None, help="A run's matches.parquet: the deceased link uses its candidates instead of exact keys.", metavar="FILE"),
+    dedupe: bool = typer.Option(False, "--dedupe", help="Wanted list: the duplicate check lists `linkage dedupe`'s clusters (written to OUT/dedupe/) instead of exact-key groups."),
     lang: str = LangOpt,
     rules: Optional[Path] = RulesOpt,
     quiet: bool = QuietOpt,
@@ -441,7 +443,8 @@ def audit(
 
     with sup.guard():
         result = run_audit(path, sup.source_name(source), sup.out_dir(out_dir), rules=rules, residents=residents,
-                           matches=matches, say=sup.reporter(quiet or as_json).say, lang=sup.lang_code(lang))
+                           matches=matches, say=sup.reporter(quiet or as_json).say, lang=sup.lang_code(lang),
+                           dedupe=dedupe)
     summary = {"source": result.source, "issues": str(result.issues), "summary": str(result.summary),
                "report": str(result.report), "meta": str(result.meta), "rows_read": result.rows_read,
                "rows_accepted": result.rows_accepted, "rows_quarantined": result.rows_quarantined}

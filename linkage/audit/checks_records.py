@@ -47,9 +47,32 @@ def key_part(ctx: AuditContext, name: str) -> pd.Series:
                      f"birth_day, birth_year, gender_norm, father_key, mother_key, hometown_province, id_clean)")
 
 
+def dedupe_groups(ctx: AuditContext) -> tuple[np.ndarray, np.ndarray]:
+    """(group id per row, -1 if none; how it was grouped) from `linkage dedupe`'s clusters: the
+    matcher's links (names, dates, places, ids, marks as evidence), clustered so that one weak link
+    does not chain strangers; each row says its cluster's weakest link."""
+    cl = ctx.dedupe_clusters
+    ids = ctx.series(ctx.key).astype(str).to_numpy(dtype=object)
+    cluster_of = dict(zip(cl["wanted_id"].astype(str), cl["cluster_id"].astype(str)))
+    weakest = dict(zip(cl["cluster_id"].astype(str), cl["weakest_link_probability"].astype(float)))
+    cid = pd.Series([cluster_of.get(i) for i in ids], dtype=object)
+    codes, uniques = pd.factorize(cid, use_na_sentinel=True)
+    which = np.array([None if c is None else f"dedupe cluster {c} (weakest link p={weakest[c]:.3f})" for c in cid],
+                     dtype=object)
+    group = codes.astype(np.int64)
+    size = np.bincount(group[group >= 0], minlength=len(uniques))
+    group[(group >= 0) & (size[np.maximum(group, 0)] < 2)] = -1  # a cluster of one is no duplicate
+    which[group < 0] = None
+    return group, which
+
+
 def duplicate_groups(ctx: AuditContext, rule: Rule) -> tuple[np.ndarray, np.ndarray]:
     """(group id per row, -1 if none; the key that grouped it). Groups of all keys are merged
-    only per key: a row gets the first key that puts it with another record."""
+    only per key: a row gets the first key that puts it with another record. With dedupe's
+    clusters (audit --dedupe) the groups are those clusters instead of the exact keys."""
+    if ctx.dedupe_clusters is not None and ctx.source == "wanted":
+        return ctx._cached(("dupgroups", rule.id, "dedupe"), lambda: dedupe_groups(ctx))
+
     def make():
         keys = rule.params.get("keys", {}).get(ctx.source, [])
         group = np.full(ctx.n, -1, dtype=np.int64)
@@ -82,7 +105,8 @@ def duplicate_person(ctx: AuditContext, rule: Rule, field: str) -> Found | None:
     df = pd.DataFrame({"g": group[pos], "rid": rid})
     members = df["g"].map(df.groupby("g")["rid"].agg(list))
     others = [", ".join([str(x) for x in m if x != me][:3]) for m, me in zip(members, rid)]
-    sugg = np.array([f"same {w} as {o}" for w, o in zip(which[pos], others)], dtype=object)
+    sugg = np.array([f"{w} with {o}" if w.startswith("dedupe") else f"same {w} as {o}"
+                     for w, o in zip(which[pos], others)], dtype=object)
     return Found(field, pos, sugg)
 
 

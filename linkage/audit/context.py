@@ -37,6 +37,7 @@ class AuditContext:
     missing_columns: tuple[str, ...] = ()
     key_header: str | None = None  # the file's header for the record id (to read quarantined rows)
     repairs: pa.Table | None = None  # values ingestion changed in kept rows (linkage.ingest SourceRead)
+    dedupe_clusters: pd.DataFrame | None = None  # `linkage dedupe`'s clusters (audit --dedupe): the duplicate check
     _cache: dict[tuple, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ basics

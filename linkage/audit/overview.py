@@ -56,4 +56,5 @@ def wanted_overview(ctx: AuditContext, issues: pa.Table, unchecked: set[str]) ->
         "linked_to_deceased": linked,
         "duplicate_records": dup_rows,
         "duplicate_groups": dup_groups,
+        "duplicates_by_dedupe": ctx.dedupe_clusters is not None,  # audit --dedupe: the groups are its clusters
     }

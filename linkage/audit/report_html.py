@@ -171,6 +171,7 @@ def _overview(o: dict, lang: str) -> Markup:
         t("audit.ov.deceased", lang): linked if linked is not None else t("audit.ov.not_checked", lang),
         t("audit.ov.dup_records", lang): o["duplicate_records"],
         t("audit.ov.dup_groups", lang): o["duplicate_groups"],
+        t("audit.ov.dup_method", lang): t("audit.ov.dup_by_dedupe" if o.get("duplicates_by_dedupe") else "audit.ov.dup_by_keys", lang),
     }
     return section("overview", t("audit.overview.title", lang),
                    kpis([(t("audit.ov.records", lang), _n(o["records"], lang))]),

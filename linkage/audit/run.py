@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import Callable
 
+import pandas as pd
 import pyarrow.compute as pc
 
 from linkage.audit.checks import CHECKS, run_checks
@@ -61,10 +62,12 @@ class AuditResult:
 def audit(path: Path | str, source: str, out_dir: Path | str, rules: Path | str | None = None,
           residents: Path | str | None = None, say: Callable[[str], None] | None = None,
           matches: Path | str | None = None,
-          today: date | None = None, lang: str = "vi") -> AuditResult:
+          today: date | None = None, lang: str = "vi", dedupe: bool = False) -> AuditResult:
     """Audit one source file against rules/quality.yaml. `residents` (a residents file) enables the
     wanted-list check for persons who link to a deceased resident; `today` overrides the reference
-    date (reruns of old data, tests); `lang` is the report's language ("vi" or "en")."""
+    date (reruns of old data, tests); `lang` is the report's language ("vi" or "en"); `dedupe`
+    (wanted only): the duplicate check lists `linkage dedupe`'s clusters (its outputs written to
+    `<out>/dedupe/`) instead of the exact-key groups."""
     if source not in SOURCES:
         raise InputError(f"unknown source {source!r}: use one of {', '.join(SOURCES)}")
     step = say or (lambda _m: None)
@@ -74,6 +77,8 @@ def audit(path: Path | str, source: str, out_dir: Path | str, rules: Path | str 
     qrules = load_quality_rules(rules_path, CHECKS)
     if residents is not None and not Path(residents).is_file():
         raise InputError(f"{residents}: residents file not found")
+    if dedupe and source != "wanted":
+        raise InputError(f"--dedupe checks a wanted list for several records of one person (got --source {source})")
 
     step(f"reading {path}")
     read = read_source_checked(path, source, rules_path)
@@ -85,6 +90,10 @@ def audit(path: Path | str, source: str, out_dir: Path | str, rules: Path | str 
         missing_columns=tuple(report.missing_columns), key_header=report.mapped_columns.get(KEY[source], KEY[source]),
         repairs=read.repairs, matches=Path(matches) if matches else None,
     )
+    dedupe_meta = None
+    if dedupe:
+        ctx.dedupe_clusters, dedupe_meta = _dedupe(Path(path), Path(out_dir), rules_path, step)
+        timings["dedupe"] = time.perf_counter() - t0 - timings["read"]
     t1 = time.perf_counter()
     issues = run_checks(ctx)
     timings["checks"] = time.perf_counter() - t1
@@ -122,6 +131,8 @@ def audit(path: Path | str, source: str, out_dir: Path | str, rules: Path | str 
         "wanted_overview": overview,
         "safe": {r.id: r.safe_fix for r in qrules.for_source(source)},
     }
+    if source == "wanted":
+        meta["duplicates"] = dedupe_meta or {"method": "exact keys (rules/quality.yaml sach.duplicate_person)"}
     close = None
     if matches is not None and source == "wanted":  # close-case candidates: the section of the report
         from linkage.audit.cases import cases
@@ -145,6 +156,20 @@ def audit(path: Path | str, source: str, out_dir: Path | str, rules: Path | str 
     return AuditResult(source, out, out / ISSUES, out / SUMMARY, out / REPORT, out / META, report.rows_read,
                        report.rows_accepted, report.rows_quarantined, issues.num_rows, by_rule, by_severity,
                        overview, timings)
+
+
+def _dedupe(path: Path, out_dir: Path, rules: Path | None, step: Callable[[str], None]) -> tuple[pd.DataFrame, dict]:
+    """`linkage dedupe` on the audited wanted list (outputs in `<out>/dedupe/`): its clusters and
+    what the report says about them."""
+    from linkage.dedupe.run import CLUSTERS, dedupe
+
+    step("linking the wanted list against itself (linkage dedupe)")
+    folder = out_dir / "dedupe"
+    result = dedupe(path, folder, rules=rules)
+    clusters = pd.read_parquet(folder / CLUSTERS)
+    meta = {"method": "linkage dedupe", "folder": str(folder), "clusters": result.counts.get("clusters", 0),
+            "records_in_clusters": result.counts.get("records_in_clusters", 0), "model": result.model}
+    return clusters, meta
 
 
 def _checked_line(n_rules: int, seconds: float, issues) -> str:
