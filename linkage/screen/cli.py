@@ -56,16 +56,32 @@ def _lines(file: Optional[str]) -> tuple[Iterator[str], str]:
     return iter(path.read_text(encoding="utf-8-sig").splitlines()), str(path)
 
 
-def _need_workspace(workspace: Optional[Path]) -> Path:
-    if workspace is None:
-        raise UsageError("--workspace DIR: the workspace built by `linkage nightly` (its wanted list and model)")
-    return workspace
+def _open(workspace: Optional[Path], wanted: Optional[Path], model: Optional[Path], rules: Optional[Path]):
+    """The screening the options name: a workspace, or a wanted file and a model (not both)."""
+    from linkage.screen.service import open_screening, open_wanted_screening
+
+    if workspace is not None and (wanted is not None or model is not None):
+        raise UsageError("give either --workspace DIR or --wanted FILE --model FILE, not both")
+    if workspace is not None:
+        return open_screening(workspace, rules)
+    if wanted is None and model is None:
+        raise UsageError("--workspace DIR (the workspace built by `linkage nightly`), or --wanted FILE --model FILE")
+    if wanted is None or model is None:
+        raise UsageError(f"{'--model' if model is None else '--wanted'} is needed with "
+                         f"{'--wanted' if model is None else '--model'} (or give --workspace DIR)")
+    if not Path(wanted).is_file():
+        raise UsageError(f"--wanted {wanted}: no such file")
+    return open_wanted_screening(wanted, model, rules)
 
 
 @screen_app.callback()
 def screen(
     ctx: typer.Context,
     workspace: Optional[Path] = WorkspaceOpt,
+    wanted: Optional[Path] = typer.Option(None, "--wanted", help="Without a workspace: the wanted list (CSV, "
+                                          "Parquet or JSON Lines), with --model.", metavar="FILE"),
+    model: Optional[Path] = typer.Option(None, "--model", help="Without a workspace: the model file to score "
+                                         "with (`linkage train`), with --wanted.", metavar="FILE"),
     file: Optional[str] = typer.Argument(None, help="JSON Lines of residents or id_cards records; - or none: stdin.",
                                          metavar="FILE|-"),
     threshold: Optional[float] = typer.Option(None, "--threshold", help="Return candidates at or above this "
@@ -74,18 +90,19 @@ def screen(
     rules: Optional[Path] = RulesOpt,
 ) -> None:
     """Screen person records (JSON Lines: the residents or id_cards columns) against the workspace's
-    wanted list; prints one JSON line per record: its person_id and its candidates (wanted_id,
-    match_probability, mw_ columns, flags, explanation, alert). Exit code 0 also when nobody matches."""
+    wanted list (or, without a workspace, a wanted file scored with a model: the wanted list's own
+    name shares and rules/screen.yaml's register_persons stand in for the register); prints one
+    JSON line per record: its person_id and its candidates (wanted_id, match_probability, mw_
+    columns, flags, explanation, alert). Exit code 0 also when nobody matches."""
     if ctx.invoked_subcommand is not None:
         return
     with guard():
         from linkage.screen.records import parse_lines
-        from linkage.screen.service import open_screening
 
         checked_threshold(threshold)
         lines, name = _lines(file)
         records = list(parse_lines(lines, name))  # every record checked before any is screened
-        screening = open_screening(_need_workspace(workspace), rules)
+        screening = _open(workspace, wanted, model, rules)
         size = screening.screener.config.cli_chunk_records
         for lo in range(0, len(records), size):
             for result in screening.screen(records[lo:lo + size], threshold):

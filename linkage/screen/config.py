@@ -23,6 +23,7 @@ class ScreenConfig:
     cli_chunk_records: int = 2000
     batch_records: int = 100
     alert_danger_levels: tuple[str, ...] = field(default=("đặc biệt nguy hiểm",))
+    register_persons: int = 100_000_000
     path: str = ""
 
 
@@ -44,7 +45,7 @@ def load_screen_config(settings: Settings, rules: Path | None = None) -> ScreenC
     path = rules_dir(rules) / CONFIG
     data = load_yaml(CONFIG, rules) if path.is_file() else {}
     known = {"threshold", "max_records", "max_body_bytes", "reload_check_seconds", "cli_chunk_records",
-             "alert_danger_levels", "batch_records"}
+             "alert_danger_levels", "batch_records", "register_persons"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise RulesError(f"{path}: unknown key(s) {unknown} (known: {sorted(known)})")
@@ -62,6 +63,7 @@ def load_screen_config(settings: Settings, rules: Path | None = None) -> ScreenC
         reload_check_seconds=float(_number(data, "reload_check_seconds", 2.0, path, float, 0.0)),
         cli_chunk_records=int(_number(data, "cli_chunk_records", 2000, path, int, 1)),
         batch_records=int(_number(data, "batch_records", 100, path, int, 1)),
+        register_persons=int(_number(data, "register_persons", 100_000_000, path, int, 1)),
         alert_danger_levels=tuple(unicodedata.normalize("NFC", v).strip().lower() for v in levels),
         path=str(path) if path.is_file() else "",
     )

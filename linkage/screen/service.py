@@ -65,6 +65,17 @@ class Screening:
         return True
 
 
+def open_wanted_screening(wanted: Path, model: Path, rules: Path | None = None) -> Screening:
+    """A screening of a wanted file with a model, without a workspace (never reloaded: its
+    `workspace` is the wanted file, which holds no workspace database)."""
+    from linkage.screen.wanted_index import load_wanted_index
+
+    settings = load_settings(rules)
+    config = load_screen_config(settings, rules)
+    index = load_wanted_index(Path(wanted), Path(model), settings, config.register_persons, rules)
+    return Screening(Path(wanted), Screener(settings, config, rules), index)
+
+
 def open_screening(workspace: Path, rules: Path | None = None) -> Screening:
     settings = load_settings(rules)
     screener = Screener(settings, load_screen_config(settings, rules), rules)
