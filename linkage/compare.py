@@ -42,8 +42,10 @@ def _fuzzy_columns(compiled: list[CompiledComparison]) -> list[tuple[str, str]]:
     return cols
 
 
-def pair_query(settings: Settings, source: str) -> tuple[str, list[CompiledComparison], list[tuple[str, str]]]:
-    """SQL producing one row per (pair, register record) with each comparison's SQL level."""
+def pair_query(settings: Settings, source: str, left: str = "w") -> tuple[str, list[CompiledComparison], list[tuple[str, str]]]:
+    """SQL producing one row per (pair, register record) with each comparison's SQL level.
+    `left`: the table of the pairs' left side (the wanted list; training's namesake pairs put
+    register persons there)."""
     compiled = [compile_comparison(c) for c in settings.comparisons]
     fcols = _fuzzy_columns(compiled)
     levels = ",\n".join(f"CAST({c.sql_level} AS TINYINT) AS g{i}" for i, c in enumerate(compiled))
@@ -52,7 +54,7 @@ def pair_query(settings: Settings, source: str) -> tuple[str, list[CompiledCompa
         SELECT p.pair_idx,
         {levels}{strings}
         FROM {source} p
-        JOIN w l ON l.w_idx = p.w_idx
+        JOIN {left} l ON l.w_idx = p.w_idx
         JOIN reg r ON r.person_idx = p.person_idx
     """
     return sql, compiled, fcols
@@ -104,9 +106,10 @@ def compare(
     settings: Settings,
     source: str = "pairs",
     progress: Callable[[int], None] | None = None,
+    left: str = "w",
 ) -> Gammas:
     """Levels for every pair in `source` (a table with pair_idx, w_idx, person_idx)."""
-    sql, compiled, fcols = pair_query(settings, source)
+    sql, compiled, fcols = pair_query(settings, source, left)
     batch_rows = int(settings.engine.get("batch_rows", 500_000))
     reader = con.sql(sql).to_arrow_reader(batch_size=batch_rows)
     all_pairs, all_levels = [], []

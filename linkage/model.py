@@ -31,6 +31,10 @@ class LevelParams:
     u: float
     m_source: str = "default"
     u_source: str = "default"
+    # u among namesakes (register persons sharing the full name): used instead of u for pairs whose
+    # full name agrees (Model.namesake); None: no conditional estimate, u stands.
+    u_namesake: float | None = None
+    u_namesake_source: str = ""
 
     @property
     def weight(self) -> float:
@@ -64,6 +68,9 @@ class Model:
     # Post-hoc calibration of match_probability fitted on reviewers' labels (linkage/calibrate.py);
     # empty: none, the probability is the model's own.
     calibration: dict = field(default_factory=dict)
+    # Conditional u for namesakes (train.estimate_u_namesake): {"comparison": "full_name",
+    # "levels": [...], "pairs": n}; empty: comparisons are taken as independent of the name.
+    namesake: dict = field(default_factory=dict)
 
     def comparison(self, name: str) -> ComparisonParams:
         for c in self.comparisons:
@@ -141,7 +148,8 @@ def load_model(path: Path, settings: Settings) -> Model:
         raise RulesError(f"{path}: model format {data.get('format')} not supported (expected {MODEL_FORMAT})")
     comps = []
     for c in data["comparisons"]:
-        levels = [LevelParams(lv["id"], lv["m"], lv["u"], lv.get("m_source", ""), lv.get("u_source", "")) for lv in c["levels"]]
+        levels = [LevelParams(lv["id"], lv["m"], lv["u"], lv.get("m_source", ""), lv.get("u_source", ""),
+                              lv.get("u_namesake"), lv.get("u_namesake_source", "")) for lv in c["levels"]]
         comps.append(ComparisonParams(c["name"], dict(c.get("tf") or {}), levels,
                                       list(c.get("absorbs") or []), list(c.get("absorb_at") or [])))
     model = Model(
@@ -155,6 +163,7 @@ def load_model(path: Path, settings: Settings) -> Model:
         training=data.get("training", {}),
         warnings=data.get("warnings", []),
         calibration=data.get("calibration", {}) or {},
+        namesake=data.get("namesake", {}) or {},
     )
     expected = [(c.name, c.level_ids()) for c in settings.comparisons]
     found = [(c.name, [lv.id for lv in c.levels]) for c in comps]
@@ -206,7 +215,37 @@ def match_weights(levels: np.ndarray, model: Model, tf_values: TfValues | None =
             at = lv == k
             tf = np.maximum(np.nan_to_num(freq[at], nan=tf_min), tf_min)
             out[at, j] = np.log2(max(c.levels[k].m, _P_FLOOR) / tf)
+    namesake_correction(levels, model, out)
     return absorb(levels, model, out)
+
+
+def namesake_correction(levels: np.ndarray, model: Model, weights: np.ndarray) -> np.ndarray:
+    """Where the full name agrees, weigh the other comparisons against namesakes, not strangers
+    (in place): each level's weight gains log2(u / u_namesake).
+
+    Why: Fellegi-Sunter multiplies P(agreement | non-match) over comparisons as if independent.
+    Given that two people share a full name they are not: Vietnamese names are regional and
+    generational (family names, minority naming, fashions by decade), so a namesake far more
+    often shares the province, the gender, the father's family name than a random person. The
+    chain rule, P(name, places | non-match) = P(name | non-match) * P(places | name, non-match),
+    asks for u among namesakes at those pairs; training measures it on the register's own
+    namesake pairs (linkage/train.py). A model without it (`namesake` empty) is unchanged."""
+    spec = model.namesake
+    if not spec:
+        return weights
+    names = [c.name for c in model.comparisons]
+    at = np.isin(levels[:, names.index(spec["comparison"])], spec["level_index"])
+    if not at.any():
+        return weights
+    for j, c in enumerate(model.comparisons):
+        ratio = np.array([0.0 if lv.u_namesake is None else
+                          math.log2(max(lv.u, _P_FLOOR) / max(lv.u_namesake, _P_FLOOR)) for lv in c.levels])
+        if not ratio.any():
+            continue
+        lv = levels[:, j]
+        rows = at & (lv >= 0)
+        weights[rows, j] += ratio[lv[rows]]
+    return weights
 
 
 def absorb(levels: np.ndarray, model: Model, weights: np.ndarray) -> np.ndarray:

@@ -118,6 +118,26 @@ def _comparison(raw: dict[str, Any], path: Path) -> Comparison:
     return Comparison(name=name, kind=kind, levels=tuple(levels), params=params, tf=dict(tf))
 
 
+def _check_namesake(spec: Any, comparisons: tuple[Comparison, ...], path: Path) -> None:
+    """model.namesake_u names a comparison, its agreeing levels and the comparisons to condition:
+    a typo would silently leave the independence assumption in force."""
+    if spec is None:
+        return
+    where = f"{path}: model.namesake_u"
+    if not isinstance(spec, dict):
+        raise RulesError(f"{where}: must be a mapping (given, levels, comparisons)")
+    by_name = {c.name: c for c in comparisons}
+    given = spec.get("given")
+    if given not in by_name:
+        raise RulesError(f"{where}.given: unknown comparison {given!r} (known: {', '.join(by_name)})")
+    bad = [lv for lv in spec.get("levels") or [] if lv not in by_name[given].level_ids()]
+    if bad or not spec.get("levels"):
+        raise RulesError(f"{where}.levels: {bad or 'none given'} (levels of {given}: {', '.join(by_name[given].level_ids())})")
+    unknown = [c for c in spec.get("comparisons") or [] if c not in by_name or c == given]
+    if unknown or not spec.get("comparisons"):
+        raise RulesError(f"{where}.comparisons: unknown or missing {unknown} (known: {', '.join(by_name)})")
+
+
 def load_settings(rules: str | Path | None = None) -> Settings:
     """Read and validate matching.yaml; comparison kinds and level ids are checked against the
     implementations in `linkage.comparisons`."""
@@ -160,6 +180,7 @@ def load_settings(rules: str | Path | None = None) -> Settings:
         if unknown:
             raise RulesError(f"{path}: {where}: unknown comparison(s) {unknown}")
         sessions.append(Session(rule=rule, fixed=fixed))
+    _check_namesake(model.get("namesake_u"), comparisons, path)
     scoring = raw.get("scoring", {})
     return Settings(
         path=path,

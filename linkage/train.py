@@ -74,6 +74,76 @@ def estimate_u(model: Model, gammas: Gammas) -> None:
                 lv.u_source = f"random pairs ({counts[k]:,} of {total:,})"
 
 
+def sample_namesake_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: int) -> int:
+    """Pairs of register persons who share the ASCII-folded full name, into `nspairs`, with the
+    left person's residents record as table `ns_left` (a wanted record's stand-in: the residents
+    register carries the same fields). Each sampled person gets one random namesake and the
+    weight k - 1 (k: persons of that name), so the weighted shares are those of all namesake
+    pairs, the pairs a wanted person's namesakes make. Distinct person ids are taken as distinct
+    people: a register's own duplicates are rare enough not to matter here."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE ns_left AS SELECT * EXCLUDE (r_idx, person_idx), person_idx AS w_idx "
+        "FROM reg WHERE src = 'residents' AND full_name_ascii IS NOT NULL "
+        "QUALIFY row_number() OVER (PARTITION BY person_idx ORDER BY r_idx) = 1"
+    )
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE nspairs AS
+        WITH members AS (
+            SELECT w_idx, full_name_ascii AS name,
+                   row_number() OVER (PARTITION BY full_name_ascii ORDER BY hash(w_idx + {seed}), w_idx) - 1 AS pos,
+                   count(*) OVER (PARTITION BY full_name_ascii) AS k
+            FROM ns_left
+        ), chosen AS (
+            SELECT w_idx, name, k, (pos + 1 + hash(w_idx * 7 + {seed}) % (k - 1)) % k AS partner_pos
+            FROM members WHERE k >= 2
+            ORDER BY hash(w_idx + {seed} * 13), w_idx LIMIT {int(n_pairs)}
+        )
+        SELECT row_number() OVER (ORDER BY c.w_idx) - 1 AS pair_idx, c.w_idx, m.w_idx AS person_idx,
+               CAST(c.k - 1 AS DOUBLE) AS weight
+        FROM chosen c JOIN members m ON m.name = c.name AND m.pos = c.partner_pos
+    """)
+    return con.execute("SELECT count(*) FROM nspairs").fetchall()[0][0]
+
+
+def estimate_u_namesake(con: duckdb.DuckDBPyConnection, settings: Settings, model: Model, say: Log) -> None:
+    """u of each conditioned comparison among namesakes (model.namesake_u in the rules), shrunk
+    towards the random-pair u by `prior_pairs` pseudo-pairs so a level seen rarely among namesakes
+    keeps about its plain u. Too few namesake pairs (a small register): no conditional u, and the
+    model says so."""
+    spec = settings.model.get("namesake_u")
+    if not spec:
+        return
+    n = sample_namesake_pairs(con, int(spec.get("sample_pairs", 200_000)), int(settings.model.get("seed", 42)))
+    minimum = int(spec.get("min_pairs", 500))
+    if n < minimum:
+        model.warnings.append(f"namesake u: only {n} namesake pairs in the register (< {minimum}); comparisons taken as independent of the name")
+        con.execute("DROP TABLE IF EXISTS nspairs; DROP TABLE IF EXISTS ns_left")
+        return
+    say(f"namesake u: comparing {n:,} pairs of register persons sharing a full name")
+    gammas = compare(con, settings, source="nspairs", left="ns_left")
+    weight = con.execute("SELECT weight FROM nspairs ORDER BY pair_idx").fetchnumpy()["weight"][gammas.pair_idx]
+    con.execute("DROP TABLE IF EXISTS nspairs; DROP TABLE IF EXISTS ns_left")
+    alpha = float(spec.get("prior_pairs", 50))
+    names = [c.name for c in model.comparisons]
+    for name in spec["comparisons"]:
+        j = names.index(name)
+        c = model.comparisons[j]
+        shares, total = _level_shares(gammas.levels[:, j], len(c.levels), weight)
+        has = gammas.levels[:, j] >= 0
+        n_obs = int(has.sum())
+        for k, lv in enumerate(c.levels):
+            # shrink in units of sampled pairs (their weights sum to `total`)
+            lv.u_namesake = float((shares[k] * n_obs + alpha * lv.u) / (n_obs + alpha)) if n_obs else None
+            lv.u_namesake_source = f"namesake pairs ({n_obs:,} with both values, {alpha:g} pseudo-pairs at u)"
+    given = settings.comparison(spec["given"])
+    model.namesake = {
+        "comparison": spec["given"],
+        "levels": list(spec["levels"]),
+        "level_index": [given.level_ids().index(lv) for lv in spec["levels"]],
+        "pairs": int(n),
+    }
+
+
 def _log_tables(model: Model, which: str) -> list[np.ndarray]:
     return [np.log(np.maximum([getattr(lv, which) for lv in c.levels], 1e-12)) for c in model.comparisons]
 
@@ -339,6 +409,7 @@ def train(
     say(f"u: comparing {n_u:,} random pairs")
     estimate_u(model, compare(con, settings, source="upairs"))
     con.execute("DROP TABLE IF EXISTS upairs")
+    estimate_u_namesake(con, settings, model, say)
 
     rules_of_pair = con.execute("SELECT rules FROM pairs ORDER BY pair_idx").fetchnumpy()["rules"]
     rule_names = [r.name for r in settings.blocking]
