@@ -172,3 +172,40 @@ def test_same_household_address_outweighs_a_commune_namesake(tmp_path: Path) -> 
     assert "cùng địa chỉ nhà" in f.loc["025155000001", "explanation"]
     assert not f.loc["025156000002", "probable"]
     assert f.loc["025155000001", "mw_household"] > f.loc["025156000002", "mw_household"] + 3
+
+
+def test_from_a_nightly_workspace_equals_the_files(families: Path, tmp_path: Path) -> None:
+    """`linkage relatives --workspace WS` reads the normalised records the nights keep and takes the
+    identities from the workspace's scored candidates; with those identities given as --matches,
+    the files give the same relatives and probabilities. A running night (its lock) is refused."""
+    from typer.testing import CliRunner
+
+    import cli
+
+    ws = tmp_path / "ws"
+    got = CliRunner().invoke(cli.app, ["nightly", "--workspace", str(ws), "--out", str(tmp_path / "nights"),
+                                       "--wanted", str(families / "wanted.csv"), "--residents",
+                                       str(families / "residents.csv"), "--id-cards", str(families / "id_cards.csv"),
+                                       "-q"])
+    assert got.exit_code == 0, got.output
+    got = CliRunner().invoke(cli.app, ["relatives", "--workspace", str(ws), "--out", str(tmp_path / "a"), "--json"])
+    assert got.exit_code == 0, got.output
+    summary = json.loads(got.output)
+    assert summary["identity_excluded_by"].startswith("workspace") and "normalise" not in summary["timings_s"]
+    ex = pd.read_parquet(tmp_path / "a" / "identity_excluded.parquet")
+    assert len(ex) > 0
+    ex.assign(match_probability=1.0)[["wanted_id", "person_id", "match_probability"]].to_parquet(tmp_path / "m.parquet")
+    find_relatives(families / "wanted.csv", families / "residents.csv", tmp_path / "b", id_cards=families / "id_cards.csv",
+                   matches=tmp_path / "m.parquet")
+    key = ["wanted_id", "relation", "person_id"]
+    a = pd.read_parquet(tmp_path / "a" / "relatives.parquet").sort_values(key).reset_index(drop=True)
+    b = pd.read_parquet(tmp_path / "b" / "relatives.parquet").sort_values(key).reset_index(drop=True)
+    assert len(a) > 0 and a[key].equals(b[key])
+    pd.testing.assert_series_equal(a["probability"], b["probability"])
+    assert (a["explanation"] == b["explanation"]).all()
+    (ws / "nightly.lock").write_text("{}", encoding="utf-8")
+    got = CliRunner().invoke(cli.app, ["relatives", "--workspace", str(ws), "--out", str(tmp_path / "c")])
+    assert got.exit_code != 0 and "night is running" in got.output
+    got = CliRunner().invoke(cli.app, ["relatives", "--workspace", str(ws), "--wanted", str(families / "wanted.csv"),
+                                       "--out", str(tmp_path / "d")])
+    assert got.exit_code != 0 and "--workspace replaces" in got.output

@@ -111,6 +111,12 @@ def _common(df: pd.DataFrame, words: list[str] | None = None) -> pd.DataFrame:
 def wanted_frame(path: Path, rules: Path | None) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
     """(wanted keys, alias keys (w_idx, norm, phon), counts)."""
     norm, counts = _read(path, "wanted", rules)
+    w, al = wanted_keys(norm, rules)
+    return w, al, counts
+
+
+def wanted_keys(norm: pd.DataFrame, rules: Path | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Wanted keys and alias keys from normalised wanted records (normalize_table's columns)."""
     w = _common(norm, _house_words(rules))
     w.insert(0, "wanted_id", norm["wanted_id"].astype(str).to_numpy())
     w["id_clean"] = _s(norm, "id_clean")
@@ -123,13 +129,22 @@ def wanted_frame(path: Path, rules: Path | None) -> tuple[pd.DataFrame, pd.DataF
                            "phon": names["phonetic"].str.lower().to_numpy()}).dropna()
     else:
         al = pd.DataFrame({"w_idx": np.zeros(0, np.int64), "norm": [], "phon": []})
-    return w, al, counts
+    return w, al
 
 
 def register_frame(residents: Path, id_cards: Path | None, rules: Path | None
                    ) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
     """Register persons: keys, status and the current address of the most recent record."""
     res, c_res = _read(residents, "residents", rules)
+    counts = {"residents": c_res}
+    cards = None
+    if id_cards is not None:
+        cards, counts["id_cards"] = _read(id_cards, "id_cards", rules)
+    return register_keys(res, cards, rules), counts
+
+
+def register_keys(res: pd.DataFrame, cards: pd.DataFrame | None, rules: Path | None) -> pd.DataFrame:
+    """Register persons from normalised residents and ID-card records (normalize_table's columns)."""
     words = _house_words(rules)
     r = _common(res, words)
     r.insert(0, "person_id", res["person_id"].astype(str).to_numpy())
@@ -139,13 +154,8 @@ def register_frame(residents: Path, id_cards: Path | None, rules: Path | None
     r["address_date"] = pd.to_datetime(_s(res, "updated_at"), errors="coerce")
     r["source"] = "residents"
     r = r.drop_duplicates("person_id", keep="first").reset_index(drop=True)
-    counts = {"residents": c_res}
-    if id_cards is None:
-        return r, counts
-    cards, c_cards = _read(id_cards, "id_cards", rules)
-    counts["id_cards"] = c_cards
-    if not len(cards):
-        return r, counts
+    if cards is None or not len(cards):
+        return r
     c = _common(cards, words)
     c.insert(0, "person_id", cards["card_number"].astype(str).to_numpy())
     c["current_address"] = _s(cards, "permanent_address")
@@ -164,4 +174,4 @@ def register_frame(residents: Path, id_cards: Path | None, rules: Path | None
     only = c[~c["person_id"].isin(r["person_id"])].copy()
     only["status"] = "alive"
     only["source"] = "id_cards"
-    return pd.concat([r, only[r.columns]], ignore_index=True), counts
+    return pd.concat([r, only[r.columns]], ignore_index=True)

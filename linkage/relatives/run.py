@@ -34,17 +34,21 @@ class RelativesResult:
     identity_source: str = ""
 
 
-def identity_pairs(w: pd.DataFrame, r: pd.DataFrame, matches: Path | None, threshold: float) -> tuple[pd.DataFrame, str]:
+def identity_pairs(w: pd.DataFrame, r: pd.DataFrame, matches: Path | pd.DataFrame | None, threshold: float
+                   ) -> tuple[pd.DataFrame, str]:
     """(w_idx, r_idx, reason) of each wanted record's own identity candidate.
 
     With --matches: the best candidate at or above `threshold`. Without: a register person with
     the wanted record's id number, or with its name (phonetic), gender and birth year."""
     rid = pd.Index(r["person_id"])
     if matches is not None:
-        try:
-            m = pq.read_table(matches, columns=["wanted_id", "person_id", "match_probability"]).to_pandas()
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's input error
-            raise InputError(f"{matches}: cannot read wanted_id, person_id, match_probability: {exc}") from None
+        if isinstance(matches, pd.DataFrame):  # a workspace's scored candidates
+            m = matches
+        else:
+            try:
+                m = pq.read_table(matches, columns=["wanted_id", "person_id", "match_probability"]).to_pandas()
+            except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's input error
+                raise InputError(f"{matches}: cannot read wanted_id, person_id, match_probability: {exc}") from None
         m = m[m["match_probability"] >= threshold].sort_values("match_probability", ascending=False, kind="stable")
         m = m.drop_duplicates("wanted_id")
         out = pd.DataFrame({"w_idx": pd.Index(w["wanted_id"]).get_indexer(m["wanted_id"]),
@@ -183,24 +187,35 @@ def _table(p: pd.DataFrame, w: pd.DataFrame, r: pd.DataFrame, rules: RelativesRu
     return out.drop(columns="_o").reset_index(drop=True)
 
 
-def find_relatives(wanted: Path, residents: Path, out_dir: Path, id_cards: Path | None = None,
+def find_relatives(wanted: Path | None, residents: Path | None, out_dir: Path, id_cards: Path | None = None,
                    matches: Path | None = None, rules: Path | None = None, threshold: float | None = None,
-                   lang: str = "vi", named_dir: Path | None = None) -> RelativesResult:
+                   lang: str = "vi", named_dir: Path | None = None, workspace: Path | None = None) -> RelativesResult:
     """Run the whole command; outputs are written atomically into out_dir (`named_dir`: where the
-    summary says they are, when out_dir is a run's staging folder)."""
+    summary says they are, when out_dir is a run's staging folder). With `workspace`, the normalised
+    records and the identity candidates come from a nightly workspace instead of the files."""
     t0 = time.perf_counter()
     rr = load_relatives_rules(rules)
     if threshold is not None:
         rr = RelativesRules(threshold, min(rr.keep_floor, threshold), rr.identity_threshold, rr.years, rr.relations)
     timings: dict[str, float] = {}
-    w, aliases, c_w = wanted_frame(Path(wanted), rules)
-    r, c_r = register_frame(Path(residents), Path(id_cards) if id_cards else None, rules)
-    timings["normalise"] = round(time.perf_counter() - t0, 3)
-    exclude, how = identity_pairs(w, r, Path(matches) if matches else None, rr.identity_threshold)
+    if workspace is not None:
+        from linkage.relatives.workspace import workspace_frames
+
+        w, aliases, r, scored, c_ws = workspace_frames(Path(workspace), rules, rr.identity_threshold)
+        c_w, c_r = c_ws["wanted"], c_ws["register"]
+        ident_from: Path | pd.DataFrame | None = Path(matches) if matches else scored
+    else:
+        if wanted is None or residents is None:
+            raise InputError("give --wanted and --residents, or --workspace")
+        w, aliases, c_w = wanted_frame(Path(wanted), rules)
+        r, c_r = register_frame(Path(residents), Path(id_cards) if id_cards else None, rules)
+        ident_from = Path(matches) if matches else None
+    timings["normalise" if workspace is None else "read_workspace"] = round(time.perf_counter() - t0, 3)
+    exclude, how = identity_pairs(w, r, ident_from, rr.identity_threshold)
     w = with_identity(w, r, exclude)
     aliases = identity_names(w, aliases, r, exclude)
     kept, blocked = score_all(w, aliases, r, rr, exclude)
-    timings["score"] = round(time.perf_counter() - t0 - timings["normalise"], 3)
+    timings["score"] = round(time.perf_counter() - t0 - sum(timings.values()), 3)
     table = _table(kept, w, r, rr, lang, rules_dir(rules))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -222,7 +237,11 @@ def find_relatives(wanted: Path, residents: Path, out_dir: Path, id_cards: Path 
     }
     identity = ("--matches: best candidate at or above " + str(rr.identity_threshold) if how == "matches"
                 else "no --matches: same id number, or same name, gender and birth year")
-    write_json({"wanted": str(wanted), "residents": str(residents), "id_cards": str(id_cards) if id_cards else None,
+    if workspace is not None and matches is None:
+        identity = "workspace: best scored candidate at or above " + str(rr.identity_threshold)
+    write_json({"workspace": str(workspace) if workspace is not None else None,
+                "wanted": str(wanted) if wanted else None, "residents": str(residents) if residents else None,
+                "id_cards": str(id_cards) if id_cards else None,
                 "matches": str(matches) if matches else None, "threshold": rr.threshold, "keep_floor": rr.keep_floor,
                 "identity_excluded_by": identity, "rules_hash": rules_hash(rules), "counts": counts,
                 "timings_s": timings,
