@@ -165,8 +165,11 @@ def main() -> None:
     out = pd.read_parquet(d / "out" / "relatives.parquet")
     can = findable(truth, _csv(d / "wanted.csv"), _csv(d / "residents.csv"), _csv(d / "truth.csv"))
     table = accuracy(out, truth, can)
+    import resource
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2  # KiB -> GiB (Linux)
     print(f"register persons {res.counts['register_persons']:,}; wanted {res.counts['wanted']['rows_accepted']:,}; "
-          f"threshold {load_relatives_rules().threshold}; identity {a.identity}; wall {wall:.1f} s ({res.timings})")
+          f"threshold {load_relatives_rules().threshold}; identity {a.identity}; wall {wall:.1f} s ({res.timings}); "
+          f"peak RSS {peak:.2f} GiB")
     sweep = []
     for t in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
         acc = accuracy(out.assign(probable=out["probability"] >= t), truth, can)

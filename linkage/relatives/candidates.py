@@ -21,12 +21,29 @@ def _gap_ok(gap: pd.Series, lo: float, hi: float) -> pd.Series:
     return gap.isna() | gap.between(lo, hi)
 
 
-def _pairs(w: pd.DataFrame, r: pd.DataFrame, wkey: str, rkey: str, wmask=None, rmask=None) -> pd.DataFrame:
-    """(w_idx, r_idx) of records whose keys are equal (missing keys never pair)."""
+def _pairs(w: pd.DataFrame, r: pd.DataFrame, wkey: str, rkey: str, wmask=None, rmask=None,
+           rname: str = "") -> pd.DataFrame:
+    """(w_idx, r_idx) of records whose keys are equal (missing keys never pair). The register side
+    (`rname` names its mask) is grouped by key once and kept: each chunk of wanted records looks
+    its keys up in it instead of joining the whole register again."""
     left = w.loc[w[wkey].notna() if wmask is None else (w[wkey].notna() & wmask), [wkey]]
-    right = r.loc[r[rkey].notna() if rmask is None else (r[rkey].notna() & rmask), [rkey]]
-    j = left.reset_index(names="w_idx").merge(right.reset_index(names="r_idx"), left_on=wkey, right_on=rkey)
-    return j[["w_idx", "r_idx"]]
+
+    def grouped() -> tuple[pd.Index, np.ndarray, np.ndarray]:
+        right = r.loc[r[rkey].notna() if rmask is None else (r[rkey].notna() & rmask), rkey]
+        codes, keys = pd.factorize(right.to_numpy(dtype=object), sort=False)
+        order = np.argsort(codes, kind="stable")
+        starts = np.searchsorted(codes[order], np.arange(len(keys) + 1))
+        return pd.Index(keys), right.index.to_numpy()[order], starts
+
+    keys, rows, starts = _cached(r, f"_pairs_{rkey}_{rname}", grouped)
+    k = keys.get_indexer(left[wkey].to_numpy(dtype=object))
+    hit = k >= 0
+    wi, k = left.index.to_numpy()[hit], k[hit]
+    n = starts[k + 1] - starts[k]
+    w_idx = np.repeat(wi, n)
+    first = np.repeat(starts[k], n)
+    offset = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+    return pd.DataFrame({"w_idx": w_idx, "r_idx": rows[first + offset]})
 
 
 _ARRAYS: dict[int, dict[str, np.ndarray]] = {}
@@ -221,10 +238,11 @@ def parents(w: pd.DataFrame, r: pd.DataFrame, relation: str, rules: RelativesRul
     """Father or mother candidates with their levels and the name's term frequency."""
     g = "M" if relation == "father" else "F"
     stem = relation  # father_phon / mother_phon
-    fits = r["gender"].isna() | (r["gender"] == g)
-    p = _pairs(w, r, f"{stem}_phon", "phon", rmask=fits)
+    fits = _cached(r, f"_fits_{g}", lambda: r["gender"].isna() | (r["gender"] == g))
+    p = _pairs(w, r, f"{stem}_phon", "phon", rmask=fits, rname=g)
     if f"id_{stem}_phon" in w.columns:  # the identity record's spelling of the parent's name too
-        p = pd.concat([p, _pairs(w, r, f"id_{stem}_phon", "phon", rmask=fits)], ignore_index=True).drop_duplicates()
+        p = pd.concat([p, _pairs(w, r, f"id_{stem}_phon", "phon", rmask=fits, rname=g)],
+                      ignore_index=True).drop_duplicates()
     gap = pd.Series(_take(w, "byear", p["w_idx"].to_numpy()) - _take(r, "byear", p["r_idx"].to_numpy()))
     lo, hi = rules.years["parent"]
     keep = _gap_ok(gap, lo, hi).to_numpy()

@@ -123,7 +123,7 @@ def score_relation(w, aliases, r, rules: RelativesRules, relation: str, exclude:
     return p
 
 
-CHUNK_WANTED = 500  # wanted records scored at a time: the pairs of a chunk, not of the whole list, are in memory
+CHUNK_WANTED = 1000  # wanted records scored at a time: the pairs of a chunk, not of the whole list, are in memory
 
 
 def _chunk(df: pd.DataFrame, lo: int, hi: int) -> pd.DataFrame:
