@@ -215,6 +215,26 @@ def same_commune_2025_sql(settings: Settings, flag: str) -> str:
     return "(" + " OR ".join(parts) + ")"
 
 
+def slip_sql(settings: Settings, flag: str) -> str:
+    """For a name flag with `unless_slip: N`: the wanted name `l` and the register's `r` are within
+    N edits (Damerau-Levenshtein on the ASCII fold) as written, with the words in any order, or
+    as family + given name when one side has no middle name. A letter dropped or doubled
+    ("Nguyễ Văn Hồng", "Kiên Văn am") is a slip of the pen, not a new name; a changed name
+    differs by more than a letter or two."""
+    n = int(settings.flags[flag].get("unless_slip", 0))
+    fg = "coalesce({a}.family_ascii, '') || ' ' || coalesce({a}.given_ascii, '')"
+    return (
+        f"(coalesce(damerau_levenshtein(l.full_name_ascii, r.full_name_ascii) <= {n}, FALSE)"
+        f" OR coalesce(damerau_levenshtein(l.name_sorted, r.name_sorted) <= {n}, FALSE)"
+        f" OR ((coalesce(l.middle_ascii, '') = '' OR coalesce(r.middle_ascii, '') = '')"
+        f" AND damerau_levenshtein({fg.format(a='l')}, {fg.format(a='r')}) <= {n}))"
+    )
+
+
+def slip_flags(settings: Settings) -> list[str]:
+    return [f for f, spec in current_flags(settings).items() if spec.get("unless_slip")]
+
+
 def unless_flags(settings: Settings) -> list[str]:
     return [f for f, spec in current_flags(settings).items() if spec.get("unless_same_commune_2025")]
 
@@ -278,6 +298,8 @@ def flags_sql(settings: Settings, current: bool = False) -> dict[str, str]:
         cond = _flag_level_sql(settings, spec, alias)
         if alias == CURRENT_LEVELS and spec.get("unless_same_commune_2025"):
             cond = f"({cond} AND NOT {CURRENT_LEVELS}.same_{flag})"
+        if alias == CURRENT_LEVELS and spec.get("unless_slip"):
+            cond = f"({cond} AND NOT {CURRENT_LEVELS}.slip_{flag})"
         names = spec.get("name_comparisons")
         if names:
             name_sum = " + ".join(f"s.mw_{n}" for n in names)

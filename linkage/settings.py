@@ -217,7 +217,7 @@ def _flags(raw: dict[str, Any], comparisons: tuple[Comparison, ...], path: Path)
 
 
 FLAG_KEYS = {"comparison", "levels", "name_comparisons", "or_levels", "judged_on", "unless_same_commune_2025",
-             "shows", "truth_scenarios"}
+             "unless_slip", "shows", "truth_scenarios"}
 
 
 def _flag_keys(flag: str, spec: dict[str, Any], by_name: dict[str, Comparison], path: Path) -> None:
@@ -236,6 +236,9 @@ def _flag_keys(flag: str, spec: dict[str, Any], by_name: dict[str, Comparison], 
             raise RulesError(f"{where}.or_levels.{comp}: level(s) {sorted(bad)} not in {comp}")
     if not isinstance(spec.get("unless_same_commune_2025", False), bool):
         raise RulesError(f"{where}.unless_same_commune_2025: expected true or false")
+    slip = spec.get("unless_slip", 0)
+    if isinstance(slip, bool) or not isinstance(slip, int) or not 0 <= slip <= 3:
+        raise RulesError(f"{where}.unless_slip: expected a number of edits from 0 to 3")
     for key in ("shows",):
         if key in spec and not isinstance(spec[key], str):
             raise RulesError(f"{where}.{key}: expected a column name")

@@ -42,6 +42,12 @@ PLANTED = [
     ("001079000606", "Mai Văn Tài", "Mai Văn Tài", "Mai Văn Tài", "08/08/1979",
      "Phường Hòa Xuân, Thành phố Đà Nẵng", "Xã Hòa Phước, Huyện Hòa Vang, Thành phố Đà Nẵng",
      "Xã Hòa Phước, Huyện Hòa Vang, Thành phố Đà Nẵng", "2026-01-01", "2021-01-01", "alive"),  # one commune, 2 regimes
+    ("001087000707", "Nguyễ Văn Hồng", "Nguyễn Văn Hồng", "Nguyễn Văn Hồng", "03/04/1987",
+     OLD_ADDR, OLD_ADDR, OLD_ADDR, "2024-01-01", "2021-01-01", "alive"),  # a letter dropped from the family name
+    ("001086000808", "Kiều Văn Nm", "Kiều Văn Nam", "Kiều Văn Nam", "09/09/1986",
+     OLD_ADDR, OLD_ADDR, OLD_ADDR, "2024-01-01", "2021-01-01", "alive"),  # a letter dropped from the given name
+    ("001089000909", "Đặng Văn Thiện", "Đặng Văn Hoàn", "Đặng Văn Hoàn", "17/06/1989",
+     OLD_ADDR, OLD_ADDR, OLD_ADDR, "2024-01-01", "2021-01-01", "alive"),  # given name changed
 ]
 
 
@@ -179,3 +185,27 @@ def test_generator_names_after_card_changes(tmp_path):
     for r in renamed.itertuples():
         assert "name_changed_alias" in r.scenarios
         assert cards.loc[r.person_id].full_name != res.loc[r.person_id].full_name
+
+
+def test_a_slip_of_the_pen_is_no_name_change(runs):
+    """`unless_slip: 1`: a name one letter away from the current one is a slip; a wholly different
+    given name is a change, and the flag needs no other evidence than the match itself."""
+    m = runs["current"]
+    assert m.loc["TN-900006", "person_id"] == "001087000707" and not bool(m.loc["TN-900006", "name_changed"])
+    assert m.loc["TN-900007", "person_id"] == "001086000808" and not bool(m.loc["TN-900007", "name_changed"])
+    changed = m.loc["TN-900008"]
+    assert changed.person_id == "001089000909" and bool(changed.name_changed)
+    assert changed.current_full_name == "Đặng Văn Hoàn"
+
+
+def test_slip_rule_is_checked(tmp_path):
+    from linkage.errors import RulesError
+    from linkage.settings import load_settings
+
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    text = (rules / "matching.yaml").read_text(encoding="utf-8")
+    assert "unless_slip: 1" in text
+    (rules / "matching.yaml").write_text(text.replace("unless_slip: 1", "unless_slip: yes"), encoding="utf-8")
+    with pytest.raises(RulesError, match="unless_slip"):
+        load_settings(rules)
