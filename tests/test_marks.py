@@ -218,3 +218,69 @@ def test_review_pair_page_shows_both_records_marks(tmp_path):
     assert wanted.loc[top["wanted_id"], "identifying_marks"] in row.group(1)
     assert cards.loc[top["person_id"], "identifying_marks"] in row.group(1)
     store.close()
+
+
+# --- the generator: every card prints marks, notices describe the same person's marks in their own words
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> dict[str, pd.DataFrame]:
+    from linkage.synth import generate
+
+    out = tmp_path_factory.mktemp("marks_synth")
+    generate(6000, 600, 31, out)
+    return {n: pd.read_csv(out / f"{n}.csv", dtype=str, keep_default_na=False)
+            for n in ("wanted", "id_cards", "truth", "residents")}
+
+
+def _shared(a: list[str], b: list[str]) -> str | None:
+    """The marks level of two key lists, as the comparison reads them (tested above in DuckDB)."""
+    if not a or not b:
+        return None
+    if set(a) & set(b):
+        return "same_mark"
+    place = lambda ks: {k.rsplit("|", 1)[0] for k in ks}  # noqa: E731
+    unknown = lambda ks: {k.rsplit("|", 1)[0] for k in ks if k.endswith("|?")}  # noqa: E731
+    return "same_place" if unknown(a) & place(b) or place(a) & unknown(b) else "else"
+
+
+def test_every_card_prints_readable_marks(generated):
+    cards = generated["id_cards"]
+    read = normalize_marks(cards["identifying_marks"])
+    assert (cards["identifying_marks"] != "").all()
+    assert (read["marks_n"] >= 1).all() and read["marks_keys"].map(len).ge(1).all()
+    assert 0.2 < (read["marks_n"] == 2).mean() < 0.4  # a second mark for some
+
+
+def test_notices_describe_the_same_marks_in_other_words(generated):
+    w, t, cards = generated["wanted"], generated["truth"], generated["id_cards"]
+    has = w["identifying_marks"] != ""
+    assert 0.75 < has.mean() < 0.95  # most notices, not all
+    m = t.merge(w, on="wanted_id").merge(cards[["card_number", "identifying_marks"]].rename(
+        columns={"card_number": "person_id", "identifying_marks": "card"}), on="person_id")
+    m = m[m["identifying_marks"] != ""]
+    levels = [_shared(a, b) for a, b in zip(normalize_marks(m["identifying_marks"])["marks_keys"],
+                                           normalize_marks(m["card"])["marks_keys"])]
+    share = pd.Series(levels).value_counts(normalize=True)
+    assert share.get("same_mark", 0) + share.get("same_place", 0) >= 0.9  # the same person's marks
+    assert (m["identifying_marks"] != m["card"]).mean() > 0.9  # written differently
+    text = " ".join(w["identifying_marks"])
+    for written in ("cách", "phân", "về phía", "C:"):
+        assert written in text, written
+    assert any(s.isascii() and s for s in w["identifying_marks"])  # some typed without diacritics
+
+
+def test_namesakes_have_other_marks(generated):
+    """Absent persons who share name and birth year with a resident (hard negatives) draw their
+    own marks: they rarely show the resident's."""
+    w, t, cards, res = generated["wanted"], generated["truth"], generated["id_cards"], generated["residents"]
+    hard = t[t["scenarios"].str.contains("absent_hard_negative")].merge(w, on="wanted_id")
+    hard = hard[hard["identifying_marks"] != ""]
+    res = res.assign(key=res["full_name"] + "|" + res["birth_date"].str[-4:])
+    hard = hard.assign(key=hard["full_name"] + "|" + hard["birth_date"].str[-4:])
+    pairs = hard.merge(res[["key", "person_id"]], on="key", suffixes=("", "_r")).merge(
+        cards[["card_number", "identifying_marks"]].rename(columns={"card_number": "person_id_r", "identifying_marks": "card"}),
+        on="person_id_r")
+    assert len(pairs) >= 5
+    levels = [_shared(a, b) for a, b in zip(normalize_marks(pairs["identifying_marks"])["marks_keys"],
+                                           normalize_marks(pairs["card"])["marks_keys"])]
+    assert pd.Series(levels).eq("same_mark").mean() < 0.15
