@@ -231,6 +231,22 @@ def slip_sql(settings: Settings, flag: str) -> str:
     )
 
 
+def wards_known_sql(settings: Settings, flag: str) -> str:
+    """For a place flag with `ward_known_for`: some address pair resolves a commune (pre-2025 or
+    2025) on both sides. "Same district, another commune" is a move only when both communes are
+    known; an address written down to the district only would otherwise read as one."""
+    pairs = settings.comparison(settings.flags[flag]["comparison"]).params.get("pairs") or []
+    if not pairs:
+        raise RulesError(f"{settings.path}: flags.{flag}: ward_known_for needs a place comparison with pairs")
+    return "(" + " OR ".join(
+        f"(coalesce(l.{a}_ward_code, l.{a}_ward_code_2025) IS NOT NULL"
+        f" AND coalesce(r.{b}_ward_code, r.{b}_ward_code_2025) IS NOT NULL)" for a, b in pairs) + ")"
+
+
+def ward_flags(settings: Settings) -> list[str]:
+    return [f for f, spec in current_flags(settings).items() if spec.get("ward_known_for")]
+
+
 def slip_flags(settings: Settings) -> list[str]:
     return [f for f, spec in current_flags(settings).items() if spec.get("unless_slip")]
 
@@ -287,9 +303,9 @@ def _level_in(settings: Settings, comparison: str, levels: list[str], alias: str
 
 
 def flags_sql(settings: Settings, current: bool = False) -> dict[str, str]:
-    """Flag name -> SQL boolean. name_changed also requires the non-name evidence alone to reach
-    the threshold: strong identity evidence, yet the names disagree. `current`: flags with
-    `judged_on: current` read the levels against the person's current record (`sc`)."""
+    """Flag name -> SQL boolean. A flag with `name_comparisons` also requires the non-name
+    evidence alone to reach the threshold. `current`: flags with `judged_on: current` read the
+    levels against the person's current record (`sc`)."""
     out = {}
     t = settings.threshold
     threshold_weight = math.log2(t / (1 - t))
@@ -300,6 +316,9 @@ def flags_sql(settings: Settings, current: bool = False) -> dict[str, str]:
             cond = f"({cond} AND NOT {CURRENT_LEVELS}.same_{flag})"
         if alias == CURRENT_LEVELS and spec.get("unless_slip"):
             cond = f"({cond} AND NOT {CURRENT_LEVELS}.slip_{flag})"
+        if alias == CURRENT_LEVELS and spec.get("ward_known_for"):
+            at = _level_in(settings, spec["comparison"], list(spec["ward_known_for"]), alias)
+            cond = f"({cond} AND NOT ({at} AND NOT {CURRENT_LEVELS}.wards_{flag}))"
         names = spec.get("name_comparisons")
         if names:
             name_sum = " + ".join(f"s.mw_{n}" for n in names)

@@ -217,7 +217,7 @@ def _flags(raw: dict[str, Any], comparisons: tuple[Comparison, ...], path: Path)
 
 
 FLAG_KEYS = {"comparison", "levels", "name_comparisons", "or_levels", "judged_on", "unless_same_commune_2025",
-             "unless_slip", "shows", "truth_scenarios"}
+             "unless_slip", "ward_known_for", "shows", "truth_scenarios"}
 
 
 def _flag_keys(flag: str, spec: dict[str, Any], by_name: dict[str, Comparison], path: Path) -> None:
@@ -236,6 +236,10 @@ def _flag_keys(flag: str, spec: dict[str, Any], by_name: dict[str, Comparison], 
             raise RulesError(f"{where}.or_levels.{comp}: level(s) {sorted(bad)} not in {comp}")
     if not isinstance(spec.get("unless_same_commune_2025", False), bool):
         raise RulesError(f"{where}.unless_same_commune_2025: expected true or false")
+    bad = set(spec.get("ward_known_for") or []) - set(by_name[spec["comparison"]].level_ids()) \
+        if spec.get("comparison") in by_name else set()
+    if bad:
+        raise RulesError(f"{where}.ward_known_for: level(s) {sorted(bad)} not in {spec['comparison']}")
     slip = spec.get("unless_slip", 0)
     if isinstance(slip, bool) or not isinstance(slip, int) or not 0 <= slip <= 3:
         raise RulesError(f"{where}.unless_slip: expected a number of edits from 0 to 3")

@@ -25,6 +25,8 @@ SAMPLE = ROOT / "data_samples" / "sample"
 REF = "2026-06-01"
 OLD_ADDR = "Ấp Tân Hòa, Xã Bình An, Huyện Long Thành, Tỉnh Đồng Nai"
 NEW_ADDR = "Số 5 đường Láng, Phường Láng, Thành phố Hà Nội"
+NEAR_ADDR = "Ấp 3, Xã Tam An, Huyện Long Thành, Tỉnh Đồng Nai"
+DISTRICT_ONLY = "Huyện Long Thành, Tỉnh Đồng Nai"
 
 # person_id, wanted name, register (residents) name, card name, birth, resident address, card address,
 # wanted address, updated_at, issue_date, status
@@ -48,6 +50,10 @@ PLANTED = [
      OLD_ADDR, OLD_ADDR, OLD_ADDR, "2024-01-01", "2021-01-01", "alive"),  # a letter dropped from the given name
     ("001089000909", "Đặng Văn Thiện", "Đặng Văn Hoàn", "Đặng Văn Hoàn", "17/06/1989",
      OLD_ADDR, OLD_ADDR, OLD_ADDR, "2024-01-01", "2021-01-01", "alive"),  # given name changed
+    ("001084001010", "Lý Văn Phúc", "Lý Văn Phúc", "Lý Văn Phúc", "21/12/1984",
+     NEAR_ADDR, OLD_ADDR, OLD_ADDR, "2024-01-01", "2021-01-01", "alive"),  # another commune, same district
+    ("001083001111", "Tạ Văn Khánh", "Tạ Văn Khánh", "Tạ Văn Khánh", "11/11/1983",
+     OLD_ADDR, OLD_ADDR, DISTRICT_ONLY, "2024-01-01", "2021-01-01", "alive"),  # notice says the district only
 ]
 
 
@@ -198,14 +204,24 @@ def test_a_slip_of_the_pen_is_no_name_change(runs):
     assert changed.current_full_name == "Đặng Văn Hoàn"
 
 
-def test_slip_rule_is_checked(tmp_path):
+@pytest.mark.parametrize("old,new,key", [("unless_slip: 1", "unless_slip: yes", "unless_slip"),
+                                          ("ward_known_for: [district]", "ward_known_for: [distrikt]", "ward_known_for")])
+def test_flag_rules_are_checked(tmp_path, old, new, key):
     from linkage.errors import RulesError
     from linkage.settings import load_settings
 
     rules = tmp_path / "rules"
     shutil.copytree(ROOT / "rules", rules)
     text = (rules / "matching.yaml").read_text(encoding="utf-8")
-    assert "unless_slip: 1" in text
-    (rules / "matching.yaml").write_text(text.replace("unless_slip: 1", "unless_slip: yes"), encoding="utf-8")
-    with pytest.raises(RulesError, match="unless_slip"):
+    assert old in text
+    (rules / "matching.yaml").write_text(text.replace(old, new), encoding="utf-8")
+    with pytest.raises(RulesError, match=key):
         load_settings(rules)
+
+
+def test_another_commune_of_the_district_is_a_move_when_both_are_known(runs):
+    m = runs["current"]
+    moved = m.loc["TN-900009"]  # Xã Bình An -> Xã Tam An, both in Huyện Long Thành
+    assert moved.person_id == "001084001010" and bool(moved.residence_changed)
+    vague = m.loc["TN-900010"]  # the notice names only Huyện Long Thành: no commune to compare
+    assert vague.person_id == "001083001111" and not bool(vague.residence_changed)
