@@ -23,6 +23,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from linkage.block import _rule_pairs_sql, rule_keys_sql
 from linkage.calibrate import calibrated
@@ -115,22 +116,22 @@ class Screener:
         # slices, not take(): a take on the memory-mapped, many-chunked register would copy it whole
         old = pa.concat_tables([index.reg.slice(int(a), int(b)).select(names) for a, b in zip(lo, n)]
                                or [index.reg.schema.empty_table().select(names)])
-        old = old.append_column("_probe", pa.array(np.repeat(probes, n), pa.int64()))
-        con.register("_old", old)
+        # `old_reg`: the stored records of known persons (the TF counts they held), registered as
+        # they are (a copy into a table of 70 columns cost more than the query that reads it)
+        con.register("old_reg", old.append_column("person_idx", pa.array(np.repeat(probes, n), pa.int64())))
         con.register("_src", pa.table({"_probe": np.arange(len(records)), "_src": [r.source for r in records]}))
-        # the stored records of known persons (the TF counts they held), then the records screened
-        # (the prepare stage's derived SQL inlined: one statement, not one per source and a copy)
-        _run(con, "CREATE OR REPLACE TEMP TABLE old_reg AS SELECT * EXCLUDE (_probe), _probe AS person_idx FROM _old")
+        # then the records screened (the prepare stage's derived SQL inlined: one statement, not
+        # one per source and a copy) and the other stored records of their persons
         derived = derived_sql(self.place_text)
         sql = [f"SELECT {', '.join(names)}, _probe FROM ({derived.replace('{source}', '_prep_' + source)})"
                for source in parts]
-        sql.append(f"SELECT {', '.join('o.' + c for c in names)}, o._probe FROM _old o JOIN _src s USING (_probe) "
-                   "WHERE o.src <> s._src")
+        sql.append(f"SELECT {', '.join('o.' + c for c in names)}, o.person_idx AS _probe FROM old_reg o "
+                   "JOIN _src s ON s._probe = o.person_idx WHERE o.src <> s._src")
         _run(con, f"""CREATE OR REPLACE TEMP TABLE reg AS
                         SELECT * EXCLUDE (uid, _probe), _probe AS person_idx, CAST(_probe AS VARCHAR) AS uid,
                                row_number() OVER (ORDER BY _probe, src DESC) - 1 AS r_idx
                         FROM ({' UNION ALL BY NAME '.join(sql)})""")
-        for name in [f"_prep_{source}" for source in parts] + ["_old", "_src"]:
+        for name in [f"_prep_{source}" for source in parts] + ["_src"]:
             con.unregister(name)
         return known
 
@@ -178,14 +179,16 @@ class Screener:
                         SELECT row_number() OVER (ORDER BY w_idx, person_idx) - 1 AS pair_idx, * FROM (
                             SELECT w_idx, person_idx, bit_or(1::BIGINT << bit) AS rules FROM ({found})
                             GROUP BY w_idx, person_idx)""")
-        con.unregister("_hits")
         return w_touched
 
     # -- scoring: each probe pair among its wanted record's current candidates ----------------------
 
     def _score(self, con: duckdb.DuckDBPyConnection, records: list[Record], index: ScreenIndex, gammas,
-               known: np.ndarray) -> int:
-        """Temp table `scored` (as score() writes it) with the probes' kept candidates.
+               known: np.ndarray, threshold: float) -> int:
+        """Registered table `scored` (as score() writes it) with the probes' kept candidates at or
+        above `threshold`: a row of the matches query depends on its own pair and person only, and
+        planning that query (flags, explanation) is the largest cost of a call, so a call whose
+        kept candidates all fall below the threshold (most records at a desk) skips it.
 
         Each probe pair competes with its wanted record's other current candidates. Their match
         weights depend on the probe only through the prior (a new person adds one to the register)
@@ -231,9 +234,11 @@ class Screener:
         match_p = calibrated(one_person_probability(g, total), model)[:n_pairs]
         keep = (rank <= s.top_k) & (total_p >= s.floor_weight) & (match_p >= s.floor_probability)
         mw = match_weights(gammas.levels[keep], model, _rows(tf, keep))
-        # registered, not copied into a table: the matches query reads it once
-        con.register("scored", scored_table(pw, pp, prules, rank, total_p, match_p, gammas, keep, mw))
-        return int(keep.sum())
+        table = scored_table(pw, pp, prules, rank, total_p, match_p, gammas, keep, mw)
+        table = table.filter(pc.greater_equal(table.column("match_probability"), threshold))
+        if table.num_rows:  # registered, not copied into a table: the matches query reads it once
+            con.register("scored", table)
+        return table.num_rows
 
     def _tf(self, con: duckdb.DuckDBPyConnection, index: ScreenIndex, pw: np.ndarray,
             pp: np.ndarray) -> dict[str, dict[int, np.ndarray]]:
@@ -306,10 +311,25 @@ class Screener:
             return []
         threshold = self.config.threshold if threshold is None else float(threshold)
         con = _connection()
+        # one transaction per call, rolled back at the end: the call's temp tables vanish with it
+        # (no DROP statements, no commit per statement)
+        con.begin()
+        try:
+            return self._screen(con, index, records, threshold)
+        finally:
+            for name in ("scored", "w", "_hits", "old_reg"):
+                try:
+                    con.unregister(name)
+                except Exception:  # not registered by this call (no pairs, nothing kept)
+                    pass
+            con.rollback()
+
+    def _screen(self, con: duckdb.DuckDBPyConnection, index: ScreenIndex, records: list[Record],
+                threshold: float) -> list[dict[str, Any]]:
         known = self._prepared(con, records, index)
         self._block(con, index)
         gammas = self._compare(con)
-        kept = self._score(con, records, index, gammas, known) if len(gammas.pair_idx) else 0
+        kept = self._score(con, records, index, gammas, known, threshold) if len(gammas.pair_idx) else 0
         results = [{"person_id": r.person_id, "source": r.source,
                     "in_register": index.person_idx(r.person_id) is not None, "candidates": [], "alert": False}
                    for r in records]
@@ -323,11 +343,6 @@ class Screener:
         self._mark(index, results, threshold)
         for res in results:
             res["candidates"].sort(key=lambda c: (-c["match_probability"], c["wanted_id"]))
-        if kept:
-            con.unregister("scored")
-        for table in ("pairs", "reg", "old_reg"):
-            _run(con, f"DROP TABLE IF EXISTS {table}")
-        con.unregister("w")
         return results
 
     def _mark(self, index: ScreenIndex, results: list[dict[str, Any]], threshold: float) -> None:
