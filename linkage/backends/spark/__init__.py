@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from linkage.backends.spark import executor
 from linkage.backends.spark.blocking import _r_columns, block_on_spark, finish_counts
-from linkage.backends.spark.normalise import export_raw, normalise_register, number_persons, term_frequencies
+from linkage.backends.spark.normalise import export_raw, normalise_register, term_frequencies
 from linkage.backends.spark.session import get_session, spark_settings
 from linkage.compare import Gammas, _merge_records, pair_query
 from linkage.prepare import uses_place_text
@@ -105,10 +105,7 @@ def prepare_on_spark(ctx, given: list[str], blocking_rules: list[str] | None, ma
         parts = max(spark.sparkContext.defaultParallelism, math.ceil(rows / batch))
         raw = export_raw(con, registers, work, batch)
         spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch))
-        # Written once (the normalisation runs once), then numbered: person numbering reads it twice.
-        normalise_register(spark, raw, ctx.rules, place_text, parts).write.mode("overwrite").parquet(str(work / "prepared"))
-        reg = number_persons(spark.read.parquet(str(work / "prepared")))
-        reg.write.mode("overwrite").parquet(str(work / "reg"))
+        normalise_register(spark, raw, ctx.rules, place_text, parts).write.mode("overwrite").parquet(str(work / "reg"))
         bar.advance(rows)
     with ctx.stage("prepare"):
         con.execute(f"CREATE OR REPLACE TEMP VIEW reg AS SELECT * FROM read_parquet('{work / 'reg'}/*.parquet')")

@@ -58,11 +58,16 @@ def block_on_spark(spark, con: duckdb.DuckDBPyConnection, reg, settings: Setting
     names = [r.name for r in settings.blocking]
     chosen = [(names.index(r.name), r) for r in settings.blocking if rules is None or r.name in rules]
     _check_register_keys(con, chosen)
-    kl = spark.createDataFrame(wanted_keys(con, chosen)).persist()
+    wk = wanted_keys(con, chosen)
+    kl = spark.createDataFrame(wk).persist()
+    con.register("_wk", wk)
+    distinct_keys = con.sql("SELECT DISTINCT bit, k FROM _wk").to_arrow_table()
+    con.unregister("_wk")
+    keys_broadcast = spark.sparkContext.broadcast(executor.table_to_ipc(distinct_keys))
     text = " ".join(r.right for _, r in chosen)
     key_cols = list(dict.fromkeys(["r_idx", "birth_year", *_r_columns(text, reg.columns)]))
-    kr = reg.select(*key_cols).mapInArrow(partial(executor.key_batches, rules=chosen),
-                                          "bit INT, r_idx LONG, k STRING").persist()
+    fn = partial(executor.key_batches, rules=chosen, token=w_token, broadcast=keys_broadcast)
+    kr = reg.select(*key_cols).mapInArrow(fn, "bit INT, r_idx LONG, k STRING").persist()
 
     # Key frequencies: pairs per rule before its filter, and the hottest keys (as block.count_rule).
     cl = kl.groupBy("bit", "k").agg(F.count("*").alias("nl"))

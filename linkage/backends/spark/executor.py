@@ -59,10 +59,11 @@ def _out(table: pa.Table, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
 
 
 def normalise_batches(batches: Iterator[pa.RecordBatch], source: str, rules: str | None, place_text: bool,
-                      schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+                      schema: pa.Schema | None) -> Iterator[pa.RecordBatch]:
     """Raw register rows -> the `reg` vocabulary: prepare_chunk (normalize_table + prepared_arrow)
-    then derived_sql, as pipeline._normalise and prepare.load_register do; r_idx comes with the
-    rows (numbered on the driver in the DuckDB engine's order)."""
+    then derived_sql, as pipeline._normalise and prepare.load_register do; r_idx and person_idx
+    come with the rows (numbered on the driver in the DuckDB engine's order). `schema` None: as
+    DuckDB gives it (the driver reads the schema so)."""
     from pathlib import Path
 
     from linkage.pipeline import prepare_chunk
@@ -74,28 +75,39 @@ def normalise_batches(batches: Iterator[pa.RecordBatch], source: str, rules: str
         if batch.num_rows == 0:
             continue
         raw = pa.Table.from_batches([batch])
-        r_idx = raw.column("_r_idx")
-        prepared = prepare_chunk(raw.drop_columns(["_r_idx"]), source, Path(rules) if rules else None)
+        r_idx, person_idx = raw.column("_r_idx"), raw.column("_person_idx")
+        prepared = prepare_chunk(raw.drop_columns(["_r_idx", "_person_idx"]), source, Path(rules) if rules else None)
         prepared = prepared.add_column(0, "r_idx", r_idx)
-        yield from _out(_sql(con, {"_prepared": prepared}, sql), schema)
+        got = _sql(con, {"_prepared": prepared}, sql).append_column("person_idx", person_idx)
+        yield from (got.to_batches() if schema is None else _out(got, schema))
 
 
-def key_batches(batches: Iterator[pa.RecordBatch], rules: list[tuple[int, Any]]) -> Iterator[pa.RecordBatch]:
+def key_batches(batches: Iterator[pa.RecordBatch], rules: list[tuple[int, Any]], token: str,
+                broadcast) -> Iterator[pa.RecordBatch]:
     """Register records -> (bit, r_idx, k): each rule's keys by block.rule_keys_sql, the SQL the
-    DuckDB engine runs (lists unnested, empty keys dropped, the birth-year window in the key)."""
+    DuckDB engine runs (lists unnested, empty keys dropped, the birth-year window in the key).
+    Only keys some wanted record holds (`broadcast`: the wanted side's distinct (bit, k)) leave
+    the executor: the others join nothing, so neither the pairs nor the counts change."""
     from linkage.block import rule_keys_sql
 
     con = connection()
+    key = f"wk:{token}"
+    if key not in _STATE:
+        _STATE[key] = table_from_ipc(broadcast.value)
+    wanted_keys = _STATE[key]
     schema = pa.schema([("bit", pa.int32()), ("r_idx", pa.int64()), ("k", pa.string())])
     for batch in batches:
         if batch.num_rows == 0:
             continue
         con.register("_b", pa.Table.from_batches([batch]))
+        con.register("_wk", wanted_keys)
         try:
-            parts = [con.sql(f"SELECT {bit}::INTEGER AS bit, r_idx, CAST(k AS VARCHAR) AS k "
-                             f"FROM ({rule_keys_sql(con, rule, 'r', '_b')})").to_arrow_table() for bit, rule in rules]
+            parts = [con.sql(f"SELECT * FROM (SELECT {bit}::INTEGER AS bit, r_idx, CAST(k AS VARCHAR) AS k "
+                             f"FROM ({rule_keys_sql(con, rule, 'r', '_b')})) SEMI JOIN _wk USING (bit, k)").to_arrow_table()
+                     for bit, rule in rules]
         finally:
             con.unregister("_b")
+            con.unregister("_wk")
         yield from _out(pa.concat_tables(parts), schema)
 
 

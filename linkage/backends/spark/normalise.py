@@ -14,19 +14,30 @@ from linkage.backends.spark import executor
 
 
 def export_raw(con: duckdb.DuckDBPyConnection, sources: list[str], work: Path, rows_per_group: int) -> dict[str, Path]:
-    """Each register's accepted rows to Parquet with `_r_idx`: records numbered in the DuckDB
-    engine's order (residents first, each source in `_row` order), so the same record gets the
-    same number on both engines."""
+    """Each register's accepted rows to Parquet with `_r_idx` and `_person_idx`: records numbered
+    in the DuckDB engine's order (residents first, each source in `_row` order) and persons in
+    person_id order (prepare.finish_register's numbering; the id is the register's uid column as
+    ingested, which normalisation passes through), so both engines give every record and person
+    the same number. Done here because the driver holds the ingested rows already; a sort of the
+    distinct ids is cheap in DuckDB (Spark would need a one-partition window for it)."""
+    from linkage.prepare import REGISTER_UID
+
+    ids = " UNION ".join(f'SELECT DISTINCT CAST("{REGISTER_UID[s]}" AS VARCHAR) AS uid FROM "{s}"' for s in sources)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _persons AS SELECT uid, row_number() OVER (ORDER BY uid) - 1 AS person_idx "
+                f"FROM ({ids})")
     out: dict[str, Path] = {}
     offset = 0
     for source in sources:
         path = work / f"raw_{source}.parquet"
         con.execute(
-            f"""COPY (SELECT *, row_number() OVER (ORDER BY _row) - 1 + {offset} AS _r_idx FROM "{source}" ORDER BY _row)
+            f"""COPY (SELECT s.*, row_number() OVER (ORDER BY s._row) - 1 + {offset} AS _r_idx, p.person_idx AS _person_idx
+                      FROM "{source}" s JOIN _persons p ON p.uid = CAST(s."{REGISTER_UID[source]}" AS VARCHAR)
+                      ORDER BY s._row)
                 TO '{path}' (FORMAT parquet, ROW_GROUP_SIZE {int(rows_per_group)})"""
         )
         offset += con.execute(f'SELECT count(*) FROM "{source}"').fetchall()[0][0]
         out[source] = path
+    con.execute("DROP TABLE _persons")
     return out
 
 
@@ -34,49 +45,28 @@ def _output_schema(raw_path: Path, source: str, rules: Path | None, place_text: 
     """The prepared table's Arrow schema, from running the same step on a few rows here."""
     import pyarrow.parquet as pq
 
-    head = pq.ParquetFile(raw_path).iter_batches(batch_size=50)
-    batch = next(head)
-    con = executor.connection()
-    from linkage.pipeline import prepare_chunk
-    from linkage.prepare import derived_sql
-
-    raw = pa.Table.from_batches([batch])
-    prepared = prepare_chunk(raw.drop_columns(["_r_idx"]), source, rules).add_column(0, "r_idx", raw.column("_r_idx"))
-    con.register("_prepared", prepared)
-    try:
-        return con.sql(derived_sql(place_text).replace("{source}", "_prepared")).to_arrow_table().schema
-    finally:
-        con.unregister("_prepared")
+    batch = next(pq.ParquetFile(raw_path).iter_batches(batch_size=50))
+    return pa.Table.from_batches(list(executor.normalise_batches(iter([batch]), source, str(rules) if rules else None,
+                                                                 place_text, None))).schema
 
 
 def normalise_register(spark, raw: dict[str, Path], rules: Path | None, place_text: bool, partitions: int):
-    """The prepared register records of all sources as one DataFrame (r_idx, ..., no person_idx)."""
+    """The prepared register records of all sources as one DataFrame: `reg` as the DuckDB engine
+    builds it (r_idx first, person_idx last)."""
     from pyspark.sql.pandas.types import from_arrow_schema
 
     frames = []
     schema = None
     for source, path in raw.items():
-        arrow_schema = schema or _output_schema(path, source, rules, place_text)
-        schema = arrow_schema
+        schema = schema or _output_schema(path, source, rules, place_text)
         fn = partial(executor.normalise_batches, source=source, rules=str(rules) if rules else None,
-                     place_text=place_text, schema=arrow_schema)
+                     place_text=place_text, schema=schema)
         df = spark.read.parquet(str(path)).repartition(partitions)
-        frames.append(df.mapInArrow(fn, from_arrow_schema(arrow_schema)))
+        frames.append(df.mapInArrow(fn, from_arrow_schema(schema)))
     out = frames[0]
     for f in frames[1:]:
         out = out.unionByName(f)
     return out
-
-
-def number_persons(prepared):
-    """person_idx in person_id (uid) order, as prepare.finish_register numbers them. A window over
-    the distinct ids: one sorted partition of ids (100M ids sort in one task; see docs/spark.md)."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    persons = prepared.select("uid").distinct().withColumn(
-        "person_idx", (F.row_number().over(Window.orderBy("uid")) - 1).cast("long"))
-    return prepared.join(persons, "uid").select(*prepared.columns, "person_idx")
 
 
 def term_frequencies(spark, reg, w_values: pa.Table) -> pa.Table:
