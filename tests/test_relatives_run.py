@@ -171,7 +171,7 @@ def test_same_household_address_outweighs_a_commune_namesake(tmp_path: Path) -> 
     assert f.loc["025155000001", "probable"] and f.loc["025155000001", "rank"] == 1
     assert "cùng địa chỉ nhà" in f.loc["025155000001", "explanation"]
     assert not f.loc["025156000002", "probable"]
-    assert f.loc["025155000001", "mw_household"] > f.loc["025156000002", "mw_household"] + 3
+    assert f.loc["025155000001", "mw_household"] > f.loc["025156000002", "mw_household"] + 2
 
 
 def test_from_a_nightly_workspace_equals_the_files(families: Path, tmp_path: Path) -> None:
@@ -209,3 +209,27 @@ def test_from_a_nightly_workspace_equals_the_files(families: Path, tmp_path: Pat
     got = CliRunner().invoke(cli.app, ["relatives", "--workspace", str(ws), "--wanted", str(families / "wanted.csv"),
                                        "--out", str(tmp_path / "d")])
     assert got.exit_code != 0 and "--workspace replaces" in got.output
+
+
+def test_the_other_parent_at_the_same_address(tmp_path: Path) -> None:
+    """Two men with the father's name, the right age and the family's hometown, both living away
+    from the wanted person: the one who lives at one address with a woman bearing the mother's
+    name (a couple shares a household) is the probable father, the other is not."""
+    home_c = "Thôn 5, Xã Tân Phong, Tỉnh Sơn La"
+    couple_f = _resident("025155000011", "Nguyễn Văn Hùng", "Nam", "1955", HOME_A, home_c)
+    couple_m = _resident("025158000012", "Trần Thị Hạnh", "Nữ", "1958", HOME_A, home_c)
+    alone = _resident("025156000013", "Nguyễn Văn Hùng", "Nam", "1956", HOME_A, "Tổ 2, Phường Long Hoa, Tỉnh Tây Ninh")
+    namesakes = [_resident(f"0011500000{i:02d}", "Nguyễn Văn Hùng", "Nam", f"195{i % 10}", "Thành phố Huế",
+                           "Thôn 1, Thành phố Huế") for i in range(30)]
+    wanted = [_wanted("TN-4", "Nguyễn Văn Tài", "Nam", "1982", HOME_A, "Nguyễn Văn Hùng", "Trần Thị Hạnh")]
+    w, r = _write(tmp_path / "in", wanted, [couple_f, couple_m, alone] + namesakes + _filler(2000))
+    find_relatives(w, r, tmp_path / "out")
+    out = pd.read_parquet(tmp_path / "out" / "relatives.parquet")
+    f = out[out["relation"] == "father"].set_index("person_id")
+    assert f.loc["025155000011", "rank"] == 1 and f.loc["025155000011", "probable"]
+    assert "ở cùng địa chỉ nhà với người trùng tên mẹ Trần Thị Hạnh" in f.loc["025155000011", "explanation"]
+    assert f.loc["025155000011", "mw_spouse"] > 0
+    # the man living alone is below the floor written, or listed as not probable
+    assert "025156000013" not in f.index or not f.loc["025156000013", "probable"]
+    m = out[out["relation"] == "mother"].set_index("person_id")
+    assert m.loc["025158000012", "probable"]  # and the same evidence, seen from her side

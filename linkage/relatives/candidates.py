@@ -119,6 +119,42 @@ def _places(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame) -> None:
                                                           np.where(any_w & any_r, "differ", "unknown")))
 
 
+def _spouse(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame, relation: str) -> None:
+    """spouse level of parent candidates (in place): a register person of the other sex named as the
+    wanted record's other parent lives at the candidate's house address (same_house) or in their
+    commune (same_ward). A married couple shares one household (hộ): two people bearing the exact
+    names of both parents at one address is evidence a register of any size does not dilute, as
+    the u says: 1 - exp(-(register persons with the other parent's name) x (share of the register
+    living at the candidate's house / commune))."""
+    other, g = ("mother", "F") if relation == "father" else ("father", "M")
+    wi, ri = p["w_idx"].to_numpy(), p["r_idx"].to_numpy()
+    name = _take(w, f"{other}_phon", wi)
+    if f"id_{other}_phon" in w.columns:
+        name = np.where(pd.isna(name), _take(w, f"id_{other}_phon", wi), name)
+    fits = _cached(r, f"_fits_{g}", lambda: r["gender"].isna() | (r["gender"] == g))
+    counts = _cached(r, f"_count_phon_{g}", lambda: r.loc[fits, "phon"].dropna().value_counts())
+    n = pd.Series(name, dtype=object).map(counts).fillna(0.0).to_numpy()
+    p["spouse"] = np.where(pd.isna(name), "unknown", "none")
+    for unit in ("ward", "house"):  # house last: it wins where both hold
+        def keys() -> pd.Index:
+            sub = r.loc[fits & r["phon"].notna(), ["phon", f"perm_{unit}", f"cur_{unit}"]]
+            parts = [sub["phon"].astype(object) + "#" + sub[c].astype(object) for c in (f"perm_{unit}", f"cur_{unit}")]
+            return pd.Index(pd.concat(parts).dropna().unique())
+        known = _cached(r, f"_spouse_{unit}_{g}", keys)
+        hit = np.zeros(len(p), bool)
+        for c in (f"perm_{unit}", f"cur_{unit}"):
+            place = _take(r, c, ri)
+            ok = pd.notna(place) & pd.notna(name)
+            k = pd.Series(np.where(ok, name, ""), dtype=object) + "#" + pd.Series(np.where(ok, place, ""), dtype=object)
+            hit |= ok & (known.get_indexer(k.to_numpy()) >= 0)
+        p["spouse"] = np.where(hit, f"same_{unit}", p["spouse"])
+        share = _living_share(r, unit)
+        sp = pd.Series(_take(r, f"perm_{unit}", ri)).map(share).fillna(0.0).to_numpy()
+        cur = _take(r, f"cur_{unit}", ri)
+        sc = np.where(cur == _take(r, f"perm_{unit}", ri), 0.0, pd.Series(cur).map(share).fillna(0.0).to_numpy())
+        p[f"spouse_{unit}_u"] = np.clip(-np.expm1(-np.maximum(n, 1.0) * (sp + sc)), 1e-7, 1.0)
+
+
 def _shares_house(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame) -> np.ndarray:
     """The candidate lives at one of the wanted person's addresses (house, street or hamlet part
     and commune), or the identity record's."""
@@ -259,6 +295,7 @@ def parents(w: pd.DataFrame, r: pd.DataFrame, relation: str, rules: RelativesRul
     _family_evidence(w, r, p, relation, ident)
     p["household"] = np.where(p["kin_house"] | _shares_house(w, r, p), "same_house",
                               np.where(p["family"] != "none", "child_in_household", p["address"]))
+    _spouse(w, r, p, relation)
     p["pool"] = int(fits.sum())
     return p
 

@@ -23,10 +23,13 @@ LEVELS = {
     "mother": ("exact", "near", "differ", "unknown"),
     "father": ("exact", "near", "differ", "unknown"),
     "family_name": ("equal", "differ", "unknown"),
+    # the other parent (a register person named as the wanted record's other parent) living with the
+    # candidate: at the same house address, or in the same commune
+    "spouse": ("same_house", "same_ward", "none", "unknown"),
 }
 COMPARISONS = {
-    "father": ("name", "age", "hometown", "household"),
-    "mother": ("name", "age", "hometown", "household"),
+    "father": ("name", "age", "hometown", "household", "spouse"),
+    "mother": ("name", "age", "hometown", "household", "spouse"),
     "sibling": ("mother", "father", "family_name", "age", "hometown", "address"),
     "child": ("name", "age", "family_name", "hometown", "address"),
 }
@@ -44,7 +47,8 @@ TF_LEVELS = {"exact", "near", "alias"}
 TF_COMPARISONS = {"name", "mother", "father"}
 # Levels whose u is computed per pair from the register in use (no u in the rules): a register
 # child in the candidate's commune with the wanted record's other parent (candidates._household_u).
-RUNTIME_U = {("household", "child_in_household"), ("household", "same_house")}
+RUNTIME_U = {("household", "child_in_household"), ("household", "same_house"), ("spouse", "same_house"),
+             ("spouse", "same_ward")}
 
 
 def is_tf(comparison: str, level: str) -> bool:
@@ -59,6 +63,8 @@ def u_column(comparison: str) -> str:
 
 def u_column_of(comparison: str, level: str) -> str:
     """The pair column holding a level's run-time u."""
+    if comparison == "spouse":
+        return f"spouse_{level.split('_')[1]}_u"  # spouse_house_u, spouse_ward_u
     return "house_u" if (comparison, level) == ("household", "same_house") else u_column(comparison)
 
 

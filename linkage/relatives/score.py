@@ -112,6 +112,12 @@ def explain(p: pd.DataFrame, w: pd.DataFrame, r: pd.DataFrame, relation: str, la
     if "household" in p.columns:  # the household address (house, hamlet) shared
         add((p["household"] == "same_house") & ~p["kin_house"].astype(bool), s("same_house"))
         add((p["household"] == "same_house") & p["kin_house"].astype(bool), s("child_same_house"))
+    if "spouse" in p.columns:  # the other parent living with the candidate
+        other = "mother" if relation == "father" else "father"
+        who = (s("parent_word." + other) + " " + pd.Series(_take(w, f"{other}_norm", wi), index=p.index)
+               .fillna("").str.title())
+        for lv in ("same_house", "same_ward"):
+            add(p["spouse"] == lv, who.map(lambda x, lv=lv: s(f"spouse_{lv}", other=x)))
     dead = pd.Series(_take(r, "status", ri), index=p.index) == "deceased"  # frame.register_frame's status
     add(dead, s("deceased"))
     head = s(f"relation.{relation}") + ": "

@@ -24,6 +24,7 @@ from linkage.synth.tables import FEMALE, MALE, Tables, piecewise
 PARENTS_IN_REGISTER_SHARE = 0.40  # families whose father and/or mother are register persons
 PARENT_PRESENT = 0.80  # each parent of such a family, independently (at least one is present)
 PARENT_AT_FAMILY_HOME = 0.65  # the parent's permanent address is the family home
+COUPLE_TOGETHER = 0.85  # both parents in the register share one household (one address), at home or not
 CHILDREN_FOR_PERSON_SHARE = 0.08  # register persons aged 38-80 given children in the register
 CHILDREN_PER_PERSON = (1, 3)
 CHILD_AT_PARENT_HOME = 0.55
@@ -75,9 +76,29 @@ def _parents(res: People, tables: Tables, places: Places, rng: np.random.Generat
         getattr(p, a)[:] = getattr(res, a)[kid]
     p.birth_ward[:] = res.home_ward[kid]
     p.birth_new[:] = res.home_new[kid]
-    home = np.flatnonzero(rng.random(k) < PARENT_AT_FAMILY_HOME)
+    # A married couple shares one household (hộ): for most families both parents live at the family
+    # home or both elsewhere, at one address (the father's); the rest (widowed, separated, working
+    # away) decide each on their own. Before, each parent decided alone, and a parent who lived
+    # elsewhere had a random address of their own, apart from the other parent.
+    pos = np.concatenate([np.flatnonzero(has_f), np.flatnonzero(has_m)])  # each row's family in `chosen`
+    together = (rng.random(len(chosen)) < COUPLE_TOGETHER)[pos]
+    at_home = np.where(together, (rng.random(len(chosen)) < PARENT_AT_FAMILY_HOME)[pos],
+                       rng.random(k) < PARENT_AT_FAMILY_HOME)
+    home = np.flatnonzero(at_home)
     _place_like(p, home, res, kid[home])
+    row_f = np.full(len(chosen), -1, np.int64)
+    row_f[np.flatnonzero(has_f)] = np.arange(int(has_f.sum()))
+    with_f = np.flatnonzero(is_mother & together & ~at_home & (row_f[pos] >= 0))
+    _live_with(p, with_f, row_f[pos[with_f]])
     return p, pf, is_mother
+
+
+def _live_with(p: People, rows: np.ndarray, src_rows: np.ndarray) -> None:
+    """Rows `rows` of p live where rows `src_rows` of p live (permanent, current and previous)."""
+    for a in ("perm_ward", "perm_new", "cur_ward", "cur_new", "prev_ward", "prev_new", "moved", "move_date"):
+        getattr(p, a)[rows] = getattr(p, a)[src_rows]
+    for a in ("perm_house", "cur_house", "prev_house"):
+        setattr(p, a, _put(getattr(p, a), rows, getattr(p, a).take(pa.array(src_rows, type=pa.int64()))))
 
 
 def _children(res: People, tables: Tables, places: Places, rng: np.random.Generator) -> tuple[People, np.ndarray]:
