@@ -43,6 +43,7 @@ class SparkBackend:
     token: str
     w_broadcast: Any
     batch_rows: int
+    broadcast_pairs: int = 2_000_000
 
     def compare_pairs(self, ctx) -> Gammas:
         """compare.compare on Spark: one row per (pair, register record) into the executors,
@@ -53,7 +54,15 @@ class SparkBackend:
         pairs = self.spark.read.parquet(str(self.work / "pairs")).select("pair_idx", "w_idx", "person_idx")
         sql, compiled, _ = pair_query(settings, "p")
         rcols = [c for c in _r_columns(sql, reg.columns) if c not in ("person_idx", "r_idx")]
-        rows = pairs.join(reg.select("person_idx", "r_idx", *rcols), "person_idx")
+        records = reg.select("person_idx", "r_idx", *rcols)
+        # Few pairs (the usual case: top candidates of a wanted list) go to every executor, so the
+        # wide register rows are read where they lie instead of being shuffled for the join.
+        if ctx.counts.get("candidate_pairs", 0) <= self.broadcast_pairs:
+            from pyspark.sql import functions as F
+
+            rows = records.join(F.broadcast(pairs), "person_idx")
+        else:
+            rows = pairs.join(records, "person_idx")
         schema = pa.schema([("pair_idx", pa.int64())] + [(f"g{i}", pa.int8()) for i in range(len(compiled))])
         spark_schema = "pair_idx LONG" + "".join(f", g{i} BYTE" for i in range(len(compiled)))
         self.spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(self.batch_rows))
@@ -134,4 +143,4 @@ def prepare_on_spark(ctx, given: list[str], blocking_rules: list[str] | None, ma
         ctx.counts["candidate_pairs"] = counts[-1].cumulative if counts else 0
     ctx.counts["engine"] = {"name": "spark", "master": spark.sparkContext.master,
                             "default_parallelism": spark.sparkContext.defaultParallelism}
-    ctx.backend = SparkBackend(spark, work, token, w_broadcast, batch_rows)
+    ctx.backend = SparkBackend(spark, work, token, w_broadcast, batch_rows, int(conf["broadcast_pairs"]))

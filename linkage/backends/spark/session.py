@@ -15,7 +15,8 @@ from typing import Any
 from linkage.errors import UsageError
 from linkage.settings import Settings
 
-DEFAULTS: dict[str, Any] = {"master": "local[*]", "shuffle_partitions": 8, "batch_rows": 100_000}
+DEFAULTS: dict[str, Any] = {"master": "local[*]", "shuffle_partitions": 8, "batch_rows": 100_000,
+                            "broadcast_pairs": 2_000_000}
 
 
 def spark_settings(settings: Settings) -> dict[str, Any]:
