@@ -247,6 +247,39 @@ def ward_flags(settings: Settings) -> list[str]:
     return [f for f, spec in current_flags(settings).items() if spec.get("ward_known_for")]
 
 
+def _house_sql(col: str, drop: str) -> str:
+    """The house, street or hamlet part of an address as written (its first comma-separated part,
+    when that starts with a number or one of rules/places/places.yaml `noise_prefixes`), folded,
+    with those words taken out: "Số 20 đường Trần Phú" and "20 Trần Phú" give "20 tran phu"."""
+    head = f"regexp_replace(replace(strip_accents(lower(trim(split_part({col}, ',', 1)))), 'đ', 'd'), '\\s+', ' ', 'g')"
+    bare = f"trim(regexp_replace(regexp_replace({head}, '\\b({drop})\\b', ' ', 'g'), '\\s+', ' ', 'g'))"
+    return (f"CASE WHEN strpos({col}, ',') > 0 AND regexp_matches({head}, '^(\\d|({drop})\\b)') "
+            f"THEN nullif({bare}, '') END")
+
+
+def street_moved_sql(settings: Settings, flag: str) -> str:
+    """For a place flag with `street_moves`: the wanted record's address and the current record's
+    (each its current address, else its permanent one) lie in one 2025 commune, both name a house,
+    street or hamlet, and neither contains the other: the person moved house. Inside one 2025
+    commune (two old communes merged, or one commune written in the old and the new regime) this
+    is the only sign of a move."""
+    from linkage.rules import load_yaml
+
+    words = load_yaml("places/places.yaml", settings.path.parent).get("noise_prefixes") or []
+    drop = "|".join(sorted({re.escape(str(w).strip().lower()) for w in words if str(w).strip()}, key=len, reverse=True))
+    lh, rh = _house_sql("l.address_shown", drop), _house_sql("r.address_shown", drop)
+    # the shown addresses (current, else permanent) lie in one 2025 commune: elsewhere the commune
+    # levels speak, and a person registered at home but living elsewhere is no mover
+    shown = ("CASE WHEN {a}.current_address_province_code IS NOT NULL OR {a}.current_address_province_code_2025 "
+             "IS NOT NULL THEN {a}.current_address_ward_code_2025 ELSE {a}.permanent_address_ward_code_2025 END")
+    same = f"list_has_any(string_split({shown.format(a='l')}, '|'), string_split({shown.format(a='r')}, '|'))"
+    return f"coalesce({same} AND {lh} <> {rh} AND strpos({lh}, {rh}) = 0 AND strpos({rh}, {lh}) = 0, FALSE)"
+
+
+def street_flags(settings: Settings) -> list[str]:
+    return [f for f, spec in current_flags(settings).items() if spec.get("street_moves")]
+
+
 def slip_flags(settings: Settings) -> list[str]:
     return [f for f, spec in current_flags(settings).items() if spec.get("unless_slip")]
 
@@ -319,6 +352,8 @@ def flags_sql(settings: Settings, current: bool = False) -> dict[str, str]:
         if alias == CURRENT_LEVELS and spec.get("ward_known_for"):
             at = _level_in(settings, spec["comparison"], list(spec["ward_known_for"]), alias)
             cond = f"({cond} AND NOT ({at} AND NOT {CURRENT_LEVELS}.wards_{flag}))"
+        if alias == CURRENT_LEVELS and spec.get("street_moves"):
+            cond = f"({cond} OR {CURRENT_LEVELS}.street_{flag})"
         names = spec.get("name_comparisons")
         if names:
             name_sum = " + ".join(f"s.mw_{n}" for n in names)

@@ -217,7 +217,7 @@ def _flags(raw: dict[str, Any], comparisons: tuple[Comparison, ...], path: Path)
 
 
 FLAG_KEYS = {"comparison", "levels", "name_comparisons", "or_levels", "judged_on", "unless_same_commune_2025",
-             "unless_slip", "ward_known_for", "shows", "truth_scenarios"}
+             "unless_slip", "ward_known_for", "street_moves", "shows", "truth_scenarios"}
 
 
 def _flag_keys(flag: str, spec: dict[str, Any], by_name: dict[str, Comparison], path: Path) -> None:
@@ -234,8 +234,9 @@ def _flag_keys(flag: str, spec: dict[str, Any], by_name: dict[str, Comparison], 
         bad = set(levels or []) - set(by_name[comp].level_ids())
         if bad:
             raise RulesError(f"{where}.or_levels.{comp}: level(s) {sorted(bad)} not in {comp}")
-    if not isinstance(spec.get("unless_same_commune_2025", False), bool):
-        raise RulesError(f"{where}.unless_same_commune_2025: expected true or false")
+    for key in ("unless_same_commune_2025", "street_moves"):
+        if not isinstance(spec.get(key, False), bool):
+            raise RulesError(f"{where}.{key}: expected true or false")
     bad = set(spec.get("ward_known_for") or []) - set(by_name[spec["comparison"]].level_ids()) \
         if spec.get("comparison") in by_name else set()
     if bad:

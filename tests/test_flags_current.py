@@ -27,6 +27,8 @@ OLD_ADDR = "Ấp Tân Hòa, Xã Bình An, Huyện Long Thành, Tỉnh Đồng Na
 NEW_ADDR = "Số 5 đường Láng, Phường Láng, Thành phố Hà Nội"
 NEAR_ADDR = "Ấp 3, Xã Tam An, Huyện Long Thành, Tỉnh Đồng Nai"
 DISTRICT_ONLY = "Huyện Long Thành, Tỉnh Đồng Nai"
+MERGED_OLD = "Xóm 11, Xã Tiên Dược, Huyện Sóc Sơn, Thành phố Hà Nội"
+SAME_HOUSE_OLD = "So 20 duong Tran Phu, Phuong Ben Thanh, Quan 1, Thanh pho Ho Chi Minh"
 
 # person_id, wanted name, register (residents) name, card name, birth, resident address, card address,
 # wanted address, updated_at, issue_date, status
@@ -54,6 +56,12 @@ PLANTED = [
      NEAR_ADDR, OLD_ADDR, OLD_ADDR, "2024-01-01", "2021-01-01", "alive"),  # another commune, same district
     ("001083001111", "Tạ Văn Khánh", "Tạ Văn Khánh", "Tạ Văn Khánh", "11/11/1983",
      OLD_ADDR, OLD_ADDR, DISTRICT_ONLY, "2024-01-01", "2021-01-01", "alive"),  # notice says the district only
+    ("001082001212", "Cao Văn Tín", "Cao Văn Tín", "Cao Văn Tín", "02/02/1982",
+     "Khu phố 3, Xã Sóc Sơn, Thành phố Hà Nội", MERGED_OLD, MERGED_OLD,
+     "2025-10-01", "2021-01-01", "alive"),  # moved house inside one 2025 commune (old Tiên Dược in new Sóc Sơn)
+    ("001081001313", "Hà Văn Lực", "Hà Văn Lực", "Hà Văn Lực", "03/03/1981",
+     "Số 20 đường Trần Phú, Phường Bến Thành, Thành phố Hồ Chí Minh", SAME_HOUSE_OLD, SAME_HOUSE_OLD,
+     "2025-10-01", "2021-01-01", "alive"),  # same house, written the old way and without diacritics
 ]
 
 
@@ -205,7 +213,8 @@ def test_a_slip_of_the_pen_is_no_name_change(runs):
 
 
 @pytest.mark.parametrize("old,new,key", [("unless_slip: 1", "unless_slip: yes", "unless_slip"),
-                                          ("ward_known_for: [district]", "ward_known_for: [distrikt]", "ward_known_for")])
+                                          ("ward_known_for: [district]", "ward_known_for: [distrikt]", "ward_known_for"),
+                                          ("street_moves: true", "street_moves: 1", "street_moves")])
 def test_flag_rules_are_checked(tmp_path, old, new, key):
     from linkage.errors import RulesError
     from linkage.settings import load_settings
@@ -225,3 +234,14 @@ def test_another_commune_of_the_district_is_a_move_when_both_are_known(runs):
     assert moved.person_id == "001084001010" and bool(moved.residence_changed)
     vague = m.loc["TN-900010"]  # the notice names only Huyện Long Thành: no commune to compare
     assert vague.person_id == "001083001111" and not bool(vague.residence_changed)
+
+
+def test_a_new_house_inside_one_commune_is_a_move(runs):
+    """`street_moves`: the commune levels cannot see a move between two old communes merged into
+    one in 2025; the house or hamlet part can. The same house written another way is no move."""
+    m = runs["current"]
+    moved = m.loc["TN-900011"]
+    assert moved.person_id == "001082001212" and bool(moved.residence_changed)
+    same = m.loc["TN-900012"]
+    assert same.person_id == "001081001313" and not bool(same.residence_changed)
+    assert not bool(m.loc["TN-900005", "residence_changed"])  # one commune in two regimes, no house part
