@@ -9,6 +9,7 @@ from pathlib import Path
 from linkage.outputs import atomic_write_text
 from linkage.reports import run_data as rd
 from linkage.reports import run_sections as rs
+from linkage.reports.relatives_section import relatives
 from linkage.reports.html import Markup, code, esc, fmt_datetime, page, para, toc
 from linkage.reports.strings import DEFAULT_LANG, check_lang, t
 
@@ -42,8 +43,14 @@ def render_run_report(run_dir: Path, lang: str = DEFAULT_LANG, truth: Path | Non
                    + esc(t("run.header.written", lang, when=fmt_datetime(made, lang))) + " · "
                    + esc(t("run.header.version", lang, version=m.get("version", "?"))) + " · "
                    + esc(t("run.header.rules", lang)) + " " + code(str(m.get("rules_hash", ""))[:12]) + "</p>")]
-    sections = [getattr(rs, s)(ctx) for s in rs.SECTIONS]
-    head.append(toc((s, t(f"run.{s}.title", lang)) for s, body in zip(rs.SECTIONS, sections) if body))
+    names = list(rs.SECTIONS)
+    sections = [getattr(rs, s)(ctx) for s in names]
+    kin = relatives(ctx)  # only when the run wrote relatives.parquet (`linkage run --relatives`)
+    if kin:
+        at = names.index("accuracy")
+        names.insert(at, "relatives")
+        sections.insert(at, kin)
+    head.append(toc((s, t(f"run.{s}.title", lang)) for s in names))
     return page(t("run.title", lang), [*head, *sections], lang)
 
 

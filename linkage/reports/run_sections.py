@@ -14,10 +14,9 @@ from linkage.reports.charts import hbar_chart, histogram, line_chart
 from linkage.reports.html import (Markup, bullets, code, details, esc, figure, fmt_num, fmt_pct, fmt_sig, kpis,
                                   note, para, section, table)
 from linkage.reports.model_notes import group
-from linkage.reports.relatives_section import relatives  # noqa: F401 - a section (empty without relatives.parquet)
 from linkage.reports.strings import has, t
 
-SECTIONS = ("inputs", "stages", "blocking", "model", "scores", "candidates", "leads", "relatives", "accuracy")
+SECTIONS = ("inputs", "stages", "blocking", "model", "scores", "candidates", "leads", "accuracy")
 
 
 @dataclass
