@@ -74,18 +74,6 @@ def train_labelled(data: Path, train_dir: Path, n: int) -> Path:
     return save_model(model, work / "model.json")
 
 
-def apply_calibration(matches: Path, model_path: Path) -> Path:
-    """The test run's matches with match_probability through the model's calibration map."""
-    from linkage.calibrate import calibrated
-    from linkage.model import load_model
-
-    m = pd.read_parquet(matches)
-    m["match_probability"] = calibrated(m["match_probability"].to_numpy(), load_model(model_path, load_settings()))
-    out = matches.with_name("matches_calibrated.parquet")
-    m.to_parquet(out)
-    return out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--residents", type=int, default=100_000)
@@ -98,7 +86,7 @@ def main() -> None:
     ap.add_argument("--labels", type=int, default=0,
                     help="also train with N labels: a score-stratified sample of the training run's candidates "
                          "labelled from the training draw's truth (a simulated review); the test run's "
-                         "probabilities then go through the model's calibration map, as scoring will")
+                         "scoring applies the model's calibration map")
     ap.add_argument("--reuse", action="store_true", help="reuse the training run of the same tag if it is there")
     args = ap.parse_args()
 
@@ -115,8 +103,6 @@ def main() -> None:
     wall_test = run(test_data, test_dir, model_path)
 
     truth, matches = test_data / "truth.csv", test_dir / "matches.parquet"
-    if args.labels:
-        matches = apply_calibration(matches, model_path)
     threshold = load_settings().threshold
     ev = evaluate(truth, matches, threshold)
     by = ev.by_scenario.set_index("label")
