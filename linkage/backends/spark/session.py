@@ -50,16 +50,21 @@ def get_session(settings: Settings, master: str | None = None):
     if active is not None:
         return active
     conf = spark_settings(settings)
-    # Local mode: the executors' Python is this one (with linkage, duckdb, pyarrow installed).
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = (
-        SparkSession.builder.appName("vn-linkage")
-        .master(master or str(conf["master"]))
-        .config("spark.sql.shuffle.partitions", str(conf["shuffle_partitions"]))
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-    )
+    builder = SparkSession.builder.appName("vn-linkage")
+    # Under spark-submit the JVM is already up with its --master and --conf: keep them unless
+    # --spark-master says otherwise. Started from here: the executors' Python is this one.
+    submitted = bool(os.environ.get("PYSPARK_GATEWAY_PORT"))
+    if master or not submitted:
+        builder = builder.master(master or str(conf["master"]))
+    if not submitted:  # spark-submit's --conf settings stand; here, the engine's defaults
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        builder = (
+            builder
+            .config("spark.sql.shuffle.partitions", str(conf["shuffle_partitions"]))
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+        )
+    builder = builder.config("spark.sql.session.timeZone", "UTC")
     for key, value in (conf.get("config") or {}).items():
         builder = builder.config(str(key), str(value))
     session = builder.getOrCreate()
