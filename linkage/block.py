@@ -158,6 +158,18 @@ def _insert_found(con: duckdb.DuckDBPyConnection, rule: BlockingRule, bit: int, 
         raise RulesError(f"blocking rule '{rule.name}': invalid filter: {exc}") from None
 
 
+def check_budget(count: RuleCount, settings: Settings) -> None:
+    """Stop the run (exit 4) when one rule would make more pairs than the budget, naming the rule
+    and its hottest key: the same words on every engine."""
+    if count.candidate_pairs > settings.pair_budget:
+        key, n = count.hot_keys[0] if count.hot_keys else ("?", 0)
+        raise BudgetError(
+            f"blocking rule '{count.rule}' would produce {count.candidate_pairs:,} candidate pairs, over the "
+            f"budget of {settings.pair_budget:,} (rules/matching.yaml blocking.pair_budget); hottest key "
+            f"'{key}' alone gives {n:,} pairs. Tighten the rule or raise the budget."
+        )
+
+
 def block(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
@@ -196,13 +208,7 @@ def block(
             count = _join_counted(con, rule, settings, bit, left, right, lk, rk)
         else:
             count = count_rule(con, rule, settings.hot_keys, left, right, lk, rk)
-        if count.candidate_pairs > settings.pair_budget:
-            key, n = count.hot_keys[0] if count.hot_keys else ("?", 0)
-            raise BudgetError(
-                f"blocking rule '{rule.name}' would produce {count.candidate_pairs:,} candidate pairs, over the "
-                f"budget of {settings.pair_budget:,} (rules/matching.yaml blocking.pair_budget); hottest key "
-                f"'{key}' alone gives {n:,} pairs. Tighten the rule or raise the budget."
-            )
+        check_budget(count, settings)
         if not split:
             _insert_found(con, rule, bit, _joined_sql(lk or "kl", rk or "kr"))
         counts.append(count)

@@ -15,8 +15,8 @@ import duckdb
 import pyarrow as pa
 
 from linkage.backends.spark import executor
-from linkage.block import RuleCount, rule_keys_sql
-from linkage.errors import BudgetError, RulesError
+from linkage.block import RuleCount, check_budget, rule_keys_sql
+from linkage.errors import RulesError
 from linkage.settings import BlockingRule, Settings
 
 
@@ -83,13 +83,7 @@ def block_on_spark(spark, con: duckdb.DuckDBPyConnection, reg, settings: Setting
     counts = []
     for bit, rule in chosen:
         count = RuleCount(rule.name, rule.description, totals.get(bit, 0), hot.get(bit, []))
-        if count.candidate_pairs > settings.pair_budget:
-            key, n = count.hot_keys[0] if count.hot_keys else ("?", 0)
-            raise BudgetError(
-                f"blocking rule '{rule.name}' would produce {count.candidate_pairs:,} candidate pairs, over the "
-                f"budget of {settings.pair_budget:,} (rules/matching.yaml blocking.pair_budget); hottest key "
-                f"'{key}' alone gives {n:,} pairs. Tighten the rule or raise the budget."
-            )
+        check_budget(count, settings)
         counts.append(count)
 
     # The key joins, then each rule's filter; one row per (wanted, person, rule).

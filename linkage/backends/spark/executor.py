@@ -5,6 +5,7 @@ gives exact parity; nothing here knows a rule or a comparison by name."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Any, Iterator
 
 import duckdb
@@ -33,6 +34,21 @@ def table_to_ipc(table: pa.Table) -> bytes:
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
     return sink.getvalue().to_pybytes()
+
+
+@contextmanager
+def _registered(con: duckdb.DuckDBPyConnection, batch: pa.RecordBatch, w: pa.Table) -> Iterator[pa.Table]:
+    """The batch as `_b` (with `_j`, each row's own number, standing for its register record) and
+    the wanted records as `w`, for the duration of one batch's SQL."""
+    b = pa.Table.from_batches([batch])
+    b = b.append_column("_j", pa.array(np.arange(b.num_rows, dtype=np.int64)))
+    con.register("_b", b)
+    con.register("w", w)
+    try:
+        yield b
+    finally:
+        con.unregister("_b")
+        con.unregister("w")
 
 
 def wanted_table(token: str, broadcast) -> pa.Table:
@@ -123,20 +139,13 @@ def filter_batches(batches: Iterator[pa.RecordBatch], rules: dict[int, Any], tok
     for batch in batches:
         if batch.num_rows == 0:
             continue
-        b = pa.Table.from_batches([batch])
-        b = b.append_column("_j", pa.array(np.arange(b.num_rows, dtype=np.int64)))
-        con.register("_b", b)
-        con.register("w", w)
-        try:
+        with _registered(con, batch, w) as b:
             con.execute("CREATE OR REPLACE TEMP VIEW _rt AS SELECT * EXCLUDE (r_idx, bit, w_idx), _j AS r_idx FROM _b")
             parts = []
             for bit in sorted(set(b.column("bit").to_pylist())):
                 joined = f"SELECT w_idx, _j AS r_idx FROM _b WHERE bit = {int(bit)}"
                 sql = _rule_pairs_sql(rules[bit], joined, "w", "_rt")
                 parts.append(con.sql(f"SELECT w_idx, person_idx, {int(bit)}::INTEGER AS bit FROM ({sql})").to_arrow_table())
-        finally:
-            con.unregister("_b")
-            con.unregister("w")
         if parts:
             yield from _out(pa.concat_tables(parts), schema)
 
@@ -154,17 +163,10 @@ def compare_batches(batches: Iterator[pa.RecordBatch], settings: Any, token: str
     for batch in batches:
         if batch.num_rows == 0:
             continue
-        b = pa.Table.from_batches([batch])
-        b = b.append_column("_j", pa.array(np.arange(b.num_rows, dtype=np.int64)))
-        con.register("_b", b)
-        con.register("w", w)
-        try:
+        with _registered(con, batch, w):
             con.execute("CREATE OR REPLACE TEMP VIEW reg AS SELECT * EXCLUDE (person_idx, pair_idx, w_idx), "
                         "_j AS person_idx FROM _b")
             got = con.sql(sql).to_arrow_table().combine_chunks()
-        finally:
-            con.unregister("_b")
-            con.unregister("w")
         if got.num_rows == 0:
             continue
         rb = got.to_batches()[0] if got.num_rows else None
