@@ -243,10 +243,6 @@ def wards_known_sql(settings: Settings, flag: str) -> str:
         f" AND coalesce(r.{b}_ward_code, r.{b}_ward_code_2025) IS NOT NULL)" for a, b in pairs) + ")"
 
 
-def ward_flags(settings: Settings) -> list[str]:
-    return [f for f, spec in current_flags(settings).items() if spec.get("ward_known_for")]
-
-
 def _house_sql(col: str, drop: str) -> str:
     """The house, street or hamlet part of an address as written (its first comma-separated part,
     when that starts with a number or one of rules/places/places.yaml `noise_prefixes`), folded,
@@ -276,16 +272,21 @@ def street_moved_sql(settings: Settings, flag: str) -> str:
     return f"coalesce({same} AND {lh} <> {rh} AND strpos({lh}, {rh}) = 0 AND strpos({rh}, {lh}) = 0, FALSE)"
 
 
-def street_flags(settings: Settings) -> list[str]:
-    return [f for f, spec in current_flags(settings).items() if spec.get("street_moves")]
+# A flag key that asks for a test of the wanted record `l` against the current record `r`: the
+# test's column prefix in the current-levels table `sc` and its SQL builder.
+RECORD_TESTS = {
+    "unless_same_commune_2025": ("same", same_commune_2025_sql),
+    "unless_slip": ("slip", slip_sql),
+    "ward_known_for": ("wards", wards_known_sql),
+    "street_moves": ("street", street_moved_sql),
+}
 
 
-def slip_flags(settings: Settings) -> list[str]:
-    return [f for f, spec in current_flags(settings).items() if spec.get("unless_slip")]
-
-
-def unless_flags(settings: Settings) -> list[str]:
-    return [f for f, spec in current_flags(settings).items() if spec.get("unless_same_commune_2025")]
+def record_tests_sql(settings: Settings) -> list[str]:
+    """The `<prefix>_<flag>` columns the current-state flags' keys ask for (flags_sql reads them)."""
+    return [f"{build(settings, flag)} AS {prefix}_{flag}"
+            for flag, spec in current_flags(settings).items()
+            for key, (prefix, build) in RECORD_TESTS.items() if spec.get(key)]
 
 
 def _fill(template: str, values: dict[str, str]) -> str:

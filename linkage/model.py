@@ -69,7 +69,8 @@ class Model:
     # empty: none, the probability is the model's own.
     calibration: dict = field(default_factory=dict)
     # Conditional u for namesakes (train.estimate_u_namesake): {"comparison": "full_name",
-    # "levels": [...], "pairs": n}; empty: comparisons are taken as independent of the name.
+    # "levels": [level ids where the name agrees], "pairs": n}; empty: comparisons are taken as
+    # independent of the name.
     namesake: dict = field(default_factory=dict)
 
     def comparison(self, name: str) -> ComparisonParams:
@@ -234,7 +235,8 @@ def namesake_correction(levels: np.ndarray, model: Model, weights: np.ndarray) -
     if not spec:
         return weights
     names = [c.name for c in model.comparisons]
-    at = np.isin(levels[:, names.index(spec["comparison"])], spec["level_index"])
+    ids = [lv.id for lv in model.comparison(spec["comparison"]).levels]
+    at = np.isin(levels[:, names.index(spec["comparison"])], [ids.index(lv) for lv in spec["levels"]])
     if not at.any():
         return weights
     for j, c in enumerate(model.comparisons):

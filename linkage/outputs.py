@@ -14,8 +14,7 @@ import duckdb
 from linkage.ingest.atomic import atomic_path, write_text
 from linkage.errors import RulesError
 from linkage.explain import (current_comparisons, current_level_sql, explanation_from_items, explanation_items_sql,
-                             flags_sql, rules_list_sql, same_commune_2025_sql, slip_flags, slip_sql, unless_flags,
-                             street_flags, street_moved_sql, ward_flags, wards_known_sql)
+                             flags_sql, record_tests_sql, rules_list_sql)
 from linkage.normalize.dates import load_date_rules
 from linkage.normalize.text import fold_ascii
 from linkage.settings import Settings
@@ -63,10 +62,7 @@ def matches_sql(settings: Settings, run_id: str, ref_date: date | None = None, l
     flags = "".join(f"{sql} AS {name},\n" for name, sql in flags_sql(settings, current=True).items())
     mws = ", ".join(f"s.mw_{c.name}" for c in settings.comparisons)
     levels = "".join(f",\n {current_level_sql(settings, n)} AS g_{n}" for n in current_comparisons(settings))
-    levels += "".join(f",\n {same_commune_2025_sql(settings, f)} AS same_{f}" for f in unless_flags(settings))
-    levels += "".join(f",\n {slip_sql(settings, f)} AS slip_{f}" for f in slip_flags(settings))
-    levels += "".join(f",\n {wards_known_sql(settings, f)} AS wards_{f}" for f in ward_flags(settings))
-    levels += "".join(f",\n {street_moved_sql(settings, f)} AS street_{f}" for f in street_flags(settings))
+    levels += "".join(f",\n {sql}" for sql in record_tests_sql(settings))
     dead, alive = _state_values(settings, "deceased_values"), _state_values(settings, "alive_values")
     status = "replace(strip_accents(lower(trim(status_raw))), 'đ', 'd')"  # as fold_ascii folds the values
     birth = "make_date(c.birth_year, coalesce(c.birth_month, 1), coalesce(c.birth_day, 1))"

@@ -128,20 +128,15 @@ def estimate_u_namesake(con: duckdb.DuckDBPyConnection, settings: Settings, mode
     for name in spec["comparisons"]:
         j = names.index(name)
         c = model.comparisons[j]
-        shares, total = _level_shares(gammas.levels[:, j], len(c.levels), weight)
-        has = gammas.levels[:, j] >= 0
-        n_obs = int(has.sum())
+        shares, _ = _level_shares(gammas.levels[:, j], len(c.levels), weight)
+        n_obs = int((gammas.levels[:, j] >= 0).sum())
+        if not n_obs:
+            continue
         for k, lv in enumerate(c.levels):
-            # shrink in units of sampled pairs (their weights sum to `total`)
-            lv.u_namesake = float((shares[k] * n_obs + alpha * lv.u) / (n_obs + alpha)) if n_obs else None
+            # weighted shares, shrunk in units of sampled pairs
+            lv.u_namesake = float((shares[k] * n_obs + alpha * lv.u) / (n_obs + alpha))
             lv.u_namesake_source = f"namesake pairs ({n_obs:,} with both values, {alpha:g} pseudo-pairs at u)"
-    given = settings.comparison(spec["given"])
-    model.namesake = {
-        "comparison": spec["given"],
-        "levels": list(spec["levels"]),
-        "level_index": [given.level_ids().index(lv) for lv in spec["levels"]],
-        "pairs": int(n),
-    }
+    model.namesake = {"comparison": spec["given"], "levels": list(spec["levels"]), "pairs": int(n)}
 
 
 def _log_tables(model: Model, which: str) -> list[np.ndarray]:

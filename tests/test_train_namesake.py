@@ -25,9 +25,7 @@ def _model_with_namesake(settings):
     model = default_model(settings, "test")
     gender = model.comparison("gender")
     gender.levels[0].u_namesake, gender.levels[1].u_namesake = 0.98, 0.02
-    given = settings.comparison("full_name")
-    model.namesake = {"comparison": "full_name", "levels": ["exact"], "level_index": [given.level_ids().index("exact")],
-                      "pairs": 1000}
+    model.namesake = {"comparison": "full_name", "levels": ["exact"], "pairs": 1000}
     return model
 
 
