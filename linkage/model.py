@@ -31,10 +31,10 @@ class LevelParams:
     u: float
     m_source: str = "default"
     u_source: str = "default"
-    # u among namesakes (register persons sharing the full name): used instead of u for pairs whose
-    # full name agrees (Model.namesake); None: no conditional estimate, u stands.
-    u_namesake: float | None = None
-    u_namesake_source: str = ""
+    # u given another comparison's agreement (Model.conditions, by condition name): used instead of
+    # u for the pairs that meet the condition; a condition absent here: u stands.
+    u_given: dict[str, float] = field(default_factory=dict)
+    u_given_source: dict[str, str] = field(default_factory=dict)
 
     @property
     def weight(self) -> float:
@@ -68,10 +68,10 @@ class Model:
     # Post-hoc calibration of match_probability fitted on reviewers' labels (linkage/calibrate.py);
     # empty: none, the probability is the model's own.
     calibration: dict = field(default_factory=dict)
-    # Conditional u for namesakes (train.estimate_u_namesake): {"comparison": "full_name",
-    # "levels": [level ids where the name agrees], "pairs": n}; empty: comparisons are taken as
-    # independent of the name.
-    namesake: dict = field(default_factory=dict)
+    # Conditions under which the other comparisons' u is measured apart (train.estimate_u_given),
+    # in the rules' order: [{"name", "comparison", "levels": [level ids], "pairs": n}]; empty:
+    # comparisons are taken as independent.
+    conditions: list[dict] = field(default_factory=list)
 
     def comparison(self, name: str) -> ComparisonParams:
         for c in self.comparisons:
@@ -150,7 +150,7 @@ def load_model(path: Path, settings: Settings) -> Model:
     comps = []
     for c in data["comparisons"]:
         levels = [LevelParams(lv["id"], lv["m"], lv["u"], lv.get("m_source", ""), lv.get("u_source", ""),
-                              lv.get("u_namesake"), lv.get("u_namesake_source", "")) for lv in c["levels"]]
+                              *_u_given(lv)) for lv in c["levels"]]
         comps.append(ComparisonParams(c["name"], dict(c.get("tf") or {}), levels,
                                       list(c.get("absorbs") or []), list(c.get("absorb_at") or [])))
     model = Model(
@@ -164,7 +164,7 @@ def load_model(path: Path, settings: Settings) -> Model:
         training=data.get("training", {}),
         warnings=data.get("warnings", []),
         calibration=data.get("calibration", {}) or {},
-        namesake=data.get("namesake", {}) or {},
+        conditions=_conditions(data),
     )
     expected = [(c.name, c.level_ids()) for c in settings.comparisons]
     found = [(c.name, [lv.id for lv in c.levels]) for c in comps]
@@ -180,6 +180,20 @@ def load_model(path: Path, settings: Settings) -> Model:
             "train a new model with `linkage train`"
         )
     return model
+
+
+def _u_given(level: dict) -> tuple[dict[str, float], dict[str, str]]:
+    """A level's conditional u; model files written before conditions were general kept only the
+    namesake one (`u_namesake`)."""
+    if level.get("u_namesake") is not None:
+        return {"namesake": level["u_namesake"]}, {"namesake": level.get("u_namesake_source", "")}
+    return dict(level.get("u_given") or {}), dict(level.get("u_given_source") or {})
+
+
+def _conditions(data: dict) -> list[dict]:
+    if data.get("namesake"):  # the earlier single-condition form
+        return [{"name": "namesake", **data["namesake"]}]
+    return list(data.get("conditions") or [])
 
 
 def level_weights(model: Model) -> list[np.ndarray]:
@@ -216,37 +230,44 @@ def match_weights(levels: np.ndarray, model: Model, tf_values: TfValues | None =
             at = lv == k
             tf = np.maximum(np.nan_to_num(freq[at], nan=tf_min), tf_min)
             out[at, j] = np.log2(max(c.levels[k].m, _P_FLOOR) / tf)
-    namesake_correction(levels, model, out)
+    conditional_correction(levels, model, out)
     return absorb(levels, model, out)
 
 
-def namesake_correction(levels: np.ndarray, model: Model, weights: np.ndarray) -> np.ndarray:
-    """Where the full name agrees, weigh the other comparisons against namesakes, not strangers
-    (in place): each level's weight gains log2(u / u_namesake).
+def conditional_correction(levels: np.ndarray, model: Model, weights: np.ndarray) -> np.ndarray:
+    """Where a condition holds (the full name agrees; the birth place agrees), weigh the other
+    comparisons against the non-matches that meet it, not against strangers (in place): each
+    level's weight gains log2(u / u_given).
 
     Why: Fellegi-Sunter multiplies P(agreement | non-match) over comparisons as if independent.
-    Given that two people share a full name they are not: Vietnamese names are regional and
-    generational (family names, minority naming, fashions by decade), so a namesake far more
-    often shares the province, the gender, the father's family name than a random person. The
-    chain rule, P(name, places | non-match) = P(name | non-match) * P(places | name, non-match),
-    asks for u among namesakes at those pairs; training measures it on the register's own
-    namesake pairs (linkage/train.py). A model without it (`namesake` empty) is unchanged."""
-    spec = model.namesake
-    if not spec:
+    They are not. Vietnamese names are regional and generational, so a namesake shares the
+    province, the gender, the father's family name far more often than a random person; and most
+    people still live in or near the province they were born in, whose hometown (quê quán,
+    inherited from the father) is often that province too, so "same birth province, same
+    hometown province, same address province" is one fact counted three times. The chain rule,
+    P(a, b | non-match) = P(a | non-match) * P(b | a, non-match), asks for u given the first
+    agreement; training measures it (linkage/train.py). A comparison is corrected by the first
+    condition, in the model's order, that holds for the pair and has a u for it; a model without
+    conditions is unchanged."""
+    if not model.conditions:
         return weights
     names = [c.name for c in model.comparisons]
-    ids = [lv.id for lv in model.comparison(spec["comparison"]).levels]
-    at = np.isin(levels[:, names.index(spec["comparison"])], [ids.index(lv) for lv in spec["levels"]])
-    if not at.any():
-        return weights
-    for j, c in enumerate(model.comparisons):
-        ratio = np.array([0.0 if lv.u_namesake is None else
-                          math.log2(max(lv.u, _P_FLOOR) / max(lv.u_namesake, _P_FLOOR)) for lv in c.levels])
-        if not ratio.any():
+    done = np.zeros(levels.shape, dtype=bool)
+    for cond in model.conditions:
+        ids = [lv.id for lv in model.comparison(cond["comparison"]).levels]
+        at = np.isin(levels[:, names.index(cond["comparison"])], [ids.index(lv) for lv in cond["levels"]])
+        if not at.any():
             continue
-        lv = levels[:, j]
-        rows = at & (lv >= 0)
-        weights[rows, j] += ratio[lv[rows]]
+        for j, c in enumerate(model.comparisons):
+            ratio = np.array([math.log2(max(lv.u, _P_FLOOR) / max(lv.u_given[cond["name"]], _P_FLOOR))
+                              if cond["name"] in lv.u_given else np.nan for lv in c.levels])
+            if np.isnan(ratio).all():
+                continue
+            lv = levels[:, j]
+            rows = at & (lv >= 0) & ~done[:, j]
+            rows[rows] = ~np.isnan(ratio[lv[rows]])
+            weights[rows, j] += ratio[lv[rows]]
+            done[rows, j] = True
     return weights
 
 

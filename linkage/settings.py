@@ -118,24 +118,37 @@ def _comparison(raw: dict[str, Any], path: Path) -> Comparison:
     return Comparison(name=name, kind=kind, levels=tuple(levels), params=params, tf=dict(tf))
 
 
-def _check_namesake(spec: Any, comparisons: tuple[Comparison, ...], path: Path) -> None:
-    """model.namesake_u names a comparison, its agreeing levels and the comparisons to condition:
-    a typo would silently leave the independence assumption in force."""
+_PAIRS = ("namesakes", "random")
+
+
+def _check_conditional_u(spec: Any, comparisons: tuple[Comparison, ...], path: Path) -> None:
+    """model.conditional_u: each condition names a comparison, its levels and the comparisons
+    to condition: a typo would silently leave the independence assumption in force."""
     if spec is None:
         return
-    where = f"{path}: model.namesake_u"
-    if not isinstance(spec, dict):
-        raise RulesError(f"{where}: must be a mapping (given, levels, comparisons)")
+    if not isinstance(spec, list):
+        raise RulesError(f"{path}: model.conditional_u: must be a list of conditions (name, given, levels, comparisons, pairs)")
     by_name = {c.name: c for c in comparisons}
-    given = spec.get("given")
-    if given not in by_name:
-        raise RulesError(f"{where}.given: unknown comparison {given!r} (known: {', '.join(by_name)})")
-    bad = [lv for lv in spec.get("levels") or [] if lv not in by_name[given].level_ids()]
-    if bad or not spec.get("levels"):
-        raise RulesError(f"{where}.levels: {bad or 'none given'} (levels of {given}: {', '.join(by_name[given].level_ids())})")
-    unknown = [c for c in spec.get("comparisons") or [] if c not in by_name or c == given]
-    if unknown or not spec.get("comparisons"):
-        raise RulesError(f"{where}.comparisons: unknown or missing {unknown} (known: {', '.join(by_name)})")
+    seen: set[str] = set()
+    for i, cond in enumerate(spec):
+        where = f"{path}: model.conditional_u[{i}]"
+        if not isinstance(cond, dict):
+            raise RulesError(f"{where}: must be a mapping (name, given, levels, comparisons, pairs)")
+        name = cond.get("name")
+        if not name or name in seen:
+            raise RulesError(f"{where}.name: missing or used twice ({name!r})")
+        seen.add(name)
+        given = cond.get("given")
+        if given not in by_name:
+            raise RulesError(f"{where}.given: unknown comparison {given!r} (known: {', '.join(by_name)})")
+        bad = [lv for lv in cond.get("levels") or [] if lv not in by_name[given].level_ids()]
+        if bad or not cond.get("levels"):
+            raise RulesError(f"{where}.levels: {bad or 'none given'} (levels of {given}: {', '.join(by_name[given].level_ids())})")
+        unknown = [c for c in cond.get("comparisons") or [] if c not in by_name or c == given]
+        if unknown or not cond.get("comparisons"):
+            raise RulesError(f"{where}.comparisons: unknown or missing {unknown} (known: {', '.join(by_name)})")
+        if cond.get("pairs") not in _PAIRS:
+            raise RulesError(f"{where}.pairs: {cond.get('pairs')!r} (one of: {', '.join(_PAIRS)})")
 
 
 def load_settings(rules: str | Path | None = None) -> Settings:
@@ -180,7 +193,7 @@ def load_settings(rules: str | Path | None = None) -> Settings:
         if unknown:
             raise RulesError(f"{path}: {where}: unknown comparison(s) {unknown}")
         sessions.append(Session(rule=rule, fixed=fixed))
-    _check_namesake(model.get("namesake_u"), comparisons, path)
+    _check_conditional_u(model.get("conditional_u"), comparisons, path)
     scoring = raw.get("scoring", {})
     return Settings(
         path=path,

@@ -105,38 +105,51 @@ def sample_namesake_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: in
     return con.execute("SELECT count(*) FROM nspairs").fetchall()[0][0]
 
 
-def estimate_u_namesake(con: duckdb.DuckDBPyConnection, settings: Settings, model: Model, say: Log) -> None:
-    """u of each conditioned comparison among namesakes (model.namesake_u in the rules), shrunk
-    towards the random-pair u by `prior_pairs` pseudo-pairs so a level seen rarely among namesakes
-    keeps about its plain u. Too few namesake pairs (a small register): no conditional u, and the
+def estimate_u_given(
+    con: duckdb.DuckDBPyConnection, settings: Settings, model: Model, random: Gammas | None, say: Log
+) -> None:
+    """u of each conditioned comparison among the non-matching pairs that meet a condition
+    (model.conditional_u in the rules): the register's own namesake pairs, or the random pairs
+    (`random`, training's u sample) where the condition's comparison is at one of its levels.
+    Shrunk towards the plain u by `prior_pairs` pseudo-pairs so a level seen rarely keeps about
+    its plain u. A condition met by too few pairs (a small register) changes nothing, and the
     model says so."""
-    spec = settings.model.get("namesake_u")
-    if not spec:
-        return
-    n = sample_namesake_pairs(con, int(spec.get("sample_pairs", 200_000)), int(settings.model.get("seed", 42)))
-    minimum = int(spec.get("min_pairs", 500))
-    if n < minimum:
-        model.warnings.append(f"namesake u: only {n} namesake pairs in the register (< {minimum}); comparisons taken as independent of the name")
-        con.execute("DROP TABLE IF EXISTS nspairs; DROP TABLE IF EXISTS ns_left")
-        return
-    say(f"namesake u: comparing {n:,} pairs of register persons sharing a full name")
-    gammas = compare(con, settings, source="nspairs", left="ns_left")
-    weight = con.execute("SELECT weight FROM nspairs ORDER BY pair_idx").fetchnumpy()["weight"][gammas.pair_idx]
-    con.execute("DROP TABLE IF EXISTS nspairs; DROP TABLE IF EXISTS ns_left")
-    alpha = float(spec.get("prior_pairs", 50))
     names = [c.name for c in model.comparisons]
-    for name in spec["comparisons"]:
-        j = names.index(name)
-        c = model.comparisons[j]
-        shares, _ = _level_shares(gammas.levels[:, j], len(c.levels), weight)
-        n_obs = int((gammas.levels[:, j] >= 0).sum())
-        if not n_obs:
+    for cond in settings.model.get("conditional_u") or []:
+        minimum = int(cond.get("min_pairs", 500))
+        if cond["pairs"] == "namesakes":
+            n = sample_namesake_pairs(con, int(cond.get("sample_pairs", 200_000)), int(settings.model.get("seed", 42)))
+            gammas = compare(con, settings, source="nspairs", left="ns_left") if n >= minimum else None
+            if gammas is not None:
+                weight = con.execute("SELECT weight FROM nspairs ORDER BY pair_idx").fetchnumpy()["weight"][gammas.pair_idx]
+            con.execute("DROP TABLE IF EXISTS nspairs; DROP TABLE IF EXISTS ns_left")
+            what = "namesake pairs"
+        else:
+            given = model.comparison(cond["given"])
+            ids = [lv.id for lv in given.levels]
+            at = (np.isin(random.levels[:, names.index(cond["given"])], [ids.index(lv) for lv in cond["levels"]])
+                  if random is not None else np.zeros(0, dtype=bool))
+            n = int(at.sum())
+            gammas = Gammas(random.pair_idx[at], random.levels[at], random.names) if n >= minimum else None
+            weight = None
+            what = f"random pairs with {cond['given']} at {'/'.join(cond['levels'])}"
+        if gammas is None:
+            model.warnings.append(f"conditional u '{cond['name']}': only {n} {what} (< {minimum}); comparisons taken as independent of it")
             continue
-        for k, lv in enumerate(c.levels):
-            # weighted shares, shrunk in units of sampled pairs
-            lv.u_namesake = float((shares[k] * n_obs + alpha * lv.u) / (n_obs + alpha))
-            lv.u_namesake_source = f"namesake pairs ({n_obs:,} with both values, {alpha:g} pseudo-pairs at u)"
-    model.namesake = {"comparison": spec["given"], "levels": list(spec["levels"]), "pairs": int(n)}
+        say(f"conditional u '{cond['name']}': {n:,} {what}")
+        alpha = float(cond.get("prior_pairs", 50))
+        for name in cond["comparisons"]:
+            j = names.index(name)
+            c = model.comparisons[j]
+            shares, _ = _level_shares(gammas.levels[:, j], len(c.levels), weight)
+            n_obs = int((gammas.levels[:, j] >= 0).sum())
+            if not n_obs:
+                continue
+            for k, lv in enumerate(c.levels):
+                # (weighted) shares, shrunk in units of sampled pairs
+                lv.u_given[cond["name"]] = float((shares[k] * n_obs + alpha * lv.u) / (n_obs + alpha))
+                lv.u_given_source[cond["name"]] = f"{what} ({n_obs:,} with both values, {alpha:g} pseudo-pairs at u)"
+        model.conditions.append({"name": cond["name"], "comparison": cond["given"], "levels": list(cond["levels"]), "pairs": int(n)})
 
 
 def _log_tables(model: Model, which: str) -> list[np.ndarray]:
@@ -402,9 +415,10 @@ def train(
     defaults = default_model(settings, rules_hash)
     n_u = sample_u_pairs(con, int(cfg.get("u_sample_pairs", 2_000_000)), int(cfg.get("seed", 42)))
     say(f"u: comparing {n_u:,} random pairs")
-    estimate_u(model, compare(con, settings, source="upairs"))
+    random = compare(con, settings, source="upairs")
+    estimate_u(model, random)
     con.execute("DROP TABLE IF EXISTS upairs")
-    estimate_u_namesake(con, settings, model, say)
+    estimate_u_given(con, settings, model, random, say)
 
     rules_of_pair = con.execute("SELECT rules FROM pairs ORDER BY pair_idx").fetchnumpy()["rules"]
     rule_names = [r.name for r in settings.blocking]

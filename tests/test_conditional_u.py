@@ -1,0 +1,192 @@
+"""Comparisons are not independent among non-matches: where a condition holds (the full name
+agrees, the birth place agrees, ...), the other comparisons are weighed against u measured among
+the non-matching pairs that meet it (linkage/model.py conditional_correction, linkage/train.py
+estimate_u_given)."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from linkage.errors import RulesError
+from linkage.model import default_model, load_model, match_weights, save_model
+from linkage.pipeline import compare_pairs, prepare_workspace
+from linkage.rules import rules_hash
+from linkage.settings import load_settings
+from linkage.compare import compare
+from linkage.train import estimate_u_given, sample_u_pairs, train
+
+SAMPLE = Path(__file__).resolve().parent.parent / "data_samples" / "sample"
+
+
+def _model_with_namesake(settings):
+    model = default_model(settings, "test")
+    gender = model.comparison("gender")
+    gender.levels[0].u_given["namesake"], gender.levels[1].u_given["namesake"] = 0.98, 0.02
+    model.conditions = [{"name": "namesake", "comparison": "full_name", "levels": ["exact"], "pairs": 1000}]
+    return model
+
+
+def test_correction_applies_only_where_the_name_agrees():
+    settings = load_settings()
+    model = _model_with_namesake(settings)
+    names = [c.name for c in settings.comparisons]
+    full, gender = names.index("full_name"), names.index("gender")
+    levels = np.full((3, len(names)), -1, dtype=np.int8)
+    levels[:, gender] = 0  # same gender on all three pairs
+    levels[0, full] = 0  # same full name
+    levels[1, full] = settings.comparison("full_name").level_ids().index("else")
+    # pair 2: full name missing on a side (null level)
+    w = match_weights(levels, model)
+    plain = match_weights(levels, default_model(settings, "test"))
+    u = model.comparison("gender").levels[0].u
+    assert w[0, gender] == pytest.approx(plain[0, gender] + math.log2(u / 0.98))
+    assert w[0, gender] < plain[0, gender]  # sharing a gender says less among namesakes
+    assert w[1, gender] == plain[1, gender] and w[2, gender] == plain[2, gender]
+    # a model without namesake u is scored as before
+    assert np.array_equal(plain, match_weights(levels, default_model(settings, "test")))
+
+
+def test_model_file_keeps_namesake_u(tmp_path):
+    settings = load_settings()
+    model = _model_with_namesake(settings)
+    back = load_model(save_model(model, tmp_path / "m.json"), settings)
+    assert back.conditions == model.conditions
+    assert back.comparison("gender").levels[0].u_given == {"namesake": 0.98}
+    assert back.comparison("hometown").levels[0].u_given == {}
+
+
+@pytest.fixture(scope="module")
+def sample_ctx(tmp_path_factory):
+    ctx = prepare_workspace(SAMPLE / "wanted.csv", SAMPLE / "residents.csv", SAMPLE / "id_cards.csv",
+                            tmp_path_factory.mktemp("ns"))
+    yield ctx
+    ctx.con.close()
+
+
+def test_namesakes_measured_on_the_register(sample_ctx):
+    """On the sample's register, namesakes share a gender (Vietnamese given names are gendered)
+    and a father's family name (patrilineal family names) far more often than random persons."""
+    settings = sample_ctx.settings
+    model = default_model(settings, "test")
+    estimate_u_given(sample_ctx.con, settings, model, None, lambda _m: None)
+    namesake = next(c for c in model.conditions if c["name"] == "namesake")
+    assert namesake["pairs"] > 1000
+    gender = model.comparison("gender").levels
+    assert gender[0].u_given["namesake"] > 0.9 > 0.5 >= gender[0].u
+    father = {lv.id: lv for lv in model.comparison("father").levels}
+    assert father["fuzzy"].u_given["namesake"] > 3 * father["fuzzy"].u
+    assert "namesake" not in model.comparison("marks").levels[0].u_given  # not in the rules' list
+    # the scratch tables are gone: training goes on with the workspace as it was
+    tables = {r[0] for r in sample_ctx.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    assert not {"nspairs", "ns_left"} & tables
+
+
+def test_too_few_namesakes_change_nothing(sample_ctx, tmp_path):
+    rules = tmp_path / "rules"
+    shutil.copytree(Path(load_settings().path).parent, rules)
+    text = (rules / "matching.yaml").read_text(encoding="utf-8").replace("min_pairs: 500", "min_pairs: 100000000")
+    (rules / "matching.yaml").write_text(text, encoding="utf-8")
+    settings = load_settings(rules)
+    model = default_model(settings, "test")
+    estimate_u_given(sample_ctx.con, settings, model, None, lambda _m: None)
+    assert "namesake" not in [c["name"] for c in model.conditions]
+    assert all("namesake" not in lv.u_given for c in model.comparisons for lv in c.levels)
+    assert any("namesake" in w for w in model.warnings)
+
+
+def test_trained_model_carries_namesake_u(sample_ctx):
+    model = train(sample_ctx.con, sample_ctx.settings, compare_pairs(sample_ctx), rules_hash(None))
+    rules = [c["name"] for c in sample_ctx.settings.model["conditional_u"]]
+    kept = [c["name"] for c in model.conditions]
+    assert kept == [n for n in rules if n in kept]  # the rules' order: the first that holds wins
+    assert {"namesake", "birth_province", "given_name"} <= set(kept)
+    for name in set(rules) - set(kept):  # met by too few sampled pairs on a small register: said
+        assert any(f"'{name}'" in w for w in model.warnings)
+    assert model.conditions[0]["levels"] == ["exact", "tones", "ascii", "reordered"]
+    assert "namesake pairs" in model.comparison("gender").levels[0].u_given_source["namesake"]
+
+
+@pytest.mark.parametrize("old,new,message", [
+    ("levels: [exact, tones, ascii, reordered]", "levels: [exact, same]", "levels"),
+    ("comparisons: [gender, birth_date,", "comparisons: [gendre, birth_date,", "comparisons"),
+    ("      given: full_name\n", "      given: fullname\n", "given"),
+    ("      pairs: namesakes\n", "      pairs: namesake\n", "pairs"),
+    ("    - name: hometown\n", "    - name: namesake\n", "name"),
+])
+def test_namesake_rules_are_checked(tmp_path, old, new, message):
+    rules = tmp_path / "rules"
+    shutil.copytree(Path(load_settings().path).parent, rules)
+    text = (rules / "matching.yaml").read_text(encoding="utf-8")
+    assert old in text
+    (rules / "matching.yaml").write_text(text.replace(old, new), encoding="utf-8")
+    with pytest.raises(RulesError, match=rf"conditional_u\[\d\]\.{message}"):
+        load_settings(rules)
+
+
+def test_first_condition_that_holds_wins():
+    """Two conditions on one comparison: a pair meeting both is corrected once, by the first."""
+    settings = load_settings()
+    model = _model_with_namesake(settings)
+    model.comparison("gender").levels[0].u_given["given_name"] = 0.9
+    model.conditions.append({"name": "given_name", "comparison": "given_name", "levels": ["exact"], "pairs": 1000})
+    names = [c.name for c in settings.comparisons]
+    full, given, gender = names.index("full_name"), names.index("given_name"), names.index("gender")
+    levels = np.full((3, len(names)), -1, dtype=np.int8)
+    levels[:, gender] = 0
+    levels[:, given] = 0  # pairs 0-1: same given name
+    levels[0, full] = 0  # pair 0: namesakes too
+    levels[1:, full] = settings.comparison("full_name").level_ids().index("else")
+    levels[2, given] = settings.comparison("given_name").level_ids().index("else")
+    w = match_weights(levels, model)[:, gender]
+    plain = match_weights(levels, default_model(settings, "test"))[:, gender]
+    u = model.comparison("gender").levels[0].u
+    assert w[0] == pytest.approx(plain[0] + math.log2(u / 0.98))  # the namesake condition, not both
+    assert w[1] == pytest.approx(plain[1] + math.log2(u / 0.9))
+    assert w[2] == plain[2]
+
+
+def test_model_files_of_the_namesake_only_form_still_load(tmp_path):
+    settings = load_settings()
+    model = _model_with_namesake(settings)
+    data = json.loads(model.to_json())
+    data["namesake"] = {k: v for k, v in data.pop("conditions")[0].items() if k != "name"}
+    for c in data["comparisons"]:
+        for lv in c["levels"]:
+            given, source = lv.pop("u_given"), lv.pop("u_given_source")
+            lv["u_namesake"], lv["u_namesake_source"] = given.get("namesake"), source.get("namesake", "")
+    (tmp_path / "old.json").write_text(json.dumps(data), encoding="utf-8")
+    back = load_model(tmp_path / "old.json", settings)
+    assert back.conditions == model.conditions
+    assert back.comparison("gender").levels[0].u_given == {"namesake": 0.98}
+
+
+def test_places_measured_among_random_pairs(sample_ctx):
+    """Among random pairs born in the same province, the hometown and the address agree on the
+    province far more often than among all random pairs: the place condition's u says so, and a
+    pair agreeing on all three places weighs less than the three agreements added up."""
+    settings = sample_ctx.settings
+    model = default_model(settings, "test")
+    sample_u_pairs(sample_ctx.con, 200_000, 1)
+    random = compare(sample_ctx.con, settings, source="upairs")
+    sample_ctx.con.execute("DROP TABLE upairs")
+    from linkage.train import estimate_u
+
+    estimate_u(model, random)
+    estimate_u_given(sample_ctx.con, settings, model, random, lambda _m: None)
+    home = {lv.id: lv for lv in model.comparison("hometown").levels}
+    assert home["province"].u_given["birth_province"] > 3 * home["province"].u
+    names = [c.name for c in settings.comparisons]
+    levels = np.full((1, len(names)), -1, dtype=np.int8)
+    for comp in ("birth_place", "hometown", "address"):
+        levels[0, names.index(comp)] = settings.comparison(comp).level_ids().index("province")
+    conditioned = match_weights(levels, model)[0]
+    model.conditions = []
+    independent = match_weights(levels, model)[0]
+    assert conditioned[names.index("birth_place")] == independent[names.index("birth_place")]
+    assert conditioned[names.index("hometown")] < independent[names.index("hometown")] - 1.0
