@@ -78,6 +78,7 @@ class Night:
     counts: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     deltas: dict[str, SourceDelta] = field(default_factory=dict)
+    engine: Any = None  # linkage.backends.spark.nightly.SparkNight for --engine spark; None: DuckDB here
 
     def say(self, message: str) -> None:
         self.reporter.say(message)
@@ -194,6 +195,9 @@ def prepare_changed(n: Night, bar: Reporter) -> dict[str, int]:
         done["wanted"] = done.get("wanted", 0) + _append(con, _prepare_wanted(raw, n.rules), "prep_w", place)
         bar.advance(len(raw))
     regs = ["residents", "id_cards"]
+    if n.engine is not None:  # the register's records normalised on Spark
+        done.update(n.engine.normalise(con, {s: _todo_sql(s) for s in regs}, place, bar))
+        return done
     rows = sum(con.execute(f"SELECT count(*) FROM ({_todo_sql(s)})").fetchall()[0][0] for s in regs)
     if workers < 2 or rows < int(eng.get("parallel_min_rows", 200_000)):
         for s in regs:
@@ -325,6 +329,7 @@ def screen(n: Night, full: bool) -> dict[str, int]:
     """Candidates of changed records out, then the rules' blocking on tonight's records only (all
     records on a first night or a rebuild) and the comparison of the pairs found."""
     con, settings = n.con, n.settings
+    blocker, comparer = (n.engine.block, n.engine.compare) if n.engine is not None else (block, compare)
     gcols = _level_cols(settings)
     if not store.has_table(con, "cand"):
         levels = ", ".join(f"{g} TINYINT" for g in gcols)
@@ -343,12 +348,12 @@ def screen(n: Night, full: bool) -> dict[str, int]:
     con.execute("CREATE OR REPLACE TEMP TABLE dirty_wt AS SELECT * FROM w WHERE w_idx IN (SELECT w_idx FROM dirty_w)")
     keep_keys(n, full)
     if full:
-        counts = block(con, settings, into="pairs", left_keys=KEYS_W, right_keys=KEYS_REG)
+        counts = blocker(con, settings, into="pairs", left_keys=KEYS_W, right_keys=KEYS_REG)
     else:  # tonight's records keyed, the other side's keys read from the workspace
-        counts = block(con, settings, left="dirty_wt", into="pa", right_keys=KEYS_REG)
+        counts = blocker(con, settings, left="dirty_wt", into="pa", right_keys=KEYS_REG)
         con.execute(f"CREATE OR REPLACE TEMP TABLE dirty_reg AS SELECT {_key_columns(con, settings)} FROM reg "
                     "WHERE person_idx IN (SELECT person_idx FROM dirty_p)")
-        counts_b = block(con, settings, right="dirty_reg", into="pb", left_keys=KEYS_W)
+        counts_b = blocker(con, settings, right="dirty_reg", into="pb", left_keys=KEYS_W)
         for a, b in zip(counts, counts_b):
             a.candidate_pairs += b.candidate_pairs
             a.pairs = (a.pairs or 0) + (b.pairs or 0)
@@ -359,7 +364,7 @@ def screen(n: Night, full: bool) -> dict[str, int]:
                        GROUP BY w_idx, person_idx""")
         con.execute("DROP TABLE pa; DROP TABLE pb")
     n.counts["blocking"] = [c.__dict__ for c in counts]
-    gammas = compare(con, settings, source="pairs")
+    gammas = comparer(con, settings, source="pairs")
     cols: dict[str, Any] = {"pair_idx": gammas.pair_idx}
     for j, g in enumerate(gcols):
         cols[g] = gammas.levels[:, j]
@@ -620,10 +625,13 @@ def nightly(
     config: Path | None = None,
     reporter: Reporter | None = None,
     lang: str = "vi",
+    engine: str = "duckdb",
+    spark_master: str | None = None,
 ) -> NightResult:
     """One night on a workspace (created on the first night). Holds the workspace lock throughout;
     all table changes of the screening are one transaction; outputs go to `<out>/<night>/` through
-    a staging folder, and `<out>/latest` points at the newest night."""
+    a staging folder, and `<out>/latest` points at the newest night. `engine` 'spark': the
+    register's normalisation, blocking and comparisons run on Spark (linkage/backends/spark/nightly.py)."""
     from linkage.workspace.outputs import write_night
 
     reporter = reporter or Reporter()
@@ -636,10 +644,18 @@ def nightly(
     t_start = time.perf_counter()
     with store.locked(workspace):
         con = store.open_workspace(workspace, settings)
+        side = None
         try:
             n = Night(the_night, workspace, con, settings, cfg, rules, reporter)
+            if engine == "spark":
+                from linkage.backends.spark.nightly import SparkNight
+
+                side = n.engine = SparkNight(settings, rules, spark_master, workspace)
+                n.counts["engine"] = side.describe()
             return _night(n, out_dir, inputs, model_path, retrain, decisions, lang, t_start, write_night)
         finally:
+            if side is not None:
+                side.close()
             con.close()
 
 

@@ -48,35 +48,45 @@ class SparkBackend:
     def compare_pairs(self, ctx) -> Gammas:
         """compare.compare on Spark: one row per (pair, register record) into the executors,
         levels back to the driver, merged per person by compare._merge_records."""
-        settings = ctx.settings
-        names = tuple(c.name for c in settings.comparisons)
-        reg = self.spark.read.parquet(str(self.work / "reg"))
-        pairs = self.spark.read.parquet(str(self.work / "pairs")).select("pair_idx", "w_idx", "person_idx")
-        sql, compiled, _ = pair_query(settings, "p")
-        rcols = [c for c in _r_columns(sql, reg.columns) if c not in ("person_idx", "r_idx")]
-        records = reg.select("person_idx", "r_idx", *rcols)
-        # Few pairs (the usual case: top candidates of a wanted list) go to every executor, so the
-        # wide register rows are read where they lie instead of being shuffled for the join.
-        if ctx.counts.get("candidate_pairs", 0) <= self.broadcast_pairs:
-            from pyspark.sql import functions as F
-
-            rows = records.join(F.broadcast(pairs), "person_idx")
-        else:
-            rows = pairs.join(records, "person_idx")
-        schema = pa.schema([("pair_idx", pa.int64())] + [(f"g{i}", pa.int8()) for i in range(len(compiled))])
-        spark_schema = "pair_idx LONG" + "".join(f", g{i} BYTE" for i in range(len(compiled)))
-        self.spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(self.batch_rows))
-        fn = partial(executor.compare_batches, settings=settings, token=self.token, broadcast=self.w_broadcast,
-                     schema=schema)
         with ctx.stage("compare") as bar:
-            got = rows.mapInArrow(fn, spark_schema).toArrow()
-            bar.advance(got.num_rows)
-            ctx.counts["compared_records"] = int(got.num_rows)
-            if got.num_rows == 0:
-                return Gammas(np.zeros(0, np.int64), np.zeros((0, len(compiled)), np.int8), names)
-            levels = np.column_stack([got.column(f"g{i}").to_numpy() for i in range(len(compiled))]).astype(np.int8)
-            pair_idx, merged = _merge_records(got.column("pair_idx").to_numpy(), levels)
-        return Gammas(pair_idx, merged, names)
+            gammas, rows = compare_on_spark(self.spark, self.work / "reg", self.work / "pairs", ctx.settings, self.token,
+                                            self.w_broadcast, self.batch_rows, self.broadcast_pairs,
+                                            int(ctx.counts.get("candidate_pairs", 0)))
+            bar.advance(rows)
+            ctx.counts["compared_records"] = rows
+        return gammas
+
+
+def compare_on_spark(spark, reg_path: Path, pairs_path: Path, settings, token: str, w_broadcast, batch_rows: int,
+                     broadcast_pairs: int, n_pairs: int) -> tuple[Gammas, int]:
+    """The levels of the pairs in `pairs_path` (pair_idx, w_idx, person_idx; Parquet) against the
+    register records in `reg_path`: one row per (pair, register record) into the executors
+    (compare_batches), merged per person on the driver. Returns the levels and the rows compared.
+    Used by `run` and by the nightly job."""
+    names = tuple(c.name for c in settings.comparisons)
+    reg = spark.read.parquet(str(reg_path))
+    pairs = spark.read.parquet(str(pairs_path)).select("pair_idx", "w_idx", "person_idx")
+    sql, compiled, _ = pair_query(settings, "p")
+    rcols = [c for c in _r_columns(sql, reg.columns) if c not in ("person_idx", "r_idx")]
+    records = reg.select("person_idx", "r_idx", *rcols)
+    # Few pairs (the usual case: top candidates of a wanted list) go to every executor, so the
+    # wide register rows are read where they lie instead of being shuffled for the join.
+    if n_pairs <= broadcast_pairs:
+        from pyspark.sql import functions as F
+
+        rows = records.join(F.broadcast(pairs), "person_idx")
+    else:
+        rows = pairs.join(records, "person_idx")
+    schema = pa.schema([("pair_idx", pa.int64())] + [(f"g{i}", pa.int8()) for i in range(len(compiled))])
+    spark_schema = "pair_idx LONG" + "".join(f", g{i} BYTE" for i in range(len(compiled)))
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_rows))
+    fn = partial(executor.compare_batches, settings=settings, token=token, broadcast=w_broadcast, schema=schema)
+    got = rows.mapInArrow(fn, spark_schema).toArrow()
+    if got.num_rows == 0:
+        return Gammas(np.zeros(0, np.int64), np.zeros((0, len(compiled)), np.int8), names), 0
+    levels = np.column_stack([got.column(f"g{i}").to_numpy() for i in range(len(compiled))]).astype(np.int8)
+    pair_idx, merged = _merge_records(got.column("pair_idx").to_numpy(), levels)
+    return Gammas(pair_idx, merged, names), int(got.num_rows)
 
 
 def _tf_wanted_values(con, settings) -> pa.Table:
