@@ -20,18 +20,8 @@ from linkage import __version__
 from linkage import cli_support as sup
 from linkage.errors import UsageError
 from linkage.cli_support import SOURCES, Command, JsonOpt, LangOpt, QuietOpt, RulesOpt
-
-# --engine / --spark-master of run, train and blocking (linkage/backends/spark; docs/spark.md).
-EngineOpt = typer.Option("duckdb", "--engine", help="duckdb (one machine, the default) or spark (Spark local mode or a cluster).",
-                         metavar="duckdb|spark")
-SparkMasterOpt = typer.Option(None, "--spark-master", metavar="URL",
-                              help="Spark master for --engine spark (default: engine.spark.master in the rules, else local[*]).")
-
-
-def _engine(name: str) -> str:
-    if name not in ("duckdb", "spark"):
-        raise UsageError(f"--engine: expected duckdb or spark, got {name!r}")
-    return name
+# --engine / --spark-master of run, train, blocking and nightly (linkage/backends; docs/spark.md)
+from linkage.backends.options import EngineOpt, SparkMasterOpt, engine_name as _engine
 
 
 ABOUT = """Record linkage for Vietnamese person records: links a list of wanted persons against

@@ -70,7 +70,7 @@ def both(tmp_path_factory, spark):  # noqa: F811
         first = nightly(ws, dest, night1, night=D1, model_path=model, rules=rules, engine=engine)
         second = nightly(ws, dest, night2, night=D2, rules=rules, engine=engine)
         out[engine] = {"ws": ws, "nights": (first, second)}
-    return out
+    return {**out, "rules": rules}
 
 
 def _tables(ws: Path) -> dict[str, list]:
@@ -118,3 +118,25 @@ def test_the_second_night_screened_only_its_changes_on_spark(both):
     assert 0 < second["normalised"]["id_cards"] + second["normalised"]["residents"] < 100  # not the whole register
     assert second["new_pairs"] > 0 and second["retired_pairs"] > 0
     assert not (both["spark"]["ws"] / ".spark").exists()  # the night's work folder is removed
+
+
+def test_the_command_takes_the_engine_and_a_quiet_night_needs_no_register_work(both, tmp_path):
+    """`linkage nightly --engine spark --spark-master local[2]` on a copy of the Spark workspace,
+    a night with no input (nothing changed): exit 0, the same candidates as the night before."""
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    ws, out = tmp_path / "ws", tmp_path / "out"
+    shutil.copytree(both["spark"]["ws"], ws)
+    rules = both["rules"]
+    args = ["nightly", "--workspace", str(ws), "--out", str(out), "--date", "2026-03-03", "--rules", str(rules),
+            "--engine", "spark", "--spark-master", "local[2]", "--json"]
+    got = CliRunner().invoke(app, args)
+    assert got.exit_code == 0, got.output
+    manifest = json.loads((out / "2026-03-03" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["counts"]["engine"]["name"] == "spark" and manifest["counts"]["screened_pairs"] == 0
+    before = pd.read_parquet(both["spark"]["nights"][1].matches).drop(columns="run_id")
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "2026-03-03" / "matches.parquet").drop(columns="run_id"), before)
+    bad = CliRunner().invoke(app, ["nightly", "--workspace", str(tmp_path / "none"), "--out", str(out), "--engine", "x"])
+    assert bad.exit_code == 2 and "--engine" in bad.output and not (tmp_path / "none").exists()

@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 import typer
 
+from linkage.backends.options import EngineOpt, SparkMasterOpt, engine_name
 from linkage.cli_support import JsonOpt, LangOpt, QuietOpt, RulesOpt, emit as _emit, err, guard
 from linkage.cli_support import lang_code as _lang, out_dir as _out_dir, reporter as _reporter
 
@@ -63,6 +64,8 @@ def nightly(
     config: Optional[Path] = typer.Option(None, "--config", help="Nightly config (default: rules/nightly.yaml).", **FileOpt),
     lang: str = LangOpt,
     rules: Optional[Path] = RulesOpt,
+    engine: str = EngineOpt,
+    spark_master: Optional[str] = SparkMasterOpt,
     quiet: bool = QuietOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -79,6 +82,7 @@ def nightly(
         result = run_night(
             workspace, _out_dir(out_dir), inputs, night=night, model_path=model, retrain=retrain,
             decisions=decisions, rules=rules, config=config, reporter=_reporter(quiet or as_json), lang=_lang(lang),
+            engine=engine_name(engine), spark_master=spark_master,
         )
     summary, text = _summary(result)
     if quiet and not as_json:
