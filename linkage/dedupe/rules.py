@@ -56,6 +56,18 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class CannotLink:
+    """Evidence of two people that no sum of agreements outweighs (two personal ID numbers, two
+    genders, two full birth dates years apart): where `when` is true and `unless` is not, the pair
+    is never a link and its two records never share a cluster. SQL over l / r, as `conditions`."""
+
+    name: str
+    when: str
+    unless: str | None
+    text: str
+
+
+@dataclass(frozen=True)
 class Clustering:
     cannot_link_weight: float
     average_link_weight: float
@@ -82,6 +94,7 @@ class DedupeRules:
     # (comparison, ((other, other's levels), ...)): null where every other is at one of its levels
     null_when: tuple[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], ...] = ()
     absorb_at: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (interaction comparison, its levels)
+    cannot_link: tuple[CannotLink, ...] = ()
 
     def prior(self, n_records: int) -> float:
         """P(a random pair of records is one person): share * n duplicate pairs among n(n-1)/2."""
@@ -164,9 +177,17 @@ def load_dedupe_rules(rules: str | Path | None = None) -> DedupeRules:
         conditions.append(Condition(str(c["name"]), str(c["when"]), _num(c, "m", where, path, 0, 1),
                                     _num(c, "u", where, path, 0, 1), str(c.get("text", c["name"])),
                                     tuple(str(a) for a in c.get("absorbs") or [])))
-    names_all = names + [c.name for c in conditions]
+    cannot = []
+    for i, c in enumerate(raw.get("cannot_link") or []):
+        where = f"cannot_link[{i}]"
+        if not isinstance(c, dict) or not all(k in c for k in ("name", "when")):
+            raise RulesError(f"{path}: {where}: needs 'name' and 'when'")
+        unless = c.get("unless")
+        cannot.append(CannotLink(str(c["name"]), str(c["when"]), None if unless in (None, "") else str(unless),
+                                 str(c.get("text", c["name"]))))
+    names_all = names + [c.name for c in conditions] + [c.name for c in cannot]
     if len(set(names_all)) != len(names_all):
-        raise RulesError(f"{path}: comparisons and conditions: names must be unique")
+        raise RulesError(f"{path}: comparisons, conditions and cannot_link: names must be unique")
     return DedupeRules(
         path=path,
         duplicate_share=_num(raw, "expected_duplicate_share", "top level", path, 0, 1),
@@ -189,6 +210,7 @@ def load_dedupe_rules(rules: str | Path | None = None) -> DedupeRules:
         count_once=tuple(count_once),
         null_when=tuple(null_when),
         absorb_at=tuple(absorb_at),
+        cannot_link=tuple(cannot),
     )
 
 

@@ -129,17 +129,19 @@ def dedupe(wanted: Path, out_dir: Path, rules: Path | None = None, model_path: P
             timings["score"] = round(time.perf_counter() - t0 - sum(timings.values()), 3)
             ids = np.array(con.execute(f"SELECT uid FROM {EXTRA_TABLE} ORDER BY w_idx").fetchnumpy()["uid"], dtype=object)
             link_weight = math.log2(t / (1.0 - t)) if t < 1.0 else math.inf
-            found = cluster(n, scored.left, scored.right, scored.weight, link_weight, drules.clustering)
+            # a cannot-link pair is no link and keeps its two records apart when groups merge
+            found = cluster(n, scored.left, scored.right, np.where(scored.forbid, -np.inf, scored.weight),
+                            link_weight, drules.clustering)
             conflicts = _conflicts(con, drules)
         finally:
             con.close()
     clusters = _clusters_table(found, ids)
     kept = scored.kept
-    kept["link"] = kept["match_probability"] >= t
+    kept["link"] = (kept["match_probability"] >= t) & kept["cannot_link"].isna()
     by_id = dict(zip(clusters.column("wanted_id").to_pylist(), clusters.column("cluster_id").to_pylist()))
     cl_l = kept["wanted_id_l"].map(by_id)
     kept["same_cluster"] = cl_l.notna() & (cl_l == kept["wanted_id_r"].map(by_id))
-    columns = (["wanted_id_l", "wanted_id_r", "match_weight", "match_probability", "link", "same_cluster"]
+    columns = (["wanted_id_l", "wanted_id_r", "match_weight", "match_probability", "link", "cannot_link", "same_cluster"]
                + [c for c in kept.columns if c.startswith("mw_")]
                + ["explanation", "same_decision_number", "decision_number_l", "decision_number_r", "blocking_rules"])
     pairs = kept[columns].sort_values(["match_probability", "wanted_id_l", "wanted_id_r"],
@@ -153,6 +155,7 @@ def dedupe(wanted: Path, out_dir: Path, rules: Path | None = None, model_path: P
         "blocked_pairs": int(n_pairs),
         "pairs_written": int(len(pairs)),
         "links": int(pairs["link"].sum()),
+        "cannot_link_pairs": int(pairs["cannot_link"].notna().sum()),
         "clusters": int(len(set(clusters.column("cluster_id").to_pylist()))),
         "records_in_clusters": int(clusters.num_rows),
         "decision_conflicts": int(conflicts.num_rows),

@@ -30,6 +30,7 @@ class Scored:
     right: np.ndarray
     weight: np.ndarray
     kept: pd.DataFrame
+    forbid: np.ndarray  # a cannot_link rule holds: never a link, never one cluster
 
 
 def key_sql(col: str) -> str:
@@ -65,19 +66,23 @@ def _extra_frame(con: duckdb.DuckDBPyConnection, drules: DedupeRules) -> pd.Data
 
 
 def _condition_frame(con: duckdb.DuckDBPyConnection, drules: DedupeRules) -> pd.DataFrame:
-    """Per pair (pair_idx order): each condition's truth and its phrase (the engine's
-    placeholders {l.col} / {r.col} filled), over the engine's prepared tables."""
-    if not drules.conditions:
+    """Per pair (pair_idx order): each condition's and cannot-link rule's truth and its phrase
+    (the engine's placeholders {l.col} / {r.col} filled), over the engine's prepared tables."""
+    cols = [f"coalesce(({c.when}), FALSE) AS {c.name}_on, {template_sql(c.text)} AS {c.name}_text"
+            for c in drules.conditions]
+    for c in drules.cannot_link:
+        unless = f" AND NOT coalesce(({c.unless}), FALSE)" if c.unless else ""
+        cols.append(f"coalesce(({c.when}), FALSE){unless} AS {c.name}_on, {template_sql(c.text)} AS {c.name}_text")
+    if not cols:
         return pd.DataFrame(index=pd.RangeIndex(0))
-    cols = ", ".join(f"coalesce(({c.when}), FALSE) AS {c.name}_on, {template_sql(c.text)} AS {c.name}_text"
-                     for c in drules.conditions)
+    cols = ", ".join(cols)
     try:
         return con.execute(
             f"""SELECT {cols} FROM pairs p JOIN w l ON l.w_idx = p.w_idx JOIN reg r ON r.person_idx = p.person_idx
                 ORDER BY p.pair_idx"""
         ).df()
     except duckdb.Error as exc:
-        raise RulesError(f"{drules.path}: conditions: invalid SQL: {str(exc).splitlines()[0]}") from None
+        raise RulesError(f"{drules.path}: conditions / cannot_link: invalid SQL: {str(exc).splitlines()[0]}") from None
 
 
 def _extra_weights(frame: pd.DataFrame, drules: DedupeRules) -> dict[str, np.ndarray]:
@@ -117,7 +122,7 @@ def _extra_phrases(kept: pd.DataFrame, drules: DedupeRules) -> pd.Series:
         other = fill(c.other.text, l, r)
         parts.append(pd.Series(np.where(eq.isna(), None, np.where(eq.fillna(False).astype(bool), same, other)),
                                index=kept.index))
-    for c in drules.conditions:
+    for c in drules.conditions + drules.cannot_link:
         parts.append(pd.Series(np.where(kept[f"{c.name}_on"].to_numpy(dtype=bool), kept[f"{c.name}_text"], None),
                                index=kept.index))
     dec = fill(drules.decision_text, kept["decision_number_l"], kept["decision_number_r"])
@@ -183,7 +188,7 @@ def score_pairs(con: duckdb.DuckDBPyConnection, settings: Settings, model: Model
     """Weigh every compared pair; keep the columns of pairs at or above the floor."""
     meta = con.execute("SELECT w_idx, person_idx, rules FROM pairs ORDER BY pair_idx").fetchnumpy()
     extra = _extra_frame(con, drules)
-    if drules.conditions:
+    if drules.conditions or drules.cannot_link:
         extra = pd.concat([extra, _condition_frame(con, drules)], axis=1)
     extra = extra.iloc[gammas.pair_idx].reset_index(drop=True)
     w_idx = np.asarray(meta["w_idx"])[gammas.pair_idx]
@@ -209,7 +214,14 @@ def score_pairs(con: duckdb.DuckDBPyConnection, settings: Settings, model: Model
     for j, name in enumerate(gammas.names):
         cols[f"g_{name}"] = gammas.levels[keep, j]
         cols[f"mw_{name}"] = np.round(mw[:, j], 6)
+    forbid = np.zeros(len(total), dtype=bool)
+    reasons = pd.Series([None] * len(total), dtype=object)
+    for c in reversed(drules.cannot_link):  # the first rule that holds names the reason
+        on = extra[f"{c.name}_on"].to_numpy(dtype=bool)
+        forbid |= on
+        reasons = reasons.where(~on, c.name)
     kept = extra[keep].reset_index(drop=True)
+    kept["cannot_link"] = reasons[keep].reset_index(drop=True)
     expl = _explanations(con, settings, cols)
     kept["match_weight"] = cols["match_weight"]
     kept["match_probability"] = np.round(probability(total[keep]), 9)
@@ -221,4 +233,5 @@ def score_pairs(con: duckdb.DuckDBPyConnection, settings: Settings, model: Model
     words = _extra_phrases(kept, drules)
     kept["explanation"] = join_words(pd.Series(expl["explanation"].to_numpy(), index=kept.index), words, "; ")
     kept["blocking_rules"] = expl["blocking_rules"].to_numpy()
-    return Scored(left=extra["left_idx"].to_numpy(), right=extra["right_idx"].to_numpy(), weight=total, kept=kept)
+    return Scored(left=extra["left_idx"].to_numpy(), right=extra["right_idx"].to_numpy(), weight=total, kept=kept,
+                  forbid=forbid)
