@@ -32,6 +32,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=12)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "dedupe")
     ap.add_argument("--threshold", type=float, default=None)
+    ap.add_argument("--rules", type=Path, default=None, help="rules folder (default: the project's rules/)")
     args = ap.parse_args()
     gen = args.out / "data"
     if not (gen / "wanted.csv").is_file():
@@ -40,7 +41,7 @@ def main() -> None:
     dup = args.out / f"dupes_{args.share}"
     added = add_duplicates(gen, out=dup, share=args.share, seed=args.seed)
     t0 = time.perf_counter()
-    result = dedupe(dup / "wanted.csv", args.out / "result", threshold=args.threshold)
+    result = dedupe(dup / "wanted.csv", args.out / "result", rules=args.rules, threshold=args.threshold)
     wall = time.perf_counter() - t0
     scores = evaluate_dedupe(args.out / "result", dup / "duplicates.csv")
     print(f"wanted records: {result.counts['rows_accepted']:,} ({added.added:,} second records, "

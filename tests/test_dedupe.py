@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 import cli
 from linkage.dedupe.cluster import cluster, components
 from linkage.dedupe.evaluate import evaluate_dedupe
-from linkage.dedupe.rules import Clustering
+from linkage.dedupe.rules import Clustering, load_dedupe_rules
 from linkage.synth.duplicates import add_duplicates
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data_samples" / "sample"
@@ -84,7 +84,8 @@ def test_outputs_schema(generated) -> None:
     assert (clusters.groupby("cluster_id").size() >= 2).all()
     sizes = clusters.groupby("cluster_id")["cluster_size"].agg(["first", "size"])
     assert (sizes["first"] == sizes["size"]).all()
-    assert (clusters["weakest_link_probability"] >= 0.3).all()  # rules/dedupe.yaml threshold
+    threshold = load_dedupe_rules().threshold
+    assert (clusters["weakest_link_probability"] >= threshold).all()
     summary = json.loads((out / "dedupe_summary.json").read_text(encoding="utf-8"))
     assert summary["counts"]["records_in_clusters"] == len(clusters)
 
@@ -192,3 +193,56 @@ def test_siblings_with_alike_given_names_are_not_one_person(tmp_path: Path) -> N
     assert pairs.loc[("TN-1", "TN-3"), "mw_sibling_dates"] == 0.0
     clusters = pd.read_parquet(tmp_path / "out" / "clusters.parquet")
     assert sorted(clusters["wanted_id"]) == ["TN-1", "TN-3"]
+
+
+def test_cannot_link_two_ids_two_genders_two_dates(tmp_path: Path) -> None:
+    """One family's same-named men: whatever their names, parents and home share, two personal IDs
+    (not one slip apart), two genders or two full birth dates years apart are two people: never a
+    link, never one cluster, not even through a record that links to both. A one-digit slip in the
+    ID is not two IDs, and the same personal ID outweighs two birth dates."""
+    family = dict(father_name="Lê Văn Hiếu", mother_name="Hoàng Thị Trang")
+    rows = [
+        _person("TN-1", "Lê Hữu Phúc", birth_date="25/10/1974", id_number="087074615352", **family),
+        _person("TN-2", "Lê Hữu Phúc", birth_date="21/11/1968", **family),
+        _person("TN-3", "Lê Hữu Phúc", birth_date="25/10/1974", id_number="087074990137", **family),
+        _person("TN-4", "Lê Hữu Phúc", birth_date="25/10/1974", gender="Nữ", **family),
+        _person("TN-5", "Le Huu Phuc", birth_date="1974", id_number="087074615357", issuing_unit="Công an tỉnh An Giang",
+                **family),
+    ]
+    path = tmp_path / "family.csv"
+    pd.DataFrame(rows, columns=COLUMNS).to_csv(path, index=False)
+    rules = tmp_path / "rules"
+    shutil.copytree(Path(cli.__file__).resolve().parent / "rules", rules)
+    text = (rules / "dedupe.yaml").read_text(encoding="utf-8").replace("floor_weight: -6.0", "floor_weight: -1000")
+    (rules / "dedupe.yaml").write_text(text, encoding="utf-8")
+    _run(path, tmp_path / "out", "--rules", str(rules))
+    pairs = pd.read_parquet(tmp_path / "out" / "pairs.parquet").set_index(["wanted_id_l", "wanted_id_r"])
+    reasons = pairs["cannot_link"].dropna().to_dict()
+    assert reasons[("TN-1", "TN-2")] == "two_birth_dates"
+    assert reasons[("TN-1", "TN-3")] == "two_personal_ids"
+    assert reasons[("TN-1", "TN-4")] == "two_genders"
+    assert ("TN-1", "TN-5") not in reasons  # one digit apart: a slip, not two IDs
+    assert bool(pairs.loc[("TN-1", "TN-5"), "link"])
+    for pair in reasons:
+        assert not bool(pairs.loc[pair, "link"])
+        assert "two people" in pairs.loc[pair, "explanation"]
+    # without the rules, the family's agreements alone would have linked these pairs
+    assert pairs.loc[("TN-1", "TN-3"), "match_probability"] >= 0.5
+    assert pairs.loc[("TN-1", "TN-4"), "match_probability"] >= 0.5
+    clusters = pd.read_parquet(tmp_path / "out" / "clusters.parquet").set_index("wanted_id")["cluster_id"]
+    assert clusters.get("TN-1") == clusters.get("TN-5")
+    members = clusters.groupby(clusters).groups
+    for ids in members.values():
+        ids = sorted(ids)
+        for i, a in enumerate(ids):
+            for b in ids[i + 1:]:
+                assert (a, b) not in reasons, (a, b)  # never one cluster, through a third or not
+    # the same personal ID on both records outweighs two birth dates
+    same_id = [_person("TN-1", "Lê Hữu Phúc", birth_date="25/10/1974", id_number="087074615352", **family),
+               _person("TN-2", "Lê Hữu Phúc", birth_date="21/11/1968", id_number="087074615352",
+                       issuing_unit="Công an tỉnh An Giang", **family)]
+    path2 = tmp_path / "same_id.csv"
+    pd.DataFrame(same_id, columns=COLUMNS).to_csv(path2, index=False)
+    _run(path2, tmp_path / "out2", "--rules", str(rules))
+    pair = pd.read_parquet(tmp_path / "out2" / "pairs.parquet").iloc[0]
+    assert pd.isna(pair["cannot_link"]) and bool(pair["link"])

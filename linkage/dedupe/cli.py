@@ -28,7 +28,8 @@ def dedupe(
                             threshold=sup.checked_threshold(threshold))
     c = result.counts
     text = (f"wanted records: {c['rows_accepted']:,} of {c['rows_read']:,} read ({c['rows_quarantined']:,} quarantined)\n"
-            f"pairs blocked: {c['blocked_pairs']:,}; written: {c['pairs_written']:,}; links: {c['links']:,}\n"
+            f"pairs blocked: {c['blocked_pairs']:,}; written: {c['pairs_written']:,}; links: {c['links']:,}; "
+            f"kept apart (two people): {c['cannot_link_pairs']:,}\n"
             f"clusters: {c['clusters']:,} holding {c['records_in_clusters']:,} records\n"
             f"same decision number of one unit on two records (data errors): {c['decision_conflicts']:,}\n"
             f"outputs: {result.out_dir}")
