@@ -246,28 +246,31 @@ def conditional_correction(levels: np.ndarray, model: Model, weights: np.ndarray
     inherited from the father) is often that province too, so "same birth province, same
     hometown province, same address province" is one fact counted three times. The chain rule,
     P(a, b | non-match) = P(a | non-match) * P(b | a, non-match), asks for u given the first
-    agreement; training measures it (linkage/train.py). A comparison is corrected by the first
-    condition, in the model's order, that holds for the pair and has a u for it; a model without
-    conditions is unchanged."""
+    agreement; training measures it (linkage/train.py). Where several conditions hold, the one
+    under which the pair's level is least surprising among non-matches (the largest u_given, the
+    smallest weight) stands: the joint u is not measured, and counting a fact twice is the error
+    this corrects. A model without conditions is unchanged."""
     if not model.conditions:
         return weights
     names = [c.name for c in model.comparisons]
-    done = np.zeros(levels.shape, dtype=bool)
+    held = []
     for cond in model.conditions:
         ids = [lv.id for lv in model.comparison(cond["comparison"]).levels]
         at = np.isin(levels[:, names.index(cond["comparison"])], [ids.index(lv) for lv in cond["levels"]])
-        if not at.any():
-            continue
-        for j, c in enumerate(model.comparisons):
-            ratio = np.array([math.log2(max(lv.u, _P_FLOOR) / max(lv.u_given[cond["name"]], _P_FLOOR))
-                              if cond["name"] in lv.u_given else np.nan for lv in c.levels])
+        if at.any():
+            held.append((cond["name"], at))
+    for j, c in enumerate(model.comparisons):
+        lv = levels[:, j]
+        best = np.full(len(lv), np.nan)
+        for name, at in held:
+            ratio = np.array([math.log2(max(p.u, _P_FLOOR) / max(p.u_given[name], _P_FLOOR))
+                              if name in p.u_given else np.nan for p in c.levels])
             if np.isnan(ratio).all():
                 continue
-            lv = levels[:, j]
-            rows = at & (lv >= 0) & ~done[:, j]
-            rows[rows] = ~np.isnan(ratio[lv[rows]])
-            weights[rows, j] += ratio[lv[rows]]
-            done[rows, j] = True
+            rows = at & (lv >= 0)
+            best[rows] = np.fmin(best[rows], ratio[lv[rows]])
+        has = ~np.isnan(best)
+        weights[has, j] += best[has]
     return weights
 
 

@@ -105,51 +105,97 @@ def sample_namesake_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: in
     return con.execute("SELECT count(*) FROM nspairs").fetchall()[0][0]
 
 
+def sample_register_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: int) -> int:
+    """Random pairs of the namesake sample's left persons (`ns_left`) and register persons, into
+    `rrpairs`: the baseline against which namesake pairs are read (same records on both sides,
+    so a level the register's records rarely show, a birth date known by its year only, is as
+    rare in both)."""
+    left = con.execute("SELECT w_idx FROM ns_left").fetchnumpy()["w_idx"]
+    n_p = con.execute("SELECT count(DISTINCT person_idx) FROM reg").fetchall()[0][0]
+    rng = np.random.default_rng(seed + 1)
+    n = int(min(n_pairs, len(left) * n_p))
+    table = pa.table({"pair_idx": np.arange(n, dtype=np.int64), "w_idx": rng.choice(left, n),
+                      "person_idx": rng.integers(0, n_p, n, dtype=np.int64)})
+    con.register("_rrpairs", table)
+    con.execute("CREATE OR REPLACE TEMP TABLE rrpairs AS SELECT * FROM _rrpairs")
+    con.unregister("_rrpairs")
+    return n
+
+
+def _namesake_ratios(con: duckdb.DuckDBPyConnection, settings: Settings, cond: dict, seed: int) -> tuple[Gammas, np.ndarray, Gammas] | None:
+    """Levels of the register's namesake pairs (with their weights) and of random register pairs
+    of the same left persons; None when the register holds too few namesake pairs."""
+    n = sample_namesake_pairs(con, int(cond.get("sample_pairs", 200_000)), seed)
+    try:
+        if n < int(cond.get("min_pairs", 500)):
+            return None
+        named = compare(con, settings, source="nspairs", left="ns_left")
+        weight = con.execute("SELECT weight FROM nspairs ORDER BY pair_idx").fetchnumpy()["weight"][named.pair_idx]
+        sample_register_pairs(con, int(cond.get("sample_pairs", 200_000)), seed)
+        return named, weight, compare(con, settings, source="rrpairs", left="ns_left")
+    finally:
+        con.execute("DROP TABLE IF EXISTS nspairs; DROP TABLE IF EXISTS ns_left; DROP TABLE IF EXISTS rrpairs")
+
+
 def estimate_u_given(
     con: duckdb.DuckDBPyConnection, settings: Settings, model: Model, random: Gammas | None, say: Log
 ) -> None:
     """u of each conditioned comparison among the non-matching pairs that meet a condition
-    (model.conditional_u in the rules): the register's own namesake pairs, or the random pairs
-    (`random`, training's u sample) where the condition's comparison is at one of its levels.
-    Shrunk towards the plain u by `prior_pairs` pseudo-pairs so a level seen rarely keeps about
-    its plain u. A condition met by too few pairs (a small register) changes nothing, and the
-    model says so."""
+    (model.conditional_u in the rules).
+
+    `pairs: random`: the share of each level among training's random (wanted, person) pairs
+    (`random`) where the condition's comparison is at one of its levels. `pairs: namesakes`: the
+    register's own namesake pairs, read against random register pairs of the same persons: u times
+    their ratio of shares, since register records are not wanted records (a notice may know the
+    birth year only; a register record almost never does). Shares are shrunk towards the baseline
+    by `prior_pairs` pseudo-pairs; a level seen fewer than `min_level_pairs` times in the baseline
+    keeps its plain u (no estimate of its dependence), and a condition met by fewer than
+    `min_pairs` pairs changes nothing: the model says so."""
     names = [c.name for c in model.comparisons]
+    seed = int(settings.model.get("seed", 42))
     for cond in settings.model.get("conditional_u") or []:
         minimum = int(cond.get("min_pairs", 500))
         if cond["pairs"] == "namesakes":
-            n = sample_namesake_pairs(con, int(cond.get("sample_pairs", 200_000)), int(settings.model.get("seed", 42)))
-            gammas = compare(con, settings, source="nspairs", left="ns_left") if n >= minimum else None
-            if gammas is not None:
-                weight = con.execute("SELECT weight FROM nspairs ORDER BY pair_idx").fetchnumpy()["weight"][gammas.pair_idx]
-            con.execute("DROP TABLE IF EXISTS nspairs; DROP TABLE IF EXISTS ns_left")
+            found = _namesake_ratios(con, settings, cond, seed)
+            if found is None:
+                model.warnings.append(f"conditional u '{cond['name']}': fewer than {minimum} namesake pairs in the register; comparisons taken as independent of it")
+                continue
+            met, weight, base = found
             what = "namesake pairs"
         else:
-            given = model.comparison(cond["given"])
-            ids = [lv.id for lv in given.levels]
+            ids = [lv.id for lv in model.comparison(cond["given"]).levels]
             at = (np.isin(random.levels[:, names.index(cond["given"])], [ids.index(lv) for lv in cond["levels"]])
                   if random is not None else np.zeros(0, dtype=bool))
-            n = int(at.sum())
-            gammas = Gammas(random.pair_idx[at], random.levels[at], random.names) if n >= minimum else None
-            weight = None
-            what = f"random pairs with {cond['given']} at {'/'.join(cond['levels'])}"
-        if gammas is None:
-            model.warnings.append(f"conditional u '{cond['name']}': only {n} {what} (< {minimum}); comparisons taken as independent of it")
-            continue
-        say(f"conditional u '{cond['name']}': {n:,} {what}")
-        alpha = float(cond.get("prior_pairs", 50))
-        for name in cond["comparisons"]:
-            j = names.index(name)
-            c = model.comparisons[j]
-            shares, _ = _level_shares(gammas.levels[:, j], len(c.levels), weight)
-            n_obs = int((gammas.levels[:, j] >= 0).sum())
-            if not n_obs:
+            if int(at.sum()) < minimum:
+                model.warnings.append(f"conditional u '{cond['name']}': only {int(at.sum())} random pairs with {cond['given']} at {'/'.join(cond['levels'])} (< {minimum}); comparisons taken as independent of it")
                 continue
-            for k, lv in enumerate(c.levels):
-                # (weighted) shares, shrunk in units of sampled pairs
-                lv.u_given[cond["name"]] = float((shares[k] * n_obs + alpha * lv.u) / (n_obs + alpha))
-                lv.u_given_source[cond["name"]] = f"{what} ({n_obs:,} with both values, {alpha:g} pseudo-pairs at u)"
+            met, weight, base = Gammas(random.pair_idx[at], random.levels[at], random.names), None, random
+            what = f"random pairs with {cond['given']} at {'/'.join(cond['levels'])}"
+        n = len(met.pair_idx)
+        say(f"conditional u '{cond['name']}': {n:,} {what}")
+        _set_u_given(model, cond, met, weight, base, what)
         model.conditions.append({"name": cond["name"], "comparison": cond["given"], "levels": list(cond["levels"]), "pairs": int(n)})
+
+
+def _set_u_given(model: Model, cond: dict, met: Gammas, weight: np.ndarray | None, base: Gammas, what: str) -> None:
+    alpha = float(cond.get("prior_pairs", 50))
+    min_level = int(cond.get("min_level_pairs", 20))
+    names = [c.name for c in model.comparisons]
+    for name in cond["comparisons"]:
+        j = names.index(name)
+        c = model.comparisons[j]
+        shares, _ = _level_shares(met.levels[:, j], len(c.levels), weight)
+        base_shares, _ = _level_shares(base.levels[:, j], len(c.levels))
+        base_counts = np.bincount(base.levels[base.levels[:, j] >= 0, j].astype(np.int64), minlength=len(c.levels))
+        n_obs = int((met.levels[:, j] >= 0).sum())
+        if not n_obs:
+            continue
+        for k, lv in enumerate(c.levels):
+            if base_counts[k] < min_level:
+                continue
+            shrunk = (shares[k] * n_obs + alpha * base_shares[k]) / (n_obs + alpha)  # in units of sampled pairs
+            lv.u_given[cond["name"]] = float(lv.u * shrunk / base_shares[k])
+            lv.u_given_source[cond["name"]] = f"{what} ({n_obs:,} with both values, {alpha:g} pseudo-pairs at the baseline)"
 
 
 def _log_tables(model: Model, which: str) -> list[np.ndarray]:

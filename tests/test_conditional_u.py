@@ -82,6 +82,10 @@ def test_namesakes_measured_on_the_register(sample_ctx):
     father = {lv.id: lv for lv in model.comparison("father").levels}
     assert father["fuzzy"].u_given["namesake"] > 3 * father["fuzzy"].u
     assert "namesake" not in model.comparison("marks").levels[0].u_given  # not in the rules' list
+    # read against register pairs, not wanted pairs: a birth date known by its year only is rare
+    # in the register, and namesakes are more often of one generation, not less
+    year_only = {lv.id: lv for lv in model.comparison("birth_date").levels}["year_known"]
+    assert year_only.u_given.get("namesake", year_only.u) >= year_only.u
     # the scratch tables are gone: training goes on with the workspace as it was
     tables = {r[0] for r in sample_ctx.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     assert not {"nspairs", "ns_left"} & tables
@@ -129,8 +133,9 @@ def test_namesake_rules_are_checked(tmp_path, old, new, message):
         load_settings(rules)
 
 
-def test_first_condition_that_holds_wins():
-    """Two conditions on one comparison: a pair meeting both is corrected once, by the first."""
+def test_where_two_conditions_hold_the_least_surprising_stands():
+    """Two conditions on one comparison: a pair meeting both is corrected once, by the condition
+    under which its level is commonest among non-matches (the smaller weight)."""
     settings = load_settings()
     model = _model_with_namesake(settings)
     model.comparison("gender").levels[0].u_given["given_name"] = 0.9
@@ -146,7 +151,7 @@ def test_first_condition_that_holds_wins():
     w = match_weights(levels, model)[:, gender]
     plain = match_weights(levels, default_model(settings, "test"))[:, gender]
     u = model.comparison("gender").levels[0].u
-    assert w[0] == pytest.approx(plain[0] + math.log2(u / 0.98))  # the namesake condition, not both
+    assert w[0] == pytest.approx(plain[0] + math.log2(u / 0.98))  # the namesake condition (0.98 > 0.9), not both
     assert w[1] == pytest.approx(plain[1] + math.log2(u / 0.9))
     assert w[2] == plain[2]
 
