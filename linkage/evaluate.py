@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from linkage.errors import InputError, UsageError
+from linkage.matches_io import is_matches, matches_parts, matches_source
 
 TRUTH_COLUMNS = ("wanted_id", "person_id")  # `scenarios` is optional (labels for recall per scenario)
 MATCHES_COLUMNS = ("wanted_id", "person_id", "rank", "match_probability")
@@ -135,14 +136,14 @@ def open_matches(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     """View `matches` over a matches Parquet file (ids as text), after checking it is one; returns
     its columns."""
     path = Path(path)
-    if not path.is_file():
+    if not is_matches(path):
         raise InputError(f"matches file not found: {path}")
-    if not _is_parquet(path):
+    if not _is_parquet(matches_parts(path)[0]):
         raise InputError(
             f"{path}: the matches file is not a Parquet file; --matches takes the matches.parquet "
             "written by `linkage run`. Are --truth and --matches swapped?"
         )
-    source = f"read_parquet('{_sql_path(path)}')"
+    source = matches_source(path)
     try:
         cols = _columns(con, source)
     except duckdb.Error as exc:

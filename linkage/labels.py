@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from linkage.errors import InputError, UsageError
 from linkage.ingest.atomic import write_parquet
+from linkage.matches_io import read_matches
 
 LABEL_VALUES = (0.0, 0.5, 1.0)
 DECISIONS = {"match": 1.0, "not_match": 0.0, "unsure": 0.5}
@@ -133,7 +134,7 @@ class LabelEvaluation:
 
 
 def _matches_frame(matches: str | Path | pd.DataFrame) -> pd.DataFrame:
-    m = pd.read_parquet(matches) if not isinstance(matches, pd.DataFrame) else matches
+    m = read_matches(matches).to_pandas() if not isinstance(matches, pd.DataFrame) else matches
     missing = [c for c in ("wanted_id", "person_id", "match_probability") if c not in m.columns]
     if missing:
         raise InputError(f"{matches if not isinstance(matches, pd.DataFrame) else 'matches'}: lacks column(s) {', '.join(missing)}")

@@ -140,8 +140,12 @@ def write_matches(
     con: duckdb.DuckDBPyConnection, settings: Settings, path: Path, run_id: str, ref_date: date | None = None,
     lang: str = "vi",
 ) -> Path:
-    """matches.parquet; `lang`: the language of the explanation's current-state notes."""
-    return atomic_copy_parquet(con, matches_sql(settings, run_id, ref_date, lang), path)
+    """matches.parquet; `lang`: the language of the explanation's current-state notes. Past
+    engine.matches_partition_rows rows, a folder of Parquet parts of that name (linkage.matches_io)."""
+    from linkage.matches_io import partition_rows, split_matches
+
+    limit = partition_rows(settings)
+    return split_matches(con, atomic_copy_parquet(con, matches_sql(settings, run_id, ref_date, lang), path), limit)
 
 
 def write_manifest(path: Path, manifest: dict[str, Any]) -> Path:

@@ -29,6 +29,7 @@ from linkage.compare import Gammas, compare
 from linkage.errors import InputError
 from linkage.rundir import staging, swap_in
 from linkage.ingest import ingest
+from linkage.matches_io import matches_form, matches_parts
 from linkage.model import Model, load_model, save_model
 from linkage.normalize.table import normalize_table
 from linkage.outputs import fingerprint, write_manifest, write_matches
@@ -374,7 +375,7 @@ def _run_into(
         staged = write_matches(ctx.con, settings, stage / "matches.parquet", run_id, lang=lang)
         if decisions is not None:
             ctx.counts["decisions"] = add_decisions(staged, decisions, rules)
-        ctx.counts["matches"] = ctx.con.execute(f"SELECT count(*) FROM read_parquet('{staged}')").fetchall()[0][0]
+        ctx.counts["matches"] = matches_form(staged)["rows"]
         ctx.counts["wanted_with_candidates"] = ctx.con.execute("SELECT count(DISTINCT w_idx) FROM scored").fetchall()[0][0]
     ctx.con.close()
     kin = _relatives(ctx, stage, out_dir, wanted, residents, id_cards, rules, lang) if relatives else None
@@ -388,7 +389,7 @@ def _run_into(
         "rules_hash": digest,
         "model": {"path": str(model_file), "trained_in_this_run": trained, "created": model.created,
                   "rules_hash": model.rules_hash, "warnings": model.warnings},
-        "outputs": {"matches": str(matches), "quarantine": str(out_dir / "quarantine"),
+        "outputs": {"matches": str(matches), "matches_form": matches_form(staged), "quarantine": str(out_dir / "quarantine"),
                     "report": str(out_dir / "report.html")},
         "counts": ctx.counts,
         "warnings": ctx.warnings,
@@ -418,11 +419,12 @@ def add_decisions(matches: Path, store_target: str | Path, rules: Path | None) -
         raise InputError(f"{store_target}: judgement store not found (a SQLite file or a postgresql:// URL)")
     store = Store.open(store_target, rules=rules)
     try:
-        table = decision_column(store, pq.read_table(matches), rules)
+        tables = [decision_column(store, pq.read_table(part), rules) for part in matches_parts(matches)]
     finally:
         store.close()
-    write_parquet(table, matches)
-    counts = pc.value_counts(table["decision"]).to_pylist()
+    for table, part in zip(tables, matches_parts(matches)):  # each part keeps its rows (matches_io)
+        write_parquet(table, part)
+    counts = pc.value_counts(pa.concat_tables(tables)["decision"]).to_pylist()
     return {c["values"]: c["counts"] for c in sorted(counts, key=lambda c: c["values"])}
 
 

@@ -62,8 +62,8 @@ def swap_in(stage: Path, out_dir: Path, files: tuple[str, ...] = RUN_FILES) -> N
     for name in order:
         old, new = out_dir / name, stage / name
         if new.exists():
-            if old.is_dir() and not old.is_symlink():
-                shutil.rmtree(old)
+            if (old.is_dir() and not old.is_symlink()) or new.is_dir():  # a folder output (matches parts) over a file
+                _remove(old)
             os.replace(new, old)
         else:
             _remove(old)

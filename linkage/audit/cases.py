@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from linkage.errors import InputError, RulesError
 from linkage.ingest.atomic import write_json, write_parquet
+from linkage.matches_io import is_matches, matches_source
 from linkage.settings import load_settings
 
 NEEDED = ("wanted_id", "person_id", "rank", "match_probability", "person_status", "age", "explanation")
@@ -43,9 +44,9 @@ def over_age(rules: Path | None = None) -> int:
 
 
 def _open(con: duckdb.DuckDBPyConnection, matches: Path) -> list[str]:
-    if not Path(matches).is_file():
+    if not is_matches(matches):
         raise InputError(f"matches file not found: {matches}")
-    src = "read_parquet('" + str(matches).replace("'", "''") + "')"
+    src = matches_source(matches)
     try:
         cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()]
     except duckdb.Error as exc:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from linkage.errors import InputError
+from linkage.matches_io import is_matches, matches_source
 
 FLAGS = ("name_changed", "residence_changed", "birth_date_changed", "id_match")
 DANGER_LEVELS = ("đặc biệt nguy hiểm", "nguy hiểm", "thường")
@@ -47,7 +48,7 @@ def locate(run_dir: Path) -> RunFiles:
     except json.JSONDecodeError as exc:
         raise InputError(f"{mpath}: not valid JSON: {exc}") from None
     matches = run_dir / "matches.parquet"
-    if not matches.is_file():
+    if not is_matches(matches):
         raise InputError(f"{matches}: matches file not found")
     model = run_dir / "model.json"
     if not model.is_file():
@@ -91,7 +92,7 @@ def probabilities(files: RunFiles) -> np.ndarray:
     """Every candidate's match_probability (one float column: small even for big runs)."""
     con = duckdb.connect()
     try:
-        return con.execute(f"SELECT match_probability FROM read_parquet({_q(files.matches)})").df()[
+        return con.execute(f"SELECT match_probability FROM {matches_source(files.matches)}").df()[
             "match_probability"].to_numpy(dtype=float)
     finally:
         con.close()
@@ -101,13 +102,13 @@ def flag_counts(files: RunFiles, threshold: float) -> pd.DataFrame:
     """Per change flag: candidates carrying it, and those at or above the threshold."""
     con = duckdb.connect()
     try:
-        cols = set(con.execute(f"SELECT * FROM read_parquet({_q(files.matches)}) LIMIT 0").df().columns)
+        cols = set(con.execute(f"SELECT * FROM {matches_source(files.matches)} LIMIT 0").df().columns)
         present = [f for f in FLAGS if f in cols]
         if not present:
             return pd.DataFrame(columns=["flag", "candidates", "above"])
         sel = ", ".join(f"count(*) FILTER (WHERE {f}) AS {f}, count(*) FILTER (WHERE {f} AND match_probability >= ?) "
                         f"AS {f}__above" for f in present)
-        row = con.execute(f"SELECT {sel} FROM read_parquet({_q(files.matches)})", [threshold] * len(present)).df().iloc[0]
+        row = con.execute(f"SELECT {sel} FROM {matches_source(files.matches)}", [threshold] * len(present)).df().iloc[0]
     finally:
         con.close()
     return pd.DataFrame({"flag": present, "candidates": [int(row[f]) for f in present],
@@ -130,7 +131,7 @@ def danger_counts(files: RunFiles, threshold: float) -> pd.DataFrame | None:
             WITH w AS (SELECT CAST(wanted_id AS VARCHAR) AS wanted_id,
                               coalesce(nullif(trim(danger_level), ''), '') AS level FROM ws.wanted),
                  m AS (SELECT CAST(wanted_id AS VARCHAR) AS wanted_id, match_probability
-                       FROM read_parquet({_q(files.matches)}))
+                       FROM {matches_source(files.matches)})
             SELECT w.level,
                    count(DISTINCT w.wanted_id) AS wanted,
                    count(DISTINCT m.wanted_id) AS with_candidate,
@@ -150,10 +151,10 @@ def leads(files: RunFiles, limit: int = 50) -> pd.DataFrame:
     the pair, never the records themselves."""
     con = duckdb.connect()
     try:
-        cols = set(con.execute(f"SELECT * FROM read_parquet({_q(files.matches)}) LIMIT 0").df().columns)
+        cols = set(con.execute(f"SELECT * FROM {matches_source(files.matches)} LIMIT 0").df().columns)
         sel = ", ".join(c if c in cols else f"NULL AS {c}" for c in LEAD_COLUMNS)
         return con.execute(
-            f"SELECT {sel} FROM read_parquet({_q(files.matches)}) WHERE rank = 1 "
+            f"SELECT {sel} FROM {matches_source(files.matches)} WHERE rank = 1 "
             f"ORDER BY match_probability DESC, wanted_id, person_id LIMIT {int(limit)}").df()
     finally:
         con.close()

@@ -24,6 +24,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from linkage.errors import InputError
+from linkage.matches_io import is_matches, read_matches
 from linkage.review import auth, pages, relatives_panel
 from linkage.review.candidates import NONE, PENDING, Candidates, Filters, comparisons_of, load_matches
 from linkage.review.records import Records, from_sources, from_workspace
@@ -47,23 +48,20 @@ def load_config(store: Store, threshold: float, *, run: Path | None = None, matc
     """Read a run folder (matches.parquet + workspace.duckdb) or the matches and the source files."""
     if run is not None:
         run = Path(run)
-        if not (run / "matches.parquet").is_file():
+        if not is_matches(run / "matches.parquet"):
             raise InputError(f"{run}: not a run folder (no matches.parquet); give the --out of a `linkage run`")
-        import pyarrow.parquet as pq
-
-        raw = pq.read_table(run / "matches.parquet")
+        raw = read_matches(run / "matches.parquet")
         records = from_workspace(run / "workspace.duckdb", raw, rules)
         table = load_matches(run / "matches.parquet", records.wanted)
     else:
         if matches is None or wanted is None:
             raise InputError("give --run DIR, or --matches with --wanted (and --residents / --id-cards)")
         from linkage.ingest import read_source
-        import pyarrow.parquet as pq
 
         w = read_source(wanted, "wanted", rules)[0]
         r = read_source(residents, "residents", rules)[0] if residents else None
         c = read_source(id_cards, "id_cards", rules)[0] if id_cards else None
-        raw = pq.read_table(matches) if Path(matches).is_file() else None
+        raw = read_matches(matches) if is_matches(matches) else None
         if raw is None:
             raise InputError(f"{matches}: matches file not found")
         records = from_sources(w, r, c, raw, rules)

@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from linkage.errors import InputError
+from linkage.matches_io import is_matches, read_matches
 from linkage.review.evidence import FLAGS, evidence_fingerprint, requeue_reasons
 from linkage.review.store import Store
 
@@ -298,9 +298,9 @@ def queue_order(table: pa.Table) -> pa.Table:
 
 def load_matches(path: Path, wanted: pa.Table) -> pa.Table:
     """matches.parquet joined with each wanted record's danger level and issuing unit."""
-    if not path.is_file():
+    if not is_matches(path):
         raise InputError(f"{path}: matches file not found (give a run folder's matches.parquet)")
-    matches = pq.read_table(path)
+    matches = read_matches(path)
     for col in ("wanted_id", "person_id", "match_weight", "match_probability"):
         if col not in matches.column_names:
             raise InputError(f"{path}: column {col} missing; is this a `linkage run` matches.parquet?")

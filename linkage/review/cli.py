@@ -17,6 +17,7 @@ import typer
 
 from linkage.cli_support import RulesOpt, guard, threshold_value
 from linkage.errors import UsageError
+from linkage.matches_io import is_matches
 
 review_app = typer.Typer(
     help="Reviewer workbench: the review web app, accounts and the export of decisions.",
@@ -71,9 +72,9 @@ def serve(
             raise UsageError("give --run DIR, or --matches FILE with --wanted (and --residents / --id-cards)")
         if run is not None and matches is not None:
             raise UsageError("give either --run or --matches, not both")
-        if run is not None and not (run / "matches.parquet").is_file():
+        if run is not None and not is_matches(run / "matches.parquet"):
             raise UsageError(f"--run {run}: not a run folder (no matches.parquet); give the --out of a `linkage run`")
-        if matches is not None and not matches.is_file():
+        if matches is not None and not is_matches(matches):
             raise UsageError(f"--matches {matches}: file not found")
         t = threshold_value(threshold, rules)
         st = Store.open(store or default_store(run, matches), rules=rules)

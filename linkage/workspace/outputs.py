@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from linkage import __version__
 from linkage.ingest.atomic import write_parquet
+from linkage.matches_io import matches_form, matches_source
 from linkage.model import Model
 from linkage.outputs import atomic_copy_parquet, fingerprint, write_manifest, write_matches
 from linkage.rules import rules_dir
@@ -34,7 +35,7 @@ def _matches_rel(con: duckdb.DuckDBPyConnection, matches: Path) -> None:
     con.execute(f"""
         CREATE OR REPLACE TEMP VIEW m AS
         SELECT mt.*, c.w_idx, c.person_idx, c.rules AS _rules, c.first_seen, c.last_changed, c.first_above
-        FROM read_parquet({_q(matches)}) mt
+        FROM {matches_source(matches)} mt
         JOIN wanted_ids wi ON wi.uid = mt.wanted_id
         JOIN persons pe ON pe.uid = mt.person_id
         JOIN cand c ON c.w_idx = wi.w_idx AND c.person_idx = pe.person_idx
@@ -137,7 +138,7 @@ def write_night(n, out_dir: Path, inputs: dict, model: Model, model_file: Path, 
             atomic_copy_parquet(con, retired_sql(n.night), stage / "retired.parquet")
             atomic_copy_parquet(con, alerts_sql(n, has_decision), stage / "alerts.parquet")
             _quarantine(stage, n.deltas)
-            counted = con.execute(f"""SELECT (SELECT count(*) FROM read_parquet({_q(matches)})),
+            counted = con.execute(f"""SELECT (SELECT count(*) FROM {matches_source(matches)}),
                 (SELECT count(*) FROM read_parquet({_q(stage / 'new_leads.parquet')})),
                 (SELECT count(*) FROM read_parquet({_q(stage / 'retired.parquet')}))""").fetchall()[0]
             alerts = con.execute(f"""SELECT wanted_id, person_id, match_probability, alert
@@ -162,7 +163,7 @@ def write_night(n, out_dir: Path, inputs: dict, model: Model, model_file: Path, 
                       "warnings": model.warnings},
             "outputs": {k: str(night_dir / f) for k, f in (("matches", "matches.parquet"), ("new_leads", "new_leads.parquet"),
                         ("retired", "retired.parquet"), ("alerts", "alerts.parquet"), ("report", "report.html"),
-                        ("quarantine", "quarantine"))},
+                        ("quarantine", "quarantine"))} | {"matches_form": matches_form(matches)},
             "counts": n.counts,
             "drift": drift_info,
             "warnings": n.warnings,
