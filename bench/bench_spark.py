@@ -7,6 +7,8 @@ this process: `train` on each engine (the two models compared level by level), `
 engine with the DuckDB-trained model (the two matches.parquet compared: pairs, ranks, every
 column, probabilities within 1e-9), each stage's seconds, and the Spark executors' throughput
 per core (the figures behind docs/spark.md's sizing). Prints everything; writes summary.json.
+The rules are a copy of rules/ taken at the start (or --rules DIR), so an edit in the tree during
+the benchmark cannot reach one engine's run and not the other's.
 """
 
 from __future__ import annotations
@@ -14,18 +16,19 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from linkage.backends.spark.session import get_session  # noqa: E402
+from linkage.matches_io import read_matches  # noqa: E402
 from linkage.model import save_model  # noqa: E402
 from linkage.pipeline import compare_pairs, fit_model, prepare_workspace, run  # noqa: E402
 from linkage.settings import load_settings  # noqa: E402
@@ -41,10 +44,10 @@ def generate(residents: int, wanted: int, seed: int) -> Path:
     return data
 
 
-def train_on(engine: str, data: Path, out: Path, master: str):
+def train_on(engine: str, data: Path, out: Path, master: str, rules: Path):
     t0 = time.perf_counter()
-    ctx = prepare_workspace(data / "wanted.csv", data / "residents.csv", data / "id_cards.csv", out, engine=engine,
-                            spark_master=master)
+    ctx = prepare_workspace(data / "wanted.csv", data / "residents.csv", data / "id_cards.csv", out, rules=rules,
+                            engine=engine, spark_master=master)
     model = fit_model(ctx, compare_pairs(ctx))
     ctx.con.close()
     return model, round(time.perf_counter() - t0, 1), ctx.timings, ctx.counts
@@ -60,7 +63,7 @@ def model_difference(a, b) -> float:
 
 
 def matches_parity(a_path: Path, b_path: Path) -> dict:
-    a, b = pd.read_parquet(a_path), pd.read_parquet(b_path)
+    a, b = read_matches(a_path).to_pandas(), read_matches(b_path).to_pandas()
     keys_equal = list(zip(a.wanted_id, a.person_id, a["rank"])) == list(zip(b.wanted_id, b.person_id, b["rank"]))
     probs = ("match_probability", "pair_probability", "match_weight")
     diff = max(float(np.max(np.abs(a[c].to_numpy() - b[c].to_numpy()))) if len(a) and keys_equal else float("nan")
@@ -81,23 +84,29 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--no-train-parity", action="store_true", help="train on DuckDB only (saves a Spark train)")
+    ap.add_argument("--rules", type=Path, help="rules folder (default: a copy of rules/ taken at the start)")
     args = ap.parse_args()
     data = generate(args.residents, args.wanted, args.seed)
     out = ROOT / "bench" / "out" / f"spark_{args.residents}_{args.wanted}_{args.seed}"
     out.mkdir(parents=True, exist_ok=True)
+    rules = args.rules
+    if rules is None:
+        rules = out / "rules"
+        shutil.rmtree(rules, ignore_errors=True)
+        shutil.copytree(ROOT / "rules", rules, ignore=shutil.ignore_patterns("model.json", "examples"))
     t0 = time.perf_counter()
-    spark = get_session(load_settings(None), args.master)
+    spark = get_session(load_settings(rules), args.master)
     cores = spark.sparkContext.defaultParallelism
-    summary: dict = {"data": str(data), "master": spark.sparkContext.master, "cores": cores,
+    summary: dict = {"data": str(data), "rules": str(rules), "master": spark.sparkContext.master, "cores": cores,
                      "session_start_s": round(time.perf_counter() - t0, 1)}
     print(f"spark session {summary['master']} ({cores} cores) in {summary['session_start_s']} s", flush=True)
 
-    duck_model, s, timings, counts = train_on("duckdb", data, out / "train_duckdb", args.master)
+    duck_model, s, timings, counts = train_on("duckdb", data, out / "train_duckdb", args.master, rules)
     summary["train_duckdb"] = {"wall_s": s, "stages_s": timings}
     print(f"train duckdb: {s} s {timings}", flush=True)
     model_path = save_model(duck_model, out / "model.json")
     if not args.no_train_parity:
-        spark_model, s, timings, _ = train_on("spark", data, out / "train_spark", args.master)
+        spark_model, s, timings, _ = train_on("spark", data, out / "train_spark", args.master, rules)
         summary["train_spark"] = {"wall_s": s, "stages_s": timings,
                                   "max_abs_m_u_diff": model_difference(duck_model, spark_model),
                                   "share_diff": abs(duck_model.wanted_match_share - spark_model.wanted_match_share)}
@@ -108,7 +117,7 @@ def main() -> None:
     for engine in ("duckdb", "spark"):
         t = time.perf_counter()
         r = run(data / "wanted.csv", data / "residents.csv", data / "id_cards.csv", out / f"run_{engine}",
-                model_path=model_path, engine=engine, spark_master=args.master)
+                rules=rules, model_path=model_path, engine=engine, spark_master=args.master)
         wall = round(time.perf_counter() - t, 1)
         results[engine] = r
         summary[f"run_{engine}"] = {"wall_s": wall, "stages_s": r.timings, "candidate_pairs": r.counts["candidate_pairs"],
