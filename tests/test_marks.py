@@ -284,3 +284,74 @@ def test_namesakes_have_other_marks(generated):
     levels = [_shared(a, b) for a, b in zip(normalize_marks(pairs["identifying_marks"])["marks_keys"],
                                            normalize_marks(pairs["card"])["marks_keys"])]
     assert pd.Series(levels).eq("same_mark").mean() < 0.15
+
+
+# --- every written form of every table in rules/marks.yaml, as written, folded and upper case
+
+def _forms(section: str) -> list[tuple[str, str]]:
+    import yaml
+
+    table = yaml.safe_load((RULES / "marks.yaml").read_text(encoding="utf-8"))[section]
+    return [(key, form) for key, forms in table.items() for form in forms]
+
+
+def _variants(text: str) -> list[str]:
+    from linkage.normalize.marks import fold
+
+    return [text, fold(text), text.upper()]
+
+
+@pytest.mark.parametrize("key,form", _forms("kinds"))
+def test_every_kind_form(key, form):
+    for text in _variants(f"{form} ở cằm"):
+        (m,) = read_marks(text)
+        assert (m.kind, m.landmark) == (key, "cam"), text
+
+
+@pytest.mark.parametrize("key,form", _forms("landmarks"))
+def test_every_landmark_form(key, form):
+    for text in _variants(f"Sẹo ở {form} phải"):
+        (m,) = read_marks(text)
+        assert (m.kind, m.landmark, m.side) == ("seo", key, "phai"), text
+
+
+@pytest.mark.parametrize("key,form", _forms("sides"))
+def test_every_side_form_also_at_the_end(key, form):
+    # "tr." / "ph." end a mark: the abbreviation's period is also the full stop
+    for text in _variants(f"Nốt ruồi ở gò má {form}") + [f"Nốt ruồi {form} gò má", f"Nốt ruồi ở gò má {form}; sẹo ở cằm"]:
+        m = read_marks(text)[0]
+        assert (m.landmark, m.side) == ("go_ma", key), text
+
+
+@pytest.mark.parametrize("key,form", _forms("directions"))
+def test_every_direction_form(key, form):
+    for text in _variants(f"Sẹo C 2cm {form} cằm"):
+        (m,) = read_marks(text)
+        assert (m.landmark, m.directions, m.distance_cm) == ("cam", (key,), 2.0), text
+
+
+def test_every_unit_and_separator():
+    import yaml
+
+    data = yaml.safe_load((RULES / "marks.yaml").read_text(encoding="utf-8"))
+    for unit, cm in data["units_cm"].items():
+        for text in _variants(f"Sẹo cách 3 {unit} dưới cằm") + [f"Sẹo cách 3{unit} dưới cằm"]:
+            (m,) = read_marks(text)
+            assert m.distance_cm == pytest.approx(3 * cm), text
+    for sep in data["separators"]:
+        text = f"Sẹo ở cằm{sep}nốt ruồi ở trán"
+        assert [(m.kind, m.landmark) for m in read_marks(text)] == [("seo", "cam"), ("not_ruoi", "tran")], repr(sep)
+
+
+@pytest.mark.parametrize("text,kind,landmark,side,dirs,dist", [
+    ("Mụn cóc mu bàn tay trái", "mun_coc", "ban_tay", "trai", (), None),
+    ("Hột cơm ở ngón cái tay phải", "mun_coc", "ngon_tay", "phai", (), None),
+    ("Sẹo C 5 li ngoài đuôi mắt tr.", "seo", "duoi_mat", "trai", ("ngoai",), 0.5),
+    ("Nốt ruồi giữa trán", "not_ruoi", "tran", "giua", (), None),
+    ("Thẹo dài 3cm trong cẳng tay ph.", "seo", "cang_tay", "phai", ("trong",), 3.0),
+    ("NR C 1cm dưới nhân trung", "not_ruoi", "nhan_trung", "", ("duoi",), 1.0),
+])
+def test_more_written_forms(text, kind, landmark, side, dirs, dist):
+    (m,) = read_marks(text)
+    assert (m.kind, m.landmark, m.side, m.directions) == (kind, landmark, side, dirs)
+    assert m.distance_cm == (pytest.approx(dist) if dist is not None else None)

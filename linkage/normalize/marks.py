@@ -70,9 +70,15 @@ class _Vocab:
     separators: re.Pattern
 
 
-def _alternation(forms: list[str]) -> re.Pattern:
-    """Whole-word alternatives, longest first (so "đuôi mắt" wins over "mắt")."""
-    alts = "|".join(re.escape(f) for f in sorted(set(forms), key=len, reverse=True))
+def _alternation(forms: list[str], period_at_end: bool = False) -> re.Pattern:
+    """Whole-word alternatives, longest first (so "đuôi mắt" wins over "mắt"). With
+    `period_at_end`, an abbreviation's period ("tr.") may be the full stop that ends the mark
+    (a segment is read without it: "gò má tr." ends as "gò má tr")."""
+    def one(f: str) -> str:
+        if period_at_end and f.endswith(".") and len(f) > 1:
+            return re.escape(f[:-1]) + r"(?:\.|$)"
+        return re.escape(f)
+    alts = "|".join(one(f) for f in sorted(set(forms), key=len, reverse=True))
     return re.compile(rf"(?<![\w.])(?:{alts})(?!\w)")
 
 
@@ -106,7 +112,7 @@ def _compile(data: dict, path: Path, mode) -> _Vocab:
     return _Vocab(
         kinds=_alternation(list(kinds)), kind_of=kinds,
         landmarks=_alternation(list(landmarks)), landmark_of=landmarks,
-        sides=_alternation(list(sides)), side_of=sides,
+        sides=_alternation(list(sides), period_at_end=True), side_of=sides,
         directions=_alternation(list(directions)), direction_of=directions,
         shapes=_alternation([mode(s) for s in data.get("shapes") or []] or ["\x00"]),
         distance=re.compile(rf"(\d+(?:[.,]\d+)?)\s*({unit_alt})(?!\w)(\s*{re.escape(half)}(?!\w))?"),
@@ -154,7 +160,7 @@ def _read_one(segment: str, prefix: str, v: _Vocab) -> Mark | None:
     rest = (where[:lm.start()] + " " + where[lm.end():]) if lm else where
     if where is prefix:
         rest = body + " " + rest
-    sides = [v.side_of[s] for s in v.sides.findall(rest)]
+    sides = [v.side_of.get(s) or v.side_of[s + "."] for s in v.sides.findall(rest)]  # "tr" = "tr." at the end
     dirs = sorted({v.direction_of[s] for s in v.directions.findall(rest)})
     shapes = tuple(dict.fromkeys(v.shapes.findall(body)))
     return Mark(kind, landmark, sides[-1] if sides else "", tuple(dirs), dist, shapes)
