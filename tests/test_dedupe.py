@@ -246,3 +246,42 @@ def test_cannot_link_two_ids_two_genders_two_dates(tmp_path: Path) -> None:
     _run(path2, tmp_path / "out2", "--rules", str(rules))
     pair = pd.read_parquet(tmp_path / "out2" / "pairs.parquet").iloc[0]
     assert pd.isna(pair["cannot_link"]) and bool(pair["link"])
+
+
+def test_two_given_names_unless_the_change_of_name_is_shown(tmp_path: Path) -> None:
+    """Twins of one family (same parents, home and birth month, other given names) are two people,
+    however much else agrees; a man renamed between two notices is one person when the records show
+    the change: the same personal ID (then he is no sibling of himself), a recorded other name, or
+    a mark at the same place."""
+    family = dict(father_name="La Văn Nam", mother_name="Nguyễn Thị Thuý", hometown="Xã Ca Thành, Huyện Nguyên Bình, Tỉnh Cao Bằng")
+    rows = [
+        _person("TN-1", "La Văn Thoại", birth_date="04/1996", **family),
+        _person("TN-2", "La Văn Trung", birth_date="30/04/1996", issuing_unit="Công an tỉnh Cao Bằng", **family),
+        # renamed: the same personal ID on both notices
+        _person("TN-3", "Hà Văn Sơn", birth_date="12/05/1990", id_number="004090123456", father_name="Hà Văn Tư",
+                mother_name="Lò Thị Mai", hometown="Xã Minh Tâm, Huyện Nguyên Bình, Tỉnh Cao Bằng"),
+        _person("TN-4", "Hà Văn Bảo", birth_date="12/05/1990", id_number="004090123456", father_name="Hà Văn Tư",
+                mother_name="Lò Thị Mai", hometown="Xã Minh Tâm, Huyện Nguyên Bình, Tỉnh Cao Bằng",
+                issuing_unit="Công an tỉnh Cao Bằng"),
+        # renamed: the other name recorded on the second notice
+        _person("TN-5", "Nông Văn Khải", birth_date="1988", other_names="Nông Văn Tám",
+                hometown="Xã Hưng Đạo, Huyện Hòa An, Tỉnh Cao Bằng", issuing_unit="Công an tỉnh Cao Bằng"),
+        _person("TN-6", "Nông Văn Tám", birth_date="03/03/1988", hometown="Xã Hưng Đạo, Huyện Hòa An, Tỉnh Cao Bằng"),
+    ]
+    path = tmp_path / "names.csv"
+    pd.DataFrame(rows, columns=COLUMNS + ["other_names"]).to_csv(path, index=False)
+    rules = tmp_path / "rules"
+    shutil.copytree(Path(cli.__file__).resolve().parent / "rules", rules)
+    text = (rules / "dedupe.yaml").read_text(encoding="utf-8").replace("floor_weight: -6.0", "floor_weight: -1000")
+    (rules / "dedupe.yaml").write_text(text, encoding="utf-8")
+    _run(path, tmp_path / "out", "--rules", str(rules))
+    pairs = pd.read_parquet(tmp_path / "out" / "pairs.parquet").set_index(["wanted_id_l", "wanted_id_r"])
+    twins = pairs.loc[("TN-1", "TN-2")]
+    assert twins["cannot_link"] == "two_given_names" and not bool(twins["link"])
+    assert "two given names" in twins["explanation"]
+    for renamed in (("TN-3", "TN-4"), ("TN-5", "TN-6")):
+        row = pairs.loc[renamed]
+        assert pd.isna(row["cannot_link"]) and bool(row["link"]), renamed
+    assert pairs.loc[("TN-3", "TN-4"), "mw_kinship"] == 0.0  # the same ID: no sibling signature
+    clusters = pd.read_parquet(tmp_path / "out" / "clusters.parquet")
+    assert sorted(map(sorted, clusters.groupby("cluster_id")["wanted_id"].apply(list))) == [["TN-3", "TN-4"], ["TN-5", "TN-6"]]
