@@ -82,7 +82,7 @@ def fit(d: Path, truth: pd.DataFrame) -> None:
     among the blocked pairs; u of the fixed-u levels from the blocked pairs that are not
     relatives (the wanted person's own record left out), i.e. u given the names that made the
     pair (the name levels' u is the term frequency at run time); expected from the truth."""
-    from linkage.relatives.rules import is_tf, level_names
+    from linkage.relatives.rules import HOME_AGREES, is_tf, level_names
 
     rules = load_relatives_rules()
     w, aliases, _ = wanted_frame(d / "wanted.csv", None)
@@ -118,6 +118,7 @@ def fit(d: Path, truth: pd.DataFrame) -> None:
         me = key.merge(ident[["wanted_id", "person_id"]].assign(me=True), on=["wanted_id", "person_id"],
                        how="left")["me"].fillna(False).to_numpy().astype(bool)
         false = ~lab & ~me
+        home = p["hometown"].isin(HOME_AGREES).to_numpy()
         print(f"# {rel}: blocked {len(p):,}, true among them {int(lab.sum()):,} of {len(t):,}")
         lines += [f"  {rel}:", f"    expected: {len(t) / max(len(w), 1):.3f}", "    comparisons:"]
         for comp in COMPARISONS[rel]:
@@ -134,7 +135,11 @@ def fit(d: Path, truth: pd.DataFrame) -> None:
                     continue
                 else:
                     u = max(float((p.loc[false, comp] == lv).mean()), 0.0005)
-                    levels.append(f"{lv}: {{m: {m:.3g}, u: {u:.3g}}}")
+                    if comp in ("household", "address"):  # u among the pairs whose hometown agrees
+                        uh = max(float((p.loc[false & home, comp] == lv).mean()), 0.0005)
+                        levels.append(f"{lv}: {{m: {m:.3g}, u: {u:.3g}, u_home: {uh:.3g}}}")
+                    else:
+                        levels.append(f"{lv}: {{m: {m:.3g}, u: {u:.3g}}}")
             lines.append(f"      {comp}: {{{', '.join(levels)}}}")
     print("\n".join(lines))
 

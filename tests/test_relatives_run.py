@@ -170,8 +170,10 @@ def test_same_household_address_outweighs_a_commune_namesake(tmp_path: Path) -> 
     f = out[out["relation"] == "father"].set_index("person_id")
     assert f.loc["025155000001", "probable"] and f.loc["025155000001", "rank"] == 1
     assert "cùng địa chỉ nhà" in f.loc["025155000001", "explanation"]
-    assert not f.loc["025156000002", "probable"]
-    assert f.loc["025155000001", "mw_household"] > f.loc["025156000002", "mw_household"] + 2
+    # the namesake in another hamlet: below the floor written (0.05), or listed as not probable
+    if "025156000002" in f.index:
+        assert not f.loc["025156000002", "probable"]
+        assert f.loc["025155000001", "mw_household"] > f.loc["025156000002", "mw_household"] + 2
 
 
 def test_from_a_nightly_workspace_equals_the_files(families: Path, tmp_path: Path) -> None:

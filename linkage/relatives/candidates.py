@@ -120,12 +120,18 @@ def _places(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame) -> None:
 
 
 def _spouse(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame, relation: str) -> None:
-    """spouse level of parent candidates (in place): a register person of the other sex named as the
-    wanted record's other parent lives at the candidate's house address (same_house) or in their
-    commune (same_ward). A married couple shares one household (hộ): two people bearing the exact
-    names of both parents at one address is evidence a register of any size does not dilute, as
-    the u says: 1 - exp(-(register persons with the other parent's name) x (share of the register
-    living at the candidate's house / commune))."""
+    """spouse level of parent candidates (in place): the candidate's partner bears the wanted
+    record's other parent's name. Seen two ways, one fact: a register person of the other sex with
+    that name lives at the candidate's house address (same_house) or in their commune (same_ward),
+    or a register child of the candidate's, whose other parent has that name (or who is named like
+    the wanted person), lives there (`_family_evidence`). A married couple shares one household
+    (hộ) wherever it lives, so this finds the parent who moved away with the other parent.
+
+    Counted once: a namesake of the father who has a wife with the mother's name has children with
+    both names too; counting the child as a second coincidence weighed a namesake family (another
+    couple with the same two common names) at 20 bits and listed it at 1M (docs/relatives.md).
+    u per pair: 1 - exp(-(register persons with the other parent's name + register persons whose
+    parents bear both names) x (share of the register living at the candidate's house / commune))."""
     other, g = ("mother", "F") if relation == "father" else ("father", "M")
     wi, ri = p["w_idx"].to_numpy(), p["r_idx"].to_numpy()
     name = _take(w, f"{other}_phon", wi)
@@ -133,9 +139,10 @@ def _spouse(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame, relation: str) ->
         name = np.where(pd.isna(name), _take(w, f"id_{other}_phon", wi), name)
     fits = _cached(r, f"_fits_{g}", lambda: r["gender"].isna() | (r["gender"] == g))
     counts = _cached(r, f"_count_phon_{g}", lambda: r.loc[fits, "phon"].dropna().value_counts())
-    n = pd.Series(name, dtype=object).map(counts).fillna(0.0).to_numpy()
-    p["spouse"] = np.where(pd.isna(name), "unknown", "none")
-    for unit in ("ward", "house"):  # house last: it wins where both hold
+    n = pd.Series(name, dtype=object).map(counts).fillna(0.0).to_numpy() + p["kin_k"].to_numpy()
+    kid = p["family"].to_numpy() != "none"  # a child of the candidate's with that other parent, in their commune
+    hits = {}
+    for unit in ("ward", "house"):
         def keys() -> pd.Index:
             sub = r.loc[fits & r["phon"].notna(), ["phon", f"perm_{unit}", f"cur_{unit}"]]
             parts = [sub["phon"].astype(object) + "#" + sub[c].astype(object) for c in (f"perm_{unit}", f"cur_{unit}")]
@@ -147,12 +154,24 @@ def _spouse(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame, relation: str) ->
             ok = pd.notna(place) & pd.notna(name)
             k = pd.Series(np.where(ok, name, ""), dtype=object) + "#" + pd.Series(np.where(ok, place, ""), dtype=object)
             hit |= ok & (known.get_indexer(k.to_numpy()) >= 0)
-        p["spouse"] = np.where(hit, f"same_{unit}", p["spouse"])
-        share = _living_share(r, unit)
-        sp = pd.Series(_take(r, f"perm_{unit}", ri)).map(share).fillna(0.0).to_numpy()
-        cur = _take(r, f"cur_{unit}", ri)
-        sc = np.where(cur == _take(r, f"perm_{unit}", ri), 0.0, pd.Series(cur).map(share).fillna(0.0).to_numpy())
-        p[f"spouse_{unit}_u"] = np.clip(-np.expm1(-np.maximum(n, 1.0) * (sp + sc)), 1e-7, 1.0)
+        hits[unit] = hit
+        p[f"spouse_{unit}_u"] = np.clip(-np.expm1(-np.maximum(n, 1.0) * _lives_share(r, ri, unit)), 1e-7, 1.0)
+    house = hits["house"] | p["kin_house"].to_numpy()
+    ward = ~house & (hits["ward"] | kid)
+    p["spouse"] = np.where(house, "same_house", np.where(ward, "same_ward",
+                                                         np.where(pd.isna(name), "unknown", "none")))
+    # which way it was seen (for the explanation): the person with the other parent's name, or a child
+    p["spouse_via"] = np.where((house & hits["house"]) | (ward & hits["ward"]), "person",
+                               np.where(house | ward, "child", ""))
+
+
+def _lives_share(r: pd.DataFrame, ri: np.ndarray, unit: str) -> np.ndarray:
+    """Share of the register living (permanent or current address) where register persons ri live."""
+    share = _living_share(r, unit)
+    sp = pd.Series(_take(r, f"perm_{unit}", ri)).map(share).fillna(0.0).to_numpy()
+    cur = _take(r, f"cur_{unit}", ri)
+    sc = np.where(cur == _take(r, f"perm_{unit}", ri), 0.0, pd.Series(cur).map(share).fillna(0.0).to_numpy())
+    return sp + sc
 
 
 def _shares_house(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame) -> np.ndarray:
@@ -212,7 +231,7 @@ def _family_evidence(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame, relation
             at_house |= pd.notna(cv) & (cv == _take(r, b, ri))
     p["kin_house"] = False
     p.iloc[np.unique(hits["pair"].to_numpy()[at_house]), p.columns.get_loc("kin_house")] = True
-    p["household_u"], p["house_u"] = _household_u(w, r, p, kids, own, other)
+    p["kin_k"] = _kin_count(w, r, p, kids, own, other)
     like = (hits["phon"] == hits["w_phon"]) & ((hits["byear"] - hits["w_year"]).abs().fillna(0) <= 1)
     hits = hits.assign(level=np.where(like, 0, 1)).sort_values(["pair", "level", "byear"], kind="stable")
     best = hits.drop_duplicates("pair")
@@ -226,15 +245,12 @@ def _family_evidence(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame, relation
     p.iloc[pos, p.columns.get_loc("kin_year")] = best["byear"].to_numpy()
 
 
-def _household_u(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame, kids: pd.DataFrame, own: str,
-                 other: str) -> np.ndarray:
-    """u of child_in_household for each pair: the chance that a namesake who is not the parent has,
-    by coincidence, such a child living in his commune. That is 1 - exp(-lambda), lambda = (register
-    persons whose parents' names are the candidate's and the wanted record's other parent's, plus
-    those named like the wanted person with the candidate's name as parent's) x the share of the
-    register living in the candidate's commune(s). It grows with the register: at 100M, a couple
-    named Nguyễn Văn Hùng and Nguyễn Thị Lan has children in most communes, and such a child then
-    says little; a fixed u fitted on a small register would overstate it (docs/relatives.md)."""
+def _kin_count(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame, kids: pd.DataFrame, own: str,
+               other: str) -> np.ndarray:
+    """For each pair: register persons whose parents' names are the candidate's and the wanted
+    record's other parent's, plus those named like the wanted person with the candidate's name as
+    a parent's. They grow with the register (at 100M, a couple named Nguyễn Văn Hùng and Nguyễn
+    Thị Lan has children in most communes), so the u of the spouse levels counts them."""
     wi, ri = p["w_idx"].to_numpy(), p["r_idx"].to_numpy()
     key = _take(r, "phon", ri)
     pair_n = _cached(r, f"_pair_n_{own}", lambda: kids.groupby([own, other]).size())
@@ -244,15 +260,7 @@ def _household_u(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame, kids: pd.Dat
         look = pd.MultiIndex.from_arrays([pd.Series(key, dtype=object), pd.Series(_take(w, wcol, wi), dtype=object)])
         pos = counts.index.get_indexer(look)
         k += np.where(pos >= 0, counts.to_numpy()[np.maximum(pos, 0)], 0)
-    out = []
-    for unit, extra in (("ward", 0.0), ("house", 1.0)):  # house: also the wanted person's own addresses
-        s = _living_share(r, unit)
-        sp = pd.Series(_take(r, f"perm_{unit}", ri)).map(s).fillna(0.0).to_numpy()
-        cur = _take(r, f"cur_{unit}", ri)
-        sc = np.where(cur == _take(r, f"perm_{unit}", ri), 0.0, pd.Series(cur).map(s).fillna(0.0).to_numpy())
-        lam = (np.maximum(k, 1.0) + extra) * (sp + sc)  # at least the child found, when there is one
-        out.append(np.clip(-np.expm1(-lam), 1e-7, 1.0))
-    return out[0], out[1]
+    return k
 
 
 def _living_share(r: pd.DataFrame, unit: str) -> pd.Series:
@@ -293,8 +301,10 @@ def parents(w: pd.DataFrame, r: pd.DataFrame, relation: str, rules: RelativesRul
     p["name_u"] = pd.Series(_take(r, "phon", p["r_idx"].to_numpy())).map(tf).fillna(1.0 / max(int(fits.sum()), 1)).to_numpy()
     _places(w, r, p)
     _family_evidence(w, r, p, relation, ident)
-    p["household"] = np.where(p["kin_house"] | _shares_house(w, r, p), "same_house",
-                              np.where(p["family"] != "none", "child_in_household", p["address"]))
+    # household: where the candidate lives against where the wanted person lived, down to the house
+    p["household"] = np.where(_shares_house(w, r, p), "same_house", p["address"])
+    # u of same_house: the share of the register living at the candidate's house address
+    p["house_u"] = np.clip(-np.expm1(-_lives_share(r, p["r_idx"].to_numpy(), "house")), 1e-7, 1.0)
     _spouse(w, r, p, relation)
     p["pool"] = int(fits.sum())
     return p

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from linkage.errors import RulesError
@@ -17,14 +17,14 @@ LEVELS = {
     "age": ("typical", "wide", "unknown"),
     "hometown": ("same_ward", "same_province_only", "same_province", "differ", "unknown"),
     "address": ("same_ward", "same_province", "differ", "unknown"),
-    # a parent's address and household in one comparison: a register child living in the
-    # candidate's commune usually lives in the wanted person's commune too (not independent)
-    "household": ("same_house", "child_in_household", "same_ward", "same_province", "differ", "unknown"),
+    # where a parent candidate lives against the wanted person's addresses, down to the house
+    "household": ("same_house", "same_ward", "same_province", "differ", "unknown"),
     "mother": ("exact", "near", "differ", "unknown"),
     "father": ("exact", "near", "differ", "unknown"),
     "family_name": ("equal", "differ", "unknown"),
-    # the other parent (a register person named as the wanted record's other parent) living with the
-    # candidate: at the same house address, or in the same commune
+    # the candidate's partner bears the wanted record's other parent's name: a register person so
+    # named, or a child of the candidate's whose other parent is so named, at the candidate's house
+    # address or in their commune (one fact, counted once)
     "spouse": ("same_house", "same_ward", "none", "unknown"),
 }
 COMPARISONS = {
@@ -45,10 +45,9 @@ def level_names(relation: str, comparison: str) -> tuple[str, ...]:
 # Levels whose u is the term frequency of the name (no u in the rules).
 TF_LEVELS = {"exact", "near", "alias"}
 TF_COMPARISONS = {"name", "mother", "father"}
-# Levels whose u is computed per pair from the register in use (no u in the rules): a register
-# child in the candidate's commune with the wanted record's other parent (candidates._household_u).
-RUNTIME_U = {("household", "child_in_household"), ("household", "same_house"), ("spouse", "same_house"),
-             ("spouse", "same_ward")}
+# Levels whose u is computed per pair from the register in use (no u in the rules): shares of the
+# register living at the candidate's house or commune (candidates._spouse, candidates.parents).
+RUNTIME_U = {("household", "same_house"), ("spouse", "same_house"), ("spouse", "same_ward")}
 
 
 def is_tf(comparison: str, level: str) -> bool:
@@ -58,7 +57,7 @@ def is_tf(comparison: str, level: str) -> bool:
 
 def u_column(comparison: str) -> str:
     """The pair column holding a run-time u."""
-    return {"mother": "mother_u", "father": "father_u", "household": "household_u"}.get(comparison, "name_u")
+    return {"mother": "mother_u", "father": "father_u", "household": "house_u"}.get(comparison, "name_u")
 
 
 def u_column_of(comparison: str, level: str) -> str:
@@ -68,16 +67,25 @@ def u_column_of(comparison: str, level: str) -> str:
     return "house_u" if (comparison, level) == ("household", "same_house") else u_column(comparison)
 
 
+# Hometown levels at which the hometown agrees: where they hold, a place comparison's level takes its
+# `u_home` (u among the pairs whose hometown agrees) when the rules give one. People live near their
+# quê quán, so a namesake from the wanted person's home province mostly lives in that province too:
+# u of "lives in the same province" is 0.41 among them, 0.07 over all pairs (docs/relatives.md).
+HOME_AGREES = ("same_ward", "same_province_only", "same_province")
+
+
 @dataclass(frozen=True)
 class Relation:
     name: str
     expected: float
     m: dict[str, dict[str, float]]  # comparison -> level -> m
     u: dict[str, dict[str, float]]  # comparison -> level -> u (absent for TF levels)
+    u_home: dict[str, dict[str, float]] = field(default_factory=dict)  # comparison -> level -> u where the hometown agrees
 
-    def weight(self, comparison: str, level: str) -> float:
-        """log2(m/u) of a fixed-u level."""
-        return math.log2(self.m[comparison][level] / self.u[comparison][level])
+    def weight(self, comparison: str, level: str, home: bool = False) -> float:
+        """log2(m/u) of a fixed-u level (home: the pair's hometown agrees, u_home if given)."""
+        u = self.u_home.get(comparison, {}).get(level) if home else None
+        return math.log2(self.m[comparison][level] / (u or self.u[comparison][level]))
 
 
 @dataclass(frozen=True)
@@ -112,6 +120,7 @@ def load_relatives_rules(rules: str | Path | None = None) -> RelativesRules:
             raise RulesError(f"{path}: relations.{rel}.expected must be a positive number, got {expected!r}")
         m: dict[str, dict[str, float]] = {}
         u: dict[str, dict[str, float]] = {}
+        u_home: dict[str, dict[str, float]] = {}
         for comp in COMPARISONS[rel]:
             levels = spec["comparisons"].get(comp)
             if not isinstance(levels, dict):
@@ -127,7 +136,11 @@ def load_relatives_rules(rules: str | Path | None = None) -> RelativesRules:
                     if "u" not in got:
                         raise RulesError(f"{path}: {where} needs u")
                     u.setdefault(comp, {})[lv] = _prob(path, f"{where}.u", got["u"])
-        out[rel] = Relation(rel, float(expected), m, u)
+                    if "u_home" in got:
+                        if comp == "hometown":
+                            raise RulesError(f"{path}: {where}.u_home: the hometown cannot be conditioned on itself")
+                        u_home.setdefault(comp, {})[lv] = _prob(path, f"{where}.u_home", got["u_home"])
+        out[rel] = Relation(rel, float(expected), m, u, u_home)
     t = data.get("threshold")
     floor = data.get("keep_floor")
     ident = data.get("identity_threshold")

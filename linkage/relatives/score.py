@@ -15,7 +15,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from linkage.relatives.rules import COMPARISONS, Relation, is_tf, u_column_of
+from linkage.relatives.rules import COMPARISONS, HOME_AGREES, Relation, is_tf, u_column_of
 from linkage.relatives.candidates import _take
 from linkage.reports.strings import t
 
@@ -27,6 +27,7 @@ def weights(p: pd.DataFrame, rel: Relation) -> pd.DataFrame:
     out = pd.DataFrame(index=p.index)
     prior = min(rel.expected / max(int(p["pool"].iloc[0]) if len(p) else 1, 1), 0.5)
     out["mw_prior"] = math.log2(prior / (1.0 - prior))
+    home = p["hometown"].isin(HOME_AGREES).to_numpy() if "hometown" in p.columns else np.zeros(len(p), bool)
     for comp in COMPARISONS[rel.name]:
         lv = p[comp].to_numpy()
         mw = np.zeros(len(p))
@@ -37,8 +38,8 @@ def weights(p: pd.DataFrame, rel: Relation) -> pd.DataFrame:
             if is_tf(comp, level):
                 u = p.loc[sel, u_column_of(comp, level)].to_numpy()
                 mw[sel] = np.log2(m / np.clip(u, 1e-9, 1.0))
-            else:
-                mw[sel] = rel.weight(comp, level)
+            else:  # a place level's u given the hometown agrees, where the rules give one
+                mw[sel] = np.where(home[sel], rel.weight(comp, level, home=True), rel.weight(comp, level))
         out[f"mw_{comp}"] = mw
     out["match_weight"] = out.sum(axis=1)
     return out
@@ -109,15 +110,16 @@ def explain(p: pd.DataFrame, w: pd.DataFrame, r: pd.DataFrame, relation: str, la
         add(p["family"] == "child_with_other_parent",
             pd.Series([s("child_with_other_parent", name=a, year=b, other=f"{s('parent_word.' + other)} {c}")
                        for a, b, c in zip(kn, ky, other_name)], index=p.index, dtype=object))
-    if "household" in p.columns:  # the household address (house, hamlet) shared
-        add((p["household"] == "same_house") & ~p["kin_house"].astype(bool), s("same_house"))
-        add((p["household"] == "same_house") & p["kin_house"].astype(bool), s("child_same_house"))
-    if "spouse" in p.columns:  # the other parent living with the candidate
+    if "household" in p.columns:  # the wanted person's household address (house, hamlet) shared
+        add(p["household"] == "same_house", s("same_house"))
+    if "spouse" in p.columns:  # the other parent living with the candidate, seen as a person or by a child
         other = "mother" if relation == "father" else "father"
         who = (s("parent_word." + other) + " " + pd.Series(_take(w, f"{other}_norm", wi), index=p.index)
                .fillna("").str.title())
+        by_person = p["spouse_via"] == "person"
         for lv in ("same_house", "same_ward"):
-            add(p["spouse"] == lv, who.map(lambda x, lv=lv: s(f"spouse_{lv}", other=x)))
+            add((p["spouse"] == lv) & by_person, who.map(lambda x, lv=lv: s(f"spouse_{lv}", other=x)))
+        add((p["spouse"] == "same_house") & ~by_person, s("child_same_house"))
     dead = pd.Series(_take(r, "status", ri), index=p.index) == "deceased"  # frame.register_frame's status
     add(dead, s("deceased"))
     head = s(f"relation.{relation}") + ": "
