@@ -110,7 +110,7 @@ def sample_register_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: in
     `rrpairs`: the baseline against which namesake pairs are read (same records on both sides,
     so a level the register's records rarely show, a birth date known by its year only, is as
     rare in both)."""
-    left = con.execute("SELECT w_idx FROM ns_left").fetchnumpy()["w_idx"]
+    left = con.execute("SELECT w_idx FROM ns_left ORDER BY w_idx").fetchnumpy()["w_idx"]  # not the scan order
     n_p = con.execute("SELECT count(DISTINCT person_idx) FROM reg").fetchall()[0][0]
     rng = np.random.default_rng(seed + 1)
     n = int(min(n_pairs, len(left) * n_p))

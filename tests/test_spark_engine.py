@@ -70,6 +70,9 @@ def test_train_gives_the_same_model(trained):
             assert abs(ld.m - ls.m) <= TOL, (cd.name, ld.id, ld.m, ls.m)
             assert abs(ld.u - ls.u) <= TOL, (cd.name, ld.id, ld.u, ls.u)
             assert ld.m_source == ls.m_source and ld.u_source == ls.u_source
+            given_d, given_s = ld.u_given, ls.u_given
+            assert set(given_d) == set(given_s), (cd.name, ld.id)  # conditional u (model.conditional_u)
+            assert all(abs(given_d[k] - given_s[k]) <= TOL for k in given_d), (cd.name, ld.id, given_d, given_s)
     assert abs(duck.wanted_match_share - sp.wanted_match_share) <= TOL
     assert duck.training["candidate_pairs"] == sp.training["candidate_pairs"] > 0
     assert duck.training["persons"] == sp.training["persons"]
