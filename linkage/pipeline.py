@@ -171,8 +171,8 @@ def prepare_workspace(
     spark_master: str | None = None,
 ) -> Context:
     """Ingest, normalise, build the engine tables and block; returns the open context. With
-    engine 'spark', normalisation, blocking (and later the comparisons) run on Spark
-    (linkage/backends/spark); ingest and what follows the comparisons stay here."""
+    engine 'spark', the validation of Parquet sources, normalisation, blocking (and later the
+    comparisons) run on Spark (linkage/backends/spark); what follows the comparisons stays here."""
     reporter = reporter or Reporter()
     settings = load_settings(rules)
     if residents is None and id_cards is None:
@@ -183,7 +183,12 @@ def prepare_workspace(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     with reporter.stage("ingest"):
-        report = ingest(sources, out_dir, rules=rules)
+        if engine == "spark":  # Parquet sources read and validated on Spark (linkage/backends/spark/ingest.py)
+            from linkage.backends.spark.ingest import ingest_for_run
+
+            report = ingest_for_run(sources, out_dir, rules, settings, spark_master)
+        else:
+            report = ingest(sources, out_dir, rules=rules)
     timings["ingest"] = round(time.perf_counter() - t0, 3)
     reporter.say(report.render())
     given = [s for s, p in sources.items() if p is not None]

@@ -22,7 +22,7 @@ from linkage.ingest.raw import RawTable
 from linkage.ingest.report import IngestReport, SourceReport
 from linkage.ingest.sniff import (CSV, DELIMITERS, JSONL, PARQUET, binary_kind, check_readable, detect_format,
                                   read_head)
-from linkage.ingest.validate import Finding, canonical_table, validate
+from linkage.ingest.validate import Finding, Validated, canonical_table, validate
 from linkage.ingest.workspace import WORKSPACE, write_tables
 
 READERS = {CSV: read_csv, PARQUET: read_parquet, JSONL: read_jsonl}
@@ -55,11 +55,8 @@ def read_source_checked(path: Path | str, source: str, rules: Path | str | None 
     raw = _read_raw(path)
     match = match_headers(raw.headers, mapping)
     _require_columns(path, raw, match, mapping)
-    columns = {c: raw.table.column(pos) for c, pos in match.columns.items()}
-    checked = validate(source, canonical_table(source, columns, raw.table.num_rows), raw.rows, rules)
+    checked, q, repairs = check_rows(source, path, raw, match, rules)
     bad = checked.bad_positions()
-    q = quarantine.build(source, str(path), raw, checked.findings)
-    repairs = quarantine.build(source, str(path), replace(raw, problems=[]), checked.repairs)
     reasons = Counter(quarantine.reason_code(r) for r in q.column("reason").to_pylist())
     report = SourceReport(
         source=source, path=str(path), format=raw.format, encoding=raw.encoding, delimiter=raw.delimiter,
@@ -71,6 +68,17 @@ def read_source_checked(path: Path | str, source: str, rules: Path | str | None 
         ids_repaired=_count(checked.repairs, "id_repaired"), ids_emptied=_count(checked.repairs, "id_emptied"),
     )
     return SourceRead(checked.accepted, q, repairs, report)
+
+
+def check_rows(source: str, path: Path, raw: RawTable, match: HeaderMatch, rules: Path | str | None,
+               duplicates: bool = True) -> tuple[Validated, pa.Table, pa.Table]:
+    """Validate the rows of `raw` (a whole file, or one batch of it on a Spark executor with
+    `duplicates` False): (validated, quarantine table, repairs table)."""
+    columns = {c: raw.table.column(pos) for c, pos in match.columns.items()}
+    checked = validate(source, canonical_table(source, columns, raw.table.num_rows), raw.rows, rules, duplicates)
+    q = quarantine.build(source, str(path), raw, checked.findings)
+    repairs = quarantine.build(source, str(path), replace(raw, problems=[]), checked.repairs)
+    return checked, q, repairs
 
 
 def _count(findings: list[Finding], code: str) -> dict[str, int]:

@@ -52,7 +52,10 @@ def canonical_table(source: str, columns: dict[str, pa.ChunkedArray], n_rows: in
 
 
 def validate(source: str, columns: dict[str, pa.ChunkedArray], rows: np.ndarray,
-             rules: str | Path | None = None) -> Validated:
+             rules: str | Path | None = None, duplicates: bool = True) -> Validated:
+    """The checks on one table of rows. `duplicates` False: every check but the repeated ids,
+    for a batch of a file whose ids are compared across batches elsewhere (the Spark engine's
+    ingest, which words the finding with duplicate_reasons)."""
     findings: list[Finding] = []
     repairs: list[Finding] = []
     cols = dict(columns)
@@ -81,16 +84,21 @@ def validate(source: str, columns: dict[str, pa.ChunkedArray], rows: np.ndarray,
     key = KEY[source]
     if key not in ID12[source]:
         cols[key] = pc.utf8_trim_whitespace(cols[key])
-    dup = _duplicates(cols[key], rows, bad)
+    dup = _duplicates(cols[key], rows, bad) if duplicates else None
     if dup is not None:
         pos, first = dup
-        reasons = [f"duplicate_id: same {key} as data row {r} (kept)" for r in first]
+        reasons = duplicate_reasons(key, first)
         findings.append(Finding(pos, key, reasons, _take(columns[key], pos)))
         bad[pos] = True
     keep = pa.array(~bad)
     table = pa.table({c: cols[c].filter(keep) for c in COLUMNS[source]})
     table = table.append_column(ROW, pa.array(rows[~bad], pa.int64()))
     return Validated(table, findings, repairs)
+
+
+def duplicate_reasons(key: str, first_rows) -> list[str]:
+    """The quarantine reason of each repeated id, naming the data row kept."""
+    return [f"duplicate_id: same {key} as data row {r} (kept)" for r in first_rows]
 
 
 def _spreadsheet_ids(source: str, col: str, values: pa.ChunkedArray, widths: tuple[int, ...],

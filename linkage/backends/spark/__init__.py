@@ -1,8 +1,9 @@
 """The Spark engine (`--engine spark`): the same rules, kernels and model as the DuckDB engine,
 on Apache Spark (local mode or a cluster). docs/spark.md says what runs where and why.
 
-Split of the work: ingest (validation, quarantine) and the wanted list's normalisation stay on
-the driver in DuckDB, as in the DuckDB engine (the wanted list is small). The register's
+Split of the work: a Parquet source is validated in the executors (ingest.py; CSV and JSON Lines
+on the driver), and the wanted list's normalisation stays on the driver in DuckDB, as in the
+DuckDB engine (the wanted list is small). The register's
 normalisation, the blocking keys and filters, and the comparisons run in the executors through
 mapInArrow, calling the DuckDB engine's own functions on each Arrow batch (executor.py); key
 frequencies, the key joins, the pair union and numbering, person numbering and term frequencies

@@ -1,0 +1,227 @@
+"""Ingest on Spark (`--engine spark`): a Parquet source is read by Spark (`spark.read.parquet`, each
+row with its place in the file) and validated in the executors, batch by batch, by the DuckDB
+engine's own functions (linkage.ingest.pipeline.check_rows: parquet_reader's conversion to text,
+the header mapping, validate and quarantine.build); ids repeated across batches are found with
+Spark SQL (one window per key) and worded by validate.duplicate_reasons. The result is the files
+`linkage.ingest.ingest` writes, equal to them: workspace tables, quarantine/, repairs/ and
+ingest_summary.json.
+
+CSV and JSON Lines sources are still read on the driver by linkage.ingest (their row numbers,
+ragged rows and legacy encodings need the whole file in order; docs/spark.md). So is a Parquet
+file Spark cannot read: the driver's reader then gives the same clear error as the DuckDB engine.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from functools import partial
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from linkage.ingest import quarantine
+from linkage.ingest.atomic import write_json, write_parquet
+from linkage.ingest.contract import COLUMNS, KEY, ROW
+from linkage.ingest.mapping import HeaderMatch, load_mappings, match_headers
+from linkage.ingest.pipeline import SUMMARY, SourceRead, _require_columns, check_rows, read_source_checked
+from linkage.ingest.raw import RawTable, positional_names
+from linkage.ingest.report import IngestReport, SourceReport
+from linkage.ingest.sniff import PARQUET, check_readable, read_head
+from linkage.ingest.validate import Finding, duplicate_reasons
+from linkage.ingest.workspace import WORKSPACE, write_tables
+
+KIND_ACCEPTED, KIND_QUARANTINE, KIND_REPAIR, KIND_NOTE = 0, 1, 2, 3
+_Q = [f"q_{n}" for n in quarantine.SCHEMA.names]
+
+
+def _schema(source: str) -> pa.Schema:
+    """One output schema for everything a batch yields: accepted rows (contract columns and _row),
+    quarantine and repair lines (q_*), and the reader's notes."""
+    fields = [("_kind", pa.int8())] + [(c, pa.string()) for c in COLUMNS[source]] + [(ROW, pa.int64())]
+    fields += [(f"q_{f.name}", f.type) for f in quarantine.SCHEMA] + [("_note", pa.string())]
+    return pa.schema(fields)
+
+
+def _raw_batch(batch: pa.RecordBatch, headers: list[str], path: str, notes: list[str]) -> RawTable:
+    """A batch of Spark's rows as parquet_reader.read_parquet hands a file on: text columns and
+    1-based row numbers (from the file's row index)."""
+    from linkage.ingest.parquet_reader import _as_text
+
+    cols = [_as_text(Path(path), h, pa.chunked_array([batch.column(i)]), notes) for i, h in enumerate(headers)]
+    rows = np.asarray(batch.column(len(headers)).to_numpy(zero_copy_only=False), dtype=np.int64) + 1
+    return RawTable(headers, pa.table(cols, names=positional_names(len(headers))), rows, PARQUET, encoding=None)
+
+
+def _lines(kind: int, table: pa.Table, schema: pa.Schema) -> pa.Table:
+    n = table.num_rows
+    cols = {f.name: pa.nulls(n, f.type) for f in schema}
+    cols["_kind"] = pa.array(np.full(n, kind, np.int8))
+    for name in table.column_names:
+        cols[f"q_{name}"] = table.column(name).combine_chunks()
+    return pa.table(cols, schema=schema)
+
+
+def check_batches(batches: Iterator[pa.RecordBatch], source: str, path: str, headers: list[str],
+                  match: HeaderMatch, rules: str | None, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """Executor side: each batch through check_rows (every check but repeated ids)."""
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        notes: list[str] = []
+        raw = _raw_batch(batch, headers, path, notes)
+        checked, q, repairs = check_rows(source, Path(path), raw, match, rules, duplicates=False)
+        acc = {f.name: pa.nulls(checked.accepted.num_rows, f.type) for f in schema}
+        acc["_kind"] = pa.array(np.zeros(checked.accepted.num_rows, np.int8))
+        for c in checked.accepted.column_names:
+            acc[c] = checked.accepted.column(c).combine_chunks()
+        out = [pa.table(acc, schema=schema), _lines(KIND_QUARANTINE, q, schema), _lines(KIND_REPAIR, repairs, schema)]
+        if notes:
+            note = {f.name: pa.nulls(len(notes), f.type) for f in schema}
+            note["_kind"] = pa.array(np.full(len(notes), KIND_NOTE, np.int8))
+            note["_note"] = pa.array(notes, pa.string())
+            out.append(pa.table(note, schema=schema))
+        yield from pa.concat_tables(out).to_batches()
+
+
+def duplicate_batches(batches: Iterator[pa.RecordBatch], source: str, path: str, headers: list[str],
+                      match: HeaderMatch, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """Executor side: the rows whose id repeats an earlier row's (with that row's number in the
+    last column) -> their quarantine lines, built by quarantine.build as validate's finding is."""
+    key = KEY[source]
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        raw = _raw_batch(batch, headers, path, [])
+        first = batch.column(len(headers) + 1).to_numpy(zero_copy_only=False)
+        pos = np.arange(batch.num_rows, dtype=np.int64)
+        values = raw.table.column(match.columns[key]).combine_chunks()
+        finding = Finding(pos, key, duplicate_reasons(key, first), values)
+        yield from _lines(KIND_QUARANTINE, quarantine.build(source, path, raw, [finding]), schema).to_batches()
+
+
+def _col(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _spark_source(spark, path: Path, source: str, rules: Path | None, work: Path) -> SourceRead | None:
+    """One Parquet source read and validated on Spark, or None when it is not a Parquet file Spark
+    should read (the caller then reads it on the driver)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    check_readable(path)
+    if not read_head(path, 4).startswith(b"PAR1"):
+        return None
+    try:
+        meta = pq.ParquetFile(path)
+        headers = [str(n) for n in meta.schema_arrow.names]
+        if meta.metadata.num_rows == 0 or len(set(headers)) != len(headers):
+            return None
+    except Exception:  # noqa: BLE001 - truncated or corrupt: the driver's reader words the error
+        return None
+    mapping = load_mappings(rules)[source]
+    match = match_headers(headers, mapping)
+    _require_columns(path, RawTable(headers, pa.table({}), np.zeros(0, np.int64), PARQUET), match, mapping)
+    schema = _schema(source)
+    rules_s = str(rules) if rules else None
+    df = spark.read.parquet(str(path)).select(*[F.col(_col(h)) for h in headers], F.col("_metadata.row_index").alias("_ri"))
+    fn = partial(check_batches, source=source, path=str(path), headers=headers, match=match, rules=rules_s, schema=schema)
+    out = work / f"ingest_{source}"
+    try:
+        df.mapInArrow(fn, from_arrow_schema(schema)).write.mode("overwrite").parquet(str(out))
+    except Exception:  # noqa: BLE001 - an unreadable page: the driver's reader gives the clear error
+        return None
+    # ids repeated across batches (validate's duplicate check, which the batches skipped): the
+    # first row of each id is kept, the others quarantined naming it
+    key = KEY[source]
+    got = spark.read.parquet(str(out))
+    accepted = got.filter("_kind = 0")
+    dups = (accepted.selectExpr(key, ROW, f"min({ROW}) OVER (PARTITION BY {key}) AS _first")
+            .filter(f"{ROW} > _first").selectExpr(f"{ROW} - 1 AS _ri", "_first"))
+    dup_out = work / f"ingest_{source}_dups"
+    dup_rows = (df.join(F.broadcast(dups), "_ri").select(*[F.col(_col(h)) for h in headers], "_ri", "_first"))
+    fn = partial(duplicate_batches, source=source, path=str(path), headers=headers, match=match, schema=schema)
+    dup_rows.mapInArrow(fn, from_arrow_schema(schema)).write.mode("overwrite").parquet(str(dup_out))
+    return _collect(out, dup_out, source, path, match, meta.metadata.num_rows)
+
+
+def _collect(out: Path, dup_out: Path, source: str, path: Path, match: HeaderMatch, rows_read: int) -> SourceRead:
+    """The executors' lines -> accepted rows, quarantine and repairs tables in the DuckDB
+    engine's order, and the source's report."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        src = f"read_parquet('{out}/*.parquet')"
+        dsrc = f"read_parquet('{dup_out}/*.parquet')"
+        has_dups = any(dup_out.glob("*.parquet"))
+        dup_rows = f"(SELECT q_row_number FROM {dsrc})" if has_dups else "(SELECT NULL::BIGINT AS q_row_number WHERE FALSE)"
+        cols = ", ".join(COLUMNS[source])
+        accepted = con.sql(f"SELECT {cols}, {ROW} FROM {src} WHERE _kind = 0 AND {ROW} NOT IN {dup_rows} "
+                           f"ORDER BY {ROW}").to_arrow_table()
+        qcols = ", ".join(f"{c} AS {c[2:]}" for c in _Q)
+        parts = [f"SELECT {qcols} FROM {src} WHERE _kind = 1"] + ([f"SELECT {qcols} FROM {dsrc}"] if has_dups else [])
+        q = con.sql(" UNION ALL ".join(parts)).to_arrow_table().cast(quarantine.SCHEMA)
+        repairs = con.sql(f"SELECT {qcols} FROM {src} WHERE _kind = 2").to_arrow_table().cast(quarantine.SCHEMA)
+        notes = [r[0] for r in con.execute(f"SELECT _note FROM {src} WHERE _kind = 3").fetchall()]
+    finally:
+        con.close()
+    q = q.sort_by([("row_number", "ascending"), ("column", "ascending")]) if q.num_rows else q
+    repairs = repairs.sort_by([("row_number", "ascending"), ("column", "ascending")]) if repairs.num_rows else repairs
+    reasons = Counter(quarantine.reason_code(r) for r in q.column("reason").to_pylist())
+
+    def count(code: str) -> dict[str, int]:
+        c = Counter(col for col, r in zip(repairs.column("column").to_pylist(), repairs.column("reason").to_pylist())
+                    if quarantine.reason_code(r) == code)
+        return {k: v for k, v in sorted(c.items()) if v}
+
+    report = SourceReport(
+        source=source, path=str(path), format=PARQUET, encoding=None, delimiter=None,
+        rows_read=rows_read, rows_accepted=accepted.num_rows,
+        rows_quarantined=len(set(q.column("row_number").to_pylist())), reasons=dict(sorted(reasons.items())),
+        mapped_columns=match.mapped, ignored_columns=match.ignored,
+        missing_columns=[c for c in COLUMNS[source] if c not in match.columns],
+        notes=list(dict.fromkeys(notes)) + match.notes,
+        ids_repaired=count("id_repaired"), ids_emptied=count("id_emptied"),
+    )
+    return SourceRead(accepted, q, repairs, report)
+
+
+def ingest_on_spark(spark, sources: dict[str, Path | str | None], out_dir: Path | str, rules: Path | None,
+                    work: Path) -> IngestReport:
+    """linkage.ingest.ingest with each Parquet source read and validated on Spark; writes the same
+    files. Everything is read and checked before anything is written, as there."""
+    given = {s: Path(p) for s, p in sources.items() if p is not None}
+    work.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {}
+    try:
+        for s, p in given.items():
+            results[s] = _spark_source(spark, p, s, rules, work) or read_source_checked(p, s, rules)
+    finally:
+        for s in given:
+            for name in (f"ingest_{s}", f"ingest_{s}_dups"):
+                shutil.rmtree(work / name, ignore_errors=True)
+    out = Path(out_dir)
+    report = IngestReport(out_dir=out, workspace=out / WORKSPACE, summary=out / SUMMARY)
+    for source, r in results.items():
+        target = out / "quarantine" / f"{source}.parquet"
+        write_parquet(r.quarantine, target)
+        report.quarantine[source] = target
+        report.sources[source] = r.report
+        report.repairs[source] = out / "repairs" / f"{source}.parquet"
+        write_parquet(r.repairs, report.repairs[source])
+    write_tables(report.workspace, {s: r.accepted for s, r in results.items()})
+    write_json(report.to_dict(), report.summary)
+    return report
+
+
+def ingest_for_run(sources: dict[str, Path | str | None], out_dir: Path, rules: Path | None, settings,
+                   master: str | None) -> IngestReport:
+    """prepare_workspace's ingest with --engine spark (work folder `<out>/spark`)."""
+    from linkage.backends.spark.session import get_session
+
+    return ingest_on_spark(get_session(settings, master), sources, out_dir, rules, Path(out_dir) / "spark")
