@@ -8,7 +8,9 @@ engine with the DuckDB-trained model (the two matches.parquet compared: pairs, r
 column, probabilities within 1e-9), each stage's seconds, and the Spark executors' throughput
 per core (the figures behind docs/spark.md's sizing). Prints everything; writes summary.json.
 The rules are a copy of rules/ taken at the start (or --rules DIR), so an edit in the tree during
-the benchmark cannot reach one engine's run and not the other's.
+the benchmark cannot reach one engine's run and not the other's. `--parquet`: the generated files
+as Parquet, so the Spark engine validates them on Spark (its ingest reads CSV on the driver); the
+two runs' quarantine and repairs files are then compared too.
 """
 
 from __future__ import annotations
@@ -44,9 +46,40 @@ def generate(residents: int, wanted: int, seed: int) -> Path:
     return data
 
 
-def train_on(engine: str, data: Path, out: Path, master: str, rules: Path):
+def as_parquet(data: Path) -> dict[str, Path]:
+    """The generated CSV files as Parquet (every column text), so the Spark engine's ingest reads
+    them on Spark (docs/spark.md); written once into <data>/parquet/."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = {}
+    for s in ("wanted", "residents", "id_cards"):
+        out[s] = data / "parquet" / f"{s}.parquet"
+        if not out[s].is_file():
+            out[s].parent.mkdir(exist_ok=True)
+            frame = pd.read_csv(data / f"{s}.csv", dtype=str, keep_default_na=False)
+            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), out[s], row_group_size=100_000)
+    return out
+
+
+def inputs(data: Path, parquet: bool) -> dict[str, Path]:
+    if parquet:
+        return as_parquet(data)
+    return {s: data / f"{s}.csv" for s in ("wanted", "residents", "id_cards")}
+
+
+def same_files(a: Path, b: Path) -> bool:
+    """The quarantine and repairs files of two runs hold the same rows."""
+    import pyarrow.parquet as pq
+
+    names = sorted({p.relative_to(a) for d in ("quarantine", "repairs") for p in (a / d).glob("*.parquet")})
+    return bool(names) and all(pq.read_table(a / n).equals(pq.read_table(b / n)) for n in names)
+
+
+def train_on(engine: str, files: dict[str, Path], out: Path, master: str, rules: Path):
     t0 = time.perf_counter()
-    ctx = prepare_workspace(data / "wanted.csv", data / "residents.csv", data / "id_cards.csv", out, rules=rules,
+    ctx = prepare_workspace(files["wanted"], files["residents"], files["id_cards"], out, rules=rules,
                             engine=engine, spark_master=master)
     model = fit_model(ctx, compare_pairs(ctx))
     ctx.con.close()
@@ -85,9 +118,11 @@ def main() -> None:
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--no-train-parity", action="store_true", help="train on DuckDB only (saves a Spark train)")
     ap.add_argument("--rules", type=Path, help="rules folder (default: a copy of rules/ taken at the start)")
+    ap.add_argument("--parquet", action="store_true", help="inputs as Parquet: the Spark engine's ingest runs on Spark")
     args = ap.parse_args()
     data = generate(args.residents, args.wanted, args.seed)
-    out = ROOT / "bench" / "out" / f"spark_{args.residents}_{args.wanted}_{args.seed}"
+    files = inputs(data, args.parquet)
+    out = ROOT / "bench" / "out" / f"spark_{args.residents}_{args.wanted}_{args.seed}{'_parquet' if args.parquet else ''}"
     out.mkdir(parents=True, exist_ok=True)
     rules = args.rules
     if rules is None:
@@ -97,16 +132,16 @@ def main() -> None:
     t0 = time.perf_counter()
     spark = get_session(load_settings(rules), args.master)
     cores = spark.sparkContext.defaultParallelism
-    summary: dict = {"data": str(data), "rules": str(rules), "master": spark.sparkContext.master, "cores": cores,
+    summary: dict = {"data": str(data), "inputs": {k: str(v) for k, v in files.items()}, "rules": str(rules), "master": spark.sparkContext.master, "cores": cores,
                      "session_start_s": round(time.perf_counter() - t0, 1)}
     print(f"spark session {summary['master']} ({cores} cores) in {summary['session_start_s']} s", flush=True)
 
-    duck_model, s, timings, counts = train_on("duckdb", data, out / "train_duckdb", args.master, rules)
+    duck_model, s, timings, counts = train_on("duckdb", files, out / "train_duckdb", args.master, rules)
     summary["train_duckdb"] = {"wall_s": s, "stages_s": timings}
     print(f"train duckdb: {s} s {timings}", flush=True)
     model_path = save_model(duck_model, out / "model.json")
     if not args.no_train_parity:
-        spark_model, s, timings, _ = train_on("spark", data, out / "train_spark", args.master, rules)
+        spark_model, s, timings, _ = train_on("spark", files, out / "train_spark", args.master, rules)
         summary["train_spark"] = {"wall_s": s, "stages_s": timings,
                                   "max_abs_m_u_diff": model_difference(duck_model, spark_model),
                                   "share_diff": abs(duck_model.wanted_match_share - spark_model.wanted_match_share)}
@@ -116,7 +151,7 @@ def main() -> None:
     results = {}
     for engine in ("duckdb", "spark"):
         t = time.perf_counter()
-        r = run(data / "wanted.csv", data / "residents.csv", data / "id_cards.csv", out / f"run_{engine}",
+        r = run(files["wanted"], files["residents"], files["id_cards"], out / f"run_{engine}",
                 rules=rules, model_path=model_path, engine=engine, spark_master=args.master)
         wall = round(time.perf_counter() - t, 1)
         results[engine] = r
@@ -124,6 +159,7 @@ def main() -> None:
                                     "matches": r.counts["matches"]}
         print(f"run {engine}: {wall} s {r.timings}", flush=True)
     parity = matches_parity(results["duckdb"].matches, results["spark"].matches)
+    parity["quarantine_and_repairs_equal"] = same_files(out / "run_duckdb", out / "run_spark")
     summary["parity"] = parity
     print(f"parity: {parity}", flush=True)
 
