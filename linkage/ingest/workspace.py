@@ -13,8 +13,10 @@ from linkage.ingest.atomic import atomic_path
 WORKSPACE = "workspace.duckdb"
 
 
-def write_tables(path: Path, tables: dict[str, pa.Table]) -> None:
-    """Create or replace the given tables; tables of sources not ingested this time are kept.
+def write_tables(path: Path, tables: dict[str, pa.Table | Path]) -> None:
+    """Create or replace the given tables; tables of sources not ingested this time are kept. A
+    table may be given as a Parquet file (the Spark engine's accepted rows), read by DuckDB in
+    its order without passing through Python.
 
     Works on a copy that replaces the file at the end (atomic for readers of the old file). A
     write-ahead log left beside the old file by a killed process is replayed into it first (or, if
@@ -29,6 +31,9 @@ def write_tables(path: Path, tables: dict[str, pa.Table]) -> None:
         try:
             con.execute("SET enable_progress_bar = false")  # the caller reports; keep stdout clean
             for name, table in tables.items():
+                if isinstance(table, Path):
+                    con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM read_parquet({_sql_text(table)})')
+                    continue
                 con.register("_incoming", table)
                 con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _incoming')
                 con.unregister("_incoming")
@@ -37,6 +42,10 @@ def write_tables(path: Path, tables: dict[str, pa.Table]) -> None:
             con.close()
         if wal.exists():
             wal.unlink()
+
+
+def _sql_text(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
 
 
 def _settled(path: Path, wal: Path) -> bool:

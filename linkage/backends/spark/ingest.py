@@ -17,7 +17,8 @@ import shutil
 from collections import Counter
 from functools import partial
 from pathlib import Path
-from typing import Any, Iterator
+from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -107,7 +108,7 @@ def _col(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def _spark_source(spark, path: Path, source: str, rules: Path | None, work: Path) -> SourceRead | None:
+def _spark_source(spark, path: Path, source: str, rules: Path | None, work: Path) -> SparkRead | None:
     """One Parquet source read and validated on Spark, or None when it is not a Parquet file Spark
     should read (the caller then reads it on the driver)."""
     from pyspark.sql import functions as F
@@ -149,9 +150,20 @@ def _spark_source(spark, path: Path, source: str, rules: Path | None, work: Path
     return _collect(out, dup_out, source, path, match, meta.metadata.num_rows)
 
 
-def _collect(out: Path, dup_out: Path, source: str, path: Path, match: HeaderMatch, rows_read: int) -> SourceRead:
-    """The executors' lines -> accepted rows, quarantine and repairs tables in the DuckDB
-    engine's order, and the source's report."""
+@dataclass
+class SparkRead:
+    """SourceRead of a source read on Spark: the accepted rows as a Parquet file in `_row` order
+    (loaded into the workspace by DuckDB, never held by the driver's Python)."""
+
+    accepted: Path
+    quarantine: pa.Table
+    repairs: pa.Table
+    report: SourceReport
+
+
+def _collect(out: Path, dup_out: Path, source: str, path: Path, match: HeaderMatch, rows_read: int) -> SparkRead:
+    """The executors' lines -> accepted rows (a Parquet file), quarantine and repairs tables in
+    the DuckDB engine's order, and the source's report."""
     import duckdb
 
     con = duckdb.connect()
@@ -161,8 +173,10 @@ def _collect(out: Path, dup_out: Path, source: str, path: Path, match: HeaderMat
         has_dups = any(dup_out.glob("*.parquet"))
         dup_rows = f"(SELECT q_row_number FROM {dsrc})" if has_dups else "(SELECT NULL::BIGINT AS q_row_number WHERE FALSE)"
         cols = ", ".join(COLUMNS[source])
-        accepted = con.sql(f"SELECT {cols}, {ROW} FROM {src} WHERE _kind = 0 AND {ROW} NOT IN {dup_rows} "
-                           f"ORDER BY {ROW}").to_arrow_table()
+        accepted = out.parent / f"accepted_{source}.parquet"
+        con.execute(f"COPY (SELECT {cols}, {ROW} FROM {src} WHERE _kind = 0 AND {ROW} NOT IN {dup_rows} "
+                    f"ORDER BY {ROW}) TO '{str(accepted).replace(chr(39), chr(39) * 2)}' (FORMAT parquet)")
+        n_accepted = pq.ParquetFile(accepted).metadata.num_rows
         qcols = ", ".join(f"{c} AS {c[2:]}" for c in _Q)
         parts = [f"SELECT {qcols} FROM {src} WHERE _kind = 1"] + ([f"SELECT {qcols} FROM {dsrc}"] if has_dups else [])
         q = con.sql(" UNION ALL ".join(parts)).to_arrow_table().cast(quarantine.SCHEMA)
@@ -181,14 +195,14 @@ def _collect(out: Path, dup_out: Path, source: str, path: Path, match: HeaderMat
 
     report = SourceReport(
         source=source, path=str(path), format=PARQUET, encoding=None, delimiter=None,
-        rows_read=rows_read, rows_accepted=accepted.num_rows,
+        rows_read=rows_read, rows_accepted=n_accepted,
         rows_quarantined=len(set(q.column("row_number").to_pylist())), reasons=dict(sorted(reasons.items())),
         mapped_columns=match.mapped, ignored_columns=match.ignored,
         missing_columns=[c for c in COLUMNS[source] if c not in match.columns],
         notes=list(dict.fromkeys(notes)) + match.notes,
         ids_repaired=count("id_repaired"), ids_emptied=count("id_emptied"),
     )
-    return SourceRead(accepted, q, repairs, report)
+    return SparkRead(accepted, q, repairs, report)
 
 
 def ingest_on_spark(spark, sources: dict[str, Path | str | None], out_dir: Path | str, rules: Path | None,
@@ -197,15 +211,20 @@ def ingest_on_spark(spark, sources: dict[str, Path | str | None], out_dir: Path 
     files. Everything is read and checked before anything is written, as there."""
     given = {s: Path(p) for s, p in sources.items() if p is not None}
     work.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {}
+    results: dict[str, SourceRead | SparkRead] = {}
     try:
         for s, p in given.items():
             results[s] = _spark_source(spark, p, s, rules, work) or read_source_checked(p, s, rules)
+        return _write(results, Path(out_dir))
     finally:
         for s in given:
             for name in (f"ingest_{s}", f"ingest_{s}_dups"):
                 shutil.rmtree(work / name, ignore_errors=True)
-    out = Path(out_dir)
+            (work / f"accepted_{s}.parquet").unlink(missing_ok=True)
+
+
+def _write(results: dict[str, SourceRead | SparkRead], out: Path) -> IngestReport:
+    """The files linkage.ingest.ingest writes, from what was read."""
     report = IngestReport(out_dir=out, workspace=out / WORKSPACE, summary=out / SUMMARY)
     for source, r in results.items():
         target = out / "quarantine" / f"{source}.parquet"
