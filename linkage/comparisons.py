@@ -36,6 +36,17 @@ def _present(expr: str) -> str:
     return f"({expr} IS NOT NULL AND {expr} <> '')"
 
 
+# The same name parts, reordered or a middle name missing on a side or contained in the other's:
+# the full-name comparison's `reordered` level, and where the name parts stay silent.
+_SAME_PARTS = (
+    "l.name_sorted = r.name_sorted OR (l.family_ascii = r.family_ascii "
+    "AND l.given_ascii = r.given_ascii AND (coalesce(l.middle_ascii, '') = '' "
+    "OR coalesce(r.middle_ascii, '') = '' "
+    "OR list_has_all(string_split(l.middle_ascii, ' '), string_split(r.middle_ascii, ' ')) "
+    "OR list_has_all(string_split(r.middle_ascii, ' '), string_split(l.middle_ascii, ' '))))"
+)
+
+
 def _full_name(c: Comparison) -> KindSpec:
     p = c.params
     return KindSpec(
@@ -44,13 +55,7 @@ def _full_name(c: Comparison) -> KindSpec:
             "exact": "l.full_name_norm = r.full_name_norm",
             "tones": "l.full_name_notone = r.full_name_notone",
             "ascii": "l.full_name_ascii = r.full_name_ascii",
-            "reordered": (
-                "l.name_sorted = r.name_sorted OR (l.family_ascii = r.family_ascii "
-                "AND l.given_ascii = r.given_ascii AND (coalesce(l.middle_ascii, '') = '' "
-                "OR coalesce(r.middle_ascii, '') = '' "
-                "OR list_has_all(string_split(l.middle_ascii, ' '), string_split(r.middle_ascii, ' ')) "
-                "OR list_has_all(string_split(r.middle_ascii, ' '), string_split(l.middle_ascii, ' '))))"
-            ),
+            "reordered": _SAME_PARTS,
             "fuzzy_high": Fuzzy("full_name_ascii", "full_name_ascii", float(p.get("fuzzy_high", 0.94))),
             "family_middle": (
                 "l.family_ascii = r.family_ascii AND coalesce(l.middle_ascii, '') = coalesce(r.middle_ascii, '')"
@@ -69,11 +74,13 @@ def _name_part(c: Comparison) -> KindSpec:
         raise ValueError("name_part needs part: family, middle or given")
     col = f"{part}_name"
     return KindSpec(
-        # When the whole name agrees (up to diacritics or order) the full-name comparison counts it,
-        # with the whole name's own frequency; the parts stay silent so the name is not counted
-        # twice. They speak when the names differ: which part agrees, and how common it is.
+        # When the whole name agrees (up to diacritics, order or a missing middle name) the
+        # full-name comparison counts it, with the whole name's (or family + given name's) own
+        # frequency; the parts stay silent so the name is not counted twice or three times (a
+        # rare family name and a rare given name added to their pair's rarity). They speak when
+        # the names differ: which part agrees, and how common it is.
         null=f"NOT {_present('l.' + col)} OR NOT {_present('r.' + col)}"
-        " OR l.full_name_ascii = r.full_name_ascii OR l.name_sorted = r.name_sorted",
+        f" OR l.full_name_ascii = r.full_name_ascii OR {_SAME_PARTS}",
         conditions={
             "exact": f"l.{col} = r.{col}",
             "ascii": f"l.{part}_ascii = r.{part}_ascii",

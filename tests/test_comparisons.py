@@ -28,6 +28,12 @@ CASES = [
     ("given differs", {"full_name": "Nguyễn Văn Minh"}, {}, "given_name", "else"),
     ("reordered parts stay silent", {"full_name": "Hùng Nguyễn Văn"}, {}, "given_name", None),
     ("middle missing is null", {"full_name": "Nguyễn Hùng"}, {}, "middle_name", None),
+    # the full name's `reordered` level counts family + given name with their pair's frequency:
+    # the parts add nothing more (a rare family name and a rare given name were counted thrice)
+    ("middle missing: family silent", {"full_name": "Nguyễn Hùng"}, {}, "family_name", None),
+    ("middle missing: given silent", {"full_name": "Nguyễn Hùng"}, {}, "given_name", None),
+    ("middle contained: given silent", {"full_name": "Nguyễn Văn Hùng"}, {"full_name": "Nguyễn Văn Minh Hùng"}, "given_name", None),
+    ("middle differs: parts speak", {"full_name": "Nguyễn Đức Hùng"}, {}, "given_name", "exact"),
     ("alias exact", {"full_name": "Nguyễn Văn Tèo"}, {"other_names": "Nguyễn Văn Tèo"}, "alias", "exact"),
     ("alias ascii", {"full_name": "Nguyen Van Teo"}, {"other_names": "Nguyễn Văn Tèo"}, "alias", "ascii"),
     ("wanted alias", {"other_names": "Tư Sẹo; Nguyễn Văn Hùng"}, {}, "alias", "exact"),
