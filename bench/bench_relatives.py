@@ -123,8 +123,12 @@ def fit(d: Path, truth: pd.DataFrame) -> None:
         lines += [f"  {rel}:", f"    expected: {len(t) / max(len(w), 1):.3f}", "    comparisons:"]
         for comp in COMPARISONS[rel]:
             levels = []
+            # spouse in_wanted_commune: m and u among the pairs living in one of the wanted person's communes
+            cond = (p["household"].isin(("same_ward", "same_house")).to_numpy() if comp == "spouse"
+                    else np.ones(len(p), bool))
             for lv in level_names(rel, comp):
-                m = max(float((p.loc[lab, comp] == lv).mean()), 0.01)
+                sub = cond if lv == "in_wanted_commune" else np.ones(len(p), bool)
+                m = max(float((p.loc[lab & sub, comp] == lv).mean()), 0.01)
                 if lv == "unknown":
                     levels.append(f"{lv}: {{m: 1.0, u: 1.0}}")
                 elif is_tf(comp, lv):
@@ -134,7 +138,7 @@ def fit(d: Path, truth: pd.DataFrame) -> None:
                     levels.append(f"{lv}: {{m: {m:.3g}, u: {u:.3g}}}")
                     continue
                 else:
-                    u = max(float((p.loc[false, comp] == lv).mean()), 0.0005)
+                    u = max(float((p.loc[false & sub, comp] == lv).mean()), 0.0005)
                     if comp in ("household", "address"):  # u among the pairs whose hometown agrees
                         uh = max(float((p.loc[false & home, comp] == lv).mean()), 0.0005)
                         levels.append(f"{lv}: {{m: {m:.3g}, u: {u:.3g}, u_home: {uh:.3g}}}")

@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -205,3 +206,47 @@ def test_no_candidate_gives_empty_outputs(tmp_path: Path) -> None:
     assert res.counts["probable"] == {"father": 0, "mother": 0, "sibling": 0, "child": 0}
     summary = json.loads((tmp_path / "out" / "relatives_summary.json").read_text(encoding="utf-8"))
     assert summary["identity_excluded_by"].startswith("no --matches")
+
+
+def test_a_namesake_family_elsewhere_is_not_the_father(tmp_path: Path) -> None:
+    """The father is not in the register; another couple bearing both parents' common names lives
+    together with their child (who carries both names), hometown in another province. The couple
+    is one coincidence, seen as the woman at the house or as the child: counted once, it does not
+    outweigh the hometown (counted twice, as before, it made the man a probable father, p 0.95)."""
+    far = "Xã Đông Hải, Tỉnh Cà Mau"
+    far_addr = "Số 12 đường Lê Lợi, Xã Đông Hải, Tỉnh Cà Mau"
+    names = dict(father="Nguyễn Văn Hùng", mother="Nguyễn Thị Lan")
+    fam = [_resident("096155000001", "Nguyễn Văn Hùng", "Nam", "1955", far, far_addr),
+           _resident("096158000002", "Nguyễn Thị Lan", "Nữ", "1958", far, far_addr),
+           _resident("096185000003", "Nguyễn Văn Nam", "Nam", "1985", far, far_addr, **names)]
+    others = [_resident(f"0011500000{i:02d}", "Nguyễn Văn Hùng", "Nam", f"195{i % 10}", OTHER_HOMES[i % 5],
+                        f"Thôn 1, {OTHER_HOMES[i % 5]}") for i in range(20)]
+    wanted = [_wanted("TN-5", "Nguyễn Văn Tài", "Nam", "1982", HOME_A, **names)]
+    w, r = _write(tmp_path / "in", wanted, fam + others + _filler(3000))
+    find_relatives(w, r, tmp_path / "out", threshold=0.01)  # write the weak candidates too
+    out = pd.read_parquet(tmp_path / "out" / "relatives.parquet")
+    f = out[out["relation"] == "father"].set_index("person_id")
+    man = f.loc["096155000001"]
+    assert man["probability"] < 0.4 and man["rank"] == 1
+    # the child counts in the spouse comparison only, not also as the household (which is elsewhere)
+    assert man["mw_household"] < 0 < man["mw_spouse"]
+    assert "ở cùng địa chỉ nhà với người trùng tên mẹ Nguyễn Thị Lan" in man["explanation"]
+
+
+def test_place_u_given_the_hometown() -> None:
+    """Living in the wanted person's province says less about a namesake from the same home
+    province (who mostly lives there too) than about one from elsewhere: the rules' u_home is used
+    where the hometown agrees, u elsewhere."""
+    from linkage.relatives.rules import load_relatives_rules
+    from linkage.relatives.score import weights
+
+    rel = load_relatives_rules().relations["father"]
+    assert rel.u_home["household"]["same_province"] > rel.u["household"]["same_province"]
+    p = pd.DataFrame({"w_idx": [0, 1], "r_idx": [0, 1], "pool": 1000, "name": "exact", "name_u": 0.01,
+                      "age": "typical", "hometown": ["same_ward", "differ"], "household": "same_province",
+                      "house_u": 1e-4, "spouse": "unknown"})
+    mw = weights(p, rel)["mw_household"].to_numpy()
+    m = rel.m["household"]["same_province"]
+    assert abs(mw[0] - np.log2(m / rel.u_home["household"]["same_province"])) < 1e-9
+    assert abs(mw[1] - np.log2(m / rel.u["household"]["same_province"])) < 1e-9
+    assert mw[0] < mw[1] - 2

@@ -98,6 +98,7 @@ def _common(df: pd.DataFrame, words: list[str] | None = None) -> pd.DataFrame:
         "mother_norm": _key(df, "mother_norm"),
         "mother_phon": _key(df, "mother_phonetic"),
         "home_ward": _s(df, "hometown_ward_code_2025"),
+        "birth_ward": _s(df, "birth_place_ward_code_2025"),
         "home_prov": _s(df, "hometown_province_code_2025"),
         "perm_ward": _s(df, "permanent_address_ward_code_2025"),
         "perm_prov": _s(df, "permanent_address_province_code_2025"),

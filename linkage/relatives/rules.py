@@ -24,8 +24,9 @@ LEVELS = {
     "family_name": ("equal", "differ", "unknown"),
     # the candidate's partner bears the wanted record's other parent's name: a register person so
     # named, or a child of the candidate's whose other parent is so named, at the candidate's house
-    # address or in their commune (one fact, counted once)
-    "spouse": ("same_house", "same_ward", "none", "unknown"),
+    # address or in their commune (one fact, counted once); in_wanted_commune: in their commune, which
+    # is the wanted person's too (the wanted person's family explains it: m and u among such pairs)
+    "spouse": ("same_house", "same_ward", "in_wanted_commune", "none", "unknown"),
 }
 COMPARISONS = {
     "father": ("name", "age", "hometown", "household", "spouse"),
@@ -47,7 +48,7 @@ TF_LEVELS = {"exact", "near", "alias"}
 TF_COMPARISONS = {"name", "mother", "father"}
 # Levels whose u is computed per pair from the register in use (no u in the rules): shares of the
 # register living at the candidate's house or commune (candidates._spouse, candidates.parents).
-RUNTIME_U = {("household", "same_house"), ("spouse", "same_house"), ("spouse", "same_ward")}
+RUNTIME_U = {("household", "same_house"), ("spouse", "same_house"), ("spouse", "same_ward"), ("spouse", "none")}
 
 
 def is_tf(comparison: str, level: str) -> bool:
@@ -63,7 +64,7 @@ def u_column(comparison: str) -> str:
 def u_column_of(comparison: str, level: str) -> str:
     """The pair column holding a level's run-time u."""
     if comparison == "spouse":
-        return f"spouse_{level.split('_')[1]}_u"  # spouse_house_u, spouse_ward_u
+        return f"spouse_{level.split('_')[-1]}_u"  # spouse_house_u, spouse_ward_u, spouse_none_u
     return "house_u" if (comparison, level) == ("household", "same_house") else u_column(comparison)
 
 

@@ -65,7 +65,7 @@ def identity_pairs(w: pd.DataFrame, r: pd.DataFrame, matches: Path | pd.DataFram
     return out.reset_index(drop=True), "rule"
 
 
-ID_COLUMNS = ("perm_ward", "perm_prov", "cur_ward", "cur_prov", "perm_house", "cur_house", "father_norm",
+ID_COLUMNS = ("perm_ward", "perm_prov", "cur_ward", "cur_prov", "perm_house", "cur_house", "birth_ward", "father_norm",
               "father_phon", "mother_norm", "mother_phon")
 FILLED = ("father_norm", "father_phon", "mother_norm", "mother_phon", "family", "gender", "byear",
           "home_ward", "home_prov")

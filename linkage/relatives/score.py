@@ -25,8 +25,14 @@ SINGLE = ("father", "mother")
 def weights(p: pd.DataFrame, rel: Relation) -> pd.DataFrame:
     """mw_prior and one mw_<comparison> column per comparison; match_weight their sum."""
     out = pd.DataFrame(index=p.index)
-    prior = min(rel.expected / max(int(p["pool"].iloc[0]) if len(p) else 1, 1), 0.5)
-    out["mw_prior"] = math.log2(prior / (1.0 - prior))
+    pool = max(int(p["pool"].iloc[0]) if len(p) else 1, 1)
+    if rel.name in SINGLE and rel.expected < 1.0:
+        # one father: in the register with probability e, then any of the pool; else not (1 - e),
+        # the "none of them" whose odds the competition counts as 1 (probabilities below)
+        out["mw_prior"] = math.log2(rel.expected / ((1.0 - rel.expected) * pool))
+    else:
+        prior = min(rel.expected / pool, 0.5)
+        out["mw_prior"] = math.log2(prior / (1.0 - prior))
     home = p["hometown"].isin(HOME_AGREES).to_numpy() if "hometown" in p.columns else np.zeros(len(p), bool)
     for comp in COMPARISONS[rel.name]:
         lv = p[comp].to_numpy()
@@ -118,7 +124,8 @@ def explain(p: pd.DataFrame, w: pd.DataFrame, r: pd.DataFrame, relation: str, la
                .fillna("").str.title())
         by_person = p["spouse_via"] == "person"
         for lv in ("same_house", "same_ward"):
-            add((p["spouse"] == lv) & by_person, who.map(lambda x, lv=lv: s(f"spouse_{lv}", other=x)))
+            at = (p["spouse"] == lv) | ((p["spouse"] == "in_wanted_commune") & (lv == "same_ward"))
+            add(at & by_person, who.map(lambda x, lv=lv: s(f"spouse_{lv}", other=x)))
         add((p["spouse"] == "same_house") & ~by_person, s("child_same_house"))
     dead = pd.Series(_take(r, "status", ri), index=p.index) == "deceased"  # frame.register_frame's status
     add(dead, s("deceased"))

@@ -19,7 +19,7 @@ from linkage.relatives.frame import register_keys, wanted_keys
 from linkage.workspace import store
 
 NAMES = """x.full_name_norm, x.name_phonetic, x.family_name, x.gender AS gender_norm, x.birth_year,
-    x.father_norm, x.mother_norm, x.hometown_ward_code_2025, x.hometown_province_code_2025,
+    x.father_norm, x.mother_norm, x.hometown_ward_code_2025, x.hometown_province_code_2025, x.birth_place_ward_code_2025,
     x.permanent_address_ward_code_2025, x.permanent_address_province_code_2025,
     x.current_address_ward_code_2025, x.current_address_province_code_2025"""
 
