@@ -10,6 +10,7 @@ child the child's record carries the parent's name). By default the generator's 
 --matches (an ideal identity run); --identity rule runs without it.
 --fit prints the relations block of rules/relatives.yaml: m per level from the true relatives among
 the blocked pairs, u from the blocked pairs that are not relatives (u given the shared name).
+--errors counts the father/mother errors at the threshold by class (docs/relatives.md).
 """
 
 from __future__ import annotations
@@ -148,6 +149,66 @@ def fit(d: Path, truth: pd.DataFrame) -> None:
     print("\n".join(lines))
 
 
+def errors(d: Path, truth: pd.DataFrame, threshold: float) -> None:
+    """Count the errors of father and mother at `threshold` by class: the false parents listed
+    (the parent absent from the register or not; a namesake couple, i.e. partner evidence, with or
+    without the hometown; a namesake from the hometown living in the wanted person's commune or
+    province) and the true parents missed (no name on either record; name spelt otherwise; a namesake
+    ranked above; top candidate but below the threshold, living apart with no partner evidence).
+    Every blocked pair is scored (not only those kept), in chunks of wanted records."""
+    from linkage.relatives.rules import HOME_AGREES
+    from linkage.relatives.run import CHUNK_WANTED, _chunk, score_relation
+
+    rules = load_relatives_rules()
+    w, aliases, _ = wanted_frame(d / "wanted.csv", None)
+    r, _ = register_frame(d / "residents.csv", d / "id_cards.csv", None)
+    exclude, _ = identity_pairs(w, r, _truth_matches(d), rules.identity_threshold)
+    w = with_identity(w, r, exclude)
+    aliases = identity_names(w, aliases, r, exclude)
+    for rel in ("father", "mother"):
+        parts = []
+        for lo in range(0, len(w), CHUNK_WANTED):
+            hi = min(lo + CHUNK_WANTED, len(w))
+            q = score_relation(w.iloc[lo:hi].reset_index(drop=True), _chunk(aliases, lo, hi), r, rules, rel,
+                               _chunk(exclude, lo, hi))
+            parts.append(q[["w_idx", "r_idx", "probability", "hometown", "household", "spouse", "family"]]
+                         .assign(w_idx=q["w_idx"] + lo))
+        p = pd.concat(parts, ignore_index=True)
+        p["wanted_id"] = w["wanted_id"].to_numpy()[p["w_idx"]]
+        p["person_id"] = r["person_id"].to_numpy()[p["r_idx"]]
+        t = truth[truth["relation"] == rel]
+        p = p.merge(t[["wanted_id", "person_id"]].assign(true=True), on=["wanted_id", "person_id"], how="left")
+        p["true"] = p["true"].fillna(False).astype(bool)
+        listed = p[p["probability"] >= threshold]
+        f = listed[~listed["true"]]
+        couple = (f["spouse"].isin(["same_house", "same_ward", "in_wanted_commune"]) | (f["family"] != "none")).to_numpy()
+        home = f["hometown"].isin(HOME_AGREES).to_numpy()
+        lives = f["household"].isin(["same_ward", "same_province"]).to_numpy()
+        cls = pd.Series(np.select(
+            [couple & ~home, couple & home, home & lives, home],
+            ["namesake couple (partner evidence), other hometown", "namesake couple (partner evidence), hometown agrees",
+             "namesake, hometown agrees, lives in the wanted person's commune / province",
+             "namesake, hometown agrees, lives elsewhere"], "other"))
+        absent = int((~f["wanted_id"].isin(set(t["wanted_id"]))).sum())
+        print(f"# {rel}: true {len(t):,}, listed {len(listed):,}, false {len(f):,} (parent not in the register: {absent:,})")
+        for k, v in cls.value_counts().items():
+            print(f"#   false: {k}: {v:,}")
+        found = set(listed.loc[listed["true"], "wanted_id"])
+        miss = t[~t["wanted_id"].isin(found)]
+        wi = pd.Index(w["wanted_id"]).get_indexer(miss["wanted_id"])
+        no_name = (w[f"{rel}_phon"].isna() & w[f"id_{rel}_phon"].isna()).to_numpy()[wi]
+        pt = p[p["true"]].set_index("wanted_id")
+        blocked = miss["wanted_id"].isin(pt.index).to_numpy()
+        top = p.sort_values("probability", ascending=False, kind="stable").drop_duplicates("w_idx").set_index("wanted_id")["person_id"]
+        lost = blocked & (miss["wanted_id"].map(top).to_numpy() != miss["person_id"].to_numpy())
+        low = pt.loc[miss["wanted_id"][blocked & ~lost].to_numpy()]
+        apart = int(((low["household"] == "differ") & low["spouse"].isin(["none", "unknown"])).sum())
+        print(f"#   missed {len(miss):,}: no parent's name on either record {int(no_name.sum()):,}; name spelt otherwise "
+              f"{int((~blocked & ~no_name).sum()):,}; a namesake ranked above {int(lost.sum()):,}; top candidate below "
+              f"{threshold} {len(low):,} (living apart with no partner evidence {apart:,}; hometown known only to the "
+              f"province {int((low['hometown'] == 'same_province_only').sum()):,})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--residents", type=int, default=100_000)
@@ -155,6 +216,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--dir", type=Path, default=None, help="keep the generated data here (reused if present)")
     ap.add_argument("--fit", action="store_true", help="print m and u per level instead of running")
+    ap.add_argument("--errors", action="store_true", help="count father/mother errors by class instead of running")
     ap.add_argument("--identity", choices=("truth", "rule"), default="truth",
                     help="truth: the generator's truth as --matches (an ideal identity run); rule: no --matches")
     a = ap.parse_args()
@@ -166,6 +228,9 @@ def main() -> None:
     truth = _csv(d / "truth_relatives.csv")
     if a.fit:
         fit(d, truth)
+        return
+    if a.errors:
+        errors(d, truth, load_relatives_rules().threshold)
         return
     t0 = time.perf_counter()
     matches = _truth_matches(d) if a.identity == "truth" else None
