@@ -300,7 +300,10 @@ def keep_keys(n: Night, full: bool) -> None:
             kw, kr = KEYS_W.format(bit=bit), KEYS_REG.format(bit=bit)
             if whole:
                 con.execute(f"CREATE TABLE {kw} AS {rule_keys_sql(con, rule, 'l', 'w')}")
-                con.execute(f"CREATE TABLE {kr} AS {rule_keys_sql(con, rule, 'r', 'reg')}")
+                if n.engine is not None:  # the whole register keyed on Spark
+                    n.engine.register_keys(con, rules, bit, kr)
+                else:
+                    con.execute(f"CREATE TABLE {kr} AS {rule_keys_sql(con, rule, 'r', 'reg')}")
                 continue
             con.execute(f"DELETE FROM {kw} WHERE w_idx IN (SELECT w_idx FROM dirty_w)")
             con.execute(f"INSERT INTO {kw} {rule_keys_sql(con, rule, 'l', 'dirty_wt')}")

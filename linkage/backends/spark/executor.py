@@ -103,27 +103,31 @@ def key_batches(batches: Iterator[pa.RecordBatch], rules: list[tuple[int, Any]],
     """Register records -> (bit, r_idx, k): each rule's keys by block.rule_keys_sql, the SQL the
     DuckDB engine runs (lists unnested, empty keys dropped, the birth-year window in the key).
     Only keys some wanted record holds (`broadcast`: the wanted side's distinct (bit, k)) leave
-    the executor: the others join nothing, so neither the pairs nor the counts change."""
+    the executor: the others join nothing, so neither the pairs nor the counts change. With
+    `broadcast` None every key leaves (a nightly workspace stores them all)."""
     from linkage.block import rule_keys_sql
 
     con = connection()
     key = f"wk:{token}"
-    if key not in _STATE:
+    if broadcast is not None and key not in _STATE:
         _STATE[key] = table_from_ipc(broadcast.value)
-    wanted_keys = _STATE[key]
+    wanted_keys = _STATE[key] if broadcast is not None else None
+    semi = " SEMI JOIN _wk USING (bit, k)" if wanted_keys is not None else ""
     schema = pa.schema([("bit", pa.int32()), ("r_idx", pa.int64()), ("k", pa.string())])
     for batch in batches:
         if batch.num_rows == 0:
             continue
         con.register("_b", pa.Table.from_batches([batch]))
-        con.register("_wk", wanted_keys)
+        if wanted_keys is not None:
+            con.register("_wk", wanted_keys)
         try:
             parts = [con.sql(f"SELECT * FROM (SELECT {bit}::INTEGER AS bit, r_idx, CAST(k AS VARCHAR) AS k "
-                             f"FROM ({rule_keys_sql(con, rule, 'r', '_b')})) SEMI JOIN _wk USING (bit, k)").to_arrow_table()
+                             f"FROM ({rule_keys_sql(con, rule, 'r', '_b')})){semi}").to_arrow_table()
                      for bit, rule in rules]
         finally:
             con.unregister("_b")
-            con.unregister("_wk")
+            if wanted_keys is not None:
+                con.unregister("_wk")
         yield from _out(pa.concat_tables(parts), schema)
 
 

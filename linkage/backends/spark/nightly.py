@@ -17,13 +17,14 @@ from __future__ import annotations
 import math
 import shutil
 import uuid
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from linkage.backends.spark import compare_on_spark, executor
-from linkage.backends.spark.blocking import block_on_spark, finish_counts
+from linkage.backends.spark.blocking import _r_columns, block_on_spark, finish_counts
 from linkage.backends.spark.normalise import normalise_register
 from linkage.backends.spark.session import get_session, spark_settings
 from linkage.block import RuleCount, block
@@ -51,6 +52,7 @@ class SparkNight:
         self.work.mkdir(parents=True)
         self.batch_rows = int(self.conf["batch_rows"])
         self._w: tuple[str, Any] | None = None
+        self._keys_done = False
 
     def describe(self) -> dict[str, Any]:
         sc = self.spark.sparkContext
@@ -108,6 +110,31 @@ class SparkNight:
         path.mkdir(parents=True)
         con.execute(f"COPY ({sql}) TO {_q(path / 'part-0.parquet')} (FORMAT parquet, ROW_GROUP_SIZE {self.batch_rows})")
         return self.spark.read.parquet(str(path))
+
+    def register_keys(self, con: duckdb.DuckDBPyConnection, rules: list, bit: int, table: str) -> None:
+        """Stored table `table`: rule `bit`'s keys of every register record (block.rule_keys_sql's
+        rows and types), computed in the executors by key_batches for all rules at the first call
+        (a first night or a rules rebuild)."""
+        from linkage.block import rule_keys_sql
+
+        out = self.work / "reg_keys"
+        # each rule's key columns and types as DuckDB gives them (an invalid key expression fails
+        # here, in DuckDB, named by the caller, not in an executor)
+        types = [{c: t for c, t, *_ in con.execute(
+            f"DESCRIBE SELECT * FROM ({rule_keys_sql(con, r, 'r', '(SELECT * FROM reg LIMIT 0)')})").fetchall()}
+            for r in rules]
+        if not self._keys_done:
+            text = " ".join(r.right for r in rules)
+            names = {c for c, *_ in con.execute("DESCRIBE reg").fetchall()}
+            cols = list(dict.fromkeys(["r_idx", "birth_year", *[c for c in _r_columns(text, sorted(names))]]))
+            reg = self._export(con, f"SELECT {', '.join(cols)} FROM reg", "keys_reg_in")
+            fn = partial(executor.key_batches, rules=list(enumerate(rules)), token=uuid.uuid4().hex, broadcast=None)
+            self.spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(self.batch_rows))
+            reg.mapInArrow(fn, "bit INT, r_idx LONG, k STRING").write.mode("overwrite").parquet(str(out))
+            self._keys_done = True
+        t = types[bit]
+        con.execute(f"""CREATE TABLE {table} AS SELECT CAST(r_idx AS {t['r_idx']}) AS r_idx, CAST(k AS {t['k']}) AS k
+                        FROM read_parquet({_q(out / '*.parquet')}) WHERE bit = {int(bit)}""")
 
     def block(self, con: duckdb.DuckDBPyConnection, settings: Settings, left: str = "w", right: str = "reg",
               into: str = "pairs", left_keys: str | None = None, right_keys: str | None = None) -> list[RuleCount]:
