@@ -250,3 +250,24 @@ def test_place_u_given_the_hometown() -> None:
     assert abs(mw[0] - np.log2(m / rel.u_home["household"]["same_province"])) < 1e-9
     assert abs(mw[1] - np.log2(m / rel.u["household"]["same_province"])) < 1e-9
     assert mw[0] < mw[1] - 2
+
+
+def test_the_mother_in_the_wanted_persons_own_commune_says_little(tmp_path: Path) -> None:
+    """A man with the father's name lives in the wanted person's commune (another hamlet); a woman
+    with the mother's name lives there too, at the wanted person's house. Whoever the man is, the
+    wanted person's own family explains her being in that commune: the spouse comparison does not
+    count her for him (its level in_wanted_commune weighs about 0, not the + of a commune match)."""
+    man = _resident("025155000021", "Nguyễn Văn Hùng", "Nam", "1955", HOME_A,
+                    "Thôn 9, Xã Văn Lang, Huyện Hạ Hòa, Tỉnh Phú Thọ")
+    mother = _resident("025158000022", "Trần Thị Hạnh", "Nữ", "1958", HOME_A, ADDR_A)
+    wanted = [_wanted("TN-6", "Nguyễn Văn Tài", "Nam", "1982", HOME_A, "Nguyễn Văn Hùng", "Trần Thị Hạnh")]
+    w, r = _write(tmp_path / "in", wanted, [man, mother] + _filler(3000))
+    find_relatives(w, r, tmp_path / "out", threshold=0.01)
+    out = pd.read_parquet(tmp_path / "out" / "relatives.parquet")
+    f = out[out["relation"] == "father"].set_index("person_id").loc["025155000021"]
+    assert "ở cùng xã với người trùng tên mẹ Trần Thị Hạnh" in f["explanation"]
+    assert f["mw_spouse"] < 0
+    # seen from her side: she lives at the wanted person's house; the man is in her commune, which is
+    # the wanted person's too, so he does not count for her either
+    m = out[out["relation"] == "mother"].set_index("person_id").loc["025158000022"]
+    assert m["probable"] and m["mw_spouse"] < 0
