@@ -49,20 +49,13 @@ class _NotUtf8(Exception):
 
 def _parse(path: Path, head: bytes, source, encoding: str, notes: list[str], complete: bool,
            whole: bytes | None = None) -> RawTable:
-    sample = head.decode("utf-8", errors="ignore").lstrip("\ufeff")
-    if not complete:
-        sample = sample[: sample.rfind("\n") + 1] or sample
-    preferred = "\t" if path.suffix.lower() in (".tsv", ".tab") else None
-    delimiter = sniff_delimiter(sample, complete, preferred)
-    headers, blank_lines = _header(path, sample, delimiter)
+    delimiter, headers, skip = layout(path, head, complete)
     _check_quotes_closed(path, whole, delimiter)
     problems: list[RowProblem] = []
-    skip = blank_lines + 1
 
     def on_invalid(row) -> str:
         number = (row.number - skip) if row.number is not None else -1
-        problems.append(RowProblem(number, f"ragged_row: {row.actual_columns} fields, the header has "
-                                           f"{row.expected_columns}", row.text))
+        problems.append(ragged_row(number, row))
         return "skip"
 
     names = positional_names(len(headers))
@@ -70,10 +63,8 @@ def _parse(path: Path, head: bytes, source, encoding: str, notes: list[str], com
         table = pacsv.read_csv(
             source,
             read_options=pacsv.ReadOptions(use_threads=False, block_size=_CHUNK, skip_rows=skip, column_names=names),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
-                                             invalid_row_handler=on_invalid),
-            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, null_values=[""],
-                                                  strings_can_be_null=True, quoted_strings_can_be_null=True),
+            parse_options=parse_options(delimiter, on_invalid),
+            convert_options=convert_options(names),
         )
     except pa.ArrowInvalid as exc:
         if "UTF8" in str(exc) and whole is None:
@@ -84,6 +75,34 @@ def _parse(path: Path, head: bytes, source, encoding: str, notes: list[str], com
     raw = RawTable(headers, table, rows, CSV, encoding, delimiter, problems, notes)
     _check_rows(path, raw, whole)
     return raw
+
+
+def layout(path: Path, head: bytes, complete: bool) -> tuple[str, list[str], int]:
+    """(delimiter, header fields, rows before the data) from a UTF-8 head of the file; `complete`
+    says whether the head is the whole file. Also used by the Spark engine's CSV ingest."""
+    sample = head.decode("utf-8", errors="ignore").lstrip("\ufeff")
+    if not complete:
+        sample = sample[: sample.rfind("\n") + 1] or sample
+    preferred = "\t" if path.suffix.lower() in (".tsv", ".tab") else None
+    delimiter = sniff_delimiter(sample, complete, preferred)
+    headers, blank_lines = _header(path, sample, delimiter)
+    return delimiter, headers, blank_lines + 1
+
+
+def parse_options(delimiter: str, on_invalid) -> pacsv.ParseOptions:
+    """How every CSV row is split (here and on Spark's executors)."""
+    return pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid)
+
+
+def convert_options(names: list[str]) -> pacsv.ConvertOptions:
+    """Every column as text; an empty field is null."""
+    return pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, null_values=[""],
+                                strings_can_be_null=True, quoted_strings_can_be_null=True)
+
+
+def ragged_row(number: int, row) -> RowProblem:
+    """The quarantine problem of a row (Arrow's InvalidRow) whose field count is not the header's."""
+    return RowProblem(number, f"ragged_row: {row.actual_columns} fields, the header has {row.expected_columns}", row.text)
 
 
 def _header(path: Path, sample: str, delimiter: str) -> tuple[list[str], int]:
