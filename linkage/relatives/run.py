@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from linkage.errors import InputError
 from linkage.ingest.atomic import write_json, write_parquet
+from linkage.matches_io import read_matches
 from linkage.relatives import candidates as C
 from linkage.relatives.frame import register_frame, wanted_frame
 from linkage.relatives.rules import COMPARISONS, RELATIONS, RelativesRules, load_relatives_rules
@@ -46,7 +46,7 @@ def identity_pairs(w: pd.DataFrame, r: pd.DataFrame, matches: Path | pd.DataFram
             m = matches
         else:
             try:
-                m = pq.read_table(matches, columns=["wanted_id", "person_id", "match_probability"]).to_pandas()
+                m = read_matches(matches, columns=["wanted_id", "person_id", "match_probability"]).to_pandas()
             except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's input error
                 raise InputError(f"{matches}: cannot read wanted_id, person_id, match_probability: {exc}") from None
         m = m[m["match_probability"] >= threshold].sort_values("match_probability", ascending=False, kind="stable")
