@@ -3,7 +3,10 @@ validated batch by batch in the executors (the same check functions) must give t
 tables, quarantine (reason, file, row number, column, value, the raw record), repairs and summary
 counts: on crafted bad rows (missing names, malformed and spreadsheet-damaged ids, an id repeated
 in another batch, an integer column) and on the committed sample written as Parquet. A CSV source
-is read on the driver, as before."""
+is read by Spark as text lines over several splits and split and validated in the executors
+(ragged rows, a blank line, a BOM, a cut last row): the same files again; a CSV file Spark cannot
+read as the driver's reader does (a legacy encoding, a quoted field spanning lines) is read on the
+driver, with a note in the summary."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import pytest
 
 from linkage.backends.spark.ingest import ingest_on_spark
 from linkage.ingest import ingest
+from linkage.normalize.legacy import VNI, encode_legacy
 from spark_session import spark  # noqa: F401  (the shared session fixture)
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data_samples" / "sample"
@@ -104,10 +108,10 @@ def test_the_sample_as_parquet_and_a_csv_source(tmp_path, spark, on_driver):  # 
         frame = pd.read_csv(SAMPLE / f"{s}.csv", dtype=str, keep_default_na=False)
         files[s] = tmp_path / f"{s}.parquet"
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), files[s], row_group_size=4000)
-    files["wanted"] = SAMPLE / "wanted.csv"  # read on the driver on both engines
+    files["wanted"] = SAMPLE / "wanted.csv"  # read by Spark as text lines
     ingest(files, tmp_path / "duck")
     ingest_on_spark(spark, files, tmp_path / "spark", None, tmp_path / "work")
-    assert on_driver == ["wanted"]
+    assert on_driver == []
     _compare(tmp_path / "duck", tmp_path / "spark", list(files))
     con = duckdb.connect(str(tmp_path / "spark" / "workspace.duckdb"), read_only=True)
     assert con.execute("SELECT count(*) FROM residents").fetchall()[0][0] > 19_000
@@ -126,3 +130,68 @@ def test_an_unreadable_parquet_file_gets_the_drivers_message(tmp_path, spark, on
     with pytest.raises(InputError) as sp:
         ingest_on_spark(spark, {"residents": cut}, tmp_path / "spark", None, tmp_path / "work")
     assert str(duck.value) == str(sp.value) and "truncated" in str(sp.value) and on_driver == ["residents"]
+
+
+def _bad_residents_csv() -> bytes:
+    """Synthetic residents as a UTF-8 CSV with a BOM and CRLF line ends: the rows the checks reject
+    or repair, rows with too many and too few fields, quoted fields, a blank line, and a last
+    row cut short without a line end."""
+    lines = ["person_id,full_name,birth_date,permanent_address,updated_at"]
+    for i in range(24):
+        lines.append(f'0790900{i:05d},Trần Văn Mẫu {i},01/02/1990,"Số {i}, Phường Bến Nghé",2024-01-01')
+    lines[2] = '079090000001,  ,01/02/1990,"Số 1, Phường Bến Nghé",2024-01-01'     # missing_value
+    lines[4] = "07909-0000,Lê Thị Mẫu,1990,,"                                       # malformed_id
+    lines[7] = '7.909E+10,Lê Thị Mẫu,1990,"a ""quoted"" word",'                     # spreadsheet-damaged id
+    lines[9] = "79090000008.0,Đỗ Văn Mẫu,1990,,"                                    # repaired id
+    lines[11] = "079090000010,Phạm Văn Mẫu,1990,,,extra"                            # ragged: too many
+    lines[13] = lines[3].replace("Mẫu 2", "Mẫu hai")                                # repeats row 3's id
+    lines[16] = "079090000015,Vũ Văn Mẫu"                                           # ragged: too few
+    lines[19] = " " + lines[3].replace("Mẫu 2", "Mẫu ba")                           # repeat, with a space
+    lines.insert(21, "")                                                            # a blank line
+    text = "\r\n".join(lines) + "\r\n079090009999,Cut Văn"                       # cut, no line end
+    return "\ufeff".encode() + text.encode("utf-8")
+
+
+def test_a_bad_csv_is_read_on_spark_as_on_the_driver(tmp_path, spark, on_driver):  # noqa: F811
+    src = tmp_path / "residents.csv"
+    src.write_bytes(_bad_residents_csv())
+    conf = {"spark.sql.files.maxPartitionBytes": "300", "spark.sql.files.openCostInBytes": "0",
+            "spark.sql.execution.arrow.maxRecordsPerBatch": "3"}  # several splits, small batches
+    for k, v in conf.items():
+        spark.conf.set(k, v)
+    try:
+        ingest({"residents": src}, tmp_path / "duck")
+        ingest_on_spark(spark, {"residents": src}, tmp_path / "spark", None, tmp_path / "work")
+        assert spark.read.text(str(src)).rdd.getNumPartitions() > 3
+    finally:
+        for k in conf:
+            spark.conf.unset(k)
+    assert on_driver == []
+    _compare(tmp_path / "duck", tmp_path / "spark", ["residents"])
+    q = pq.read_table(tmp_path / "spark" / "quarantine" / "residents.parquet").to_pandas()
+    codes = q.reason.str.split(":").str[0]
+    assert sorted(set(codes)) == ["duplicate_id", "malformed_id", "missing_value", "ragged_row"]
+    assert q[codes == "ragged_row"].row_number.tolist() == [11, 16, 25]
+    assert q[codes == "duplicate_id"].row_number.tolist() == [13, 19]
+    summary = json.loads((tmp_path / "spark" / "ingest_summary.json").read_text(encoding="utf-8"))["sources"]["residents"]
+    assert summary["rows_read"] == 25 and summary["encoding"] == "utf-8-sig" and summary["ids_repaired"]
+    assert any("data row 25" in n for n in summary["notes"])
+
+
+@pytest.mark.parametrize("case", ["legacy", "multiline"])
+def test_a_csv_spark_cannot_read_alike_goes_to_the_driver(tmp_path, spark, on_driver, case):  # noqa: F811
+    lines = ["wanted_id,full_name,identifying_marks"] + [f"W{i},Nguyễn Văn Mẫu {i},nốt ruồi" for i in range(6)]
+    if case == "multiline":
+        lines[3] = 'W2,Nguyễn Văn Mẫu 2,"sẹo ở trán\nnốt ruồi"'
+        data = "\n".join(lines).encode("utf-8")
+    else:
+        data = encode_legacy("\n".join(lines), VNI)
+    src = tmp_path / "wanted.csv"
+    src.write_bytes(data)
+    ingest({"wanted": src}, tmp_path / "duck")
+    ingest_on_spark(spark, {"wanted": src}, tmp_path / "spark", None, tmp_path / "work")
+    assert on_driver == ["wanted"]
+    sa = json.loads((tmp_path / "duck" / "ingest_summary.json").read_text(encoding="utf-8"))["sources"]["wanted"]
+    sb = json.loads((tmp_path / "spark" / "ingest_summary.json").read_text(encoding="utf-8"))["sources"]["wanted"]
+    note = sb["notes"].pop()
+    assert note.startswith("read on the driver, not on Spark") and sa == sb

@@ -31,7 +31,7 @@ from linkage.ingest.mapping import HeaderMatch, load_mappings, match_headers
 from linkage.ingest.pipeline import SUMMARY, SourceRead, _require_columns, check_rows, read_source_checked
 from linkage.ingest.raw import RawTable, positional_names
 from linkage.ingest.report import IngestReport, SourceReport
-from linkage.ingest.sniff import PARQUET, check_readable, read_head
+from linkage.ingest.sniff import CSV, PARQUET, check_readable, read_head
 from linkage.ingest.validate import Finding, duplicate_reasons
 from linkage.ingest.workspace import WORKSPACE, write_tables
 
@@ -74,34 +74,51 @@ def check_batches(batches: Iterator[pa.RecordBatch], source: str, path: str, hea
             continue
         notes: list[str] = []
         raw = _raw_batch(batch, headers, path, notes)
-        checked, q, repairs = check_rows(source, Path(path), raw, match, rules, duplicates=False)
-        acc = {f.name: pa.nulls(checked.accepted.num_rows, f.type) for f in schema}
-        acc["_kind"] = pa.array(np.zeros(checked.accepted.num_rows, np.int8))
-        for c in checked.accepted.column_names:
-            acc[c] = checked.accepted.column(c).combine_chunks()
-        out = [pa.table(acc, schema=schema), _lines(KIND_QUARANTINE, q, schema), _lines(KIND_REPAIR, repairs, schema)]
-        if notes:
-            note = {f.name: pa.nulls(len(notes), f.type) for f in schema}
-            note["_kind"] = pa.array(np.full(len(notes), KIND_NOTE, np.int8))
-            note["_note"] = pa.array(notes, pa.string())
-            out.append(pa.table(note, schema=schema))
-        yield from pa.concat_tables(out).to_batches()
+        yield from check_raw(raw, notes, source, path, match, rules, schema)
+
+
+def check_raw(raw: RawTable, notes: list[str], source: str, path: str, match: HeaderMatch, rules: str | None,
+              schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """One batch's rows (as a reader hands them on) through check_rows -> accepted rows,
+    quarantine and repair lines, the reader's notes (one schema, told apart by `_kind`)."""
+    checked, q, repairs = check_rows(source, Path(path), raw, match, rules, duplicates=False)
+    acc = {f.name: pa.nulls(checked.accepted.num_rows, f.type) for f in schema}
+    acc["_kind"] = pa.array(np.zeros(checked.accepted.num_rows, np.int8))
+    for c in checked.accepted.column_names:
+        acc[c] = checked.accepted.column(c).combine_chunks()
+    out = [pa.table(acc, schema=schema), _lines(KIND_QUARANTINE, q, schema), _lines(KIND_REPAIR, repairs, schema)]
+    if notes:
+        out.append(note_lines(KIND_NOTE, notes, schema))
+    yield from pa.concat_tables(out).to_batches()
+
+
+def note_lines(kind: int, notes: list[str], schema: pa.Schema) -> pa.Table:
+    note = {f.name: pa.nulls(len(notes), f.type) for f in schema}
+    note["_kind"] = pa.array(np.full(len(notes), kind, np.int8))
+    note["_note"] = pa.array(notes, pa.string())
+    return pa.table(note, schema=schema)
 
 
 def duplicate_batches(batches: Iterator[pa.RecordBatch], source: str, path: str, headers: list[str],
                       match: HeaderMatch, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
     """Executor side: the rows whose id repeats an earlier row's (with that row's number in the
     last column) -> their quarantine lines, built by quarantine.build as validate's finding is."""
-    key = KEY[source]
     for batch in batches:
         if batch.num_rows == 0:
             continue
         raw = _raw_batch(batch, headers, path, [])
         first = batch.column(len(headers) + 1).to_numpy(zero_copy_only=False)
-        pos = np.arange(batch.num_rows, dtype=np.int64)
-        values = raw.table.column(match.columns[key]).combine_chunks()
-        finding = Finding(pos, key, duplicate_reasons(key, first), values)
-        yield from _lines(KIND_QUARANTINE, quarantine.build(source, path, raw, [finding]), schema).to_batches()
+        yield from duplicate_lines(raw, first, source, path, match, schema)
+
+
+def duplicate_lines(raw: RawTable, first: np.ndarray, source: str, path: str, match: HeaderMatch,
+                    schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """Rows repeating an earlier row's id (`first`: that row's number) -> quarantine lines."""
+    key = KEY[source]
+    pos = np.arange(raw.table.num_rows, dtype=np.int64)
+    values = raw.table.column(match.columns[key]).combine_chunks()
+    finding = Finding(pos, key, duplicate_reasons(key, first), values)
+    yield from _lines(KIND_QUARANTINE, quarantine.build(source, path, raw, [finding]), schema).to_batches()
 
 
 def _col(name: str) -> str:
@@ -138,16 +155,84 @@ def _spark_source(spark, path: Path, source: str, rules: Path | None, work: Path
         return None
     # ids repeated across batches (validate's duplicate check, which the batches skipped): the
     # first row of each id is kept, the others quarantined naming it
-    key = KEY[source]
-    got = spark.read.parquet(str(out))
-    accepted = got.filter("_kind = 0")
-    dups = (accepted.selectExpr(key, ROW, f"min({ROW}) OVER (PARTITION BY {key}) AS _first")
-            .filter(f"{ROW} > _first").selectExpr(f"{ROW} - 1 AS _ri", "_first"))
+    dups = repeated_ids(spark, out, source).selectExpr(f"{ROW} - 1 AS _ri", "_first")
     dup_out = work / f"ingest_{source}_dups"
     dup_rows = (df.join(F.broadcast(dups), "_ri").select(*[F.col(_col(h)) for h in headers], "_ri", "_first"))
     fn = partial(duplicate_batches, source=source, path=str(path), headers=headers, match=match, schema=schema)
     dup_rows.mapInArrow(fn, from_arrow_schema(schema)).write.mode("overwrite").parquet(str(dup_out))
-    return _collect(out, dup_out, source, path, match, meta.metadata.num_rows)
+    return collect(out, dup_out, source, path, match, meta.metadata.num_rows)
+
+
+def repeated_ids(spark, out: Path, source: str):
+    """(_row, _first) of the accepted rows in the executors' lines at `out` whose id repeats an
+    earlier row's (`_first`: the number of that id's first row, which is kept)."""
+    key = KEY[source]
+    accepted = spark.read.parquet(str(out)).filter("_kind = 0")
+    return (accepted.selectExpr(key, ROW, f"min({ROW}) OVER (PARTITION BY {key}) AS _first")
+            .filter(f"{ROW} > _first").select(ROW, "_first"))
+
+
+def csv_check_batches(batches: Iterator[pa.RecordBatch], plan, offsets: dict[int, int], source: str,
+                      rules: str | None, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """Executor side of a CSV source: lines -> rows as csv_reader splits them -> check_raw; a
+    batch that does not split one record per line yields a KIND_FALLBACK line instead."""
+    from linkage.backends.spark.ingest_csv import KIND_FALLBACK, partial_raw
+
+    for item in partial_raw(offsets, plan)(batches):
+        if item is None:
+            yield from note_lines(KIND_FALLBACK, ["a record spanning lines"], schema).to_batches()
+            continue
+        yield from check_raw(item[0], [], source, str(plan.path), plan.match, rules, schema)
+
+
+def csv_duplicate_batches(batches: Iterator[pa.RecordBatch], plan, offsets: dict[int, int], wanted: np.ndarray,
+                          first: np.ndarray, source: str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """Executor side of a CSV source: the rows `wanted` (accepted rows repeating an earlier id;
+    `first`: that row's number) -> their quarantine lines."""
+    from linkage.backends.spark.ingest_csv import partial_raw
+
+    for item in partial_raw(offsets, plan, wanted)(batches):
+        if item is not None:  # the first pass split these lines, one record each
+            raw, where = item
+            yield from duplicate_lines(raw, first[where], source, str(plan.path), plan.match, schema)
+
+
+def _spark_csv_source(spark, path: Path, source: str, rules: Path | None, work: Path) -> SparkRead | str | None:
+    """A CSV source read and validated on Spark; a reason (str) when it must be read on the driver
+    (docs/spark.md), None when it is not CSV (or the driver's reader must word its error)."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    from linkage.backends.spark import ingest_csv as ic
+
+    plan = ic.plan(path, source, rules)
+    if not isinstance(plan, ic.CsvPlan):
+        return plan
+    lines = ic.lines_frame(spark, path)
+    offsets, total, why = ic.line_offsets(lines)
+    if why or total <= 1:
+        return why  # None: a header and no data row; the driver's reader says so
+    schema = _schema(source)
+    out, dup_out = work / f"ingest_{source}", work / f"ingest_{source}_dups"
+    fn = partial(csv_check_batches, plan=plan, offsets=offsets, source=source,
+                 rules=str(rules) if rules else None, schema=schema)
+    lines.mapInArrow(fn, from_arrow_schema(schema)).write.mode("overwrite").parquet(str(out))
+    if spark.read.parquet(str(out)).filter(f"_kind = {ic.KIND_FALLBACK}").limit(1).count():
+        return "a quoted field spanning lines"
+    dups = repeated_ids(spark, out, source).orderBy(ROW).toArrow()
+    if dups.num_rows:
+        wanted = dups.column(ROW).to_numpy().astype(np.int64)
+        first = dups.column("_first").to_numpy().astype(np.int64)
+        fn = partial(csv_duplicate_batches, plan=plan, offsets=offsets, wanted=wanted, first=first, source=source,
+                     schema=schema)
+        lines.mapInArrow(fn, from_arrow_schema(schema)).write.mode("overwrite").parquet(str(dup_out))
+    got = collect(out, dup_out, source, path, plan.match, total - 1, CSV, plan.encoding, plan.delimiter)
+    q = got.quarantine
+    ragged = sum(c is None for c in q.column("column").to_pylist())
+    if ragged == total - 1:
+        return None  # no row has the header's width: the driver's reader gives the error
+    last = ic.last_row_note(path, q, total - 1, plan.delimiter, len(plan.headers))
+    got.report.notes = plan.notes + ([last] if last else []) + plan.match.notes
+    return got
 
 
 @dataclass
@@ -161,7 +246,8 @@ class SparkRead:
     report: SourceReport
 
 
-def _collect(out: Path, dup_out: Path, source: str, path: Path, match: HeaderMatch, rows_read: int) -> SparkRead:
+def collect(out: Path, dup_out: Path, source: str, path: Path, match: HeaderMatch, rows_read: int,
+            fmt: str = PARQUET, encoding: str | None = None, delimiter: str | None = None) -> SparkRead:
     """The executors' lines -> accepted rows (a Parquet file), quarantine and repairs tables in
     the DuckDB engine's order, and the source's report."""
     import duckdb
@@ -194,7 +280,7 @@ def _collect(out: Path, dup_out: Path, source: str, path: Path, match: HeaderMat
         return {k: v for k, v in sorted(c.items()) if v}
 
     report = SourceReport(
-        source=source, path=str(path), format=PARQUET, encoding=None, delimiter=None,
+        source=source, path=str(path), format=fmt, encoding=encoding, delimiter=delimiter,
         rows_read=rows_read, rows_accepted=n_accepted,
         rows_quarantined=len(set(q.column("row_number").to_pylist())), reasons=dict(sorted(reasons.items())),
         mapped_columns=match.mapped, ignored_columns=match.ignored,
@@ -214,7 +300,13 @@ def ingest_on_spark(spark, sources: dict[str, Path | str | None], out_dir: Path 
     results: dict[str, SourceRead | SparkRead] = {}
     try:
         for s, p in given.items():
-            results[s] = _spark_source(spark, p, s, rules, work) or read_source_checked(p, s, rules)
+            got = _spark_source(spark, p, s, rules, work) or _spark_csv_source(spark, p, s, rules, work)
+            if got is None or isinstance(got, str):
+                read = read_source_checked(p, s, rules)
+                if got:
+                    read.report.notes.append(f"read on the driver, not on Spark: {got}")
+                got = read
+            results[s] = got
         return _write(results, Path(out_dir))
     finally:
         for s in given:
