@@ -6,9 +6,11 @@ Spark SQL (one window per key) and worded by validate.duplicate_reasons. The res
 `linkage.ingest.ingest` writes, equal to them: workspace tables, quarantine/, repairs/ and
 ingest_summary.json.
 
-CSV and JSON Lines sources are still read on the driver by linkage.ingest (their row numbers,
-ragged rows and legacy encodings need the whole file in order; docs/spark.md). So is a Parquet
-file Spark cannot read: the driver's reader then gives the same clear error as the DuckDB engine.
+A CSV source is read by Spark as text lines and split in the executors as csv_reader splits it
+(linkage/backends/spark/ingest_csv.py), then checked the same way. A CSV file it cannot read
+alike, and JSON Lines sources, are read on the driver by linkage.ingest (docs/spark.md). So is a
+Parquet file Spark cannot read: the driver's reader then gives the same clear error as the DuckDB
+engine.
 """
 
 from __future__ import annotations
