@@ -246,7 +246,8 @@ def conditional_correction(levels: np.ndarray, model: Model, weights: np.ndarray
     inherited from the father) is often that province too, so "same birth province, same
     hometown province, same address province" is one fact counted three times. The chain rule,
     P(a, b | non-match) = P(a | non-match) * P(b | a, non-match), asks for u given the first
-    agreement; training measures it (linkage/train.py). Where several conditions hold, the one
+    agreement; training measures it (linkage/train.py). A corrected weight is never below
+    log2(m) (u is at most 1). Where several conditions hold, the one
     under which the pair's level is least surprising among non-matches (the largest u_given, the
     smallest weight) stands: the joint u is not measured, and counting a fact twice is the error
     this corrects. A model without conditions is unchanged."""
@@ -270,7 +271,10 @@ def conditional_correction(levels: np.ndarray, model: Model, weights: np.ndarray
             rows = at & (lv >= 0)
             best[rows] = np.fmin(best[rows], ratio[lv[rows]])
         has = ~np.isnan(best)
-        weights[has, j] += best[has]
+        # u given a condition is at most 1, so no agreement weighs less than log2(m): at a
+        # term-frequency level the ratio applied to a common value's frequency could go below
+        floor = np.log2(np.maximum([p.m for p in c.levels], _P_FLOOR))[lv[has]]
+        weights[has, j] = np.maximum(weights[has, j] + best[has], floor)
     return weights
 
 

@@ -195,3 +195,20 @@ def test_places_measured_among_random_pairs(sample_ctx):
     independent = match_weights(levels, model)[0]
     assert conditioned[names.index("birth_place")] == independent[names.index("birth_place")]
     assert conditioned[names.index("hometown")] < independent[names.index("hometown")] - 1.0
+
+
+def test_a_condition_never_takes_a_weight_below_log2_m():
+    """Given the full name's family_middle level the family name agrees for certain (u_given 1):
+    a common family name's term-frequency weight must not turn negative beyond log2(m)."""
+    settings = load_settings()
+    model = default_model(settings, "test")
+    fam = model.comparison("family_name")
+    fam.levels[0].u_given["name_family_middle"] = 1.0
+    model.conditions = [{"name": "name_family_middle", "comparison": "full_name", "levels": ["family_middle"], "pairs": 1000}]
+    names = [c.name for c in settings.comparisons]
+    levels = np.full((1, len(names)), -1, dtype=np.int8)
+    levels[0, names.index("full_name")] = settings.comparison("full_name").level_ids().index("family_middle")
+    levels[0, names.index("family_name")] = 0
+    common = {"family_name": {0: np.array([0.38])}}  # "Nguyễn": 38% of persons
+    w = match_weights(levels, model, common)[0, names.index("family_name")]
+    assert w == pytest.approx(math.log2(fam.levels[0].m))
