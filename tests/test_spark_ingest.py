@@ -178,12 +178,15 @@ def test_a_bad_csv_is_read_on_spark_as_on_the_driver(tmp_path, spark, on_driver)
     assert any("data row 25" in n for n in summary["notes"])
 
 
-@pytest.mark.parametrize("case", ["legacy", "multiline"])
+@pytest.mark.parametrize("case", ["legacy", "late_legacy", "multiline"])
 def test_a_csv_spark_cannot_read_alike_goes_to_the_driver(tmp_path, spark, on_driver, case):  # noqa: F811
     lines = ["wanted_id,full_name,identifying_marks"] + [f"W{i},Nguyễn Văn Mẫu {i},nốt ruồi" for i in range(6)]
     if case == "multiline":
         lines[3] = 'W2,Nguyễn Văn Mẫu 2,"sẹo ở trán\nnốt ruồi"'
         data = "\n".join(lines).encode("utf-8")
+    elif case == "late_legacy":  # a UTF-8 head, one VNI line at the end
+        lines += [f"W{i},Nguyễn Văn Mẫu {i},sẹo" for i in range(6, 300)]
+        data = "\n".join(lines).encode("utf-8") + encode_legacy("\nW999,Nguyễn Văn Mẫu,sẹo\n", VNI)
     else:
         data = encode_legacy("\n".join(lines), VNI)
     src = tmp_path / "wanted.csv"
@@ -195,3 +198,4 @@ def test_a_csv_spark_cannot_read_alike_goes_to_the_driver(tmp_path, spark, on_dr
     sb = json.loads((tmp_path / "spark" / "ingest_summary.json").read_text(encoding="utf-8"))["sources"]["wanted"]
     note = sb["notes"].pop()
     assert note.startswith("read on the driver, not on Spark") and sa == sb
+    assert {"legacy": "encoding", "late_legacy": "not UTF-8", "multiline": "quote"}[case] in note

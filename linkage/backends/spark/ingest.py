@@ -182,7 +182,7 @@ def csv_check_batches(batches: Iterator[pa.RecordBatch], plan, offsets: dict[int
 
     for item in partial_raw(offsets, plan)(batches):
         if item is None:
-            yield from note_lines(KIND_FALLBACK, ["a record spanning lines"], schema).to_batches()
+            yield from note_lines(KIND_FALLBACK, ["lines that are not one record each"], schema).to_batches()
             continue
         yield from check_raw(item[0], [], source, str(plan.path), plan.match, rules, schema)
 
@@ -219,7 +219,7 @@ def _spark_csv_source(spark, path: Path, source: str, rules: Path | None, work: 
                  rules=str(rules) if rules else None, schema=schema)
     lines.mapInArrow(fn, from_arrow_schema(schema)).write.mode("overwrite").parquet(str(out))
     if spark.read.parquet(str(out)).filter(f"_kind = {ic.KIND_FALLBACK}").limit(1).count():
-        return "a quoted field spanning lines"
+        return "lines that do not split one record each (a quoted field spanning lines?)"
     dups = repeated_ids(spark, out, source).orderBy(ROW).toArrow()
     if dups.num_rows:
         wanted = dups.column(ROW).to_numpy().astype(np.int64)

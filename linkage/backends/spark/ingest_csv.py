@@ -6,8 +6,8 @@ and validate them with check_rows, as for a Parquet source (linkage/backends/spa
 A file this cannot read exactly as csv_reader does goes back to the driver's reader, with a note
 in the summary saying why (`fallback_reason`): not UTF-8 (legacy encodings and UTF-16 are decoded
 whole on the driver), blank lines before the header, a quoted field spanning lines (or a stray
-quote: a line with an odd number of quote characters), a byte that is not UTF-8 after the head, a
-file with no data row that parses (the driver's reader words that error).
+quote: a line with an odd number of quote characters), a byte that is not UTF-8 after the head
+(`is_valid_utf8`), a file with no data row that parses (the driver's reader words that error).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def line_offsets(lines) -> tuple[dict[int, int], int, str | None]:
     stats = lines.selectExpr(
         "_b", "CAST(value <> '' AS INT) AS ne",
         "CAST((length(value) - length(replace(value, '\"', ''))) % 2 = 1 AS INT) AS odd",
-        "CAST(instr(value, '\ufffd') > 0 AS INT) AS bad",
+        "CAST(NOT is_valid_utf8(value) AS INT) AS bad",  # Spark keeps a line's bytes as they are
     ).groupBy("_b").agg({"ne": "sum", "odd": "sum", "bad": "sum"}).collect()
     rows = sorted((int(r["_b"]), int(r["sum(ne)"] or 0), int(r["sum(odd)"] or 0), int(r["sum(bad)"] or 0))
                   for r in stats)
@@ -94,7 +94,7 @@ def line_offsets(lines) -> tuple[dict[int, int], int, str | None]:
     if any(r[2] for r in rows):
         return offsets, total, "a quoted field spanning lines, or a stray quote character"
     if any(r[3] for r in rows):
-        return offsets, total, "bytes that are not UTF-8 after the first MiB (or a U+FFFD character)"
+        return offsets, total, "bytes that are not UTF-8 further on than the head the encoding was guessed from"
     return offsets, total, None
 
 
