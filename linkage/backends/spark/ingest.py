@@ -219,11 +219,11 @@ def _spark_csv_source(spark, path: Path, source: str, rules: Path | None, work: 
                  rules=str(rules) if rules else None, schema=schema)
     lines.mapInArrow(fn, from_arrow_schema(schema)).write.mode("overwrite").parquet(str(out))
     if spark.read.parquet(str(out)).filter(f"_kind = {ic.KIND_FALLBACK}").limit(1).count():
-        return "lines that do not split one record each (a quoted field spanning lines?)"
-    dups = repeated_ids(spark, out, source).orderBy(ROW).toArrow()
-    if dups.num_rows:
-        wanted = dups.column(ROW).to_numpy().astype(np.int64)
-        first = dups.column("_first").to_numpy().astype(np.int64)
+        return "lines that do not split one record each (a quoted field spanning lines, or bytes that are not UTF-8)"
+    dups = repeated_ids(spark, out, source).orderBy(ROW).toPandas()  # a few bytes per repeated id
+    if len(dups):
+        wanted = dups[ROW].to_numpy(np.int64)
+        first = dups["_first"].to_numpy(np.int64)
         fn = partial(csv_duplicate_batches, plan=plan, offsets=offsets, wanted=wanted, first=first, source=source,
                      schema=schema)
         lines.mapInArrow(fn, from_arrow_schema(schema)).write.mode("overwrite").parquet(str(dup_out))

@@ -83,7 +83,7 @@ def line_offsets(lines) -> tuple[dict[int, int], int, str | None]:
     stats = lines.selectExpr(
         "_b", "CAST(value <> '' AS INT) AS ne",
         "CAST((length(value) - length(replace(value, '\"', ''))) % 2 = 1 AS INT) AS odd",
-        "CAST(NOT is_valid_utf8(value) AS INT) AS bad",  # Spark keeps a line's bytes as they are
+        f"CAST({_not_utf8(lines.sparkSession)} AS INT) AS bad",
     ).groupBy("_b").agg({"ne": "sum", "odd": "sum", "bad": "sum"}).collect()
     rows = sorted((int(r["_b"]), int(r["sum(ne)"] or 0), int(r["sum(odd)"] or 0), int(r["sum(bad)"] or 0))
                   for r in stats)
@@ -96,6 +96,13 @@ def line_offsets(lines) -> tuple[dict[int, int], int, str | None]:
     if any(r[3] for r in rows):
         return offsets, total, "bytes that are not UTF-8 further on than the head the encoding was guessed from"
     return offsets, total, None
+
+
+def _not_utf8(spark) -> str:
+    """SQL true for a line that is not UTF-8 (Spark keeps a line's bytes as they are). Before Spark
+    4 there is no is_valid_utf8: such a line then fails the executors' split (Arrow checks UTF-8),
+    which falls back too, with a vaguer note."""
+    return "NOT is_valid_utf8(value)" if int(spark.version.split(".")[0]) >= 4 else "false"
 
 
 def raw_batches(batches: Iterator[pa.RecordBatch], offsets: dict[int, int], headers: list[str], delimiter: str,
