@@ -170,9 +170,17 @@ def _check_rows(path: Path, raw: RawTable, whole: bytes | None) -> None:
             f"{raw.problems[0].row_number})")
     last = raw.problems[-1] if raw.problems else None
     if last is not None and last.row_number == raw.rows_read and not _ends_with_newline(path, whole):
-        if last.raw.count(raw.delimiter or ",") + 1 < width:
-            raw.notes.append(f"the last row (data row {last.row_number}) is incomplete and has no line end: "
-                             "the file may be truncated")
+        note = cut_row_note(last, raw.delimiter, width)
+        if note:
+            raw.notes.append(note)
+
+
+def cut_row_note(last: RowProblem, delimiter: str | None, width: int) -> str | None:
+    """The note on a ragged last row with too few fields in a file with no final line end."""
+    if last.raw.count(delimiter or ",") + 1 < width:
+        return (f"the last row (data row {last.row_number}) is incomplete and has no line end: "
+                "the file may be truncated")
+    return None
 
 
 def _ends_with_newline(path: Path, whole: bytes | None) -> bool:

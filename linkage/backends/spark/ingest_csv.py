@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from linkage.ingest.csv_reader import convert_options, layout, parse_options, ragged_row
+from linkage.ingest.csv_reader import convert_options, cut_row_note, layout, parse_options, ragged_row
 from linkage.ingest.mapping import HeaderMatch, load_mappings, match_headers
 from linkage.ingest.pipeline import _peek_text, _require_columns
 from linkage.ingest.raw import RawTable, RowProblem, empty_to_null, positional_names
@@ -151,7 +151,7 @@ def _split(lines: pa.Array, rows: np.ndarray, headers: list[str], names: list[st
     lost = []
 
     def on_invalid(row) -> str:
-        if row.number is None:
+        if row.number is None or not 1 <= row.number <= len(rows):
             lost.append(row)
         else:
             problems.append(ragged_row(int(rows[row.number - 1]), row))
@@ -174,17 +174,15 @@ def _split(lines: pa.Array, rows: np.ndarray, headers: list[str], names: list[st
 
 def last_row_note(path: Path, q: pa.Table, rows_read: int, delimiter: str, width: int) -> str | None:
     """csv_reader._check_rows's note on a cut last row (only a ragged last row can be one)."""
-    if not q.num_rows:
+    last = q.filter(pc.and_(pc.equal(q.column("row_number"), rows_read), pc.is_null(q.column("column"))))
+    if not last.num_rows:
         return None
-    for n, col, rec in zip(q.column("row_number").to_pylist(), q.column("column").to_pylist(),
-                           q.column("record").to_pylist()):
-        if n == rows_read and col is None:
-            with path.open("rb") as f:
-                f.seek(-1, 2)
-                ends = f.read(1) == b"\n"
-            if not ends and json.loads(rec)["_raw"].count(delimiter) + 1 < width:
-                return f"the last row (data row {n}) is incomplete and has no line end: the file may be truncated"
-    return None
+    with path.open("rb") as f:
+        f.seek(-1, 2)
+        if f.read(1) == b"\n":
+            return None
+    raw = json.loads(last.column("record")[0].as_py())["_raw"]
+    return cut_row_note(RowProblem(rows_read, "", raw), delimiter, width)
 
 
 def partial_raw(offsets: dict[int, int], p: CsvPlan, wanted: np.ndarray | None = None):
