@@ -229,8 +229,7 @@ def _spark_csv_source(spark, path: Path, source: str, rules: Path | None, work: 
         lines.mapInArrow(fn, from_arrow_schema(schema)).write.mode("overwrite").parquet(str(dup_out))
     got = collect(out, dup_out, source, path, plan.match, total - 1, CSV, plan.encoding, plan.delimiter)
     q = got.quarantine
-    ragged = sum(c is None for c in q.column("column").to_pylist())
-    if ragged == total - 1:
+    if q.column("column").null_count == total - 1:  # every row ragged
         return None  # no row has the header's width: the driver's reader gives the error
     last = ic.last_row_note(path, q, total - 1, plan.delimiter, len(plan.headers))
     got.report.notes = plan.notes + ([last] if last else []) + plan.match.notes
