@@ -8,6 +8,8 @@ data folder's wanted, residents and id_cards CSVs; prints each one's wall time, 
 Spark path handed to the driver (with its note), and whether the two results are equal: the
 quarantine and repairs files row for row, the summaries' sources, and every workspace table
 (same columns and types, same rows: EXCEPT ALL both ways, the same count, `_row` ascending).
+`--damage N`: the same on a copy with every N-th data line damaged (blank lines, ragged rows,
+repeated ids, empty names, cut ids), so the quarantine is not empty.
 """
 
 from __future__ import annotations
@@ -64,16 +66,47 @@ def compare(a: Path, b: Path) -> list[str]:
     return diffs
 
 
+def damage(data: Path, every: int) -> Path:
+    """A copy of the CSVs with every `every`-th data line damaged, in turn: a blank line added, a
+    field added (ragged), the previous line's id (a repeat), the name emptied, the id cut short.
+    Synthetic rows only; written once into <data>/damaged_<every>/."""
+    out = data / f"damaged_{every}"
+    if (out / "id_cards.csv").is_file():
+        return out
+    out.mkdir(exist_ok=True)
+    for s in SOURCES:
+        lines = (data / f"{s}.csv").read_text(encoding="utf-8").split("\n")
+        for k, i in enumerate(range(every, len(lines) - 1, every)):
+            f = lines[i].split(",", 2)
+            if len(f) < 3:
+                continue
+            kind = k % 5
+            if kind == 0:
+                lines[i] = lines[i] + "\n"
+            elif kind == 1:
+                lines[i] = lines[i] + ",extra"
+            elif kind == 2:
+                lines[i] = lines[i - 1].split(",", 1)[0] + "," + f[1] + "," + f[2]
+            elif kind == 3:
+                lines[i] = f[0] + ",," + f[2]
+            else:
+                lines[i] = f[0][:5] + "," + f[1] + "," + f[2]
+        (out / f"{s}.csv").write_text("\n".join(lines), encoding="utf-8")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, required=True, help="a folder with wanted.csv, residents.csv, id_cards.csv")
     ap.add_argument("--master", default="local[2]")
+    ap.add_argument("--damage", type=int, default=0, help="damage every N-th data line of a copy (see damage())")
     args = ap.parse_args()
-    files = {s: args.data / f"{s}.csv" for s in SOURCES}
-    out = ROOT / "bench" / "out" / f"spark_ingest_{args.data.name}"
+    data = damage(args.data, args.damage) if args.damage else args.data
+    files = {s: data / f"{s}.csv" for s in SOURCES}
+    out = ROOT / "bench" / "out" / f"spark_ingest_{args.data.name}{f'_damaged_{args.damage}' if args.damage else ''}"
     shutil.rmtree(out, ignore_errors=True)
     sizes = {s: round(p.stat().st_size / 2**20, 1) for s, p in files.items()}
-    print(f"files (MiB): {sizes}")
+    print(f"files (MiB): {sizes}{f'; every {args.damage}th data line damaged' if args.damage else ''}")
 
     t = time.perf_counter()
     ingest(files, out / "duck")
@@ -103,7 +136,7 @@ def main() -> None:
     print(f"Spark engine ingest ({args.master}): {wall:.1f} s; read on the driver: {on_driver or 'none'}")
     for s, r in report.sources.items():
         print(f"  {s}: read {r.rows_read}, accepted {r.rows_accepted}, quarantined {r.rows_quarantined}, "
-              f"notes {r.notes}")
+              f"reasons {r.reasons}, notes {r.notes}")
     diffs = compare(out / "duck", out / "spark")
     print("parity: " + ("all files and workspace tables equal" if not diffs else f"DIFFERENT: {diffs}"))
     spark.stop()
