@@ -9,8 +9,8 @@ column, probabilities within 1e-9), each stage's seconds, and the Spark executor
 per core (the figures behind docs/spark.md's sizing). Prints everything; writes summary.json.
 The rules are a copy of rules/ taken at the start (or --rules DIR), so an edit in the tree during
 the benchmark cannot reach one engine's run and not the other's. `--parquet`: the generated files
-as Parquet, so the Spark engine validates them on Spark (its ingest reads CSV on the driver); the
-two runs' quarantine and repairs files are then compared too.
+as Parquet (both CSV and Parquet are ingested on Spark; bench/bench_spark_ingest.py measures the
+CSV path); the two runs' quarantine and repairs files are then compared too.
 """
 
 from __future__ import annotations
