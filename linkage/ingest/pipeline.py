@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from typing import Any
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -136,8 +137,12 @@ def ingest(sources: Mapping[str, Path | str | None], out_dir: Path | str, rules:
         check_source(s)
     if not given:
         raise InputError("no source given: pass at least one of wanted, residents, id_cards")
-    results = {s: read_source_checked(p, s, rules) for s, p in given.items()}
-    out = Path(out_dir)
+    return write_ingest({s: read_source_checked(p, s, rules) for s, p in given.items()}, Path(out_dir))
+
+
+def write_ingest(results: Mapping[str, Any], out: Path) -> IngestReport:
+    """The files ingest writes, from what was read (a SourceRead, or the Spark engine's read whose
+    accepted rows are a Parquet file): quarantine, repairs, the workspace and the summary."""
     report = IngestReport(out_dir=out, workspace=out / WORKSPACE, summary=out / SUMMARY)
     for source, r in results.items():
         target = out / "quarantine" / f"{source}.parquet"

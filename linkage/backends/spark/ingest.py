@@ -27,15 +27,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from linkage.ingest import quarantine
-from linkage.ingest.atomic import write_json, write_parquet
 from linkage.ingest.contract import COLUMNS, KEY, ROW
 from linkage.ingest.mapping import HeaderMatch, load_mappings, match_headers
-from linkage.ingest.pipeline import SUMMARY, SourceRead, _require_columns, check_rows, read_source_checked
+from linkage.ingest.pipeline import SourceRead, _require_columns, check_rows, read_source_checked, write_ingest
 from linkage.ingest.raw import RawTable, positional_names
 from linkage.ingest.report import IngestReport, SourceReport
 from linkage.ingest.sniff import CSV, PARQUET, check_readable, read_head
 from linkage.ingest.validate import Finding, duplicate_reasons
-from linkage.ingest.workspace import WORKSPACE, write_tables
 
 KIND_ACCEPTED, KIND_QUARANTINE, KIND_REPAIR, KIND_NOTE = 0, 1, 2, 3
 _Q = [f"q_{n}" for n in quarantine.SCHEMA.names]
@@ -308,27 +306,12 @@ def ingest_on_spark(spark, sources: dict[str, Path | str | None], out_dir: Path 
                     read.report.notes.append(f"read on the driver, not on Spark: {got}")
                 got = read
             results[s] = got
-        return _write(results, Path(out_dir))
+        return write_ingest(results, Path(out_dir))
     finally:
         for s in given:
             for name in (f"ingest_{s}", f"ingest_{s}_dups"):
                 shutil.rmtree(work / name, ignore_errors=True)
             (work / f"accepted_{s}.parquet").unlink(missing_ok=True)
-
-
-def _write(results: dict[str, SourceRead | SparkRead], out: Path) -> IngestReport:
-    """The files linkage.ingest.ingest writes, from what was read."""
-    report = IngestReport(out_dir=out, workspace=out / WORKSPACE, summary=out / SUMMARY)
-    for source, r in results.items():
-        target = out / "quarantine" / f"{source}.parquet"
-        write_parquet(r.quarantine, target)
-        report.quarantine[source] = target
-        report.sources[source] = r.report
-        report.repairs[source] = out / "repairs" / f"{source}.parquet"
-        write_parquet(r.repairs, report.repairs[source])
-    write_tables(report.workspace, {s: r.accepted for s, r in results.items()})
-    write_json(report.to_dict(), report.summary)
-    return report
 
 
 def ingest_for_run(sources: dict[str, Path | str | None], out_dir: Path, rules: Path | None, settings,
