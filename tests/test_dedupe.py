@@ -90,6 +90,20 @@ def test_outputs_schema(generated) -> None:
     assert summary["counts"]["records_in_clusters"] == len(clusters)
 
 
+def _every_pair(tmp_path: Path, rows: list[dict[str, str]], columns: list[str] = COLUMNS) -> pd.DataFrame:
+    """Dedupe the rows with every pair written (the floor lowered in a copy of the rules); the
+    pairs indexed by (wanted_id_l, wanted_id_r)."""
+    tmp_path.mkdir(exist_ok=True)
+    path = tmp_path / "list.csv"
+    pd.DataFrame(rows, columns=columns).to_csv(path, index=False)
+    rules = tmp_path / "rules"
+    shutil.copytree(Path(cli.__file__).resolve().parent / "rules", rules)
+    text = (rules / "dedupe.yaml").read_text(encoding="utf-8").replace("floor_weight: -6.0", "floor_weight: -1000")
+    (rules / "dedupe.yaml").write_text(text, encoding="utf-8")
+    _run(path, tmp_path / "out", "--rules", str(rules))
+    return pd.read_parquet(tmp_path / "out" / "pairs.parquet").set_index(["wanted_id_l", "wanted_id_r"])
+
+
 def _person(i: str, name: str, **kw: str) -> dict[str, str]:
     row = {c: "" for c in COLUMNS}
     row.update(wanted_id=i, full_name=name, gender="Nam", birth_date="12/03/1990",
@@ -176,15 +190,7 @@ def test_siblings_with_alike_given_names_are_not_one_person(tmp_path: Path) -> N
         _person("TN-3", "Tran Minh Hung", birth_date="2003", father_name="Tran Van Tien", hometown=home,
                 issuing_unit="Công an tỉnh Bắc Ninh", offence="Cướp tài sản"),
     ]
-    path = tmp_path / "family.csv"
-    pd.DataFrame(rows, columns=COLUMNS).to_csv(path, index=False)
-    # every pair written (floor lowered in a copy of the rules), to see the brothers' pair
-    rules = tmp_path / "rules"
-    shutil.copytree(Path(cli.__file__).resolve().parent / "rules", rules)
-    text = (rules / "dedupe.yaml").read_text(encoding="utf-8").replace("floor_weight: -6.0", "floor_weight: -1000")
-    (rules / "dedupe.yaml").write_text(text, encoding="utf-8")
-    _run(path, tmp_path / "out", "--rules", str(rules))
-    pairs = pd.read_parquet(tmp_path / "out" / "pairs.parquet").set_index(["wanted_id_l", "wanted_id_r"])
+    pairs = _every_pair(tmp_path, rows)  # to see the brothers' pair
     assert bool(pairs.loc[("TN-1", "TN-3"), "link"])
     brothers = pairs.loc[("TN-1", "TN-2")]
     assert not bool(brothers["link"])
@@ -209,14 +215,7 @@ def test_cannot_link_two_ids_two_genders_two_dates(tmp_path: Path) -> None:
         _person("TN-5", "Le Huu Phuc", birth_date="1974", id_number="087074615357", issuing_unit="Công an tỉnh An Giang",
                 **family),
     ]
-    path = tmp_path / "family.csv"
-    pd.DataFrame(rows, columns=COLUMNS).to_csv(path, index=False)
-    rules = tmp_path / "rules"
-    shutil.copytree(Path(cli.__file__).resolve().parent / "rules", rules)
-    text = (rules / "dedupe.yaml").read_text(encoding="utf-8").replace("floor_weight: -6.0", "floor_weight: -1000")
-    (rules / "dedupe.yaml").write_text(text, encoding="utf-8")
-    _run(path, tmp_path / "out", "--rules", str(rules))
-    pairs = pd.read_parquet(tmp_path / "out" / "pairs.parquet").set_index(["wanted_id_l", "wanted_id_r"])
+    pairs = _every_pair(tmp_path, rows)
     reasons = pairs["cannot_link"].dropna().to_dict()
     assert reasons[("TN-1", "TN-2")] == "two_birth_dates"
     assert reasons[("TN-1", "TN-3")] == "two_personal_ids"
@@ -241,10 +240,7 @@ def test_cannot_link_two_ids_two_genders_two_dates(tmp_path: Path) -> None:
     same_id = [_person("TN-1", "Lê Hữu Phúc", birth_date="25/10/1974", id_number="087074615352", **family),
                _person("TN-2", "Lê Hữu Phúc", birth_date="21/11/1968", id_number="087074615352",
                        issuing_unit="Công an tỉnh An Giang", **family)]
-    path2 = tmp_path / "same_id.csv"
-    pd.DataFrame(same_id, columns=COLUMNS).to_csv(path2, index=False)
-    _run(path2, tmp_path / "out2", "--rules", str(rules))
-    pair = pd.read_parquet(tmp_path / "out2" / "pairs.parquet").iloc[0]
+    pair = _every_pair(tmp_path / "same_id", same_id).iloc[0]
     assert pd.isna(pair["cannot_link"]) and bool(pair["link"])
 
 
@@ -268,14 +264,7 @@ def test_two_given_names_unless_the_change_of_name_is_shown(tmp_path: Path) -> N
                 hometown="Xã Hưng Đạo, Huyện Hòa An, Tỉnh Cao Bằng", issuing_unit="Công an tỉnh Cao Bằng"),
         _person("TN-6", "Nông Văn Tám", birth_date="03/03/1988", hometown="Xã Hưng Đạo, Huyện Hòa An, Tỉnh Cao Bằng"),
     ]
-    path = tmp_path / "names.csv"
-    pd.DataFrame(rows, columns=COLUMNS + ["other_names"]).to_csv(path, index=False)
-    rules = tmp_path / "rules"
-    shutil.copytree(Path(cli.__file__).resolve().parent / "rules", rules)
-    text = (rules / "dedupe.yaml").read_text(encoding="utf-8").replace("floor_weight: -6.0", "floor_weight: -1000")
-    (rules / "dedupe.yaml").write_text(text, encoding="utf-8")
-    _run(path, tmp_path / "out", "--rules", str(rules))
-    pairs = pd.read_parquet(tmp_path / "out" / "pairs.parquet").set_index(["wanted_id_l", "wanted_id_r"])
+    pairs = _every_pair(tmp_path, rows, COLUMNS + ["other_names"])
     twins = pairs.loc[("TN-1", "TN-2")]
     assert twins["cannot_link"] == "two_given_names" and not bool(twins["link"])
     assert "two given names" in twins["explanation"]
