@@ -234,6 +234,13 @@ def match_weights(levels: np.ndarray, model: Model, tf_values: TfValues | None =
     return absorb(levels, model, out)
 
 
+def condition_rows(levels: np.ndarray, model: Model, comparison: str, level_ids: list[str]) -> np.ndarray:
+    """The pairs whose `comparison` is at one of `level_ids`: where a condition holds."""
+    ids = [lv.id for lv in model.comparison(comparison).levels]
+    j = [c.name for c in model.comparisons].index(comparison)
+    return np.isin(levels[:, j], [ids.index(lv) for lv in level_ids])
+
+
 def conditional_correction(levels: np.ndarray, model: Model, weights: np.ndarray) -> np.ndarray:
     """Where a condition holds (the full name agrees; the birth place agrees), weigh the other
     comparisons against the non-matches that meet it, not against strangers (in place): each
@@ -253,11 +260,9 @@ def conditional_correction(levels: np.ndarray, model: Model, weights: np.ndarray
     this corrects. A model without conditions is unchanged."""
     if not model.conditions:
         return weights
-    names = [c.name for c in model.comparisons]
     held = []
     for cond in model.conditions:
-        ids = [lv.id for lv in model.comparison(cond["comparison"]).levels]
-        at = np.isin(levels[:, names.index(cond["comparison"])], [ids.index(lv) for lv in cond["levels"]])
+        at = condition_rows(levels, model, cond["comparison"], cond["levels"])
         if at.any():
             held.append((cond["name"], at))
     for j, c in enumerate(model.comparisons):

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from linkage.compare import Gammas, compare
-from linkage.model import ComparisonParams, Model, default_model, match_weights, prior_weight
+from linkage.model import ComparisonParams, Model, condition_rows, default_model, match_weights, prior_weight
 from linkage.settings import Settings
 
 Log = Callable[[str], None]
@@ -151,7 +151,6 @@ def estimate_u_given(
     by `prior_pairs` pseudo-pairs; a level seen fewer than `min_level_pairs` times in the baseline
     keeps its plain u (no estimate of its dependence), and a condition met by fewer than
     `min_pairs` pairs changes nothing: the model says so."""
-    names = [c.name for c in model.comparisons]
     seed = int(settings.model.get("seed", 42))
     for cond in settings.model.get("conditional_u") or []:
         minimum = int(cond.get("min_pairs", 500))
@@ -163,8 +162,7 @@ def estimate_u_given(
             met, weight, base = found
             what = "namesake pairs"
         else:
-            ids = [lv.id for lv in model.comparison(cond["given"]).levels]
-            at = (np.isin(random.levels[:, names.index(cond["given"])], [ids.index(lv) for lv in cond["levels"]])
+            at = (condition_rows(random.levels, model, cond["given"], cond["levels"])
                   if random is not None else np.zeros(0, dtype=bool))
             if int(at.sum()) < minimum:
                 model.warnings.append(f"conditional u '{cond['name']}': only {int(at.sum())} random pairs with {cond['given']} at {'/'.join(cond['levels'])} (< {minimum}); comparisons taken as independent of it")
@@ -185,13 +183,12 @@ def _set_u_given(model: Model, cond: dict, met: Gammas, weight: np.ndarray | Non
         j = names.index(name)
         c = model.comparisons[j]
         shares, _ = _level_shares(met.levels[:, j], len(c.levels), weight)
-        base_shares, _ = _level_shares(base.levels[:, j], len(c.levels))
-        base_counts = np.bincount(base.levels[base.levels[:, j] >= 0, j].astype(np.int64), minlength=len(c.levels))
+        base_shares, base_total = _level_shares(base.levels[:, j], len(c.levels))
         n_obs = int((met.levels[:, j] >= 0).sum())
         if not n_obs:
             continue
         for k, lv in enumerate(c.levels):
-            if base_counts[k] < min_level:
+            if round(base_shares[k] * base_total) < min_level:  # unweighted: shares x total are counts
                 continue
             shrunk = (shares[k] * n_obs + alpha * base_shares[k]) / (n_obs + alpha)  # in units of sampled pairs
             lv.u_given[cond["name"]] = float(lv.u * shrunk / base_shares[k])
