@@ -271,3 +271,71 @@ def test_the_mother_in_the_wanted_persons_own_commune_says_little(tmp_path: Path
     # the wanted person's too, so he does not count for her either
     m = out[out["relation"] == "mother"].set_index("person_id").loc["025158000022"]
     assert m["probable"] and m["mw_spouse"] < 0
+
+
+def _card(pid: str, name: str, gender: str, birth: str, home: str, addr: str, issued: str) -> dict[str, str]:
+    return {"card_number": pid, "old_id_number": "", "full_name": name, "gender": gender, "birth_date": birth,
+            "hometown": home, "permanent_address": addr, "issue_date": issued}
+
+
+def test_the_wanted_persons_old_card_gives_the_family_home(tmp_path: Path) -> None:
+    """The wanted person moved to Cà Mau; the notice and the residents record give only the new
+    address. Their ID card, issued before the move, still prints the family home, where a man with
+    the father's common name lives (hometown given with the province only, as are the wanted
+    person's). The card's address is one more place the person lived: he shares the household
+    address (before, a card older than the residents record was ignored, and he was a namesake
+    in another hamlet of the province)."""
+    home = "Tỉnh Phú Thọ"
+    family_home = "Thôn 3, Xã Văn Lang, Huyện Hạ Hòa, Tỉnh Phú Thọ"
+    new_addr = "Số 12 đường Lê Lợi, Xã Đông Hải, Tỉnh Cà Mau"
+    names = dict(father="Nguyễn Văn Hùng", mother="Trần Thị Hạnh")
+    me = _resident("025185000031", "Nguyễn Văn Tài", "Nam", "10/10/1985", home, new_addr, **names)
+    father = _resident("025155000032", "Nguyễn Văn Hùng", "Nam", "1955", home, family_home)
+    others = [_resident(f"0251500000{i:02d}", "Nguyễn Văn Hùng", "Nam", f"195{i % 10}", home,
+                        f"Thôn {i + 10}, Xã Văn Lang, Huyện Hạ Hòa, Tỉnh Phú Thọ" if i < 2 else f"Thôn 1, {OTHER_HOMES[i % 5]}")
+              for i in range(12)]
+    wanted = [dict(_wanted("TN-8", "Nguyễn Văn Tài", "Nam", "10/10/1985", home, **names), permanent_address=new_addr)]
+    w, r = _write(tmp_path / "in", wanted, [me, father] + others + _filler(3000))
+    cards = tmp_path / "in" / "id_cards.csv"
+    pd.DataFrame([_card("025185000031", "Nguyễn Văn Tài", "Nam", "10/10/1985", home, family_home, "2015-03-02")]
+                 ).to_csv(cards, index=False)
+    matches = tmp_path / "matches.parquet"
+    pq.write_table(pa.table({"wanted_id": ["TN-8"], "person_id": ["025185000031"], "match_probability": [0.99]}), matches)
+    find_relatives(w, r, tmp_path / "out", id_cards=cards, matches=matches, threshold=0.01)
+    out = pd.read_parquet(tmp_path / "out" / "relatives.parquet")
+    f = out[out["relation"] == "father"].set_index("person_id")
+    top = f.loc["025155000032"]
+    rest = f.drop(index="025155000032")
+    assert top["rank"] == 1 and (rest["probability"] < top["probability"] / 5).all()
+    assert "cùng địa chỉ nhà (số nhà, thôn, ấp) theo căn cước của người bị truy nã" in top["explanation"]
+    # the men in other hamlets of that commune share the commune only
+    assert (rest["mw_household"] < top["mw_household"] - 4).all()
+    # without the card the family home is unknown: the man is one namesake among others
+    find_relatives(w, r, tmp_path / "plain", matches=matches, threshold=0.01)
+    plain = pd.read_parquet(tmp_path / "plain" / "relatives.parquet")
+    p = plain[(plain["relation"] == "father") & (plain["person_id"] == "025155000032")]
+    assert len(p) == 1 and p["mw_household"].iloc[0] < 1 and p["probability"].iloc[0] < top["probability"] / 5
+
+
+def test_a_father_born_in_the_wanted_persons_commune(tmp_path: Path) -> None:
+    """The hometowns are written with the province only (Tỉnh Phú Thọ) on both sides. Of two men
+    with the father's name, one was born in the commune where the wanted person was born: quê quán
+    follows the father, who is mostly born in his own, and a child is born where the parents live.
+    That is a commune, not only a province: his hometown level is birth_commune, and he weighs more
+    than the namesake born elsewhere in the province."""
+    home = "Tỉnh Phú Thọ"
+    birth = "Xã Văn Lang, Huyện Hạ Hòa, Tỉnh Phú Thọ"
+    names = dict(father="Nguyễn Văn Hùng", mother="Trần Thị Hạnh")
+    born_there = dict(_resident("025155000041", "Nguyễn Văn Hùng", "Nam", "1955", home, "Thôn 1, Xã Tân Phong, Tỉnh Sơn La"),
+                      birth_place=birth)
+    born_else = dict(_resident("025156000042", "Nguyễn Văn Hùng", "Nam", "1956", home, "Thôn 2, Xã Tân Phong, Tỉnh Sơn La"),
+                     birth_place="Xã Hương Cần, Huyện Thanh Sơn, Tỉnh Phú Thọ")
+    wanted = [dict(_wanted("TN-9", "Nguyễn Văn Tài", "Nam", "1982", home, **names), birth_place=birth)]
+    w, r = _write(tmp_path / "in", wanted, [born_there, born_else] + _filler(3000))
+    find_relatives(w, r, tmp_path / "out", threshold=0.01)
+    out = pd.read_parquet(tmp_path / "out" / "relatives.parquet")
+    f = out[out["relation"] == "father"].set_index("person_id")
+    there, other = f.loc["025155000041"], f.loc["025156000042"]
+    assert "sinh tại xã quê quán hoặc xã nơi sinh của đối tượng" in there["explanation"]
+    assert "quê quán cùng tỉnh" in other["explanation"]
+    assert there["mw_hometown"] > other["mw_hometown"] + 1 and there["rank"] == 1

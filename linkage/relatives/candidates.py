@@ -105,8 +105,7 @@ def _places(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame) -> None:
     same_w = np.zeros(len(p), bool)
     same_p = np.zeros(len(p), bool)
     any_w, any_r = np.zeros(len(p), bool), np.zeros(len(p), bool)
-    sides = ("perm", "cur", "id_perm", "id_cur") if "id_perm_ward" in w.columns else ("perm", "cur")
-    for a in sides:
+    for a in _wanted_sides(w):
         aw, ap = _take(w, f"{a}_ward", wi), _take(w, f"{a}_prov", wi)
         any_w |= pd.notna(ap)
         for b in ("perm", "cur"):
@@ -123,6 +122,14 @@ def _places(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame) -> None:
         any_r |= pd.notna(_take(r, f"{b}_prov", ri))
     p["address"] = np.where(same_w, "same_ward", np.where(same_p, "same_province",
                                                           np.where(any_w & any_r, "differ", "unknown")))
+
+
+def _wanted_sides(w: pd.DataFrame) -> tuple[str, ...]:
+    """The wanted person's addresses: the notice's (perm, cur), the identity record's (id_perm,
+    id_cur) and the address on the identity person's ID card (id_card: a card issued before a move
+    prints the family home), where the frame carries them."""
+    sides = ("perm", "cur") + (("id_perm", "id_cur") if "id_perm_ward" in w.columns else ())
+    return sides + (("id_card",) if "id_card_ward" in w.columns else ())
 
 
 def _spouse(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame, relation: str) -> None:
@@ -189,16 +196,21 @@ def _lives_share(r: pd.DataFrame, ri: np.ndarray, unit: str) -> np.ndarray:
     return sp + sc
 
 
+HOUSE_VIA = {"perm": "notice", "cur": "notice", "id_perm": "record", "id_cur": "record", "id_card": "card"}
+
+
 def _shares_house(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame) -> np.ndarray:
-    """The candidate lives at one of the wanted person's addresses (house, street or hamlet part
-    and commune), or the identity record's."""
+    """Where the candidate lives at one of the wanted person's addresses (house, street or hamlet
+    part and commune): which record gave that address (notice, record: the identity's residents
+    record, card: the identity person's ID card), else ""."""
     wi, ri = p["w_idx"].to_numpy(), p["r_idx"].to_numpy()
-    out = np.zeros(len(p), bool)
-    sides = ("perm", "cur", "id_perm", "id_cur") if "id_perm_house" in w.columns else ("perm", "cur")
-    for a in sides:
+    out = np.full(len(p), "", dtype=object)
+    for a in _wanted_sides(w):
         aw = _take(w, f"{a}_house", wi)
+        hit = np.zeros(len(p), bool)
         for b in ("perm", "cur"):
-            out |= pd.notna(aw) & (aw == _take(r, f"{b}_house", ri))
+            hit |= pd.notna(aw) & (aw == _take(r, f"{b}_house", ri))
+        out[hit & (out == "")] = HOUSE_VIA[a]
     return out
 
 
@@ -288,6 +300,17 @@ def _living_share(r: pd.DataFrame, unit: str) -> pd.Series:
     return _cached(r, f"_share_{unit}", make)
 
 
+def _born_in_wanted_commune(w: pd.DataFrame, r: pd.DataFrame, p: pd.DataFrame) -> np.ndarray:
+    """The candidate's birth commune is the wanted person's hometown commune or birth commune (the
+    notice's or the identity record's)."""
+    wi, ri = p["w_idx"].to_numpy(), p["r_idx"].to_numpy()
+    born = _take(r, "birth_ward", ri)
+    out = np.zeros(len(p), bool)
+    for a in [c for c in ("home_ward", "birth_ward", "id_birth_ward") if c in w.columns]:
+        out |= _same(_take(w, a, wi), born)
+    return out
+
+
 def _name_level(wn: np.ndarray, rn: np.ndarray) -> np.ndarray:
     return np.where(pd.notna(wn) & pd.notna(rn) & (wn == rn), "exact", "near")
 
@@ -315,9 +338,17 @@ def parents(w: pd.DataFrame, r: pd.DataFrame, relation: str, rules: RelativesRul
     tf = _cached(r, f"_tf_phon_{g}", lambda: _tf(r.loc[fits, "phon"]))
     p["name_u"] = pd.Series(_take(r, "phon", p["r_idx"].to_numpy())).map(tf).fillna(1.0 / max(int(fits.sum()), 1)).to_numpy()
     _places(w, r, p)
+    # born in the wanted person's hometown or birth commune, where the hometowns do not already agree
+    # to the commune: quê quán follows the father, who is mostly born in his own, and a child is born
+    # where the parents live; a hometown written with the province only then still meets a commune
+    born = _born_in_wanted_commune(w, r, p)
+    p["hometown"] = np.where(born & p["hometown"].isin(("same_province_only", "same_province", "unknown")).to_numpy(),
+                             "birth_commune", p["hometown"])
     _family_evidence(w, r, p, relation, ident)
     # household: where the candidate lives against where the wanted person lived, down to the house
-    p["household"] = np.where(_shares_house(w, r, p), "same_house", p["address"])
+    via = _shares_house(w, r, p)
+    p["household"] = np.where(via != "", "same_house", p["address"])
+    p["house_via"] = via
     # u of same_house: the share of the register living at the candidate's house address
     p["house_u"] = np.clip(-np.expm1(-_lives_share(r, p["r_idx"].to_numpy(), "house")), 1e-7, 1.0)
     _spouse(w, r, p, relation)

@@ -20,6 +20,10 @@ from linkage.normalize.names import normalize_names
 from linkage.normalize.table import normalize_table
 
 
+# The permanent address printed on a register person's ID card (ward, province, household key).
+CARD_COLUMNS = ("card_ward", "card_prov", "card_house")
+
+
 def _read(path: Path, source: str, rules: Path | None) -> tuple[pd.DataFrame, dict[str, int]]:
     got = read_source_checked(path, source, rules)
     if got.accepted.num_rows == 0 and source != "id_cards":
@@ -155,6 +159,8 @@ def register_keys(res: pd.DataFrame, cards: pd.DataFrame | None, rules: Path | N
     r["address_date"] = pd.to_datetime(_s(res, "updated_at"), errors="coerce")
     r["source"] = "residents"
     r = r.drop_duplicates("person_id", keep="first").reset_index(drop=True)
+    for col in CARD_COLUMNS:  # the address printed on the person's ID card (below)
+        r[col] = pd.Series(pd.NA, index=r.index, dtype="string")
     if cards is None or not len(cards):
         return r
     c = _common(cards, words)
@@ -172,7 +178,17 @@ def register_keys(res: pd.DataFrame, cards: pd.DataFrame | None, rules: Path | N
     r.loc[pos, "cur_ward"] = later["perm_ward"].to_numpy()
     r.loc[pos, "cur_prov"] = later["perm_prov"].to_numpy()
     r.loc[pos, "cur_house"] = later["perm_house"].to_numpy()
+    # the card's own address, earlier or later: a card issued before a move still prints the family
+    # home (the old permanent address), where parents often still live; the wanted person's own card
+    # (their identity record's) is then one more place the person lived (run.with_identity)
+    on = c.set_index("person_id")
+    at = pd.Index(on.index).get_indexer(r["person_id"])
+    has = at >= 0
+    for col, src in zip(CARD_COLUMNS, ("perm_ward", "perm_prov", "perm_house")):
+        r.loc[has, col] = on[src].to_numpy()[at[has]]
     only = c[~c["person_id"].isin(r["person_id"])].copy()
     only["status"] = "alive"
     only["source"] = "id_cards"
+    for col, src in zip(CARD_COLUMNS, ("perm_ward", "perm_prov", "perm_house")):
+        only[col] = only[src]
     return pd.concat([r, only[r.columns]], ignore_index=True)

@@ -40,6 +40,10 @@ def level_names(relation: str, comparison: str) -> tuple[str, ...]:
         return ("near", "far", "unknown")
     if relation == "child" and comparison == "name":
         return ("exact", "near", "alias")
+    if relation in ("father", "mother") and comparison == "hometown":
+        # birth_commune: the hometowns agree only to the province (or one is unknown), but the
+        # candidate was born in the wanted person's hometown or birth commune
+        return LEVELS["hometown"] + ("birth_commune",)
     return LEVELS[comparison]
 
 
@@ -72,7 +76,7 @@ def u_column_of(comparison: str, level: str) -> str:
 # `u_home` (u among the pairs whose hometown agrees) when the rules give one. People live near their
 # quê quán, so a namesake from the wanted person's home province mostly lives in that province too:
 # u of "lives in the same province" is 0.41 among them, 0.07 over all pairs (docs/relatives.md).
-HOME_AGREES = ("same_ward", "same_province_only", "same_province")
+HOME_AGREES = ("same_ward", "same_province_only", "same_province", "birth_commune")
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ def identity_pairs(w: pd.DataFrame, r: pd.DataFrame, matches: Path | pd.DataFram
 
 
 ID_COLUMNS = ("perm_ward", "perm_prov", "cur_ward", "cur_prov", "perm_house", "cur_house", "birth_ward", "father_norm",
-              "father_phon", "mother_norm", "mother_phon")
+              "father_phon", "mother_norm", "mother_phon", "card_ward", "card_prov", "card_house")
 FILLED = ("father_norm", "father_phon", "mother_norm", "mother_phon", "family", "gender", "byear",
           "home_ward", "home_prov")
 
@@ -74,8 +74,10 @@ FILLED = ("father_norm", "father_phon", "mother_norm", "mother_phon", "family", 
 def with_identity(w: pd.DataFrame, r: pd.DataFrame, ident: pd.DataFrame) -> pd.DataFrame:
     """The wanted records completed from their identity record (from --matches or the same id
     number, never from a namesake): parents' names, family name, gender, birth year and
-    hometown where the wanted record lacks them, and the identity record's addresses as two more
-    places the person lived (id_perm_*, id_cur_*). An officer reads the register record too."""
+    hometown where the wanted record lacks them, and the identity record's addresses as more places
+    the person lived (id_perm_*, id_cur_*, and id_card_*: the address on the person's ID card, which
+    a card issued before a move prints as the family home). An officer reads the register record
+    and the card too."""
     out = w.copy()
     for c in ID_COLUMNS:
         out[f"id_{c}"] = pd.Series(pd.NA, index=out.index, dtype="string")
@@ -89,7 +91,8 @@ def with_identity(w: pd.DataFrame, r: pd.DataFrame, ident: pd.DataFrame) -> pd.D
         fill = pd.Series(r[c].to_numpy()[ri], index=cur.index)
         out.loc[out.index[wi], c] = cur.where(cur.notna(), fill).to_numpy()
     for c in ID_COLUMNS:
-        out.loc[out.index[wi], f"id_{c}"] = r[c].to_numpy()[ri]
+        if c in r.columns:
+            out.loc[out.index[wi], f"id_{c}"] = r[c].to_numpy()[ri]
     return out
 
 

@@ -102,8 +102,8 @@ def explain(p: pd.DataFrame, w: pd.DataFrame, r: pd.DataFrame, relation: str, la
     if "family_name" in p.columns:
         add(p["family_name"] == "equal", s("family_name_equal"))
     for comp in ("hometown", "address"):
-        for lv in ("same_ward", "same_province_only", "same_province", "differ"):
-            if comp == "hometown" or lv != "same_province_only":
+        for lv in ("same_ward", "same_province_only", "same_province", "differ", "birth_commune"):
+            if comp == "hometown" or lv not in ("same_province_only", "birth_commune"):
                 add(p[comp] == lv, s(f"{comp}_{lv}"))
     gap = pd.Series(np.abs(_take(r, "byear", ri) - _take(w, "byear", wi)), index=p.index)
     add(gap.notna(), _year(gap).fillna("").map(lambda x: s("age_gap", years=x)))
@@ -117,7 +117,9 @@ def explain(p: pd.DataFrame, w: pd.DataFrame, r: pd.DataFrame, relation: str, la
             pd.Series([s("child_with_other_parent", name=a, year=b, other=f"{s('parent_word.' + other)} {c}")
                        for a, b, c in zip(kn, ky, other_name)], index=p.index, dtype=object))
     if "household" in p.columns:  # the wanted person's household address (house, hamlet) shared
-        add(p["household"] == "same_house", s("same_house"))
+        via = p["house_via"] if "house_via" in p.columns else pd.Series("notice", index=p.index)
+        for kind, key in (("notice", "same_house"), ("record", "same_house_record"), ("card", "same_house_card")):
+            add((p["household"] == "same_house") & (via == kind), s(key))
     if "spouse" in p.columns:  # the other parent living with the candidate, seen as a person or by a child
         other = "mother" if relation == "father" else "father"
         who = (s("parent_word." + other) + " " + pd.Series(_take(w, f"{other}_norm", wi), index=p.index)
