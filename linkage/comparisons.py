@@ -46,8 +46,30 @@ _SAME_PARTS = (
     "OR list_has_all(string_split(r.middle_ascii, ' '), string_split(l.middle_ascii, ' '))))"
 )
 
+# Which parts of two different names agree: the full name's structural levels. Each names the
+# parts that are equal by construction there; those parts stay silent at that level (its term
+# frequency is the equal parts' own), and the part that differs speaks for how it differs.
+_SAME_FAMILY_MIDDLE = (
+    "l.family_ascii = r.family_ascii AND coalesce(l.middle_ascii, '') = coalesce(r.middle_ascii, '')"
+    " AND l.given_ascii <> r.given_ascii"
+)
+_SAME_FAMILY_GIVEN = (
+    "l.family_ascii = r.family_ascii AND l.given_ascii = r.given_ascii"
+    " AND coalesce(l.middle_ascii, '') <> coalesce(r.middle_ascii, '')"
+)
+_SAME_GIVEN = "l.given_ascii = r.given_ascii AND l.family_ascii <> r.family_ascii"
+_SILENT_AT = {
+    "family": (_SAME_PARTS, _SAME_FAMILY_MIDDLE, _SAME_FAMILY_GIVEN),
+    "middle": (_SAME_PARTS, _SAME_FAMILY_MIDDLE),
+    "given": (_SAME_PARTS, _SAME_FAMILY_GIVEN, _SAME_GIVEN),
+}
+
 
 def _full_name(c: Comparison) -> KindSpec:
+    """The structural levels come before the fuzzy bands: a Jaro-Winkler score over the whole
+    name is mostly the shared family and middle name ("Nguyễn Văn Luân" / "Nguyễn Văn Dũng" score
+    0.94), so a different given name would read as "very similar name" and the family and middle
+    names would be counted again by their parts."""
     p = c.params
     return KindSpec(
         null="l.full_name_norm IS NULL OR r.full_name_norm IS NULL",
@@ -57,11 +79,9 @@ def _full_name(c: Comparison) -> KindSpec:
             "ascii": "l.full_name_ascii = r.full_name_ascii",
             "reordered": _SAME_PARTS,
             "fuzzy_high": Fuzzy("full_name_ascii", "full_name_ascii", float(p.get("fuzzy_high", 0.94))),
-            "family_middle": (
-                "l.family_ascii = r.family_ascii AND coalesce(l.middle_ascii, '') = coalesce(r.middle_ascii, '')"
-                " AND l.given_ascii <> r.given_ascii"
-            ),
-            "given_only": "l.given_ascii = r.given_ascii AND l.family_ascii <> r.family_ascii",
+            "family_middle": _SAME_FAMILY_MIDDLE,
+            "family_given": _SAME_FAMILY_GIVEN,
+            "given_only": _SAME_GIVEN,
             "fuzzy_mid": Fuzzy("full_name_ascii", "full_name_ascii", float(p.get("fuzzy_mid", 0.86))),
             "else": "TRUE",
         },
@@ -73,14 +93,15 @@ def _name_part(c: Comparison) -> KindSpec:
     if part not in {"family", "middle", "given"}:
         raise ValueError("name_part needs part: family, middle or given")
     col = f"{part}_name"
+    silent = " OR ".join(f"({cond})" for cond in _SILENT_AT[part])
     return KindSpec(
-        # When the whole name agrees (up to diacritics, order or a missing middle name) the
-        # full-name comparison counts it, with the whole name's (or family + given name's) own
-        # frequency; the parts stay silent so the name is not counted twice or three times (a
-        # rare family name and a rare given name added to their pair's rarity). They speak when
-        # the names differ: which part agrees, and how common it is.
+        # Where the full-name comparison has counted a part (the whole name agrees up to
+        # diacritics, order or a missing middle name; or a structural level says this part is
+        # the same), it did so with that part's own frequency; the part stays silent so it is not
+        # counted twice or three times (a rare family name and a rare given name added to their
+        # pair's rarity). A part speaks where it may differ: which part agrees, how common it is.
         null=f"NOT {_present('l.' + col)} OR NOT {_present('r.' + col)}"
-        f" OR l.full_name_ascii = r.full_name_ascii OR {_SAME_PARTS}",
+        f" OR l.full_name_ascii = r.full_name_ascii OR {silent}",
         conditions={
             "exact": f"l.{col} = r.{col}",
             "ascii": f"l.{part}_ascii = r.{part}_ascii",
@@ -305,7 +326,8 @@ KINDS: dict[str, Callable[[Comparison], KindSpec]] = {
 
 # Level ids each kind knows; the rules list them in priority order.
 KIND_LEVELS = {
-    "full_name": {"exact", "tones", "ascii", "reordered", "fuzzy_high", "family_middle", "given_only", "fuzzy_mid", "else"},
+    "full_name": {"exact", "tones", "ascii", "reordered", "fuzzy_high", "family_middle", "family_given", "given_only",
+                  "fuzzy_mid", "else"},
     "name_part": {"exact", "ascii", "variant", "fuzzy", "else"},
     "alias": {"exact", "ascii", "else"},
     "birth_date": {"exact", "swapped", "month_known", "year_known", "same_month", "same_year", "one_year", "two_years", "else"},

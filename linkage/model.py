@@ -286,14 +286,16 @@ def conditional_correction(levels: np.ndarray, model: Model, weights: np.ndarray
 def absorb(levels: np.ndarray, model: Model, weights: np.ndarray) -> np.ndarray:
     """Apply the interaction terms (in place): where an interaction comparison is at one of its
     `absorb_at` levels, its term becomes its level weight minus the positive weights of the
-    comparisons it `absorbs`.
+    comparisons it `absorbs`, and never more than 0.
 
     Why: Fellegi-Sunter adds weights as if comparisons were independent. For a sibling (same
     parents, family name, places; another given name and birth date) they are not: each of those
     agreements follows from the first, so adding them counts one fact, "same family", five times.
     The interaction keeps every term visible (the absorbed columns are unchanged) and adds one
     negative column that takes the surplus back, leaving the family's evidence worth the level's
-    own weight."""
+    own weight at most. It never adds: agreements that depend on one another are jointly at least
+    as common among non-matches as their product says, so the joint weight is at most their sum (a
+    father's name and a family name worth 10 bits were raised to the level's 18)."""
     index = {c.name: j for j, c in enumerate(model.comparisons)}
     for j, c in enumerate(model.comparisons):
         if not c.absorbs:
@@ -304,7 +306,7 @@ def absorb(levels: np.ndarray, model: Model, weights: np.ndarray) -> np.ndarray:
             continue
         cols = [index[a] for a in c.absorbs]
         surplus = np.maximum(weights[np.ix_(at, cols)], 0.0).sum(axis=1)
-        weights[at, j] = weights[at, j] - surplus
+        weights[at, j] = np.minimum(weights[at, j] - surplus, 0.0)
     return weights
 
 

@@ -164,6 +164,8 @@ SELECT * EXCLUDE (birth_placeholder, birth_jan1, birth_year, birth_month, birth_
     array_to_string(list_sort(string_split(full_name_ascii, ' ')), ' ') AS name_sorted,
     CASE WHEN family_ascii IS NOT NULL AND given_ascii IS NOT NULL THEN family_ascii || '|' || given_ascii END
         AS family_given_key,
+    CASE WHEN family_ascii IS NOT NULL AND given_ascii IS NOT NULL THEN family_ascii || '|' || coalesce(middle_ascii, '') END
+        AS family_middle_key,
     CASE WHEN full_name_ascii IS NULL THEN alias_keys ELSE list_prepend(full_name_ascii, alias_keys) END AS name_keys,
     CASE WHEN NOT birth_placeholder THEN birth_year END AS birth_year,
     CASE WHEN NOT birth_placeholder THEN birth_month END AS birth_month,

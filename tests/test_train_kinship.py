@@ -8,7 +8,7 @@ import pytest
 from engine_helpers import pair_levels, workspace
 
 from linkage.errors import RulesError
-from linkage.model import default_model, load_model, match_weights, save_model
+from linkage.model import absorb, default_model, load_model, match_weights, save_model
 from linkage.settings import load_settings
 from linkage.train import estimate_share, presence
 
@@ -54,6 +54,22 @@ def test_sibling_family_evidence_counts_once(con):
     # the given-name changer (same full birth date) keeps every agreement: the kinship term is 0
     assert mw[1, k] == 0.0
     assert mw[1].sum() > mw[0].sum() + 20
+
+
+def test_kinship_term_never_adds(con):
+    """Family evidence weaker than the level's own weight stays as it is: the term takes a surplus
+    back and is never positive (it raised a father's name and a family name to 18 bits)."""
+    settings, model, levels, _ = _weights(con, [SIBLING["person_id"]])
+    names = [c.name for c in settings.comparisons]
+    k = names.index("kinship")
+    absorbed = [names.index(a) for a in model.comparison("kinship").absorbs]
+    w_level = model.comparison("kinship").levels[2].weight
+    weak = np.zeros((1, len(names)))
+    weak[0, absorbed[:2]] = w_level / 4  # two absorbed agreements worth half the level's weight
+    weak[0, k] = w_level
+    out = absorb(levels[:1].copy(), model, weak)
+    assert out[0, k] == 0.0
+    assert out[0, absorbed].sum() == pytest.approx(w_level / 2)
 
 
 def test_interaction_rules_are_checked(tmp_path):
