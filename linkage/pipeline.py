@@ -11,9 +11,7 @@ import json
 import re
 import resource
 import time
-from collections import deque
 from concurrent.futures import ProcessPoolExecutor
-from itertools import islice
 from multiprocessing import get_context
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,6 +29,7 @@ from linkage.rundir import staging, swap_in
 from linkage.ingest import ingest
 from linkage.matches_io import matches_form, matches_parts
 from linkage.model import Model, load_model, save_model
+from linkage.normalize.distinct import Dictionary, build_dictionaries
 from linkage.normalize.table import normalize_table
 from linkage.outputs import fingerprint, write_manifest, write_matches
 from linkage.prepare import (
@@ -108,9 +107,11 @@ def connect(path: Path, settings: Settings, out_dir: Path) -> duckdb.DuckDBPyCon
     return con
 
 
-def prepare_chunk(raw: pa.Table, source: str, rules: Path | None) -> pa.Table:
-    """Normalise one chunk of a register and return its prepared Arrow table (runs in a worker)."""
-    norm = normalize_table(raw.to_pandas(), source, rules=rules)
+def prepare_chunk(raw: pa.Table, source: str, rules: Path | None,
+                  dictionaries: dict[str, Dictionary] | None = None) -> pa.Table:
+    """Normalise one chunk of a register and return its prepared Arrow table (runs in a worker,
+    or in the run's process when the kinds' distinct values were normalised beforehand)."""
+    norm = normalize_table(raw.to_pandas(), source, rules=rules, dictionaries=dictionaries)
     return prepared_arrow(norm, REGISTER_UID[source], source)
 
 
@@ -124,10 +125,13 @@ def _chunks(ctx: Context, source: str, size: int) -> Iterator[pa.Table]:
 
 
 def _normalise(ctx: Context, sources: list[str], bar: Reporter) -> None:
-    """Normalise the wanted list, then the registers in chunks of rows, and load them into the
-    engine tables. Memory stays bounded by the chunk size whatever the register's size; with
-    several threads configured and a large register, chunks are normalised in worker processes
-    (normalisation is Python work, so threads would not run it in parallel)."""
+    """Normalise the wanted list and the registers and load them into the engine tables.
+
+    Each distinct name, alias, date, place, gender, ethnicity and marks text of all the sources
+    is normalised once (linkage/normalize/distinct.py), in `threads` worker processes for a
+    large register (normalisation is Python work, so threads would not run it in parallel);
+    then the sources are read in chunks of rows, their values looked up, their ids read, and
+    loaded. Memory stays bounded by the chunk size and the number of distinct values."""
     eng = ctx.settings.engine
     chunk = int(eng.get("normalise_chunk_rows", 500_000))
     workers = int(eng.get("threads", 2))
@@ -136,27 +140,20 @@ def _normalise(ctx: Context, sources: list[str], bar: Reporter) -> None:
         [r.left + r.right + (r.filter or "") for r in settings.blocking] + [str(c.params) for c in settings.comparisons]
     )
     start_register(ctx.con)
-    if "wanted" in sources:
-        raw = ctx.con.sql('SELECT * FROM "wanted" ORDER BY _row').to_arrow_table().to_pandas()
-        add_wanted(ctx.con, normalize_table(raw, "wanted", rules=ctx.rules), place_text)
-        bar.advance(len(raw))
     registers = [s for s in sources if s != "wanted"]
     rows = sum(ctx.con.execute(f'SELECT count(*) FROM "{s}"').fetchall()[0][0] for s in registers)
     if workers < 2 or rows < int(eng.get("parallel_min_rows", 200_000)):
-        for source in registers:
-            for raw in _chunks(ctx, source, chunk):
-                bar.advance(load_register(ctx.con, prepare_chunk(raw, source, ctx.rules), place_text))
-        return
-    # At most `workers` chunks in flight (plus the one being loaded): submitting every chunk at
-    # once held all raw chunks and all results in memory together (docs/benchmarks.md, memory).
-    jobs = ((source, raw) for source in registers for raw in _chunks(ctx, source, chunk))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        pending: deque = deque(pool.submit(prepare_chunk, raw, s, ctx.rules) for s, raw in islice(jobs, workers))
-        while pending:  # in submission order: record numbering does not depend on timing
-            table = pending.popleft().result()
-            for s, raw in islice(jobs, 1):
-                pending.append(pool.submit(prepare_chunk, raw, s, ctx.rules))
-            bar.advance(load_register(ctx.con, table, place_text))
+        dictionaries = build_dictionaries(ctx.con, sources, ctx.rules, chunk)
+    else:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            dictionaries = build_dictionaries(ctx.con, sources, ctx.rules, chunk, pool.map)
+    if "wanted" in sources:
+        raw = ctx.con.sql('SELECT * FROM "wanted" ORDER BY _row').to_arrow_table().to_pandas()
+        add_wanted(ctx.con, normalize_table(raw, "wanted", rules=ctx.rules, dictionaries=dictionaries), place_text)
+        bar.advance(len(raw))
+    for source in registers:  # in source and row order: record numbering is the same every run
+        for raw in _chunks(ctx, source, chunk):
+            bar.advance(load_register(ctx.con, prepare_chunk(raw, source, ctx.rules, dictionaries), place_text))
 
 
 def prepare_workspace(

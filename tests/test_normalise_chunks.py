@@ -1,14 +1,23 @@
 """Register normalisation in chunks and in worker processes gives the same run as one chunk in one
-process: record numbering, candidates and scores do not depend on chunking or timing."""
+process: record numbering, candidates and scores do not depend on chunking or timing. Looking
+values up in a run's dictionaries of distinct values (linkage/normalize/distinct.py) gives the
+columns normalising each table gives."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
+import duckdb
+import pandas as pd
 import pyarrow.parquet as pq
+import pytest
 
+from linkage.ingest import read_source
 from linkage.model import default_model, save_model
+from linkage.normalize.distinct import build_dictionaries
+from linkage.normalize.table import normalize_table
 from linkage.pipeline import run
 from linkage.rules import rules_hash
 from linkage.settings import load_settings
@@ -22,8 +31,9 @@ def rules_with(tmp: Path, name: str, chunk: int, parallel_min: int) -> Path:
     shutil.copytree(ROOT / "rules", d)
     p = d / "matching.yaml"
     text = p.read_text(encoding="utf-8")
-    text = text.replace("normalise_chunk_rows: 500000", f"normalise_chunk_rows: {chunk}")
-    text = text.replace("parallel_min_rows: 200000", f"parallel_min_rows: {parallel_min}")
+    text, n_chunk = re.subn(r"normalise_chunk_rows: \d+", f"normalise_chunk_rows: {chunk}", text)
+    text, n_min = re.subn(r"parallel_min_rows: \d+", f"parallel_min_rows: {parallel_min}", text)
+    assert n_chunk == 1 and n_min == 1, "the engine settings in rules/matching.yaml changed their keys"
     p.write_text(text, encoding="utf-8")
     return d
 
@@ -40,3 +50,39 @@ def test_chunked_parallel_normalisation_gives_the_same_matches(tmp_path):
     chunked = matches_of(tmp_path, rules_with(tmp_path, "chunked", 4000, 1))  # 8 + 4 chunks, 2 processes
     assert whole.num_rows > 100
     assert chunked.equals(whole)
+
+
+def _sources():
+    return {s: read_source(SAMPLE / f"{s}.csv", s)[0] for s in ("wanted", "residents", "id_cards")}
+
+
+@pytest.mark.parametrize("piece_rows", [100_000, 997])
+def test_dictionary_lookup_gives_the_columns_of_normalising_each_table(piece_rows):
+    """All three sources' distinct values normalised once (in one piece, or in pieces of 997
+    values), then looked up: every column, value and dtype as normalize_table on each source."""
+    tables = _sources()
+    con = duckdb.connect()
+    for name, table in tables.items():
+        con.register(f"_{name}", table)
+        con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _{name}')
+    dictionaries = build_dictionaries(con, list(tables), None, piece_rows)
+    assert {"names", "dates", "places", "gender"} <= set(dictionaries)
+    names = dictionaries["names"]
+    assert len(names.values) < sum(t.num_rows for t in tables.values())  # the registers repeat names
+    for name, table in tables.items():
+        df = table.to_pandas()
+        for lo, hi in ((0, len(df)), (0, 997), (997, 5000)):  # the whole table and chunks of it
+            part = df.iloc[lo:hi]
+            looked_up = normalize_table(part, name, dictionaries=dictionaries)
+            pd.testing.assert_frame_equal(looked_up, normalize_table(part, name))
+
+
+def test_a_value_missing_from_the_dictionary_is_an_error():
+    tables = _sources()
+    con = duckdb.connect()
+    con.register("_w", tables["wanted"])
+    con.execute('CREATE TABLE "wanted" AS SELECT * FROM _w')
+    dictionaries = build_dictionaries(con, ["wanted"], None, 1000)
+    df = tables["residents"].to_pandas().iloc[:50]
+    with pytest.raises(ValueError, match="not in this run's dictionary"):
+        normalize_table(df, "residents", dictionaries=dictionaries)

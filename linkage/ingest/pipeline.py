@@ -3,6 +3,7 @@ the quarantine and a summary. Everything is read and checked before anything is 
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -24,7 +25,7 @@ from linkage.ingest.report import IngestReport, SourceReport
 from linkage.ingest.sniff import (CSV, DELIMITERS, JSONL, PARQUET, binary_kind, check_readable, detect_format,
                                   read_head)
 from linkage.ingest.validate import Finding, Validated, canonical_table, validate
-from linkage.ingest.workspace import WORKSPACE, write_tables
+from linkage.ingest.workspace import WORKSPACE, open_tables, write_tables
 
 READERS = {CSV: read_csv, PARQUET: read_parquet, JSONL: read_jsonl}
 SUMMARY = "ingest_summary.json"
@@ -35,7 +36,7 @@ class SourceRead:
     """One file read and checked: the rows kept, the rows rejected, the values changed in kept rows
     (ids a spreadsheet damaged: repaired, or emptied when beyond repair) and the report."""
 
-    accepted: pa.Table
+    accepted: pa.Table | None  # None once handed to the workspace
     quarantine: pa.Table
     repairs: pa.Table  # quarantine's schema; reason "id_repaired: ..." or "id_emptied: ..."
     report: SourceReport
@@ -137,12 +138,40 @@ def ingest(sources: Mapping[str, Path | str | None], out_dir: Path | str, rules:
         check_source(s)
     if not given:
         raise InputError("no source given: pass at least one of wanted, residents, id_cards")
-    return write_ingest({s: read_source_checked(p, s, rules) for s, p in given.items()}, Path(out_dir))
+    out = Path(out_dir)
+    results: dict[str, SourceRead] = {}
+    # One source's rows in memory at a time: each goes into the (temporary) workspace as soon as it
+    # is checked. The workspace replaces the old one only once every source was read, and the
+    # quarantine and summary are written after: a bad file still leaves nothing written.
+    created = _missing_root(out)
+    try:
+        with open_tables(out / WORKSPACE) as put:
+            for source, path in given.items():
+                r = read_source_checked(path, source, rules)
+                put(source, r.accepted)
+                results[source] = replace(r, accepted=None)
+                del r
+    except BaseException:
+        if created is not None and not any(p.is_file() for p in created.rglob("*")):
+            shutil.rmtree(created, ignore_errors=True)  # the folders made for the temporary workspace
+        raise
+    return write_ingest(results, out, workspace_written=True)
 
 
-def write_ingest(results: Mapping[str, Any], out: Path) -> IngestReport:
+def _missing_root(path: Path) -> Path | None:
+    """The outermost folder of `path` that does not exist yet (None if `path` exists)."""
+    missing = None
+    for p in [path, *path.parents]:
+        if p.exists():
+            break
+        missing = p
+    return missing
+
+
+def write_ingest(results: Mapping[str, Any], out: Path, workspace_written: bool = False) -> IngestReport:
     """The files ingest writes, from what was read (a SourceRead, or the Spark engine's read whose
-    accepted rows are a Parquet file): quarantine, repairs, the workspace and the summary."""
+    accepted rows are a Parquet file): quarantine, repairs, the workspace (unless the caller
+    wrote it already) and the summary."""
     report = IngestReport(out_dir=out, workspace=out / WORKSPACE, summary=out / SUMMARY)
     for source, r in results.items():
         target = out / "quarantine" / f"{source}.parquet"
@@ -151,6 +180,7 @@ def write_ingest(results: Mapping[str, Any], out: Path) -> IngestReport:
         report.sources[source] = r.report
         report.repairs[source] = out / "repairs" / f"{source}.parquet"
         write_parquet(r.repairs, report.repairs[source])
-    write_tables(report.workspace, {s: r.accepted for s, r in results.items()})
+    if not workspace_written:
+        write_tables(report.workspace, {s: r.accepted for s, r in results.items()})
     write_json(report.to_dict(), report.summary)
     return report

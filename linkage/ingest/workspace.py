@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -16,12 +18,23 @@ WORKSPACE = "workspace.duckdb"
 def write_tables(path: Path, tables: dict[str, pa.Table | Path]) -> None:
     """Create or replace the given tables; tables of sources not ingested this time are kept. A
     table may be given as a Parquet file (the Spark engine's accepted rows), read by DuckDB in
-    its order without passing through Python.
+    its order without passing through Python. See `open_tables`."""
+    with open_tables(path) as put:
+        for name, table in tables.items():
+            put(name, table)
 
-    Works on a copy that replaces the file at the end (atomic for readers of the old file). A
-    write-ahead log left beside the old file by a killed process is replayed into it first (or, if
-    the old file cannot be opened, the old file is not kept), and never survives the replacement:
-    a WAL beside a file it was not written for stops DuckDB from opening that file."""
+
+@contextmanager
+def open_tables(path: Path) -> Iterator[Callable[[str, pa.Table | Path], None]]:
+    """Yield `put(name, table)`, which creates or replaces one table at once, so a caller can hand
+    over one source's rows and let them go before reading the next (ingestion's memory is one
+    source's, not all of them).
+
+    Works on a copy that replaces the file at the end (atomic for readers of the old file; an
+    exception leaves the old file as it was). A write-ahead log left beside the old file by a
+    killed process is replayed into it first (or, if the old file cannot be opened, the old file
+    is not kept), and never survives the replacement: a WAL beside a file it was not written for
+    stops DuckDB from opening that file."""
     wal = path.with_name(path.name + ".wal")
     keep_old = path.exists() and _settled(path, wal)
     with atomic_path(path) as tmp:
@@ -30,13 +43,16 @@ def write_tables(path: Path, tables: dict[str, pa.Table | Path]) -> None:
         con = duckdb.connect(str(tmp))
         try:
             con.execute("SET enable_progress_bar = false")  # the caller reports; keep stdout clean
-            for name, table in tables.items():
+
+            def put(name: str, table: pa.Table | Path) -> None:
                 if isinstance(table, Path):
                     con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM read_parquet({_sql_text(table)})')
-                    continue
+                    return
                 con.register("_incoming", table)
                 con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _incoming')
                 con.unregister("_incoming")
+
+            yield put
             con.execute("CHECKPOINT")
         finally:
             con.close()

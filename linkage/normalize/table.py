@@ -7,7 +7,10 @@ so the cost grows with the number of distinct names and addresses, not with rows
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -33,75 +36,110 @@ def _prefixed(df: pd.DataFrame, prefix: str, mapping: dict[str, str] | None = No
     return df.rename(columns={c: mapping.get(c, f"{prefix}{c}") for c in df.columns})
 
 
-def _name_columns(values: pd.Series, rules: Path | None) -> pd.DataFrame:
-    names = normalize_names(values, rules=rules)
-    return names.rename(
-        columns={
-            "norm": "full_name_norm",
-            "ascii": "full_name_ascii",
-            "family": "family_name",
-            "middle": "middle_name",
-            "given": "given_name",
-            "given2": "given_name2",
-            "phonetic": "name_phonetic",
-        }
-    )
+_NAME_COLUMNS = {
+    "norm": "full_name_norm",
+    "ascii": "full_name_ascii",
+    "family": "family_name",
+    "middle": "middle_name",
+    "given": "given_name",
+    "given2": "given_name2",
+    "phonetic": "name_phonetic",
+}
+_PLACE_KEEP = [
+    "province_code", "district_code", "ward_code", "province_code_2025", "ward_code_2025",
+    "regime", "level", "confidence",
+]
 
 
-def _parent_columns(values: pd.Series, column: str, rules: Path | None) -> pd.DataFrame:
-    stem = column.removesuffix("_name")
-    names = normalize_names(values, rules=rules)[["norm", "ascii", "given", "phonetic"]]
-    return names.add_prefix(f"{stem}_")
+def _frame(column: str) -> Callable[[pd.Series, Path | None], pd.DataFrame]:
+    """A normaliser returning one Series, as a one-column frame."""
+    fns = {"aliases": lambda v, r: split_aliases(v, rules=r), "gender_norm": normalize_gender}
+    return lambda v, r: pd.DataFrame({column: fns[column](v, r)}, index=v.index)
 
 
-def _place_columns(values: pd.Series, column: str, rules: Path | None) -> pd.DataFrame:
-    places = resolve_places(values, rules=rules)
-    keep = [
-        "province_code", "district_code", "ward_code", "province_code_2025", "ward_code_2025",
-        "regime", "level", "confidence",
-    ]
-    return places[keep].add_prefix(f"{column}_")
+# Each kind of value has one normaliser; every normaliser works value by value (a row's output
+# depends on its own value only), so a kind's distinct values can be normalised once for every
+# column and source that holds that kind (linkage/normalize/distinct.py).
+KINDS: dict[str, Callable[[pd.Series, Path | None], pd.DataFrame]] = {
+    "names": lambda v, r: normalize_names(v, rules=r),
+    "aliases": _frame("aliases"),
+    "dates": lambda v, r: parse_birth_dates(v, rules=r),
+    "places": lambda v, r: resolve_places(v, rules=r),
+    "ids": lambda v, r: parse_ids(v, rules=r),
+    "gender": _frame("gender_norm"),
+    "ethnicity": lambda v, r: normalize_ethnicity(v, rules=r),
+    "marks": lambda v, r: normalize_marks(v, rules=r),
+}
+
+
+@dataclass(frozen=True)
+class Part:
+    """One input column through the normaliser of its kind, and the table's names for what it
+    gives (`shape`: the kind's output frame -> this part's columns)."""
+
+    column: str
+    kind: str
+    shape: Callable[[pd.DataFrame], pd.DataFrame]
+
+
+def _same(df: pd.DataFrame) -> pd.DataFrame:
+    return df
+
+
+def parts(source: str, columns) -> list[Part]:
+    """The normalisers a source's table goes through, in the table's column order. The name,
+    aliases, date, id and gender parts are always there (on NULLs when the input lacks the column),
+    so the engine can rely on their columns; the others only when the input has the column."""
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}")
+    present = set(columns)
+    out = [Part("full_name", "names", lambda d: d.rename(columns=_NAME_COLUMNS)),
+           Part("other_names", "aliases", _same)]
+    for column in PARENT_COLUMNS:
+        if column in present:
+            stem = column.removesuffix("_name")
+            out.append(Part(column, "names", lambda d, stem=stem: d[["norm", "ascii", "given", "phonetic"]]
+                            .add_prefix(f"{stem}_")))
+    out.append(Part("birth_date", "dates", _same))
+    for column in ADDRESS_COLUMNS:
+        if column in present:
+            out.append(Part(column, "places", lambda d, column=column: d[_PLACE_KEEP].add_prefix(f"{column}_")))
+    out.append(Part(ID_COLUMN[source], "ids", _same))
+    if source == "id_cards":
+        out.append(Part("old_id_number", "ids", lambda d: _prefixed(d[["id_clean", "id_kind"]], "old_")))
+    out.append(Part("gender", "gender", _same))
+    if "ethnicity" in present:
+        out.append(Part("ethnicity", "ethnicity", lambda d: d[["ethnicity_code"]]))
+    if "identifying_marks" in present:
+        out.append(Part("identifying_marks", "marks", _same))
+    return out
 
 
 def normalize_table(
     df: pd.DataFrame,
     source: str,
     rules: Path | None = None,
+    dictionaries: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """The input columns plus every normalised column the later stages use.
 
     Optional input columns that are absent produce no derived columns, except the name, date,
     gender and id columns, which are always present (NULL when the input lacks them) so the
-    engine can rely on them.
+    engine can rely on them. `dictionaries`: kinds whose distinct values were normalised already
+    (linkage.normalize.distinct.Dictionary, for a whole run); their rows are looked up instead of
+    normalised again, with the same result.
     """
-    if source not in SOURCES:
-        raise ValueError(f"unknown source {source!r}")
     index = df.index
     empty = pd.Series(pd.NA, index=index, dtype="string")
-
-    def col(name: str) -> pd.Series:
-        return df[name] if name in df.columns else empty
-
-    parts: list[pd.DataFrame] = [df]
-    parts.append(_name_columns(col("full_name"), rules))
-    parts.append(pd.DataFrame({"aliases": split_aliases(col("other_names"), rules=rules)}, index=index))
-    for column in PARENT_COLUMNS:
-        if column in df.columns:
-            parts.append(_parent_columns(df[column], column, rules))
-    parts.append(parse_birth_dates(col("birth_date"), rules=rules))
-    for column in ADDRESS_COLUMNS:
-        if column in df.columns:
-            parts.append(_place_columns(df[column], column, rules))
-    parts.append(parse_ids(col(ID_COLUMN[source]), rules=rules))
-    if source == "id_cards":
-        old = parse_ids(col("old_id_number"), rules=rules)[["id_clean", "id_kind"]]
-        parts.append(_prefixed(old, "old_"))
-    parts.append(pd.DataFrame({"gender_norm": normalize_gender(col("gender"), rules=rules)}, index=index))
-    if "ethnicity" in df.columns:
-        parts.append(normalize_ethnicity(df["ethnicity"], rules=rules)[["ethnicity_code"]])
-    if "identifying_marks" in df.columns:
-        parts.append(normalize_marks(df["identifying_marks"], rules=rules))
-    out = pd.concat(parts, axis=1)
+    out_parts: list[pd.DataFrame] = [df]
+    for part in parts(source, df.columns):
+        values = df[part.column] if part.column in df.columns else empty
+        if dictionaries is not None and part.kind in dictionaries:
+            got = dictionaries[part.kind].lookup(values)
+        else:
+            got = KINDS[part.kind](values, rules)
+        out_parts.append(part.shape(got))
+    out = pd.concat(out_parts, axis=1)
     if out.columns.duplicated().any():
         dup = out.columns[out.columns.duplicated()].tolist()
         raise RuntimeError(f"normalised column name clash: {dup}")
