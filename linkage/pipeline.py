@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from linkage import __version__
@@ -29,7 +30,7 @@ from linkage.rundir import staging, swap_in
 from linkage.ingest import ingest
 from linkage.matches_io import matches_form, matches_parts
 from linkage.model import Model, load_model, save_model
-from linkage.normalize.distinct import Dictionary, build_dictionaries
+from linkage.normalize.distinct import Dictionary, build_dictionaries, source_positions
 from linkage.normalize.table import normalize_table
 from linkage.outputs import fingerprint, write_manifest, write_matches
 from linkage.prepare import (
@@ -108,20 +109,25 @@ def connect(path: Path, settings: Settings, out_dir: Path) -> duckdb.DuckDBPyCon
 
 
 def prepare_chunk(raw: pa.Table, source: str, rules: Path | None,
-                  dictionaries: dict[str, Dictionary] | None = None) -> pa.Table:
+                  dictionaries: dict[str, Dictionary] | None = None,
+                  positions: dict[str, np.ndarray] | None = None) -> pa.Table:
     """Normalise one chunk of a register and return its prepared Arrow table (runs in a worker,
     or in the run's process when the kinds' distinct values were normalised beforehand)."""
-    norm = normalize_table(raw.to_pandas(), source, rules=rules, dictionaries=dictionaries)
+    norm = normalize_table(raw.to_pandas(), source, rules=rules, dictionaries=dictionaries, positions=positions)
     return prepared_arrow(norm, REGISTER_UID[source], source)
 
 
-def _chunks(ctx: Context, source: str, size: int) -> Iterator[pa.Table]:
-    """A source's rows in `_row` order, `size` rows of the source file at a time."""
+def _chunks(ctx: Context, source: str, size: int,
+            dictionaries: dict[str, Dictionary]) -> Iterator[tuple[pa.Table, dict[str, np.ndarray]]]:
+    """A source's rows in `_row` order, `size` rows of the source file at a time, with their
+    values' positions in the dictionaries."""
+    where = source_positions(ctx.con, source, dictionaries)
     last = ctx.con.execute(f'SELECT coalesce(max(_row), 0) FROM "{source}"').fetchall()[0][0]
     for lo in range(0, max(last, 1), size):
-        yield ctx.con.sql(
+        raw = ctx.con.sql(
             f'SELECT * FROM "{source}" WHERE _row > {lo} AND _row <= {lo + size} ORDER BY _row'
         ).to_arrow_table()
+        yield raw, where.between(lo, lo + size)
 
 
 def _normalise(ctx: Context, sources: list[str], bar: Reporter) -> None:
@@ -148,12 +154,14 @@ def _normalise(ctx: Context, sources: list[str], bar: Reporter) -> None:
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
             dictionaries = build_dictionaries(ctx.con, sources, ctx.rules, chunk, pool.map)
     if "wanted" in sources:
-        raw = ctx.con.sql('SELECT * FROM "wanted" ORDER BY _row').to_arrow_table().to_pandas()
-        add_wanted(ctx.con, normalize_table(raw, "wanted", rules=ctx.rules, dictionaries=dictionaries), place_text)
-        bar.advance(len(raw))
+        for raw, positions in _chunks(ctx, "wanted", 2**62, dictionaries):  # one chunk
+            add_wanted(ctx.con, normalize_table(raw.to_pandas(), "wanted", rules=ctx.rules,
+                                                dictionaries=dictionaries, positions=positions), place_text)
+            bar.advance(raw.num_rows)
     for source in registers:  # in source and row order: record numbering is the same every run
-        for raw in _chunks(ctx, source, chunk):
-            bar.advance(load_register(ctx.con, prepare_chunk(raw, source, ctx.rules, dictionaries), place_text))
+        for raw, positions in _chunks(ctx, source, chunk, dictionaries):
+            table = prepare_chunk(raw, source, ctx.rules, dictionaries, positions)
+            bar.advance(load_register(ctx.con, table, place_text))
 
 
 def prepare_workspace(

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -37,6 +38,16 @@ class Dictionary:
     kind: str
     values: pa.Array
     frame: pd.DataFrame
+
+    def rows(self, positions: np.ndarray, index: pd.Index) -> pd.DataFrame:
+        """The normalised rows at the given positions in `values` (-1: a missing value; -2: a value
+        the dictionary does not hold, an error)."""
+        if (positions == -2).any():
+            raise ValueError(f"{self.kind}: value not in this run's dictionary")
+        pos = np.where(positions < 0, len(self.values), positions)
+        out = self.frame.take(pos)
+        out.index = index
+        return out
 
     def lookup(self, values: pd.Series) -> pd.DataFrame:
         """The normalised rows of a column, index-aligned; every present value must be known."""
@@ -89,6 +100,39 @@ def _pieces(values: pa.Array, size: int) -> Iterator[pa.Array]:
         yield values.slice(lo, size)
 
 
+def _table_name(kind: str) -> str:
+    return f"_distinct_{kind}"
+
+
+@dataclass
+class Positions:
+    """Each row of a source (in `_row` order) and, per column of a deduplicated kind, its value's
+    position in the kind's dictionary (-1: missing; -2: not in the dictionary, an error)."""
+
+    rows: np.ndarray
+    columns: dict[str, np.ndarray]
+
+    def between(self, lo: int, hi: int) -> dict[str, np.ndarray]:
+        """The positions of the rows with lo < _row <= hi."""
+        a, b = np.searchsorted(self.rows, [lo, hi], side="right")
+        return {c: p[a:b] for c, p in self.columns.items()}
+
+
+def source_positions(con: duckdb.DuckDBPyConnection, source: str,
+                     dictionaries: dict[str, Dictionary] | None) -> Positions:
+    """Every row's positions in the dictionaries, found by one DuckDB join per column over the
+    whole source (joining per chunk, or hashing a dictionary per chunk, costs a second a chunk)."""
+    cols = [r[0] for r in con.execute(f'DESCRIBE "{source}"').fetchall()]
+    refs = list(dict.fromkeys((p.column, p.kind) for p in parts(source, cols)
+                              if dictionaries and p.kind in dictionaries and p.column in cols))
+    select = "".join(f', CASE WHEN s."{column}" IS NULL THEN -1 ELSE coalesce(d{i}.pos, -2) END::INTEGER AS "p{i}"'
+                     for i, (column, _) in enumerate(refs))
+    joins = "".join(f' LEFT JOIN {_table_name(kind)} d{i} ON d{i}.v = s."{column}"' for i, (column, kind) in enumerate(refs))
+    table = con.sql(f'SELECT s._row{select} FROM "{source}" s{joins} ORDER BY s._row').to_arrow_table()
+    return Positions(table.column("_row").to_numpy(),
+                     {column: table.column(f"p{i}").to_numpy() for i, (column, _) in enumerate(refs)})
+
+
 def build_dictionaries(
     con: duckdb.DuckDBPyConnection,
     sources: list[str],
@@ -109,6 +153,10 @@ def build_dictionaries(
     results = mapper(normalise_values, [k for k, _ in jobs], [v for _, v in jobs], [rules] * len(jobs))
     for (kind, _), frame in zip(jobs, results):
         frames.setdefault(kind, []).append(frame)
+    for kind, values in values_of.items():  # for read_rows: value -> position, as a DuckDB table
+        con.register("_values", pa.table({"v": values, "pos": pa.array(np.arange(len(values), dtype=np.int64))}))
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_table_name(kind)} AS SELECT * FROM _values")
+        con.unregister("_values")
     return {
         kind: Dictionary(kind, values_of[kind], pd.concat(frames[kind], ignore_index=True))
         for kind in values_of

@@ -120,6 +120,7 @@ def normalize_table(
     source: str,
     rules: Path | None = None,
     dictionaries: Mapping[str, Any] | None = None,
+    positions: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """The input columns plus every normalised column the later stages use.
 
@@ -127,7 +128,8 @@ def normalize_table(
     gender and id columns, which are always present (NULL when the input lacks them) so the
     engine can rely on them. `dictionaries`: kinds whose distinct values were normalised already
     (linkage.normalize.distinct.Dictionary, for a whole run); their rows are looked up instead of
-    normalised again, with the same result.
+    normalised again, with the same result; `positions`: input column -> each row's position in
+    its kind's dictionary, where the caller found them already (distinct.read_rows).
     """
     index = df.index
     empty = pd.Series(pd.NA, index=index, dtype="string")
@@ -135,7 +137,10 @@ def normalize_table(
     for part in parts(source, df.columns):
         values = df[part.column] if part.column in df.columns else empty
         if dictionaries is not None and part.kind in dictionaries:
-            got = dictionaries[part.kind].lookup(values)
+            if positions is not None and part.column in positions:
+                got = dictionaries[part.kind].rows(positions[part.column], index)
+            else:
+                got = dictionaries[part.kind].lookup(values)
         else:
             got = KINDS[part.kind](values, rules)
         out_parts.append(part.shape(got))
