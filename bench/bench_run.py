@@ -173,25 +173,24 @@ def main() -> None:
     if args.py_spy:
         print(f"profile: {profile}")
         print(profile_summary(profile))
-    if not args.evaluate:
-        return
-    threshold = load_settings(args.rules).threshold
-    ev = evaluate(data / "truth.csv", run_dir / "matches.parquet", threshold)
-    sweep = {t: evaluate(data / "truth.csv", run_dir / "matches.parquet", t).summary() for t in (0.5, 0.8, 0.9, 0.95)}
-    print(ev.render())
-    print("\nthreshold sweep:")
-    for t, s in sweep.items():
-        print(f"  {t:<5} precision {s['precision']:.4f} recall {s['recall']:.4f} F1 {s['f1']:.4f} "
-              f"false alarms on absent {s['false_alarms_on_absent']}/{s['absent_wanted']}")
     summary = {
         "residents": args.residents, "wanted": args.wanted, "seed": args.seed, "wall_s": round(wall, 1),
         "peak_rss_gib": round(peak_gb, 2), "peak_rss_tree_gib": round(tree_gb, 2), "cpu_s": round(cpu, 1),
         "load_avg_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
         "tree_peak_per_stage_gib": {k: round(v / 1024 / 1024, 2) for k, v in per_stage.items()},
-        "timings_s": manifest["timings_s"],
-        "candidate_pairs": manifest["counts"]["candidate_pairs"], "evaluation": ev.summary(),
-        "by_scenario": ev.by_scenario.to_dict(orient="records"), "sweep": sweep,
+        "timings_s": manifest["timings_s"], "candidate_pairs": manifest["counts"]["candidate_pairs"],
     }
+    if args.evaluate:
+        threshold = load_settings(args.rules).threshold
+        ev = evaluate(data / "truth.csv", run_dir / "matches.parquet", threshold)
+        sweep = {t: evaluate(data / "truth.csv", run_dir / "matches.parquet", t).summary() for t in (0.5, 0.8, 0.9, 0.95)}
+        print(ev.render())
+        print("\nthreshold sweep:")
+        for t, s in sweep.items():
+            print(f"  {t:<5} precision {s['precision']:.4f} recall {s['recall']:.4f} F1 {s['f1']:.4f} "
+                  f"false alarms on absent {s['false_alarms_on_absent']}/{s['absent_wanted']}")
+        summary.update({"evaluation": ev.summary(), "by_scenario": ev.by_scenario.to_dict(orient="records"),
+                        "sweep": sweep})
     (run_dir / "bench_summary.json").write_text(json.dumps(summary, indent=2, default=str))
 
 
