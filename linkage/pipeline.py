@@ -30,7 +30,7 @@ from linkage.rundir import staging, swap_in
 from linkage.ingest import ingest
 from linkage.matches_io import matches_form, matches_parts
 from linkage.model import Model, load_model, save_model
-from linkage.normalize.distinct import Dictionary, build_dictionaries, source_positions
+from linkage.normalize.distinct import Dictionary, build_dictionaries, drop_tables, source_positions
 from linkage.normalize.table import normalize_table
 from linkage.outputs import fingerprint, write_manifest, write_matches
 from linkage.prepare import (
@@ -162,6 +162,7 @@ def _normalise(ctx: Context, sources: list[str], bar: Reporter) -> None:
         for raw, positions in _chunks(ctx, source, chunk, dictionaries):
             table = prepare_chunk(raw, source, ctx.rules, dictionaries, positions)
             bar.advance(load_register(ctx.con, table, place_text))
+    drop_tables(ctx.con, dictionaries)
 
 
 def prepare_workspace(

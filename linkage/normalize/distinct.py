@@ -104,6 +104,12 @@ def _table_name(kind: str) -> str:
     return f"_distinct_{kind}"
 
 
+def drop_tables(con: duckdb.DuckDBPyConnection, dictionaries: dict[str, Dictionary]) -> None:
+    """Drop the value -> position tables once every source's positions were read."""
+    for kind in dictionaries:
+        con.execute(f"DROP TABLE IF EXISTS {_table_name(kind)}")
+
+
 @dataclass
 class Positions:
     """Each row of a source (in `_row` order) and, per column of a deduplicated kind, its value's
