@@ -114,7 +114,7 @@ def out_file(path: Path) -> Path:
     return paths.out_file(path)
 
 
-LangOpt = typer.Option("vi", "--lang", help="Language of the HTML report: vi (default) or en.", metavar="vi|en")
+LangOpt = typer.Option("vi", "--lang", help="Language of the reports and of the explanations: vi (default) or en.", metavar="vi|en")
 
 
 def lang_code(value: str) -> str:

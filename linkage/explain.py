@@ -34,16 +34,34 @@ def template_sql(text: str, r: str = "r") -> str:
     return " || ".join(parts) if parts else "''"
 
 
-def phrase_sql(settings: Settings, j: int, levels: str = "s", r: str = "r") -> str:
+def _catalogue(settings: Settings, lang: str) -> dict[str, str]:
+    """The reviewer's language's strings (rules/strings), or none for a rules pack without a
+    catalogue (its levels' own `text` stands)."""
+    from linkage.reports.strings import STRINGS_DIR, check_lang, load_catalogue  # reports import outputs: import late
+
+    if not (settings.path.parent / STRINGS_DIR).is_dir():
+        return {}
+    return load_catalogue(settings.path.parent)[check_lang(lang)]
+
+
+def level_texts(settings: Settings, j: int, lang: str = "vi") -> list[str]:
+    """Each level's phrase in the reviewer's language (explain.<comparison>.<level> in
+    rules/strings/explain.<lang>.yaml), else the rules' own `text` for that level."""
+    c = settings.comparisons[j]
+    cat = _catalogue(settings, lang)
+    return [cat.get(f"explain.{c.name}.{lv.id}", lv.text) for lv in c.levels]
+
+
+def phrase_sql(settings: Settings, j: int, levels: str = "s", r: str = "r", lang: str = "vi") -> str:
     """The level's phrase; `levels`/`r`: where the level and the register record come from
     (`sc`/`c` for the person's current record)."""
     c = settings.comparisons[j]
-    whens = " ".join(f"WHEN {k} THEN {template_sql(lv.text, r)}" for k, lv in enumerate(c.levels))
+    whens = " ".join(f"WHEN {k} THEN {template_sql(t, r)}" for k, t in enumerate(level_texts(settings, j, lang)))
     return f"CASE {levels}.g_{c.name} {whens} END"
 
 
-def _flag_words(flag: str) -> str:
-    return flag.replace("_", " ")
+def _flag_words(settings: Settings, flag: str, lang: str) -> str:
+    return _catalogue(settings, lang).get(f"explain.flag.{flag}", flag.replace("_", " "))
 
 
 def _explanation_config(settings: Settings) -> tuple[float, float, int, set[str]]:
@@ -66,23 +84,6 @@ def _explanation_config(settings: Settings) -> tuple[float, float, int, set[str]
     return min_pos, min_neg, max_pos, agree
 
 
-def _marks_phrase_sql(settings: Settings, j: int, lang: str) -> str | None:
-    """The `marks` comparison's phrase in the reviewer's language (rules/strings/marks.<lang>.yaml,
-    key marks.explain.<level>), None for another kind or a level the catalogue does not name."""
-    c = settings.comparisons[j]
-    if c.kind != "marks":
-        return None
-    from linkage.reports.strings import check_lang, load_catalogue  # reports import outputs: import late
-
-    try:
-        cat = load_catalogue(settings.path.parent)[check_lang(lang)]
-    except RulesError:  # a rules pack without a string catalogue: the level texts stand
-        cat = {}
-    texts = [cat.get(f"marks.explain.{lv.id}", lv.text) for lv in c.levels]
-    whens = " ".join(f"WHEN {k} THEN {template_sql(t)}" for k, t in enumerate(texts))
-    return f"CASE s.g_{c.name} {whens} END"
-
-
 def _item_sql(settings: Settings, j: int, flags: dict[str, str], agree: set[str], notes: dict[str, str],
               lang: str = "vi") -> str:
     """One comparison as {w: weight, t: phrase, k: kind}: k = 2 when a conflict flag on it is set,
@@ -93,18 +94,18 @@ def _item_sql(settings: Settings, j: int, flags: dict[str, str], agree: set[str]
     on_c = [f for f, spec in settings.flags.items() if spec.get("comparison") == c.name]
     neg = [f for f in on_c if f not in agree]
     pos = [f for f in on_c if f in agree]
-    phrase = f"nullif({_marks_phrase_sql(settings, j, lang) or phrase_sql(settings, j)}, '')"
+    phrase = f"nullif({phrase_sql(settings, j, lang=lang)}, '')"
     kind, text = "0", phrase
     if on_c:
         whens = " ".join(f"WHEN {flags[f]} THEN {k}" for k, fs in ((2, neg), (1, pos)) for f in fs)
         kind = f"CASE {whens} ELSE 0 END"
-        words = " ".join(f"WHEN {flags[f]} THEN {_literal(_flag_words(f))}" for f in neg + pos)
+        words = " ".join(f"WHEN {flags[f]} THEN {_literal(_flag_words(settings, f, lang))}" for f in neg + pos)
         text = f"coalesce({phrase}, CASE {words} END)"
         cur = [f for f in on_c if f in notes]
         if cur:
-            now = f"nullif({phrase_sql(settings, j, CURRENT_LEVELS, CURRENT)}, '')"
+            now = f"nullif({phrase_sql(settings, j, CURRENT_LEVELS, CURRENT, lang)}, '')"
             cases = " ".join(
-                f"WHEN {flags[f]} THEN coalesce({now}, {_literal(_flag_words(f))}) || coalesce(' (' || {notes[f]} || ')', '')"
+                f"WHEN {flags[f]} THEN coalesce({now}, {_literal(_flag_words(settings, f, lang))}) || coalesce(' (' || {notes[f]} || ')', '')"
                 for f in cur
             )
             text = f"CASE {cases} ELSE {text} END"

@@ -142,8 +142,8 @@ def test_same_decision_number_is_a_data_error_not_evidence(tmp_path: Path) -> No
     assert bool(shared.loc[pair, "same_decision_number"]) and not bool(distinct.loc[pair, "same_decision_number"])
     assert shared.loc[pair, "mw_decision_number"] == 0.0
     assert shared.loc[pair, "match_weight"] == pytest.approx(distinct.loc[pair, "match_weight"])
-    assert "data error" in shared.loc[pair, "explanation"]
-    assert "ID numbers conflict" in shared.loc[pair, "explanation"]  # the evidence against is stated
+    assert "lỗi dữ liệu" in shared.loc[pair, "explanation"]
+    assert "số định danh mâu thuẫn" in shared.loc[pair, "explanation"]  # the evidence against is stated
 
 
 def test_components_and_cluster_no_chaining() -> None:
@@ -194,7 +194,7 @@ def test_siblings_with_alike_given_names_are_not_one_person(tmp_path: Path) -> N
     assert bool(pairs.loc[("TN-1", "TN-3"), "link"])
     brothers = pairs.loc[("TN-1", "TN-2")]
     assert not bool(brothers["link"])
-    assert "siblings?" in brothers["explanation"]
+    assert "anh chị em ruột?" in brothers["explanation"]
     assert brothers["mw_sibling_dates"] < -10  # the family's evidence taken back
     assert pairs.loc[("TN-1", "TN-3"), "mw_sibling_dates"] == 0.0
     clusters = pd.read_parquet(tmp_path / "out" / "clusters.parquet")
@@ -224,7 +224,7 @@ def test_cannot_link_two_ids_two_genders_two_dates(tmp_path: Path) -> None:
     assert bool(pairs.loc[("TN-1", "TN-5"), "link"])
     for pair in reasons:
         assert not bool(pairs.loc[pair, "link"])
-        assert "two people" in pairs.loc[pair, "explanation"]
+        assert "hai người" in pairs.loc[pair, "explanation"]
     # without the rules, the family's agreements alone would have linked these pairs
     assert pairs.loc[("TN-1", "TN-3"), "match_probability"] >= 0.5
     assert pairs.loc[("TN-1", "TN-4"), "match_probability"] >= 0.5
@@ -267,10 +267,22 @@ def test_two_given_names_unless_the_change_of_name_is_shown(tmp_path: Path) -> N
     pairs = _every_pair(tmp_path, rows, COLUMNS + ["other_names"])
     twins = pairs.loc[("TN-1", "TN-2")]
     assert twins["cannot_link"] == "two_given_names" and not bool(twins["link"])
-    assert "two given names" in twins["explanation"]
+    assert "hai tên khác nhau" in twins["explanation"]
     for renamed in (("TN-3", "TN-4"), ("TN-5", "TN-6")):
         row = pairs.loc[renamed]
         assert pd.isna(row["cannot_link"]) and bool(row["link"]), renamed
     assert pairs.loc[("TN-3", "TN-4"), "mw_kinship"] == 0.0  # the same ID: no sibling signature
     clusters = pd.read_parquet(tmp_path / "out" / "clusters.parquet")
     assert sorted(map(sorted, clusters.groupby("cluster_id")["wanted_id"].apply(list))) == [["TN-3", "TN-4"], ["TN-5", "TN-6"]]
+
+
+def test_phrases_follow_the_language():
+    """The dedupe phrases come from the string catalogue: Vietnamese by default, English on request."""
+    from linkage.dedupe.rules import load_dedupe_rules
+
+    vi, en = load_dedupe_rules(), load_dedupe_rules(lang="en")
+    two_ids = {c.name: c.text for c in vi.cannot_link}["two_personal_ids"]
+    assert two_ids.endswith("hai người")
+    assert {c.name: c.text for c in en.cannot_link}["two_personal_ids"].endswith("two people")
+    assert "lỗi dữ liệu" in vi.decision_text and "data error" in en.decision_text
+    assert vi.lang == "vi" and en.lang == "en"

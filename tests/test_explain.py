@@ -44,12 +44,12 @@ WANTED = [
 ]
 
 
-def _run(tmp: Path, rules: Path | None = None) -> pd.DataFrame:
+def _run(tmp: Path, rules: Path | None = None, lang: str = "vi") -> pd.DataFrame:
     wanted, residents = tmp / "wanted.csv", tmp / "residents.csv"
     pd.DataFrame([{**WANTED_BASE, **w} for w in WANTED]).to_csv(wanted, index=False)
     pd.DataFrame([{**RESIDENT_BASE, **r} for r in RESIDENTS]).to_csv(residents, index=False)
     model = save_model(default_model(load_settings(rules), rules_hash(rules)), tmp / "model.json")
-    res = run(wanted, residents, None, tmp / "out", rules=rules, model_path=model)
+    res = run(wanted, residents, None, tmp / "out", rules=rules, model_path=model, lang=lang)
     return pd.read_parquet(res.matches).set_index(["wanted_id", "person_id"])
 
 
@@ -75,23 +75,23 @@ def _conflicts(explanation: str) -> str:
 def test_birth_date_change_is_stated_with_both_dates(matches):
     row = matches.loc[("W-date", "080093004567")]
     assert bool(row["birth_date_changed"])
-    assert "ID number one digit apart" in row["explanation"]
+    assert "số định danh lệch một chữ số" in row["explanation"]
     # the conflict is stated, after the agreements, with both dates as dd/mm/yyyy
-    assert "birth date differs: 14/11/1991 -> 14/11/1993" in _conflicts(row["explanation"])
+    assert "khác ngày sinh: 14/11/1991 → 14/11/1993" in _conflicts(row["explanation"])
 
 
 def test_every_conflict_is_stated_uncapped(matches):
     row = matches.loc[("W-many", "001070000099")]
     assert bool(row["id_match"])
     conflicts = _conflicts(row["explanation"])
-    expected = ["gender differs", "ethnicity differs", "father's name differs", "mother's name differs",
-                "hometown differs", "birth place differs", "lives elsewhere now"]
+    expected = ["khác giới tính", "khác dân tộc", "khác họ tên cha", "khác họ tên mẹ",
+                "khác quê quán", "khác nơi sinh", "hiện sống nơi khác"]
     for phrase in expected:
         assert phrase in conflicts, (phrase, row["explanation"])
     # and they are exactly the comparisons weighing at least 1 bit against the match
     against = [c for c in matches.columns if c.startswith("mw_") and row[c] <= -1.0]
     assert len(against) == len(expected) == len(conflicts.split(", "))
-    assert "same ID number" in row["explanation"].split("; ")[0]
+    assert "trùng số định danh" in row["explanation"].split("; ")[0]
 
 
 def test_flags_are_stated_whatever_the_caps(tmp_path):
@@ -101,12 +101,12 @@ def test_flags_are_stated_whatever_the_caps(tmp_path):
                                    "agreement_flags": ["id_match"]})
     m = _run(tmp_path, rules)
     date = m.loc[("W-date", "080093004567")]
-    assert date["explanation"] == "birth date differs: 14/11/1991 -> 14/11/1993 (two years apart)"
+    assert date["explanation"] == "khác ngày sinh: 14/11/1991 → 14/11/1993 (lệch hai năm)"
     many = m.loc[("W-many", "001070000099")]
-    assert many["explanation"].split("; ")[0] == "same ID number"
-    assert "lives elsewhere now" in _conflicts(many["explanation"])  # residence_changed is set
+    assert many["explanation"].split("; ")[0] == "trùng số định danh"
+    assert "hiện sống nơi khác" in _conflicts(many["explanation"])  # residence_changed is set
     assert bool(many["residence_changed"])
-    assert "gender differs" not in many["explanation"]  # no flag, and below the (huge) minimum
+    assert "khác giới tính" not in many["explanation"]  # no flag, and below the (huge) minimum
 
 
 def test_unknown_agreement_flag_is_a_rules_error(tmp_path):
@@ -132,3 +132,23 @@ def test_flag_keys_are_checked(tmp_path, find, put, message):
     m.write_text(text.replace(find, put, 1), encoding="utf-8")
     with pytest.raises(RulesError, match=message):
         load_settings(rules)
+
+
+def test_explanation_in_english_on_request(tmp_path):
+    """Vietnamese by default (the tests above); `--lang en` gives the same explanation in English."""
+    m = _run(tmp_path, lang="en")
+    row = m.loc[("W-date", "080093004567")]
+    assert "ID number one digit apart" in row["explanation"]
+    assert "birth date differs: 14/11/1991 -> 14/11/1993 (two years apart)" in _conflicts(row["explanation"])
+
+
+def test_every_level_has_a_phrase_in_each_language():
+    """A level without a phrase would show its bare id ("fuzzy_high") to a reviewer."""
+    from linkage.explain import level_texts
+    from linkage.reports.strings import LANGS
+
+    settings = load_settings()
+    for lang in LANGS:
+        for j, c in enumerate(settings.comparisons):
+            missing = [lv.id for lv, t in zip(c.levels, level_texts(settings, j, lang)) if t == lv.id]
+            assert not missing, (lang, c.name, missing)

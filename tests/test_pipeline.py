@@ -101,8 +101,8 @@ def test_given_name_change_is_flagged_and_explained(result):
     row = m.loc[("W-given", "080085001234")]
     assert row["rank"] == 1
     assert bool(row["name_changed"])
-    assert "given name differs: Minh -> Hùng" in row["explanation"]
-    assert "same birth date" in row["explanation"]
+    assert "khác tên: Minh → Hùng" in row["explanation"]
+    assert "trùng ngày sinh" in row["explanation"]
     assert row["sources"] == "residents+id_cards"
 
 
@@ -111,7 +111,7 @@ def test_move_is_flagged(result):
     row = m.loc[("W-moved", "001090000011")]
     assert bool(row["residence_changed"])
     assert not bool(row["name_changed"])
-    assert "lives elsewhere now" in row["explanation"]
+    assert "hiện sống nơi khác" in row["explanation"]
 
 
 def test_id_match_and_birth_date_change(result):

@@ -16,6 +16,7 @@ def dedupe(
     model: Optional[Path] = typer.Option(None, "--model", help="Model file (default: the project's saved model, else the rules' m and u).", metavar="FILE"),
     threshold: Optional[float] = typer.Option(None, "--threshold", help="Link probability (default: rules/dedupe.yaml threshold).", metavar="P"),
     rules: Optional[Path] = sup.RulesOpt,
+    lang: str = sup.LangOpt,
     quiet: bool = sup.QuietOpt,
     as_json: bool = sup.JsonOpt,
 ) -> None:
@@ -25,7 +26,7 @@ def dedupe(
 
     with sup.guard():
         result = run_dedupe(wanted, sup.out_dir(out), rules=rules, model_path=model,
-                            threshold=sup.checked_threshold(threshold))
+                            threshold=sup.checked_threshold(threshold), lang=sup.lang_code(lang))
     c = result.counts
     text = (f"wanted records: {c['rows_accepted']:,} of {c['rows_read']:,} read ({c['rows_quarantined']:,} quarantined)\n"
             f"pairs blocked: {c['blocked_pairs']:,}; written: {c['pairs_written']:,}; links: {c['links']:,}; "

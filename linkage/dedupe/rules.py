@@ -95,6 +95,7 @@ class DedupeRules:
     null_when: tuple[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], ...] = ()
     absorb_at: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (interaction comparison, its levels)
     cannot_link: tuple[CannotLink, ...] = ()
+    lang: str = "vi"  # the language of the phrases above and of the engine's explanation
 
     def prior(self, n_records: int) -> float:
         """P(a random pair of records is one person): share * n duplicate pairs among n(n-1)/2."""
@@ -114,7 +115,7 @@ def _num(d: dict[str, Any], key: str, where: str, path: Path, lo: float | None =
     return v
 
 
-def _comparison(raw: dict[str, Any], i: int, path: Path) -> ExtraComparison:
+def _comparison(raw: dict[str, Any], i: int, path: Path, phrases: dict[str, str] | None = None) -> ExtraComparison:
     where = f"comparisons[{i}]"
     if not isinstance(raw, dict) or "name" not in raw or "column" not in raw:
         raise RulesError(f"{path}: {where}: needs 'name' and 'column'")
@@ -124,16 +125,34 @@ def _comparison(raw: dict[str, Any], i: int, path: Path) -> ExtraComparison:
         raise RulesError(f"{path}: {where}.levels: expected the two levels 'exact' and 'else', got {ids}")
     built = [
         ExtraLevel(str(lv["id"]), _num(lv, "m", f"{where}.levels[{k}]", path, 0, 1),
-                   _num(lv, "u", f"{where}.levels[{k}]", path, 0, 1), str(lv.get("text", lv["id"])))
+                   _num(lv, "u", f"{where}.levels[{k}]", path, 0, 1),
+                   _text(lv, f"{raw['name']}.{lv['id']}", phrases or {}, str(lv["id"])))
         for k, lv in enumerate(levels)
     ]
     return ExtraComparison(str(raw["name"]), str(raw["column"]), built[0], built[1])
 
 
-def load_dedupe_rules(rules: str | Path | None = None) -> DedupeRules:
+def _phrases(rules: str | Path | None, lang: str) -> dict[str, str]:
+    """The dedupe phrases in the reviewer's language (rules/strings/dedupe.<lang>.yaml, keys
+    dedupe.explain.*), or none for a rules pack without a catalogue (its own `text` stands)."""
+    from linkage.reports.strings import STRINGS_DIR, check_lang, load_catalogue  # reports import the engine: import late
+
+    if not (rules_dir(rules) / STRINGS_DIR).is_dir():
+        return {}
+    cat = load_catalogue(rules_dir(rules))[check_lang(lang)]
+    return {k.removeprefix("dedupe.explain."): v for k, v in cat.items() if k.startswith("dedupe.explain.")}
+
+
+def _text(raw: dict[str, Any], key: str, phrases: dict[str, str], default: str) -> str:
+    return phrases.get(key, str(raw.get("text", default)))
+
+
+def load_dedupe_rules(rules: str | Path | None = None, lang: str = "vi") -> DedupeRules:
+    """`lang`: the language of the phrases the explanations use."""
     path = rules_dir(rules) / DEDUPE_FILE
     raw = load_yaml(DEDUPE_FILE, rules)
-    comps = tuple(_comparison(c, i, path) for i, c in enumerate(raw.get("comparisons") or []))
+    phrases = _phrases(rules, lang)
+    comps = tuple(_comparison(c, i, path, phrases) for i, c in enumerate(raw.get("comparisons") or []))
     names = [c.name for c in comps]
     if len(set(names)) != len(names):
         raise RulesError(f"{path}: comparisons: names must be unique")
@@ -175,7 +194,7 @@ def load_dedupe_rules(rules: str | Path | None = None) -> DedupeRules:
         if not isinstance(c, dict) or not all(k in c for k in ("name", "when", "m", "u")):
             raise RulesError(f"{path}: {where}: needs 'name', 'when', 'm' and 'u'")
         conditions.append(Condition(str(c["name"]), str(c["when"]), _num(c, "m", where, path, 0, 1),
-                                    _num(c, "u", where, path, 0, 1), str(c.get("text", c["name"])),
+                                    _num(c, "u", where, path, 0, 1), _text(c, str(c["name"]), phrases, str(c["name"])),
                                     tuple(str(a) for a in c.get("absorbs") or [])))
     cannot = []
     for i, c in enumerate(raw.get("cannot_link") or []):
@@ -184,7 +203,7 @@ def load_dedupe_rules(rules: str | Path | None = None) -> DedupeRules:
             raise RulesError(f"{path}: {where}: needs 'name' and 'when'")
         unless = c.get("unless")
         cannot.append(CannotLink(str(c["name"]), str(c["when"]), None if unless in (None, "") else str(unless),
-                                 str(c.get("text", c["name"]))))
+                                 _text(c, str(c["name"]), phrases, str(c["name"]))))
     names_all = names + [c.name for c in conditions] + [c.name for c in cannot]
     if len(set(names_all)) != len(names_all):
         raise RulesError(f"{path}: comparisons, conditions and cannot_link: names must be unique")
@@ -195,7 +214,7 @@ def load_dedupe_rules(rules: str | Path | None = None) -> DedupeRules:
         floor_weight=_num(raw, "floor_weight", "top level", path),
         comparisons=comps,
         decision_column=str(dec.get("column", "decision_number")),
-        decision_text=str(dec.get("text", "same decision number {l}: a data error")),
+        decision_text=_text(dec, "decision_number", phrases, "same decision number {l}: a data error"),
         decision_within=None if dec.get("within") in (None, "") else str(dec["within"]),
         clustering=Clustering(
             cannot_link_weight=_num(cl, "cannot_link_weight", "clustering", path),
@@ -211,6 +230,7 @@ def load_dedupe_rules(rules: str | Path | None = None) -> DedupeRules:
         null_when=tuple(null_when),
         absorb_at=tuple(absorb_at),
         cannot_link=tuple(cannot),
+        lang=lang,
     )
 
 

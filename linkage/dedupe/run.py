@@ -91,12 +91,12 @@ def self_u(con, settings, model: Model, drules: DedupeRules) -> Model:
 
 
 def dedupe(wanted: Path, out_dir: Path, rules: Path | None = None, model_path: Path | None = None,
-           threshold: float | None = None) -> DedupeResult:
+           threshold: float | None = None, lang: str = "vi") -> DedupeResult:
     """Link the wanted list against itself; writes pairs.parquet, clusters.parquet,
     decision_conflicts.parquet and dedupe_summary.json into `out_dir`."""
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
-    drules = load_dedupe_rules(rules)
+    drules = load_dedupe_rules(rules, lang)
     engine_settings = load_settings(rules)
     settings = self_settings(engine_settings, drules)
     check_against(drules, settings)

@@ -141,12 +141,13 @@ def join_words(a: pd.Series, b: pd.Series, sep: str) -> pd.Series:
     return pd.Series(np.where(both, a + sep + b, a + b), index=a.index, dtype=object)
 
 
-def _explanations(con: duckdb.DuckDBPyConnection, settings: Settings, cols: dict[str, np.ndarray]) -> pd.DataFrame:
+def _explanations(con: duckdb.DuckDBPyConnection, settings: Settings, cols: dict[str, np.ndarray],
+                  lang: str = "vi") -> pd.DataFrame:
     """The engine's explanation (and its blocking-rule list) of the kept pairs, in their order."""
     con.register("_s", pa.table(cols))
     try:
         return con.execute(
-            f"""SELECT {explanation_sql(settings)} AS explanation, {rules_list_sql(settings)} AS blocking_rules
+            f"""SELECT {explanation_sql(settings, lang=lang)} AS explanation, {rules_list_sql(settings)} AS blocking_rules
                 FROM (SELECT row_number() OVER () AS _o, * FROM _s) s
                 JOIN w l ON l.w_idx = s.w_idx JOIN reg r ON r.person_idx = s.person_idx
                 ORDER BY s._o"""
@@ -222,7 +223,7 @@ def score_pairs(con: duckdb.DuckDBPyConnection, settings: Settings, model: Model
         reasons = reasons.where(~on, c.name)
     kept = extra[keep].reset_index(drop=True)
     kept["cannot_link"] = reasons[keep].reset_index(drop=True)
-    expl = _explanations(con, settings, cols)
+    expl = _explanations(con, settings, cols, drules.lang)
     kept["match_weight"] = cols["match_weight"]
     kept["match_probability"] = np.round(probability(total[keep]), 9)
     for name in gammas.names:
