@@ -10,7 +10,9 @@ child the child's record carries the parent's name). By default the generator's 
 --matches (an ideal identity run); --identity rule runs without it.
 --fit prints the relations block of rules/relatives.yaml: m per level from the true relatives among
 the blocked pairs, u from the blocked pairs that are not relatives (u given the shared name).
---errors counts the father/mother errors at the threshold by class (docs/relatives.md).
+--errors counts the father/mother errors at the threshold by class (docs/relatives.md), the mean
+weights of the true parents missed as top candidates against those listed, and the calibration
+(predicted against observed per probability band) over every blocked pair.
 """
 
 from __future__ import annotations
@@ -171,7 +173,8 @@ def errors(d: Path, truth: pd.DataFrame, threshold: float) -> None:
             hi = min(lo + CHUNK_WANTED, len(w))
             q = score_relation(w.iloc[lo:hi].reset_index(drop=True), _chunk(aliases, lo, hi), r, rules, rel,
                                _chunk(exclude, lo, hi))
-            parts.append(q[["w_idx", "r_idx", "probability", "hometown", "household", "spouse", "family"]]
+            mw = [c for c in q.columns if c.startswith("mw_")]
+            parts.append(q[["w_idx", "r_idx", "probability", "hometown", "household", "spouse", "family"] + mw]
                          .assign(w_idx=q["w_idx"] + lo))
         p = pd.concat(parts, ignore_index=True)
         p["wanted_id"] = w["wanted_id"].to_numpy()[p["w_idx"]]
@@ -207,6 +210,22 @@ def errors(d: Path, truth: pd.DataFrame, threshold: float) -> None:
               f"{int((~blocked & ~no_name).sum()):,}; a namesake ranked above {int(lost.sum()):,}; top candidate below "
               f"{threshold} {len(low):,} (living apart with no partner evidence {apart:,}; hometown known only to the "
               f"province {int((low['hometown'] == 'same_province_only').sum()):,})")
+        # which evidence the missed top candidates lack: mean weights against the true parents listed
+        mw = [c for c in p.columns if c.startswith("mw_")]
+        ok = p[p["true"] & (p["probability"] >= threshold)]
+        print("#   mean weights (bits), top below the threshold / listed: " + "; ".join(
+            f"{c[3:]} {low[c].mean():.2f} / {ok[c].mean():.2f}" for c in mw))
+        calibration(p)
+
+
+def calibration(p: pd.DataFrame) -> None:
+    """Predicted (mean probability) against observed (share of true parents) per band of the scored
+    pairs, and per wanted record of the summed probability (the parent in the register at all)."""
+    bands = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 0.9, 1.0 + 1e-9]
+    cut = pd.cut(p["probability"], bands, right=False)
+    g = p.groupby(cut, observed=True).agg(n=("true", "size"), predicted=("probability", "mean"), observed=("true", "mean"))
+    print("#   calibration: " + "; ".join(f"[{iv.left:g}, {min(iv.right, 1):g}) n {int(row.n):,} predicted "
+                                            f"{row.predicted:.3f} observed {row.observed:.3f}" for iv, row in g.iterrows()))
 
 
 def main() -> None:
