@@ -11,7 +11,7 @@ import json
 import re
 import resource
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from multiprocessing import get_context
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,7 +30,7 @@ from linkage.rundir import staging, swap_in
 from linkage.ingest import ingest
 from linkage.matches_io import matches_form, matches_parts
 from linkage.model import Model, load_model, save_model
-from linkage.normalize.distinct import Dictionary, build_dictionaries, drop_tables, source_positions
+from linkage.normalize.distinct import Dictionary, Positions, build_dictionaries, drop_tables, source_positions
 from linkage.normalize.table import normalize_table
 from linkage.outputs import fingerprint, write_manifest, write_matches
 from linkage.prepare import (
@@ -117,16 +117,13 @@ def prepare_chunk(raw: pa.Table, source: str, rules: Path | None,
     return prepared_arrow(norm, REGISTER_UID[source], source)
 
 
-def _chunks(ctx: Context, source: str, size: int,
-            dictionaries: dict[str, Dictionary]) -> Iterator[tuple[pa.Table, dict[str, np.ndarray]]]:
+def _chunks(con: duckdb.DuckDBPyConnection, source: str, size: int,
+            where: Positions) -> Iterator[tuple[pa.Table, dict[str, np.ndarray]]]:
     """A source's rows in `_row` order, `size` rows of the source file at a time, with their
     values' positions in the dictionaries."""
-    where = source_positions(ctx.con, source, dictionaries)
-    last = ctx.con.execute(f'SELECT coalesce(max(_row), 0) FROM "{source}"').fetchall()[0][0]
+    last = con.execute(f'SELECT coalesce(max(_row), 0) FROM "{source}"').fetchall()[0][0]
     for lo in range(0, max(last, 1), size):
-        raw = ctx.con.sql(
-            f'SELECT * FROM "{source}" WHERE _row > {lo} AND _row <= {lo + size} ORDER BY _row'
-        ).to_arrow_table()
+        raw = con.sql(f'SELECT * FROM "{source}" WHERE _row > {lo} AND _row <= {lo + size} ORDER BY _row').to_arrow_table()
         yield raw, where.between(lo, lo + size)
 
 
@@ -153,16 +150,32 @@ def _normalise(ctx: Context, sources: list[str], bar: Reporter) -> None:
     else:
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
             dictionaries = build_dictionaries(ctx.con, sources, ctx.rules, chunk, pool.map)
+    where = {s: source_positions(ctx.con, s, dictionaries) for s in sources}
+    drop_tables(ctx.con, dictionaries)
     if "wanted" in sources:
-        for raw, positions in _chunks(ctx, "wanted", 2**62, dictionaries):  # one chunk
+        for raw, positions in _chunks(ctx.con, "wanted", 2**62, where["wanted"]):  # one chunk
             add_wanted(ctx.con, normalize_table(raw.to_pandas(), "wanted", rules=ctx.rules,
                                                 dictionaries=dictionaries, positions=positions), place_text)
             bar.advance(raw.num_rows)
-    for source in registers:  # in source and row order: record numbering is the same every run
-        for raw, positions in _chunks(ctx, source, chunk, dictionaries):
-            table = prepare_chunk(raw, source, ctx.rules, dictionaries, positions)
-            bar.advance(load_register(ctx.con, table, place_text))
-    drop_tables(ctx.con, dictionaries)
+    # A chunk is loaded into the engine table (DuckDB work, which releases the GIL) by a second
+    # thread while the next one is prepared (Python work): one chunk loading, one being prepared.
+    # Loads run one at a time, in source and row order: record numbering is the same every run.
+    # The chunks are read through a second connection, as `ctx.con` is the loader's meanwhile.
+    reader = ctx.con.cursor()
+    try:
+        with ThreadPoolExecutor(max_workers=1) as loader:
+            loading = None
+            for source in registers:
+                for raw, positions in _chunks(reader, source, chunk, where[source]):
+                    table = prepare_chunk(raw, source, ctx.rules, dictionaries, positions)
+                    if loading is not None:
+                        bar.advance(loading.result())
+                    loading = loader.submit(load_register, ctx.con, table, place_text)
+                    del raw, table
+            if loading is not None:
+                bar.advance(loading.result())
+    finally:
+        reader.close()
 
 
 def prepare_workspace(
