@@ -118,7 +118,7 @@ def _comparison(raw: dict[str, Any], path: Path) -> Comparison:
     return Comparison(name=name, kind=kind, levels=tuple(levels), params=params, tf=dict(tf))
 
 
-_PAIRS = ("namesakes", "random")
+_PAIRS = ("namesakes", "random", "shared")  # shared: register pairs sharing `key` (SQL over the prepared columns)
 
 
 def _check_conditional_u(spec: Any, comparisons: tuple[Comparison, ...], path: Path) -> None:
@@ -149,6 +149,8 @@ def _check_conditional_u(spec: Any, comparisons: tuple[Comparison, ...], path: P
             raise RulesError(f"{where}.comparisons: unknown or missing {unknown} (known: {', '.join(by_name)})")
         if cond.get("pairs") not in _PAIRS:
             raise RulesError(f"{where}.pairs: {cond.get('pairs')!r} (one of: {', '.join(_PAIRS)})")
+        if cond.get("pairs") == "shared" and not (isinstance(cond.get("key"), str) and cond["key"].strip()):
+            raise RulesError(f"{where}.key: pairs: shared needs the key the register pairs share (SQL over the prepared columns)")
 
 
 def load_settings(rules: str | Path | None = None) -> Settings:

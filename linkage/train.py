@@ -74,25 +74,30 @@ def estimate_u(model: Model, gammas: Gammas) -> None:
                 lv.u_source = f"random pairs ({counts[k]:,} of {total:,})"
 
 
-def sample_namesake_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: int) -> int:
-    """Pairs of register persons who share the ASCII-folded full name, into `nspairs`, with the
-    left person's residents record as table `ns_left` (a wanted record's stand-in: the residents
-    register carries the same fields). Each sampled person gets one random namesake and the
-    weight k - 1 (k: persons of that name), so the weighted shares are those of all namesake
-    pairs, the pairs a wanted person's namesakes make. Distinct person ids are taken as distinct
-    people: a register's own duplicates are rare enough not to matter here."""
+def shared_key_left(con: duckdb.DuckDBPyConnection) -> None:
+    """Each register person's first residents record as table `ns_left`: a wanted record's
+    stand-in (the residents register carries the same fields) for pairs of register persons."""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE ns_left AS SELECT * EXCLUDE (r_idx, person_idx), person_idx AS w_idx "
         "FROM reg WHERE src = 'residents' AND full_name_ascii IS NOT NULL "
         "QUALIFY row_number() OVER (PARTITION BY person_idx ORDER BY r_idx) = 1"
     )
+
+
+def sample_shared_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: int, key: str = "full_name_ascii") -> int:
+    """Pairs of register persons (`ns_left`) who share `key` (SQL over their columns: the
+    ASCII-folded full name for namesakes, a birth commune), into `nspairs`. Each sampled person
+    gets one random partner and the weight k - 1 (k: persons with that key), so the weighted
+    shares are those of all such pairs, the pairs a wanted person's namesakes (or people born in
+    the same commune) make. Distinct person ids are taken as distinct people: a register's own
+    duplicates are rare enough not to matter here."""
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE nspairs AS
-        WITH members AS (
-            SELECT w_idx, full_name_ascii AS name,
-                   row_number() OVER (PARTITION BY full_name_ascii ORDER BY hash(w_idx + {seed}), w_idx) - 1 AS pos,
-                   count(*) OVER (PARTITION BY full_name_ascii) AS k
-            FROM ns_left
+        WITH keyed AS (SELECT w_idx, ({key}) AS name FROM ns_left), members AS (
+            SELECT w_idx, name,
+                   row_number() OVER (PARTITION BY name ORDER BY hash(w_idx + {seed}), w_idx) - 1 AS pos,
+                   count(*) OVER (PARTITION BY name) AS k
+            FROM keyed WHERE name IS NOT NULL
         ), chosen AS (
             SELECT w_idx, name, k, (pos + 1 + hash(w_idx * 7 + {seed}) % (k - 1)) % k AS partner_pos
             FROM members WHERE k >= 2
@@ -106,10 +111,9 @@ def sample_namesake_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: in
 
 
 def sample_register_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: int) -> int:
-    """Random pairs of the namesake sample's left persons (`ns_left`) and register persons, into
-    `rrpairs`: the baseline against which namesake pairs are read (same records on both sides,
-    so a level the register's records rarely show, a birth date known by its year only, is as
-    rare in both)."""
+    """Random pairs of `ns_left` persons and register persons, into `rrpairs`: the baseline
+    against which pairs sharing a key are read (same records on both sides, so a level the
+    register's records rarely show, a birth date known by its year only, is as rare in both)."""
     left = con.execute("SELECT w_idx FROM ns_left ORDER BY w_idx").fetchnumpy()["w_idx"]  # not the scan order
     n_p = con.execute("SELECT count(DISTINCT person_idx) FROM reg").fetchall()[0][0]
     rng = np.random.default_rng(seed + 1)
@@ -122,19 +126,39 @@ def sample_register_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: in
     return n
 
 
-def _namesake_ratios(con: duckdb.DuckDBPyConnection, settings: Settings, cond: dict, seed: int) -> tuple[Gammas, np.ndarray, Gammas] | None:
-    """Levels of the register's namesake pairs (with their weights) and of random register pairs
-    of the same left persons; None when the register holds too few namesake pairs."""
-    n = sample_namesake_pairs(con, int(cond.get("sample_pairs", 200_000)), seed)
-    try:
+# The key register persons share for each kind of register-pair condition (rules: `pairs`).
+_SHARED_KEYS = {"namesakes": "full_name_ascii"}
+
+
+class _RegisterPairs:
+    """Pairs of register persons for the conditions that random pairs meet too rarely, and the
+    random register pairs they are read against (built once, for every such condition)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, settings: Settings, model: Model, seed: int):
+        self.con, self.settings, self.model, self.seed = con, settings, model, seed
+        self.base: Gammas | None = None
+        shared_key_left(con)
+
+    def ratios(self, cond: dict) -> tuple[Gammas, np.ndarray, Gammas] | None:
+        """Levels of the pairs sharing the condition's key where the condition holds (with
+        their weights) and of the random register pairs; None when too few."""
+        n_pairs = int(cond.get("sample_pairs", 200_000))
+        key = str(cond.get("key") or _SHARED_KEYS[cond["pairs"]])
+        n = sample_shared_pairs(self.con, n_pairs, self.seed, key)
         if n < int(cond.get("min_pairs", 500)):
             return None
-        named = compare(con, settings, source="nspairs", left="ns_left")
-        weight = con.execute("SELECT weight FROM nspairs ORDER BY pair_idx").fetchnumpy()["weight"][named.pair_idx]
-        sample_register_pairs(con, int(cond.get("sample_pairs", 200_000)), seed)
-        return named, weight, compare(con, settings, source="rrpairs", left="ns_left")
-    finally:
-        con.execute("DROP TABLE IF EXISTS nspairs; DROP TABLE IF EXISTS ns_left; DROP TABLE IF EXISTS rrpairs")
+        met = compare(self.con, self.settings, source="nspairs", left="ns_left")
+        weight = self.con.execute("SELECT weight FROM nspairs ORDER BY pair_idx").fetchnumpy()["weight"][met.pair_idx]
+        at = condition_rows(met.levels, self.model, cond["given"], cond["levels"])
+        if int(at.sum()) < int(cond.get("min_pairs", 500)):
+            return None
+        if self.base is None:
+            sample_register_pairs(self.con, n_pairs, self.seed)
+            self.base = compare(self.con, self.settings, source="rrpairs", left="ns_left")
+        return Gammas(met.pair_idx[at], met.levels[at], met.names), weight[at], self.base
+
+    def close(self) -> None:
+        self.con.execute("DROP TABLE IF EXISTS nspairs; DROP TABLE IF EXISTS ns_left; DROP TABLE IF EXISTS rrpairs")
 
 
 def estimate_u_given(
@@ -144,35 +168,43 @@ def estimate_u_given(
     (model.conditional_u in the rules).
 
     `pairs: random`: the share of each level among training's random (wanted, person) pairs
-    (`random`) where the condition's comparison is at one of its levels. `pairs: namesakes`: the
-    register's own namesake pairs, read against random register pairs of the same persons: u times
-    their ratio of shares, since register records are not wanted records (a notice may know the
-    birth year only; a register record almost never does). Shares are shrunk towards the baseline
-    by `prior_pairs` pseudo-pairs; a level seen fewer than `min_level_pairs` times in the baseline
-    keeps its plain u (no estimate of its dependence), and a condition met by fewer than
-    `min_pairs` pairs changes nothing: the model says so."""
+    (`random`) where the condition's comparison is at one of its levels. `pairs: namesakes` (or
+    `shared` with a `key`): pairs of register persons who share the full name (or the key, e.g.
+    the birth commune: random pairs meet it too rarely to measure), where the condition holds,
+    read against random register pairs of the same persons: u times their ratio of shares, since
+    register records are not wanted records (a notice may know the birth year only; a register
+    record almost never does). Shares are shrunk towards the baseline by `prior_pairs`
+    pseudo-pairs; a level seen fewer than `min_level_pairs` times in the baseline keeps its plain
+    u (no estimate of its dependence), and a condition met by fewer than `min_pairs` pairs
+    changes nothing: the model says so."""
     seed = int(settings.model.get("seed", 42))
-    for cond in settings.model.get("conditional_u") or []:
-        minimum = int(cond.get("min_pairs", 500))
-        if cond["pairs"] == "namesakes":
-            found = _namesake_ratios(con, settings, cond, seed)
-            if found is None:
-                model.warnings.append(f"conditional u '{cond['name']}': fewer than {minimum} namesake pairs in the register; comparisons taken as independent of it")
-                continue
-            met, weight, base = found
-            what = "namesake pairs"
-        else:
-            at = (condition_rows(random.levels, model, cond["given"], cond["levels"])
-                  if random is not None else np.zeros(0, dtype=bool))
-            if int(at.sum()) < minimum:
-                model.warnings.append(f"conditional u '{cond['name']}': only {int(at.sum())} random pairs with {cond['given']} at {'/'.join(cond['levels'])} (< {minimum}); comparisons taken as independent of it")
-                continue
-            met, weight, base = Gammas(random.pair_idx[at], random.levels[at], random.names), None, random
-            what = f"random pairs with {cond['given']} at {'/'.join(cond['levels'])}"
-        n = len(met.pair_idx)
-        say(f"conditional u '{cond['name']}': {n:,} {what}")
-        _set_u_given(model, cond, met, weight, base, what)
-        model.conditions.append({"name": cond["name"], "comparison": cond["given"], "levels": list(cond["levels"]), "pairs": int(n)})
+    register: _RegisterPairs | None = None
+    try:
+        for cond in settings.model.get("conditional_u") or []:
+            minimum = int(cond.get("min_pairs", 500))
+            if cond["pairs"] != "random":
+                register = register or _RegisterPairs(con, settings, model, seed)
+                found = register.ratios(cond)
+                if found is None:
+                    model.warnings.append(f"conditional u '{cond['name']}': fewer than {minimum} register pairs sharing {cond.get('key') or _SHARED_KEYS.get(cond['pairs'])} with {cond['given']} at {'/'.join(cond['levels'])}; comparisons taken as independent of it")
+                    continue
+                met, weight, base = found
+                what = "namesake pairs" if cond["pairs"] == "namesakes" else f"register pairs sharing {cond['key']}"
+            else:
+                at = (condition_rows(random.levels, model, cond["given"], cond["levels"])
+                      if random is not None else np.zeros(0, dtype=bool))
+                if int(at.sum()) < minimum:
+                    model.warnings.append(f"conditional u '{cond['name']}': only {int(at.sum())} random pairs with {cond['given']} at {'/'.join(cond['levels'])} (< {minimum}); comparisons taken as independent of it")
+                    continue
+                met, weight, base = Gammas(random.pair_idx[at], random.levels[at], random.names), None, random
+                what = f"random pairs with {cond['given']} at {'/'.join(cond['levels'])}"
+            n = len(met.pair_idx)
+            say(f"conditional u '{cond['name']}': {n:,} {what}")
+            _set_u_given(model, cond, met, weight, base, what)
+            model.conditions.append({"name": cond["name"], "comparison": cond["given"], "levels": list(cond["levels"]), "pairs": int(n)})
+    finally:
+        if register is not None:
+            register.close()
 
 
 def _set_u_given(model: Model, cond: dict, met: Gammas, weight: np.ndarray | None, base: Gammas, what: str) -> None:

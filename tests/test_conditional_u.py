@@ -114,6 +114,11 @@ def test_trained_model_carries_namesake_u(sample_ctx):
         assert any(f"'{name}'" in w for w in model.warnings)
     assert model.conditions[0]["levels"] == ["exact", "tones", "ascii", "reordered"]
     assert "namesake pairs" in model.comparison("gender").levels[0].u_given_source["namesake"]
+    # born in one commune: random pairs almost never are, so register pairs born there are
+    # sampled; they share the hometown commune far more often than strangers do
+    home_ward = model.comparison("hometown").levels[0]
+    assert "birth_commune" in kept and home_ward.u_given["birth_commune"] > 20 * home_ward.u
+    assert "register pairs sharing" in home_ward.u_given_source["birth_commune"]
 
 
 @pytest.mark.parametrize("old,new,message", [
@@ -122,6 +127,7 @@ def test_trained_model_carries_namesake_u(sample_ctx):
     ("      given: full_name\n", "      given: fullname\n", "given"),
     ("      pairs: namesakes\n", "      pairs: namesake\n", "pairs"),
     ("    - name: hometown\n", "    - name: namesake\n", "name"),
+    ("      key: birth_place_district_code\n", "", "key"),
 ])
 def test_namesake_rules_are_checked(tmp_path, old, new, message):
     rules = tmp_path / "rules"
