@@ -50,6 +50,9 @@ class ComparisonParams:
     # comparisons in `absorbs` are taken back and this level's own weight stands for them jointly.
     absorbs: list[str] = field(default_factory=list)
     absorb_at: list[str] = field(default_factory=list)
+    # Silent (weight 0) where another comparison is at one of the listed levels: the same fact
+    # already counted there (rules `silent_at`; read from the rules, not trained).
+    silent_at: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -115,11 +118,32 @@ def _absorption(settings: Settings) -> dict[str, tuple[list[str], list[str]]]:
     return out
 
 
+def _silences(settings: Settings) -> dict[str, dict[str, list[str]]]:
+    """Per comparison, its `silent_at` from the rules ({other comparison: [levels]}), checked: a
+    typo would leave a fact counted twice."""
+    by_name = {c.name: c for c in settings.comparisons}
+    out = {}
+    for c in settings.comparisons:
+        spec = c.params.get("silent_at") or {}
+        where = f"{settings.path}: comparisons.{c.name}.silent_at"
+        if not isinstance(spec, dict):
+            raise RulesError(f"{where}: expected {{comparison: [levels]}}")
+        for other, levels in spec.items():
+            if other not in by_name or other == c.name:
+                raise RulesError(f"{where}: unknown comparison {other!r} (known: {', '.join(by_name)})")
+            bad = [lv for lv in levels or [] if lv not in by_name[other].level_ids()]
+            if bad or not levels:
+                raise RulesError(f"{where}.{other}: unknown or no levels {bad} (levels: {', '.join(by_name[other].level_ids())})")
+        out[c.name] = {str(k): [str(x) for x in v] for k, v in spec.items()}
+    return out
+
+
 def default_model(settings: Settings, rules_hash: str, share: float = 0.9) -> Model:
     """The rules' default m and u: the fallback when training cannot estimate a level."""
-    absorption = _absorption(settings)
+    absorption, silences = _absorption(settings), _silences(settings)
     comps = [
-        ComparisonParams(c.name, c.tf, [LevelParams(lv.id, lv.m, lv.u) for lv in c.levels], *absorption[c.name])
+        ComparisonParams(c.name, c.tf, [LevelParams(lv.id, lv.m, lv.u) for lv in c.levels], *absorption[c.name],
+                         silences[c.name])
         for c in settings.comparisons
     ]
     tf_min = float(settings.model.get("tf_minimum", 1e-5))
@@ -179,6 +203,8 @@ def load_model(path: Path, settings: Settings) -> Model:
             f"{path}: the model's interaction terms (absorbs, absorb_at) do not match {settings.path}; "
             "train a new model with `linkage train`"
         )
+    for c, silent in zip(comps, _silences(settings).values()):  # a scoring rule, not a trained value
+        c.silent_at = silent
     return model
 
 
@@ -231,7 +257,25 @@ def match_weights(levels: np.ndarray, model: Model, tf_values: TfValues | None =
             tf = np.maximum(np.nan_to_num(freq[at], nan=tf_min), tf_min)
             out[at, j] = np.log2(max(c.levels[k].m, _P_FLOOR) / tf)
     conditional_correction(levels, model, out)
+    silence(levels, model, out)
     return absorb(levels, model, out)
+
+
+def silence(levels: np.ndarray, model: Model, weights: np.ndarray) -> np.ndarray:
+    """Zero a comparison's weight where another is at one of its `silent_at` levels (in place).
+
+    Why: a person's evidence is merged over their records, each comparison at its best level. An
+    ID card issued before a change of name carries the old name; the residents record carries the
+    new one with the old as an other name. Against a notice with the old name, the full name
+    agrees (card) and an other name equals the name (residents): one fact, "this person has been
+    called so", counted twice (a namesake of a renamed person reached 26 bits)."""
+    index = {c.name: j for j, c in enumerate(model.comparisons)}
+    for j, c in enumerate(model.comparisons):
+        for other, level_ids in c.silent_at.items():
+            ids = [lv.id for lv in model.comparisons[index[other]].levels]
+            at = np.isin(levels[:, index[other]], [ids.index(k) for k in level_ids])
+            weights[at, j] = 0.0
+    return weights
 
 
 def condition_rows(levels: np.ndarray, model: Model, comparison: str, level_ids: list[str]) -> np.ndarray:

@@ -218,3 +218,31 @@ def test_a_condition_never_takes_a_weight_below_log2_m():
     common = {"family_name": {0: np.array([0.38])}}  # "Nguyễn": 38% of persons
     w = match_weights(levels, model, common)[0, names.index("family_name")]
     assert w == pytest.approx(math.log2(fam.levels[0].m))
+
+
+def test_other_name_is_silent_where_the_full_name_agrees():
+    """A card with the old name and a residents record naming it as an other name say one thing
+    (merged per person, each comparison at its best level): the alias is silent where the full
+    name agrees, and speaks where it does not (a renamed person found by the old name)."""
+    settings = load_settings()
+    model = default_model(settings, "test")
+    names = [c.name for c in settings.comparisons]
+    full, alias = names.index("full_name"), names.index("alias")
+    levels = np.full((2, len(names)), -1, dtype=np.int8)
+    levels[:, alias] = 0  # an other name equals the name
+    levels[0, full] = 0  # same full name (the old card)
+    levels[1, full] = settings.comparison("full_name").level_ids().index("else")
+    w = match_weights(levels, model)
+    assert w[0, alias] == 0.0
+    assert w[1, alias] == pytest.approx(model.comparison("alias").levels[0].weight) and w[1, alias] > 5
+
+
+def test_silent_at_is_checked(tmp_path):
+    rules = tmp_path / "rules"
+    shutil.copytree(Path(load_settings().path).parent, rules)
+    text = (rules / "matching.yaml").read_text(encoding="utf-8")
+    old = "silent_at: {full_name: [exact, tones, ascii, reordered]}"
+    assert old in text
+    (rules / "matching.yaml").write_text(text.replace(old, "silent_at: {full_name: [exact, same]}"), encoding="utf-8")
+    with pytest.raises(RulesError, match=r"alias\.silent_at\.full_name: unknown or no levels \['same'\]"):
+        default_model(load_settings(rules), "test")
