@@ -8,7 +8,7 @@ with `--with-10m`), generated data, one size after the other.
 Each size goes through bench/bench_run.py (generation unless present, the run in a child
 process, wall and CPU time, peak RSS of the largest process and of the whole process tree,
 the tree's peak per stage, evaluation against the truth). Prints one table; the per-size
-summaries stay in bench/out/run_<residents>_<wanted>_<seed>/bench_summary.json.
+summaries stay in bench/out/run_<residents>_<wanted>_<seed><tag>/bench_summary.json.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ PYTHON = ROOT / ".venv" / "bin" / "python"
 WANTED = {10_000_000: 20_000}  # the issue's 10M case: 10M residents, 20k wanted
 
 
-def run_size(residents: int, wanted: int, seed: int, evaluate: bool) -> dict:
+def run_size(residents: int, wanted: int, seed: int, evaluate: bool, extra: list[str], tag: str) -> dict:
     cmd = [str(PYTHON), str(ROOT / "bench" / "bench_run.py"), "--residents", str(residents), "--wanted", str(wanted),
-           "--seed", str(seed)] + ([] if evaluate else ["--no-eval"])
+           "--seed", str(seed), "--tag", tag] + ([] if evaluate else ["--no-eval"]) + extra
     subprocess.run(cmd, check=True, stdout=sys.stderr)
-    summary = ROOT / "bench" / "out" / f"run_{residents}_{wanted}_{seed}" / "bench_summary.json"
+    summary = ROOT / "bench" / "out" / f"run_{residents}_{wanted}_{seed}{tag}" / "bench_summary.json"
     return json.loads(summary.read_text())
 
 
@@ -40,13 +40,17 @@ def main() -> None:
     ap.add_argument("--wanted", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--no-eval", dest="evaluate", action="store_false")
+    ap.add_argument("--code", type=Path, default=None, help="another checkout's code (bench_run.py --code)")
+    ap.add_argument("--rules", type=Path, default=None, help="a rules directory (bench_run.py --rules)")
+    ap.add_argument("--tag", default="_scale", help="suffix of the run folders")
     args = ap.parse_args()
+    extra = (["--code", str(args.code)] if args.code else []) + (["--rules", str(args.rules)] if args.rules else [])
     sizes = [int(s) for s in args.sizes.split(",") if s]
     if args.with_10m and 10_000_000 not in sizes:
         sizes.append(10_000_000)
     rows = []
     for n in sizes:
-        s = run_size(n, WANTED.get(n, args.wanted), args.seed, args.evaluate)
+        s = run_size(n, WANTED.get(n, args.wanted), args.seed, args.evaluate, extra, args.tag)
         rows.append(s)
         print(f"{n:,} residents done: wall {s['wall_s']} s, tree peak {s['peak_rss_tree_gib']} GiB", file=sys.stderr)
     print("| residents | wanted | candidate pairs | wall s | CPU s | peak RSS largest / tree GiB | load before/after | F1 |")
