@@ -116,7 +116,23 @@ def runs(tmp_path_factory) -> dict[str, pd.DataFrame]:
         run(p["wanted"], p["residents"], p["id_cards"], tmp / name / "out", rules=rules)
         m = pd.read_parquet(tmp / name / "out" / "matches.parquet")
         out[name] = m[m["rank"] == 1].set_index("wanted_id")
+        out[name].attrs["dir"] = tmp / name / "out"
     return out
+
+
+def _address_weight(run_dir: Path, rules: Path, level: str) -> float:
+    """mw_address of a pair with the same full name and hometown commune as TN-900000, the address
+    at `level`, under the run's own model (its conditions included)."""
+    from linkage.model import load_model, match_weights
+    from linkage.settings import load_settings
+
+    settings = load_settings(rules)
+    model = load_model(run_dir / "model.json", settings)
+    names = [c.name for c in settings.comparisons]
+    row = np.full((1, len(names)), -1, dtype=np.int8)
+    for comp, lv in (("full_name", "exact"), ("hometown", "ward"), ("address", level)):
+        row[0, names.index(comp)] = settings.comparison(comp).level_ids().index(lv)
+    return float(match_weights(row, model)[0, names.index("address")])
 
 
 def test_move_after_card_is_flagged_and_explained(runs):
@@ -125,7 +141,11 @@ def test_move_after_card_is_flagged_and_explained(runs):
     assert bool(row.residence_changed)
     assert row.current_address == NEW_ADDR and row.current_source == "residents"
     assert "thẻ CCCD cấp 2021 ghi địa chỉ như lệnh truy nã; sổ cư trú cập nhật 2024 ghi " + NEW_ADDR in row.explanation
-    assert row.mw_address > 0  # identity evidence still counts the card's agreeing address
+    # identity evidence still counts the card's agreeing address (its commune), not the current
+    # record's other province
+    rules = runs["current"].attrs["dir"].parent.parent / "rules"
+    assert row.mw_address == pytest.approx(_address_weight(runs["current"].attrs["dir"], rules, "ward"))
+    assert row.mw_address > _address_weight(runs["current"].attrs["dir"], rules, "else")
 
 
 def test_identity_evidence_unchanged_when_only_the_current_state_changes(runs):
