@@ -35,13 +35,9 @@ def template_sql(text: str, r: str = "r") -> str:
 
 
 def _catalogue(settings: Settings, lang: str) -> dict[str, str]:
-    """The reviewer's language's strings (rules/strings), or none for a rules pack without a
-    catalogue (its levels' own `text` stands)."""
-    from linkage.reports.strings import STRINGS_DIR, check_lang, load_catalogue  # reports import outputs: import late
+    from linkage.reports.strings import pack_catalogue  # reports import outputs: import late
 
-    if not (settings.path.parent / STRINGS_DIR).is_dir():
-        return {}
-    return load_catalogue(settings.path.parent)[check_lang(lang)]
+    return pack_catalogue(settings.path.parent, lang)
 
 
 def level_texts(settings: Settings, j: int, lang: str = "vi") -> list[str]:

@@ -269,12 +269,9 @@ def silence(levels: np.ndarray, model: Model, weights: np.ndarray) -> np.ndarray
     new one with the old as an other name. Against a notice with the old name, the full name
     agrees (card) and an other name equals the name (residents): one fact, "this person has been
     called so", counted twice (a namesake of a renamed person reached 26 bits)."""
-    index = {c.name: j for j, c in enumerate(model.comparisons)}
     for j, c in enumerate(model.comparisons):
         for other, level_ids in c.silent_at.items():
-            ids = [lv.id for lv in model.comparisons[index[other]].levels]
-            at = np.isin(levels[:, index[other]], [ids.index(k) for k in level_ids])
-            weights[at, j] = 0.0
+            weights[condition_rows(levels, model, other, level_ids), j] = 0.0
     return weights
 
 

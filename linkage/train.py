@@ -131,8 +131,10 @@ def sample_register_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: in
     return n
 
 
-# The key register persons share for each kind of register-pair condition (rules: `pairs`).
-_SHARED_KEYS = {"namesakes": "full_name_ascii"}
+def _shared_key(cond: dict) -> str:
+    """The key the register pairs of a condition share: the rules' `key`, the folded full name for
+    namesakes."""
+    return str(cond.get("key") or "full_name_ascii")
 
 
 class _RegisterPairs:
@@ -148,8 +150,7 @@ class _RegisterPairs:
         """Levels of the pairs sharing the condition's key where the condition holds (with
         their weights) and of the random register pairs; None when too few."""
         n_pairs = int(cond.get("sample_pairs", 200_000))
-        key = str(cond.get("key") or _SHARED_KEYS[cond["pairs"]])
-        n = sample_shared_pairs(self.con, n_pairs, self.seed, key)
+        n = sample_shared_pairs(self.con, n_pairs, self.seed, _shared_key(cond))
         if n < int(cond.get("min_pairs", 500)):
             return None
         met = compare(self.con, self.settings, source="nspairs", left="ns_left")
@@ -192,10 +193,10 @@ def estimate_u_given(
                 register = register or _RegisterPairs(con, settings, model, seed)
                 found = register.ratios(cond)
                 if found is None:
-                    model.warnings.append(f"conditional u '{cond['name']}': fewer than {minimum} register pairs sharing {cond.get('key') or _SHARED_KEYS.get(cond['pairs'])} with {cond['given']} at {'/'.join(cond['levels'])}; comparisons taken as independent of it")
+                    model.warnings.append(f"conditional u '{cond['name']}': fewer than {minimum} register pairs sharing {_shared_key(cond)} with {cond['given']} at {'/'.join(cond['levels'])}; comparisons taken as independent of it")
                     continue
                 met, weight, base = found
-                what = "namesake pairs" if cond["pairs"] == "namesakes" else f"register pairs sharing {cond['key']}"
+                what = "namesake pairs" if cond["pairs"] == "namesakes" else f"register pairs sharing {_shared_key(cond)}"
             else:
                 at = (condition_rows(random.levels, model, cond["given"], cond["levels"])
                       if random is not None else np.zeros(0, dtype=bool))

@@ -135,11 +135,9 @@ def _comparison(raw: dict[str, Any], i: int, path: Path, phrases: dict[str, str]
 def _phrases(rules: str | Path | None, lang: str) -> dict[str, str]:
     """The dedupe phrases in the reviewer's language (rules/strings/dedupe.<lang>.yaml, keys
     dedupe.explain.*), or none for a rules pack without a catalogue (its own `text` stands)."""
-    from linkage.reports.strings import STRINGS_DIR, check_lang, load_catalogue  # reports import the engine: import late
+    from linkage.reports.strings import pack_catalogue  # reports import the engine: import late
 
-    if not (rules_dir(rules) / STRINGS_DIR).is_dir():
-        return {}
-    cat = load_catalogue(rules_dir(rules))[check_lang(lang)]
+    cat = pack_catalogue(rules, lang)
     return {k.removeprefix("dedupe.explain."): v for k, v in cat.items() if k.startswith("dedupe.explain.")}
 
 

@@ -159,7 +159,7 @@ def build_dictionaries(
     results = mapper(normalise_values, [k for k, _ in jobs], [v for _, v in jobs], [rules] * len(jobs))
     for (kind, _), frame in zip(jobs, results):
         frames.setdefault(kind, []).append(frame)
-    for kind, values in values_of.items():  # for read_rows: value -> position, as a DuckDB table
+    for kind, values in values_of.items():  # for source_positions: value -> position, as a DuckDB table
         con.register("_values", pa.table({"v": values, "pos": pa.array(np.arange(len(values), dtype=np.int64))}))
         con.execute(f"CREATE OR REPLACE TEMP TABLE {_table_name(kind)} AS SELECT * FROM _values")
         con.unregister("_values")

@@ -129,7 +129,7 @@ def normalize_table(
     engine can rely on them. `dictionaries`: kinds whose distinct values were normalised already
     (linkage.normalize.distinct.Dictionary, for a whole run); their rows are looked up instead of
     normalised again, with the same result; `positions`: input column -> each row's position in
-    its kind's dictionary, where the caller found them already (distinct.read_rows).
+    its kind's dictionary, where the caller found them already (distinct.source_positions).
     """
     index = df.index
     empty = pd.Series(pd.NA, index=index, dtype="string")

@@ -124,6 +124,14 @@ def _catalogue_for(rules: str | None, env: str | None) -> dict[str, dict[str, st
     return _load(str(rules_dir(rules) / STRINGS_DIR))
 
 
+def pack_catalogue(rules: str | Path | None, lang: str) -> dict[str, str]:
+    """The language's strings of a rules pack, or none for a pack without a catalogue (the rules'
+    own `text` then stands: the FEBRL example pack)."""
+    if not (rules_dir(rules) / STRINGS_DIR).is_dir():
+        return {}
+    return load_catalogue(rules)[check_lang(lang)]
+
+
 def check_lang(lang: str) -> str:
     """The language code, or a clear error listing the ones we have."""
     if lang not in LANGS:
