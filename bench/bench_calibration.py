@@ -39,9 +39,10 @@ def generate(out: Path, residents: int, wanted: int, seed: int) -> Path:
     return data
 
 
-def run(data: Path, out_dir: Path, model: Path | None) -> float:
+def run(data: Path, out_dir: Path, model: Path | None, rules: Path | None = None) -> float:
     cmd = [str(LINKAGE), "run", "--wanted", str(data / "wanted.csv"), "--residents", str(data / "residents.csv"),
            "--id-cards", str(data / "id_cards.csv"), "--out", str(out_dir), "-q"]
+    cmd += ["--rules", str(rules)] if rules else []
     cmd += ["--model", str(model)] if model else ["--train"]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -88,22 +89,25 @@ def main() -> None:
                          "labelled from the training draw's truth (a simulated review); the test run's "
                          "scoring applies the model's calibration map")
     ap.add_argument("--reuse", action="store_true", help="reuse the training run of the same tag if it is there")
+    ap.add_argument("--rules", type=Path, default=None, help="rules directory for both runs (default: the project's)")
     args = ap.parse_args()
+    if args.labels and args.rules:
+        ap.error("--labels trains with the project's rules: not with --rules")
 
     train_data = generate(args.out, args.residents, args.wanted, args.train_seed)
     test_data = generate(args.out, args.residents, args.wanted, args.test_seed)
     train_dir = args.out / f"{args.tag}_{args.residents}_{args.train_seed}_train"
     test_dir = args.out / f"{args.tag}_{args.residents}_{args.test_seed}_test"
     reuse = args.reuse and (train_dir / "model.json").is_file() and (train_dir / "matches.parquet").is_file()
-    wall_train = 0.0 if reuse else run(train_data, train_dir, None)
+    wall_train = 0.0 if reuse else run(train_data, train_dir, None, args.rules)
     model_path = train_dir / "model.json"
     if args.labels:
         model_path = train_labelled(train_data, train_dir, args.labels)
         test_dir = test_dir.with_name(test_dir.name + f"_labels{args.labels}")
-    wall_test = run(test_data, test_dir, model_path)
+    wall_test = run(test_data, test_dir, model_path, args.rules)
 
     truth, matches = test_data / "truth.csv", test_dir / "matches.parquet"
-    threshold = load_settings().threshold
+    threshold = load_settings(args.rules).threshold
     ev = evaluate(truth, matches, threshold)
     by = ev.by_scenario.set_index("label")
     cal = calibration(truth, matches)
