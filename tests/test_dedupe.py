@@ -286,3 +286,16 @@ def test_phrases_follow_the_language():
     assert {c.name: c.text for c in en.cannot_link}["two_personal_ids"].endswith("two people")
     assert "lỗi dữ liệu" in vi.decision_text and "data error" in en.decision_text
     assert vi.lang == "vi" and en.lang == "en"
+
+
+def test_summary_speaks_the_officers_language(tmp_path):
+    from linkage.dedupe.cli import summary_text
+
+    counts = {"rows_read": 2000, "rows_accepted": 1998, "rows_quarantined": 2, "blocked_pairs": 12345,
+              "pairs_written": 310, "links": 42, "cannot_link_pairs": 7, "clusters": 40, "records_in_clusters": 83,
+              "decision_conflicts": 1}
+    vi, en = summary_text(counts, tmp_path, "vi"), summary_text(counts, tmp_path, "en")
+    assert vi.splitlines()[0] == "hồ sơ truy nã: 1.998 trong 2.000 đã đọc (2 bị cách ly)"
+    assert "cặp ứng viên: 12.345" in vi and "nhóm: 40, gồm 83 hồ sơ" in vi
+    assert en.splitlines()[0] == "wanted records: 1,998 of 2,000 read (2 quarantined)"
+    assert str(tmp_path) in vi.splitlines()[-1] and str(tmp_path) in en.splitlines()[-1]

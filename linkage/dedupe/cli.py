@@ -27,12 +27,22 @@ def dedupe(
     with sup.guard():
         result = run_dedupe(wanted, sup.out_dir(out), rules=rules, model_path=model,
                             threshold=sup.checked_threshold(threshold), lang=sup.lang_code(lang))
-    c = result.counts
-    text = (f"wanted records: {c['rows_accepted']:,} of {c['rows_read']:,} read ({c['rows_quarantined']:,} quarantined)\n"
-            f"pairs blocked: {c['blocked_pairs']:,}; written: {c['pairs_written']:,}; links: {c['links']:,}; "
-            f"kept apart (two people): {c['cannot_link_pairs']:,}\n"
-            f"clusters: {c['clusters']:,} holding {c['records_in_clusters']:,} records\n"
-            f"same decision number of one unit on two records (data errors): {c['decision_conflicts']:,}\n"
-            f"outputs: {result.out_dir}")
+    c, lang = result.counts, sup.lang_code(lang)
     sup.emit({"out": str(result.out_dir), "counts": c, "timings_s": result.timings, "model": result.model},
-             text, quiet, as_json)
+             summary_text(c, result.out_dir, lang), quiet, as_json)
+
+
+def summary_text(c: dict, out_dir: Path, lang: str) -> str:
+    """What the command prints, in the officer's language (rules/strings/dedupe.<lang>.yaml)."""
+    from linkage.reports.html import fmt_int
+    from linkage.reports.strings import t
+
+    n = {k: fmt_int(v, lang) for k, v in c.items() if isinstance(v, int)}
+    return "\n".join([
+        t("dedupe.summary.records", lang, accepted=n["rows_accepted"], read=n["rows_read"], quarantined=n["rows_quarantined"]),
+        t("dedupe.summary.pairs", lang, blocked=n["blocked_pairs"], written=n["pairs_written"], links=n["links"],
+          apart=n["cannot_link_pairs"]),
+        t("dedupe.summary.clusters", lang, clusters=n["clusters"], records=n["records_in_clusters"]),
+        t("dedupe.summary.conflicts", lang, conflicts=n["decision_conflicts"]),
+        t("dedupe.summary.outputs", lang, path=out_dir),
+    ])
