@@ -9,7 +9,7 @@ comparison, the best level any of its records reaches, so no field is counted tw
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Collection
 
 import duckdb
 import numpy as np
@@ -43,11 +43,12 @@ def _fuzzy_columns(compiled: list[CompiledComparison]) -> list[tuple[str, str]]:
     return cols
 
 
-def pair_query(settings: Settings, source: str, left: str = "w") -> tuple[str, list[CompiledComparison], list[tuple[str, str]]]:
+def pair_query(settings: Settings, source: str, left: str = "w",
+               only: Collection[str] | None = None) -> tuple[str, list[CompiledComparison], list[tuple[str, str]]]:
     """SQL producing one row per (pair, register record) with each comparison's SQL level.
     `left`: the table of the pairs' left side (the wanted list; training's namesake pairs put
-    register persons there)."""
-    compiled = [compile_comparison(c) for c in settings.comparisons]
+    register persons there); `only`: the names of the comparisons to evaluate (default all)."""
+    compiled = [compile_comparison(c) for c in settings.comparisons if only is None or c.name in only]
     fcols = _fuzzy_columns(compiled)
     levels = ",\n".join(f"CAST({c.sql_level} AS TINYINT) AS g{i}" for i, c in enumerate(compiled))
     strings = "".join(f",\n l.{a} AS fl{i}, r.{b} AS fr{i}" for i, (a, b) in enumerate(fcols))
@@ -108,9 +109,12 @@ def compare(
     source: str = "pairs",
     progress: Callable[[int], None] | None = None,
     left: str = "w",
+    only: Collection[str] | None = None,
 ) -> Gammas:
-    """Levels for every pair in `source` (a table with pair_idx, w_idx, person_idx)."""
-    sql, compiled, fcols = pair_query(settings, source, left)
+    """Levels for every pair in `source` (a table with pair_idx, w_idx, person_idx). With `only`,
+    just those comparisons are evaluated and the others' columns are null: training's register
+    pairs read a few comparisons, and each comparison's SQL costs its share of the time."""
+    sql, compiled, fcols = pair_query(settings, source, left, only)
     batch_rows = int(settings.engine.get("batch_rows", 500_000))
     reader = con.sql(sql).to_arrow_reader(batch_size=batch_rows)
     all_pairs, all_levels = [], []
@@ -125,8 +129,12 @@ def compare(
         all_levels.append(levels)
         if progress:
             progress(n)
-    names = tuple(c.name for c in compiled)
+    names = tuple(c.name for c in settings.comparisons)
     if not all_pairs:
-        return Gammas(np.zeros(0, np.int64), np.zeros((0, len(compiled)), np.int8), names)
+        return Gammas(np.zeros(0, np.int64), np.zeros((0, len(names)), np.int8), names)
     pair_idx, merged = _merge_records(np.concatenate(all_pairs), np.vstack(all_levels))
+    if len(compiled) < len(names):  # the comparisons left out stay null, in their places
+        full = np.full((len(pair_idx), len(names)), NULL, np.int8)
+        full[:, [names.index(c.name) for c in compiled]] = merged
+        merged = full
     return Gammas(pair_idx, merged, names)

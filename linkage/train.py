@@ -138,6 +138,11 @@ def _shared_key(cond: dict) -> str:
     return str(cond.get("key") or "full_name_ascii")
 
 
+def _read_by(cond: dict) -> set[str]:
+    """The comparisons a condition's pairs are read for: the one it is given, those it conditions."""
+    return {cond["given"], *cond["comparisons"]}
+
+
 class _RegisterPairs:
     """Pairs of register persons for the conditions that random pairs meet too rarely, and the
     random register pairs they are read against (built once, for every such condition)."""
@@ -154,14 +159,16 @@ class _RegisterPairs:
         n = sample_shared_pairs(self.con, n_pairs, self.seed, _shared_key(cond))
         if n < int(cond.get("min_pairs", 500)):
             return None
-        met = compare(self.con, self.settings, source="nspairs", left="ns_left")
+        met = compare(self.con, self.settings, source="nspairs", left="ns_left", only=_read_by(cond))
         weight = self.con.execute("SELECT weight FROM nspairs ORDER BY pair_idx").fetchnumpy()["weight"][met.pair_idx]
         at = condition_rows(met.levels, self.model, cond["given"], cond["levels"])
         if int(at.sum()) < int(cond.get("min_pairs", 500)):
             return None
         if self.base is None:
             sample_register_pairs(self.con, n_pairs, self.seed)
-            self.base = compare(self.con, self.settings, source="rrpairs", left="ns_left")
+            read = {name for c in self.settings.model.get("conditional_u") or [] if c["pairs"] != "random"
+                    for name in c["comparisons"]}  # one baseline for every register-pair condition
+            self.base = compare(self.con, self.settings, source="rrpairs", left="ns_left", only=read)
         return Gammas(met.pair_idx[at], met.levels[at], met.names), weight[at], self.base
 
     def close(self) -> None:

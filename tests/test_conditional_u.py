@@ -246,3 +246,21 @@ def test_silent_at_is_checked(tmp_path):
     (rules / "matching.yaml").write_text(text.replace(old, "silent_at: {full_name: [exact, same]}"), encoding="utf-8")
     with pytest.raises(RulesError, match=r"alias\.silent_at\.full_name: unknown or no levels \['same'\]"):
         default_model(load_settings(rules), "test")
+
+
+def test_register_pairs_compare_only_what_they_read(sample_ctx):
+    """compare(only=...) gives the full comparison's levels for the comparisons named and nulls
+    elsewhere: training's register pairs evaluate a few comparisons, and their levels must be those
+    of a full comparison."""
+    con, settings = sample_ctx.con, sample_ctx.settings
+    sample_u_pairs(con, 3000, 5)
+    full = compare(con, settings, source="upairs")
+    only = {"full_name", "address", "father"}
+    part = compare(con, settings, source="upairs", only=only)
+    assert part.names == full.names and np.array_equal(part.pair_idx, full.pair_idx)
+    read = [j for j, n in enumerate(full.names) if n in only]
+    left = [j for j, n in enumerate(full.names) if n not in only]
+    assert np.array_equal(part.levels[:, read], full.levels[:, read])
+    assert (full.levels[:, read] >= 0).any() and (full.levels[:, left] >= 0).any()  # both sides hold values
+    assert (part.levels[:, left] == -1).all()
+    con.execute("DROP TABLE upairs")
