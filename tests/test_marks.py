@@ -119,6 +119,25 @@ def test_a_form_under_two_keys_is_a_rules_error(tmp_path):
         read_marks("Sẹo ở trán", rules=tmp_path / "rules")
 
 
+
+def test_a_piece_reads_the_same_in_every_text():
+    """Pieces are read once and cached (linkage/normalize/marks.py _read_piece): a piece shared by
+    texts, read cold or from the cache, alone or beside another, as written or folded, gives the
+    marks it gives alone."""
+    from linkage.normalize.marks import _read_piece
+
+    texts = ["Nốt ruồi C 1cm dưới cổ; Sẹo dài C 0,5cm dưới trước đuôi mắt phải",
+             "Sẹo dài C 0,5cm dưới trước đuôi mắt phải", "Nốt ruồi C 1cm dưới cổ",
+             "Not ruoi C 1cm duoi co; Seo dai C 0,5cm duoi truoc duoi mat phai", "Not ruoi C 1cm duoi co"]
+    _read_piece.cache_clear()
+    cold = [read_marks(t) for t in texts]
+    assert _read_piece.cache_info().hits > 0  # the shared pieces came from the cache
+    warm = [read_marks(t) for t in reversed(texts)][::-1]
+    assert cold == warm
+    assert cold[0] == cold[2] + cold[1] and cold[3][:1] == cold[4]
+    assert [m.landmark for m in cold[0]] and all(m.landmark for m in cold[0])
+
+
 # --- the `marks` comparison kind (linkage/comparisons.py): levels on real parsed marks in DuckDB
 
 def marks_level(wanted: str | None, card: str | None) -> str | None:
