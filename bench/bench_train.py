@@ -7,10 +7,11 @@ Ingests, normalises, blocks and compares DATA's files once (as `linkage run` doe
 the model with the rules' sample sizes and with each `--variant` (u: training's random pairs,
 model.u_sample_pairs; register: every register-pair condition's sample_pairs, scaled by its
 ratio to the namesakes' in the rules; `reference`: the rules' sizes times 4). For each training it
-prints the seconds spent in each step (random pairs, each conditional u's register pairs and
-comparisons, EM, prior), the largest difference of any level's weight log2(m/u) and of any
-u_given's weight against the first training (in bits), and, scored and written as a run does,
-precision / recall / F1 at 0.8 against DATA/truth.csv and the matches that changed.
+prints the seconds (wall and CPU) spent in each step (random pairs, each conditional u's register
+pairs and comparisons, EM, prior); then one table: each training's F1 at 0.8 against
+DATA/truth.csv (scored and written as a run does), the matches that changed against the rules'
+sizes, and the largest difference of the weights log2(m/u) from the `reference` training (or the
+first), in bits, split as a tolerance reads them (bench_train.tolerance).
 Never part of the test run.
 """
 
