@@ -28,7 +28,8 @@ import pandas as pd
 from linkage.relatives import candidates as C
 from linkage.relatives.frame import register_frame, wanted_frame
 from linkage.relatives.rules import COMPARISONS, RELATIONS, load_relatives_rules
-from linkage.relatives.run import _relation_pairs, find_relatives, identity_names, identity_pairs, with_identity
+from linkage.relatives.run import (_relation_pairs, find_relatives, identity_names, identity_pairs, probable_siblings,
+                                  score_relation, with_identity)
 from linkage.synth import generate
 
 
@@ -94,27 +95,34 @@ def fit(d: Path, truth: pd.DataFrame) -> None:
     exclude, _ = identity_pairs(w, r, _truth_matches(d), rules.identity_threshold)
     w = with_identity(w, r, exclude)
     aliases = identity_names(w, aliases, r, exclude)
+    # the probable siblings, as the run finds them (the parents' evidence uses them)
+    sibs = probable_siblings(score_relation(w, aliases, r, rules, "sibling", exclude), rules)
+    eldest = np.fmin(w["byear"].to_numpy(), pd.Series(r["byear"].to_numpy()[sibs["s_idx"].to_numpy()])
+                     .groupby(sibs["w_idx"].to_numpy()).min().reindex(np.arange(len(w))).to_numpy())
     rng = np.random.default_rng(0)
-    wy = w["byear"].to_numpy()[rng.integers(0, len(w), 200_000)]
+    pick = rng.integers(0, len(w), 200_000)
+    wy, ey = w["byear"].to_numpy()[pick], eldest[pick]
     ry = r["byear"].to_numpy()[rng.integers(0, len(r), 200_000)]
     ok = ~np.isnan(wy) & ~np.isnan(ry)
-    older, younger = (wy - ry)[ok], (ry - wy)[ok]
+    older, younger, at_eldest = (wy - ry)[ok], (ry - wy)[ok], (ey - ry)[ok]
     y = rules.years
 
     def share(g: np.ndarray, lo: float, hi: float) -> float:
         return float(np.mean((g >= lo) & (g <= hi)))
 
-    plo, phi = y["parent_typical"]
     clo, chi = y["child_typical"]
     rnd_age = {
-        "father": {"typical": share(older, plo, phi), "wide": share(older, *y["parent"]) - share(older, plo, phi)},
         "child": {"typical": share(younger, clo, chi), "wide": share(younger, *y["child"]) - share(younger, clo, chi)},
         "sibling": {"near": share(np.abs(older), 0, 12), "far": share(np.abs(older), 13, y["sibling_max"])},
     }
-    rnd_age["mother"] = rnd_age["father"]
+    for rel in ("father", "mother"):  # the age at the eldest known child, of the pairs the blocking keeps
+        lo, hi = y["parent_at_eldest"][rel]
+        blocked = (older >= y["parent"][0]) & (older <= y["parent"][1])
+        typical = float(np.mean(blocked & (at_eldest >= lo) & (at_eldest <= hi)))
+        rnd_age[rel] = {"typical": typical, "wide": float(np.mean(blocked)) - typical}
     lines = ["relations:"]
     for rel in RELATIONS:
-        p = _relation_pairs(w, aliases, r, rules, rel, exclude)
+        p = _relation_pairs(w, aliases, r, rules, rel, exclude, sibs)
         key = pd.DataFrame({"wanted_id": w["wanted_id"].to_numpy()[p["w_idx"]], "person_id": r["person_id"].to_numpy()[p["r_idx"]]})
         t = truth[truth["relation"] == rel][["wanted_id", "person_id"]].assign(true=True)
         lab = key.merge(t, on=["wanted_id", "person_id"], how="left")["true"].fillna(False).to_numpy().astype(bool)
@@ -126,11 +134,12 @@ def fit(d: Path, truth: pd.DataFrame) -> None:
         lines += [f"  {rel}:", f"    expected: {len(t) / max(len(w), 1):.3f}", "    comparisons:"]
         for comp in COMPARISONS[rel]:
             levels = []
-            # spouse in_wanted_commune: m and u among the pairs living in one of the wanted person's communes
+            # spouse in_wanted_commune: m and u among the pairs living in one of the wanted person's
+            # communes; sibling_ward among the others
             cond = (p["household"].isin(("same_ward", "same_house")).to_numpy() if comp == "spouse"
                     else np.ones(len(p), bool))
             for lv in level_names(rel, comp):
-                sub = cond if lv == "in_wanted_commune" else np.ones(len(p), bool)
+                sub = {"in_wanted_commune": cond, "sibling_ward": ~cond}.get(lv, np.ones(len(p), bool))
                 m = max(float((p.loc[lab & sub, comp] == lv).mean()), 0.01)
                 if lv == "unknown":
                     levels.append(f"{lv}: {{m: 1.0, u: 1.0}}")
@@ -141,9 +150,9 @@ def fit(d: Path, truth: pd.DataFrame) -> None:
                     levels.append(f"{lv}: {{m: {m:.3g}, u: {u:.3g}}}")
                     continue
                 else:
-                    u = max(float((p.loc[false & sub, comp] == lv).mean()), 0.0005)
-                    if comp in ("household", "address"):  # u among the pairs whose hometown agrees
-                        uh = max(float((p.loc[false & home, comp] == lv).mean()), 0.0005)
+                    u = max(float((p.loc[false & sub, comp] == lv).mean()), 0.0005 if lv != "sibling_ward" else 1e-5)
+                    if comp in ("household", "address") or lv == "sibling_ward":  # u among the pairs whose hometown agrees
+                        uh = max(float((p.loc[false & home & sub, comp] == lv).mean()), 0.0005)
                         levels.append(f"{lv}: {{m: {m:.3g}, u: {u:.3g}, u_home: {uh:.3g}}}")
                     else:
                         levels.append(f"{lv}: {{m: {m:.3g}, u: {u:.3g}}}")
@@ -159,7 +168,7 @@ def errors(d: Path, truth: pd.DataFrame, threshold: float) -> None:
     ranked above; top candidate but below the threshold, living apart with no partner evidence).
     Every blocked pair is scored (not only those kept), in chunks of wanted records."""
     from linkage.relatives.rules import HOME_AGREES
-    from linkage.relatives.run import CHUNK_WANTED, _chunk, score_relation
+    from linkage.relatives.run import CHUNK_WANTED, _chunk
 
     rules = load_relatives_rules()
     w, aliases, _ = wanted_frame(d / "wanted.csv", None)
@@ -167,12 +176,19 @@ def errors(d: Path, truth: pd.DataFrame, threshold: float) -> None:
     exclude, _ = identity_pairs(w, r, _truth_matches(d), rules.identity_threshold)
     w = with_identity(w, r, exclude)
     aliases = identity_names(w, aliases, r, exclude)
+    sibs = []
+    for lo in range(0, len(w), CHUNK_WANTED):
+        hi = min(lo + CHUNK_WANTED, len(w))
+        q = score_relation(w.iloc[lo:hi].reset_index(drop=True), _chunk(aliases, lo, hi), r, rules, "sibling",
+                           _chunk(exclude, lo, hi))
+        sibs.append(probable_siblings(q, rules).assign(w_idx=lambda d, lo=lo: d["w_idx"] + lo))
+    sibs = pd.concat(sibs, ignore_index=True)
     for rel in ("father", "mother"):
         parts = []
         for lo in range(0, len(w), CHUNK_WANTED):
             hi = min(lo + CHUNK_WANTED, len(w))
             q = score_relation(w.iloc[lo:hi].reset_index(drop=True), _chunk(aliases, lo, hi), r, rules, rel,
-                               _chunk(exclude, lo, hi))
+                               _chunk(exclude, lo, hi), _chunk(sibs, lo, hi))
             mw = [c for c in q.columns if c.startswith("mw_")]
             parts.append(q[["w_idx", "r_idx", "probability", "hometown", "household", "spouse", "family"] + mw]
                          .assign(w_idx=q["w_idx"] + lo))

@@ -339,3 +339,70 @@ def test_a_father_born_in_the_wanted_persons_commune(tmp_path: Path) -> None:
     assert "sinh tại xã quê quán hoặc xã nơi sinh của đối tượng" in there["explanation"]
     assert "quê quán cùng tỉnh" in other["explanation"]
     assert there["mw_hometown"] > other["mw_hometown"] + 1 and there["rank"] == 1
+
+
+SON_LA = "Xã Tân Phong, Tỉnh Sơn La"
+
+
+def test_a_father_living_where_a_sibling_lives(tmp_path: Path) -> None:
+    """Two men bear the father's name, both from the wanted person's hometown commune, both living
+    far from every address of the wanted person. One lives in the commune where the wanted person's
+    sister lives (a probable sibling: same father's name, family name and hometown; her record names
+    no mother, so she is no 'child with the other parent's name'). The sister is the family: the man
+    in her commune is the father far more likely than the other (spouse level sibling_ward), and the
+    line names her."""
+    names = dict(father="Hoàng Văn Thịnh", mother="Lý Thị Nhàn")
+    sister = _resident("025183000051", "Hoàng Thị Mai", "Nữ", "1983", HOME_A, f"Thôn 5, {SON_LA}",
+                       father="Hoàng Văn Thịnh")
+    there = _resident("025155000052", "Hoàng Văn Thịnh", "Nam", "1955", HOME_A, f"Thôn 2, {SON_LA}")
+    other = _resident("025156000053", "Hoàng Văn Thịnh", "Nam", "1956", HOME_A, f"Thôn 1, {OTHER_HOMES[5]}")
+    wanted = [_wanted("TN-11", "Hoàng Văn Tài", "Nam", "1985", HOME_A, **names)]
+    w, r = _write(tmp_path / "in", wanted, [sister, there, other] + _filler(3000))
+    find_relatives(w, r, tmp_path / "out", threshold=0.01)
+    out = pd.read_parquet(tmp_path / "out" / "relatives.parquet")
+    sib = out[(out["relation"] == "sibling") & (out["person_id"] == "025183000051")]
+    assert len(sib) == 1 and sib["probability"].iloc[0] >= 0.8
+    f = out[out["relation"] == "father"].set_index("person_id")
+    top, rest = f.loc["025155000052"], f.loc["025156000053"]
+    assert top["rank"] == 1 and top["probability"] > 4 * rest["probability"]
+    assert top["mw_spouse"] > rest["mw_spouse"] + 3
+    assert "sống cùng xã với Hoàng Thị Mai sinh 1983, anh chị em của đối tượng" in top["explanation"]
+
+
+def test_the_parents_age_at_the_eldest_child(tmp_path: Path) -> None:
+    """The wanted person (1990) has an elder brother (1968), a probable sibling. Of two men with the
+    father's name, the one born 1945 was 23 at the brother's birth; the one born 1965 would have
+    been 3. Against the wanted person alone the second looks the likelier age (25 against 45 years);
+    against the eldest child he is not a father at all, and the first is."""
+    names = dict(father="Hoàng Văn Thịnh", mother="Lý Thị Nhàn")
+    brother = _resident("025168000061", "Hoàng Văn Toàn", "Nam", "1968", HOME_A, ADDR_A, **names)
+    old = _resident("025145000062", "Hoàng Văn Thịnh", "Nam", "1945", HOME_A, f"Thôn 2, {SON_LA}")
+    young = _resident("025165000063", "Hoàng Văn Thịnh", "Nam", "1965", HOME_A, f"Thôn 1, {OTHER_HOMES[5]}")
+    wanted = [_wanted("TN-12", "Hoàng Văn Tài", "Nam", "1990", HOME_A, **names)]
+    w, r = _write(tmp_path / "in", wanted, [brother, old, young] + _filler(3000))
+    find_relatives(w, r, tmp_path / "out", threshold=0.01)
+    out = pd.read_parquet(tmp_path / "out" / "relatives.parquet")
+    assert out.loc[(out["relation"] == "sibling") & (out["person_id"] == "025168000061"), "probability"].iloc[0] >= 0.8
+    f = out[out["relation"] == "father"].set_index("person_id")
+    assert f.loc["025145000062", "rank"] == 1
+    assert f.loc["025145000062", "mw_age"] > f.loc["025165000063", "mw_age"] + 2
+
+
+def test_a_father_born_where_a_sibling_was_born(tmp_path: Path) -> None:
+    """Hometowns written with the province only; the wanted person was born elsewhere, a probable
+    sister in Xã Văn Lang. Of two men with the father's name, the one born in Xã Văn Lang meets a
+    commune of the family (hometown level birth_commune, said to come from the sibling)."""
+    home = "Tỉnh Phú Thọ"
+    names = dict(father="Hoàng Văn Thịnh", mother="Lý Thị Nhàn")
+    sister = dict(_resident("025183000071", "Hoàng Thị Mai", "Nữ", "1983", home, ADDR_A, **names), birth_place=HOME_A)
+    there = dict(_resident("025155000072", "Hoàng Văn Thịnh", "Nam", "1955", home, f"Thôn 2, {SON_LA}"), birth_place=HOME_A)
+    other = dict(_resident("025156000073", "Hoàng Văn Thịnh", "Nam", "1956", home, f"Thôn 1, {SON_LA}"),
+                 birth_place="Xã Hương Cần, Huyện Thanh Sơn, Tỉnh Phú Thọ")
+    wanted = [dict(_wanted("TN-13", "Hoàng Văn Tài", "Nam", "1985", home, **names), birth_place=OTHER_HOMES[5])]
+    w, r = _write(tmp_path / "in", wanted, [sister, there, other] + _filler(3000))
+    find_relatives(w, r, tmp_path / "out", threshold=0.01)
+    out = pd.read_parquet(tmp_path / "out" / "relatives.parquet")
+    f = out[out["relation"] == "father"].set_index("person_id")
+    top, rest = f.loc["025155000072"], f.loc["025156000073"]
+    assert "sinh tại xã nơi sinh hoặc quê quán của anh chị em của đối tượng" in top["explanation"]
+    assert top["mw_hometown"] > rest["mw_hometown"] + 1 and top["rank"] == 1

@@ -315,9 +315,42 @@ def _name_level(wn: np.ndarray, rn: np.ndarray) -> np.ndarray:
     return np.where(pd.notna(wn) & pd.notna(rn) & (wn == rn), "exact", "near")
 
 
+def _with_siblings(r: pd.DataFrame, p: pd.DataFrame, sibs: pd.DataFrame | None) -> pd.DataFrame:
+    """For each parent pair, what the wanted person's probable siblings (`sibs`: w_idx, s_idx) say:
+    the eldest birth year among the wanted person and them, one living in the candidate's commune
+    (sib_ward: name and birth year for the line), and the candidate born in a sibling's birth or
+    hometown commune (sib_born). The siblings are the candidate's children if the candidate is the
+    parent: where they live and were born are the family's places, as the wanted person's are."""
+    out = pd.DataFrame({"eldest": np.full(len(p), np.nan), "sib_ward": False, "sib_born": False,
+                        "sib_name": pd.Series(pd.NA, index=p.index, dtype="string"), "sib_year": np.nan}, index=p.index)
+    if sibs is None or not len(sibs) or not len(p):
+        return out
+    eldest = pd.Series(_take(r, "byear", sibs["s_idx"].to_numpy())).groupby(sibs["w_idx"].to_numpy()).min()
+    out["eldest"] = eldest.reindex(p["w_idx"].to_numpy()).to_numpy()
+    j = pd.DataFrame({"pair": np.arange(len(p)), "w_idx": p["w_idx"].to_numpy(), "r_idx": p["r_idx"].to_numpy()}
+                     ).merge(sibs, on="w_idx")
+    j = j[(j["s_idx"] != j["r_idx"]).to_numpy()]
+    ri, si = j["r_idx"].to_numpy(), j["s_idx"].to_numpy()
+    ward = np.zeros(len(j), bool)
+    for a in ("perm_ward", "cur_ward"):
+        for b in ("perm_ward", "cur_ward"):
+            ward |= _same(_take(r, a, ri), _take(r, b, si))
+    born = np.zeros(len(j), bool)
+    for b in ("birth_ward", "home_ward"):
+        born |= _same(_take(r, "birth_ward", ri), _take(r, b, si))
+    out.iloc[np.unique(j["pair"].to_numpy()[born]), out.columns.get_loc("sib_born")] = True
+    first = j[ward].drop_duplicates("pair")
+    pos = first["pair"].to_numpy()
+    out.iloc[pos, out.columns.get_loc("sib_ward")] = True
+    out.iloc[pos, out.columns.get_loc("sib_name")] = _take(r, "full_name", first["s_idx"].to_numpy())
+    out.iloc[pos, out.columns.get_loc("sib_year")] = _take(r, "byear", first["s_idx"].to_numpy())
+    return out
+
+
 def parents(w: pd.DataFrame, r: pd.DataFrame, relation: str, rules: RelativesRules,
-            ident: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Father or mother candidates with their levels and the name's term frequency."""
+            ident: pd.DataFrame | None = None, sibs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Father or mother candidates with their levels and the name's term frequency. `sibs` (w_idx,
+    s_idx): the wanted person's probable siblings, whose places and birth years are the family's."""
     g = "M" if relation == "father" else "F"
     stem = relation  # father_phon / mother_phon
     fits = _cached(r, f"_fits_{g}", lambda: r["gender"].isna() | (r["gender"] == g))
@@ -329,8 +362,14 @@ def parents(w: pd.DataFrame, r: pd.DataFrame, relation: str, rules: RelativesRul
     lo, hi = rules.years["parent"]
     keep = _gap_ok(gap, lo, hi).to_numpy()
     p, gap = p[keep].reset_index(drop=True), gap[keep].reset_index(drop=True)
-    tlo, thi = rules.years["parent_typical"]
-    p["age"] = np.where(gap.isna(), "unknown", np.where(gap.between(tlo, thi), "typical", "wide"))
+    fam = _with_siblings(r, p, sibs)
+    # the age at the eldest known child (the wanted person or a probable sibling): a parent's age at
+    # the first child is narrower than at any child, so the eldest tells a namesake of another
+    # generation better than the wanted person alone (a later child widens the gap)
+    eldest = np.fmin(_take(w, "byear", p["w_idx"].to_numpy()), fam["eldest"].to_numpy())
+    at_eldest = pd.Series(eldest - _take(r, "byear", p["r_idx"].to_numpy()))
+    tlo, thi = rules.years["parent_at_eldest"][relation]
+    p["age"] = np.where(at_eldest.isna(), "unknown", np.where(at_eldest.between(tlo, thi), "typical", "wide"))
     rn = _take(r, "norm", p["r_idx"].to_numpy())
     p["name"] = _name_level(_take(w, f"{stem}_norm", p["w_idx"].to_numpy()), rn)
     if f"id_{stem}_norm" in w.columns:
@@ -342,8 +381,9 @@ def parents(w: pd.DataFrame, r: pd.DataFrame, relation: str, rules: RelativesRul
     # to the commune: quê quán follows the father, who is mostly born in his own, and a child is born
     # where the parents live; a hometown written with the province only then still meets a commune
     born = _born_in_wanted_commune(w, r, p)
-    p["hometown"] = np.where(born & p["hometown"].isin(("same_province_only", "same_province", "unknown")).to_numpy(),
-                             "birth_commune", p["hometown"])
+    coarse = p["hometown"].isin(("same_province_only", "same_province", "unknown")).to_numpy()
+    p["born_via"] = np.where(born, "wanted", np.where(fam["sib_born"].to_numpy(), "sibling", ""))
+    p["hometown"] = np.where(coarse & (p["born_via"] != "").to_numpy(), "birth_commune", p["hometown"])
     _family_evidence(w, r, p, relation, ident)
     # household: where the candidate lives against where the wanted person lived, down to the house
     via = _shares_house(w, r, p)
@@ -352,6 +392,13 @@ def parents(w: pd.DataFrame, r: pd.DataFrame, relation: str, rules: RelativesRul
     # u of same_house: the share of the register living at the candidate's house address
     p["house_u"] = np.clip(-np.expm1(-_lives_share(r, p["r_idx"].to_numpy(), "house")), 1e-7, 1.0)
     _spouse(w, r, p, relation)
+    # a probable sibling of the wanted person (the candidate's child, if the candidate is the parent)
+    # lives in the candidate's commune, which is none of the wanted person's: one fact about who lives
+    # with the candidate, so a level of the same comparison (the sibling may be the child that made
+    # same_ward), counted once; at the candidate's house the other levels say it already
+    sib = fam["sib_ward"].to_numpy() & ~p["household"].isin(("same_ward", "same_house")).to_numpy()
+    p.loc[sib & (p["spouse"] != "same_house").to_numpy(), "spouse"] = "sibling_ward"
+    p["sib_name"], p["sib_year"] = fam["sib_name"].to_numpy(), fam["sib_year"].to_numpy()
     p["pool"] = int(fits.sum())
     return p
 

@@ -25,8 +25,10 @@ LEVELS = {
     # the candidate's partner bears the wanted record's other parent's name: a register person so
     # named, or a child of the candidate's whose other parent is so named, at the candidate's house
     # address or in their commune (one fact, counted once); in_wanted_commune: in their commune, which
-    # is the wanted person's too (the wanted person's family explains it: m and u among such pairs)
-    "spouse": ("same_house", "same_ward", "in_wanted_commune", "none", "unknown"),
+    # is the wanted person's too (the wanted person's family explains it: m and u among such pairs);
+    # sibling_ward: a probable sibling of the wanted person lives in the candidate's commune, which is
+    # none of the wanted person's (m and u among such pairs)
+    "spouse": ("same_house", "same_ward", "in_wanted_commune", "sibling_ward", "none", "unknown"),
 }
 COMPARISONS = {
     "father": ("name", "age", "hometown", "household", "spouse"),
@@ -100,6 +102,7 @@ class RelativesRules:
     identity_threshold: float
     years: dict[str, object]
     relations: dict[str, Relation]
+    sibling_min: float = 0.8  # a sibling this probable lends its places and birth year to the parents' evidence
 
 
 def _prob(path: Path, where: str, v: object) -> float:
@@ -153,6 +156,13 @@ def load_relatives_rules(rules: str | Path | None = None) -> RelativesRules:
         if not isinstance(v, (int, float)) or not 0.0 < float(v) < 1.0:
             raise RulesError(f"{path}: {key} must lie strictly between 0 and 1, got {v!r}")
     years = data.get("years")
-    if not isinstance(years, dict) or any(k not in years for k in ("parent", "parent_typical", "child", "child_typical", "sibling_max")):
-        raise RulesError(f"{path}: 'years' needs parent, parent_typical, child, child_typical and sibling_max")
-    return RelativesRules(float(t), float(floor), float(ident), years, out)
+    need = ("parent", "parent_at_eldest", "child", "child_typical", "sibling_max")
+    if not isinstance(years, dict) or any(k not in years for k in need):
+        raise RulesError(f"{path}: 'years' needs {', '.join(need)}")
+    at = years["parent_at_eldest"]
+    if not isinstance(at, dict) or any(not isinstance(at.get(k), list) or len(at[k]) != 2 for k in ("father", "mother")):
+        raise RulesError(f"{path}: years.parent_at_eldest needs father: [from, to] and mother: [from, to]")
+    smin = data.get("sibling_min")
+    if not isinstance(smin, (int, float)) or not 0.0 < float(smin) <= 1.0:
+        raise RulesError(f"{path}: sibling_min must be a probability in (0, 1], got {smin!r}")
+    return RelativesRules(float(t), float(floor), float(ident), years, out, float(smin))

@@ -4,7 +4,7 @@ person's own identity candidate, write relatives.parquet, identity_excluded.parq
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -105,18 +105,20 @@ def identity_names(w: pd.DataFrame, aliases: pd.DataFrame, r: pd.DataFrame, iden
     return pd.concat([aliases.assign(kind="alias"), extra], ignore_index=True)
 
 
-def _relation_pairs(w, aliases, r, rules: RelativesRules, relation: str, ident: pd.DataFrame | None = None
-                    ) -> pd.DataFrame:
+def _relation_pairs(w, aliases, r, rules: RelativesRules, relation: str, ident: pd.DataFrame | None = None,
+                    sibs: pd.DataFrame | None = None) -> pd.DataFrame:
     if relation in ("father", "mother"):
-        return C.parents(w, r, relation, rules, ident)
+        return C.parents(w, r, relation, rules, ident, sibs)
     if relation == "sibling":
         return C.siblings(w, r, rules)
     return C.children(w, aliases, r, rules)
 
 
-def score_relation(w, aliases, r, rules: RelativesRules, relation: str, exclude: pd.DataFrame) -> pd.DataFrame:
-    """Scored pairs of one relation (identity candidates removed before the competition)."""
-    p = _relation_pairs(w, aliases, r, rules, relation, exclude)
+def score_relation(w, aliases, r, rules: RelativesRules, relation: str, exclude: pd.DataFrame,
+                   sibs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Scored pairs of one relation (identity candidates removed before the competition). Parents
+    take `sibs`, the wanted persons' probable siblings (`probable_siblings`)."""
+    p = _relation_pairs(w, aliases, r, rules, relation, exclude, sibs)
     if len(exclude):
         drop = p.merge(exclude[["w_idx", "r_idx"]], on=["w_idx", "r_idx"], how="left", indicator=True)["_merge"] == "both"
         p = p[~drop.to_numpy()].reset_index(drop=True)
@@ -126,6 +128,16 @@ def score_relation(w, aliases, r, rules: RelativesRules, relation: str, exclude:
     return p
 
 
+def probable_siblings(p: pd.DataFrame, rules: RelativesRules) -> pd.DataFrame:
+    """(w_idx, s_idx) of the scored sibling pairs at or above `sibling_min`: the siblings whose
+    places and birth years count as the family's in the parents' evidence."""
+    sure = p[(p["probability"] >= rules.sibling_min).to_numpy()] if len(p) else p
+    return pd.DataFrame({"w_idx": sure["w_idx"].to_numpy() if len(sure) else np.zeros(0, np.int64),
+                         "s_idx": sure["r_idx"].to_numpy() if len(sure) else np.zeros(0, np.int64)})
+
+
+# siblings first: their places and birth years are evidence for the parents
+SCORING_ORDER = ("sibling", "father", "mother", "child")
 CHUNK_WANTED = 1000  # wanted records scored at a time: the pairs of a chunk, not of the whole list, are in memory
 
 
@@ -147,8 +159,11 @@ def score_all(w: pd.DataFrame, aliases: pd.DataFrame, r: pd.DataFrame, rules: Re
         hi = min(lo + chunk, len(w))
         wc = w.iloc[lo:hi].reset_index(drop=True)
         ac, ec = _chunk(aliases, lo, hi), _chunk(exclude, lo, hi)
-        for rel in RELATIONS:
-            p = score_relation(wc, ac, r, rules, rel, ec)
+        sibs = None
+        for rel in SCORING_ORDER:
+            p = score_relation(wc, ac, r, rules, rel, ec, sibs)
+            if rel == "sibling":
+                sibs = probable_siblings(p, rules)
             blocked[rel] += int(len(p))
             p = p[p["probability"] >= rules.keep_floor].reset_index(drop=True)
             kept.append(p.assign(w_idx=p["w_idx"] + lo))
@@ -199,7 +214,7 @@ def find_relatives(wanted: Path | None, residents: Path | None, out_dir: Path, i
     t0 = time.perf_counter()
     rr = load_relatives_rules(rules)
     if threshold is not None:
-        rr = RelativesRules(threshold, min(rr.keep_floor, threshold), rr.identity_threshold, rr.years, rr.relations)
+        rr = replace(rr, threshold=threshold, keep_floor=min(rr.keep_floor, threshold))
     timings: dict[str, float] = {}
     if workspace is not None:
         from linkage.relatives.workspace import workspace_frames

@@ -101,10 +101,15 @@ def explain(p: pd.DataFrame, w: pd.DataFrame, r: pd.DataFrame, relation: str, la
             add(p[par] == "differ", s(f"differ_{par}"))
     if "family_name" in p.columns:
         add(p["family_name"] == "equal", s("family_name_equal"))
+    by_sibling = (p["born_via"] == "sibling") if "born_via" in p.columns else pd.Series(False, index=p.index)
     for comp in ("hometown", "address"):
         for lv in ("same_ward", "same_province_only", "same_province", "differ", "birth_commune"):
             if comp == "hometown" or lv not in ("same_province_only", "birth_commune"):
-                add(p[comp] == lv, s(f"{comp}_{lv}"))
+                at = p[comp] == lv
+                if lv == "birth_commune":  # born where a probable sibling was born or comes from
+                    add(at & by_sibling, s("hometown_birth_commune_sibling"))
+                    at = at & ~by_sibling
+                add(at, s(f"{comp}_{lv}"))
     gap = pd.Series(np.abs(_take(r, "byear", ri) - _take(w, "byear", wi)), index=p.index)
     add(gap.notna(), _year(gap).fillna("").map(lambda x: s("age_gap", years=x)))
     if relation in SINGLE:
@@ -129,6 +134,9 @@ def explain(p: pd.DataFrame, w: pd.DataFrame, r: pd.DataFrame, relation: str, la
             at = (p["spouse"] == lv) | ((p["spouse"] == "in_wanted_commune") & (lv == "same_ward"))
             add(at & by_person, who.map(lambda x, lv=lv: s(f"spouse_{lv}", other=x)))
         add((p["spouse"] == "same_house") & ~by_person, s("child_same_house"))
+        sn, sy = p["sib_name"].fillna(""), _year(p["sib_year"]).fillna("?")
+        add(p["spouse"] == "sibling_ward",
+            pd.Series([s("spouse_sibling_ward", name=a, year=b) for a, b in zip(sn, sy)], index=p.index, dtype=object))
     dead = pd.Series(_take(r, "status", ri), index=p.index) == "deceased"  # frame.register_frame's status
     add(dead, s("deceased"))
     head = s(f"relation.{relation}") + ": "
