@@ -81,6 +81,37 @@ def accuracy(out: pd.DataFrame, truth: pd.DataFrame, can: pd.Series) -> pd.DataF
     return pd.DataFrame(rows)
 
 
+def _siblings_found(w, aliases, r, rules, exclude) -> pd.DataFrame:
+    """The probable siblings (w_idx, s_idx), as the run finds them, chunk by chunk (the parents'
+    evidence uses them)."""
+    from linkage.relatives.run import CHUNK_WANTED, _chunk
+
+    parts = []
+    for lo in range(0, len(w), CHUNK_WANTED):
+        hi = min(lo + CHUNK_WANTED, len(w))
+        q = score_relation(w.iloc[lo:hi].reset_index(drop=True), _chunk(aliases, lo, hi), r, rules, "sibling",
+                           _chunk(exclude, lo, hi))
+        parts.append(probable_siblings(q, rules).assign(w_idx=lambda d, lo=lo: d["w_idx"] + lo))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _pairs_chunked(w, aliases, r, rules, rel, exclude, sibs) -> pd.DataFrame:
+    """One relation's blocked pairs with their levels, built chunk by chunk (a 1M register's sibling
+    pairs with every helper column do not fit in memory at once); the levels as categories."""
+    from linkage.relatives.run import CHUNK_WANTED, _chunk
+
+    keep = ["w_idx", "r_idx"] + [c for c in dict.fromkeys(COMPARISONS[rel] + ("household", "hometown"))]
+    parts = []
+    for lo in range(0, len(w), CHUNK_WANTED):
+        hi = min(lo + CHUNK_WANTED, len(w))
+        q = _relation_pairs(w.iloc[lo:hi].reset_index(drop=True), _chunk(aliases, lo, hi), r, rules, rel,
+                            _chunk(exclude, lo, hi), _chunk(sibs, lo, hi))
+        q = q[[c for c in keep if c in q.columns]].assign(w_idx=lambda d, lo=lo: d["w_idx"] + lo)
+        parts.append(q.astype({c: "category" for c in q.columns if c not in ("w_idx", "r_idx")}))
+    return pd.concat(parts, ignore_index=True).astype({c: object for c in keep if c not in ("w_idx", "r_idx")
+                                                        and c in parts[0].columns})
+
+
 def fit(d: Path, truth: pd.DataFrame) -> None:
     """Print each relation's block for rules/relatives.yaml: m per level from the true relatives
     among the blocked pairs; u of the fixed-u levels from the blocked pairs that are not
@@ -95,8 +126,7 @@ def fit(d: Path, truth: pd.DataFrame) -> None:
     exclude, _ = identity_pairs(w, r, _truth_matches(d), rules.identity_threshold)
     w = with_identity(w, r, exclude)
     aliases = identity_names(w, aliases, r, exclude)
-    # the probable siblings, as the run finds them (the parents' evidence uses them)
-    sibs = probable_siblings(score_relation(w, aliases, r, rules, "sibling", exclude), rules)
+    sibs = _siblings_found(w, aliases, r, rules, exclude)
     eldest = np.fmin(w["byear"].to_numpy(), pd.Series(r["byear"].to_numpy()[sibs["s_idx"].to_numpy()])
                      .groupby(sibs["w_idx"].to_numpy()).min().reindex(np.arange(len(w))).to_numpy())
     rng = np.random.default_rng(0)
@@ -122,7 +152,7 @@ def fit(d: Path, truth: pd.DataFrame) -> None:
         rnd_age[rel] = {"typical": typical, "wide": float(np.mean(blocked)) - typical}
     lines = ["relations:"]
     for rel in RELATIONS:
-        p = _relation_pairs(w, aliases, r, rules, rel, exclude, sibs)
+        p = _pairs_chunked(w, aliases, r, rules, rel, exclude, sibs)
         key = pd.DataFrame({"wanted_id": w["wanted_id"].to_numpy()[p["w_idx"]], "person_id": r["person_id"].to_numpy()[p["r_idx"]]})
         t = truth[truth["relation"] == rel][["wanted_id", "person_id"]].assign(true=True)
         lab = key.merge(t, on=["wanted_id", "person_id"], how="left")["true"].fillna(False).to_numpy().astype(bool)
@@ -176,13 +206,7 @@ def errors(d: Path, truth: pd.DataFrame, threshold: float) -> None:
     exclude, _ = identity_pairs(w, r, _truth_matches(d), rules.identity_threshold)
     w = with_identity(w, r, exclude)
     aliases = identity_names(w, aliases, r, exclude)
-    sibs = []
-    for lo in range(0, len(w), CHUNK_WANTED):
-        hi = min(lo + CHUNK_WANTED, len(w))
-        q = score_relation(w.iloc[lo:hi].reset_index(drop=True), _chunk(aliases, lo, hi), r, rules, "sibling",
-                           _chunk(exclude, lo, hi))
-        sibs.append(probable_siblings(q, rules).assign(w_idx=lambda d, lo=lo: d["w_idx"] + lo))
-    sibs = pd.concat(sibs, ignore_index=True)
+    sibs = _siblings_found(w, aliases, r, rules, exclude)
     for rel in ("father", "mother"):
         parts = []
         for lo in range(0, len(w), CHUNK_WANTED):
