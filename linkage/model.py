@@ -239,6 +239,17 @@ def prior_weight(prior: float) -> float:
 TfValues = dict[str, dict[int, np.ndarray]]  # comparison -> level index -> per-pair frequency
 
 
+def plain_weights(levels: np.ndarray, model: Model) -> np.ndarray:
+    """Each comparison's level weight for each pair (n x C), null levels 0: no term frequency,
+    no condition, no interaction (what match_weights and EM's posterior start from)."""
+    out = np.zeros(levels.shape, dtype=np.float64)
+    for j, w in enumerate(level_weights(model)):
+        lv = levels[:, j]
+        has = lv >= 0
+        out[has, j] = w[lv[has]]
+    return out
+
+
 def match_weights(levels: np.ndarray, model: Model, tf_values: TfValues | None = None) -> np.ndarray:
     """Weight of each comparison for each pair (n x C); null levels weigh 0.
 
@@ -247,11 +258,9 @@ def match_weights(levels: np.ndarray, model: Model, tf_values: TfValues | None =
     """
     tf_values = tf_values or {}
     tf_min = float(model.tf.get("minimum", 1e-5))
-    out = np.zeros(levels.shape, dtype=np.float64)
-    for j, (c, w) in enumerate(zip(model.comparisons, level_weights(model))):
+    out = plain_weights(levels, model)
+    for j, c in enumerate(model.comparisons):
         lv = levels[:, j]
-        has = lv >= 0
-        out[has, j] = w[lv[has]]
         for k, freq in tf_values.get(c.name, {}).items():
             at = lv == k
             tf = np.maximum(np.nan_to_num(freq[at], nan=tf_min), tf_min)

@@ -8,6 +8,7 @@ falls back to the rules' default, and the model file says so.
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Callable
 
@@ -17,8 +18,8 @@ import pandas as pd
 import pyarrow as pa
 
 from linkage.compare import Gammas, compare
-from linkage.model import (ComparisonParams, Model, condition_rows, conditional_correction, default_model,
-                           match_weights, prior_weight)
+from linkage.model import (Model, condition_rows, conditional_correction, default_model, match_weights,
+                           plain_weights, prior_weight)
 from linkage.settings import Settings
 
 Log = Callable[[str], None]
@@ -249,12 +250,7 @@ def posterior(levels: np.ndarray, model: Model, prior: float, only: list[int] | 
     (model.conditional_correction): a session's pairs share its rule's key, and against strangers'
     u, namesakes agreeing on gender, people and province look like matches; at 5M residents the
     name_year session called 99% of its 522k pairs matches (about 1.4% are)."""
-    weights = np.zeros(levels.shape, dtype=np.float64)
-    for j, c in enumerate(model.comparisons):
-        lv = levels[:, j]
-        has = lv >= 0
-        weights[has, j] = np.array([lv_.weight for lv_ in c.levels])[lv[has]]
-    conditional_correction(levels, model, weights)
+    weights = conditional_correction(levels, model, plain_weights(levels, model))
     if only is not None:
         weights[:, [j for j in range(levels.shape[1]) if j not in only]] = 0.0
     logit = math.log(prior / (1 - prior)) + math.log(2) * weights.sum(axis=1)
@@ -266,10 +262,7 @@ def em_session(
 ) -> tuple[dict[int, np.ndarray], float, int]:
     """EM with u fixed: returns m per estimated comparison, the session's match share, iterations.
     `start`: the match share it starts from (train: about share x wanted / the session's pairs)."""
-    work = Model(wanted_match_share=model.wanted_match_share, comparisons=[
-        ComparisonParams(c.name, c.tf, [type(lv)(lv.id, lv.m, lv.u, u_given=dict(lv.u_given)) for lv in c.levels])
-        for c in model.comparisons
-    ], rules_hash=model.rules_hash, conditions=model.conditions)
+    work = copy.deepcopy(model)  # its m move; the model's stay until every session is done
     lam = float(np.clip(start, 1e-6, 0.5))
     it = 0
     for it in range(1, max_iter + 1):

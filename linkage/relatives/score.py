@@ -134,9 +134,11 @@ def explain(p: pd.DataFrame, w: pd.DataFrame, r: pd.DataFrame, relation: str, la
             at = (p["spouse"] == lv) | ((p["spouse"] == "in_wanted_commune") & (lv == "same_ward"))
             add(at & by_person, who.map(lambda x, lv=lv: s(f"spouse_{lv}", other=x)))
         add((p["spouse"] == "same_house") & ~by_person, s("child_same_house"))
-        sn, sy = p["sib_name"].fillna(""), _year(p["sib_year"]).fillna("?")
-        add(p["spouse"] == "sibling_ward",
-            pd.Series([s("spouse_sibling_ward", name=a, year=b) for a, b in zip(sn, sy)], index=p.index, dtype=object))
+        at = (p["spouse"] == "sibling_ward").to_numpy()
+        line = pd.Series("", index=p.index, dtype=object)
+        line[at] = [s("spouse_sibling_ward", name=a, year=b)
+                    for a, b in zip(p["sib_name"][at].fillna(""), _year(p["sib_year"][at]).fillna("?"))]
+        add(at, line)
     dead = pd.Series(_take(r, "status", ri), index=p.index) == "deceased"  # frame.register_frame's status
     add(dead, s("deceased"))
     head = s(f"relation.{relation}") + ": "
