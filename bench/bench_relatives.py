@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from linkage.relatives import candidates as C
 from linkage.relatives.frame import register_frame, wanted_frame
 from linkage.relatives.rules import COMPARISONS, RELATIONS, load_relatives_rules
 from linkage.relatives.run import (_relation_pairs, find_relatives, identity_names, identity_pairs, probable_siblings,
@@ -112,6 +111,18 @@ def _pairs_chunked(w, aliases, r, rules, rel, exclude, sibs) -> pd.DataFrame:
                                                         and c in parts[0].columns})
 
 
+MIN_PAIRS = 10  # a level seen among fewer non-relatives than this is not measured: u = MIN_PAIRS / pairs
+N_RANDOM = 200_000  # random pairs behind the birth-year gaps' u
+
+
+def _u_share(hits: np.ndarray) -> float:
+    """A level's share of the non-relative pairs, but never below MIN_PAIRS of them. Why: a fixed
+    floor (0.0005 until 2026-12-06) sat above what a 1M fit measures on hundreds of pairs (hometown
+    same_ward: 0.00028), taking 0.8 bits from every parent sharing the hometown commune; a floor in
+    pairs follows the sample, so only a level the sample cannot measure is held up."""
+    return max(int(hits.sum()), MIN_PAIRS) / max(len(hits), 1)
+
+
 def fit(d: Path, truth: pd.DataFrame) -> None:
     """Print each relation's block for rules/relatives.yaml: m per level from the true relatives
     among the blocked pairs; u of the fixed-u levels from the blocked pairs that are not
@@ -130,9 +141,9 @@ def fit(d: Path, truth: pd.DataFrame) -> None:
     eldest = np.fmin(w["byear"].to_numpy(), pd.Series(r["byear"].to_numpy()[sibs["s_idx"].to_numpy()])
                      .groupby(sibs["w_idx"].to_numpy()).min().reindex(np.arange(len(w))).to_numpy())
     rng = np.random.default_rng(0)
-    pick = rng.integers(0, len(w), 200_000)
+    pick = rng.integers(0, len(w), N_RANDOM)
     wy, ey = w["byear"].to_numpy()[pick], eldest[pick]
-    ry = r["byear"].to_numpy()[rng.integers(0, len(r), 200_000)]
+    ry = r["byear"].to_numpy()[rng.integers(0, len(r), N_RANDOM)]
     ok = ~np.isnan(wy) & ~np.isnan(ry)
     older, younger, at_eldest = (wy - ry)[ok], (ry - wy)[ok], (ey - ry)[ok]
     y = rules.years
@@ -176,18 +187,71 @@ def fit(d: Path, truth: pd.DataFrame) -> None:
                 elif is_tf(comp, lv):
                     levels.append(f"{lv}: {{m: {m:.3g}}}")
                 elif comp == "age":  # not implied by the shared name: u over random pairs
-                    u = max(float(rnd_age[rel][lv]), 0.0005)
+                    u = max(float(rnd_age[rel][lv]), MIN_PAIRS / N_RANDOM)
                     levels.append(f"{lv}: {{m: {m:.3g}, u: {u:.3g}}}")
                     continue
                 else:
-                    u = max(float((p.loc[false & sub, comp] == lv).mean()), 0.0005 if lv != "sibling_ward" else 1e-5)
+                    u = _u_share(p.loc[false & sub, comp].to_numpy() == lv)
                     if comp in ("household", "address") or lv == "sibling_ward":  # u among the pairs whose hometown agrees
-                        uh = max(float((p.loc[false & home & sub, comp] == lv).mean()), 0.0005)
+                        uh = _u_share(p.loc[false & home & sub, comp].to_numpy() == lv)
                         levels.append(f"{lv}: {{m: {m:.3g}, u: {u:.3g}, u_home: {uh:.3g}}}")
                     else:
                         levels.append(f"{lv}: {{m: {m:.3g}, u: {u:.3g}}}")
             lines.append(f"      {comp}: {{{', '.join(levels)}}}")
     print("\n".join(lines))
+
+
+def _scored_labelled(w, aliases, r, rules, rel, exclude, sibs, truth, cols, floor: float = 0.0) -> pd.DataFrame:
+    """Every blocked pair of one relation scored as the run scores it (chunk by chunk), those at or
+    above `floor` kept with `cols`, the mw_ columns, ids and the truth (`true`)."""
+    from linkage.relatives.run import CHUNK_WANTED, _chunk
+
+    parts = []
+    for lo in range(0, len(w), CHUNK_WANTED):
+        hi = min(lo + CHUNK_WANTED, len(w))
+        q = score_relation(w.iloc[lo:hi].reset_index(drop=True), _chunk(aliases, lo, hi), r, rules, rel,
+                           _chunk(exclude, lo, hi), _chunk(sibs, lo, hi) if sibs is not None else None)
+        q = q[(q["probability"] >= floor).to_numpy()]
+        mw = [c for c in q.columns if c.startswith("mw_")]
+        parts.append(q[["w_idx", "r_idx", "probability"] + cols + mw].assign(w_idx=q["w_idx"] + lo))
+    p = pd.concat(parts, ignore_index=True)
+    p["wanted_id"] = w["wanted_id"].to_numpy()[p["w_idx"]]
+    p["person_id"] = r["person_id"].to_numpy()[p["r_idx"]]
+    t = truth[truth["relation"] == rel]
+    p = p.merge(t[["wanted_id", "person_id"]].assign(true=True), on=["wanted_id", "person_id"], how="left")
+    p["true"] = p["true"].fillna(False).astype(bool)
+    return p
+
+
+def fit_calibration(d: Path, truth: pd.DataFrame) -> None:
+    """Print each relation's `calibration` (a Platt map of the probability) for rules/relatives.yaml:
+    fitted on the pairs the run would write (probability at or above keep_floor, scored with the
+    rules' m and u and no calibration) against the truth, and the calibration before and after per
+    band. Siblings are scored first, as the run does: the probable ones are the parents' evidence."""
+    from dataclasses import replace
+
+    from linkage.calibrate import calibrated, fit_platt, logit
+
+    rules = load_relatives_rules()
+    bare = replace(rules, relations={k: replace(v, calibration={}) for k, v in rules.relations.items()})
+    w, aliases, _ = wanted_frame(d / "wanted.csv", None)
+    r, _ = register_frame(d / "residents.csv", d / "id_cards.csv", None)
+    exclude, _ = identity_pairs(w, r, _truth_matches(d), rules.identity_threshold)
+    w = with_identity(w, r, exclude)
+    aliases = identity_names(w, aliases, r, exclude)
+    sibs = _siblings_found(w, aliases, r, rules, exclude)
+    lines = []
+    for rel in RELATIONS:
+        p = _scored_labelled(w, aliases, r, bare, rel, exclude, sibs if rel in ("father", "mother") else None,
+                             truth, [], floor=rules.keep_floor)
+        a, b = fit_platt(logit(p["probability"].to_numpy()), p["true"].to_numpy().astype(float))
+        print(f"# {rel}: {len(p):,} pairs at or above {rules.keep_floor}, {int(p['true'].sum()):,} true; before:")
+        calibration(p)
+        print("#   after:")
+        calibration(p.assign(probability=calibrated(p["probability"].to_numpy(), replace(
+            rules.relations[rel], calibration={"method": "platt", "a": a, "b": b}))))
+        lines.append(f"  {rel}: {{method: platt, a: {a:.4f}, b: {b:.4f}}}")
+    print("calibration (relations.<relation>.calibration):\n" + "\n".join(lines))
 
 
 def errors(d: Path, truth: pd.DataFrame, threshold: float) -> None:
@@ -198,7 +262,6 @@ def errors(d: Path, truth: pd.DataFrame, threshold: float) -> None:
     ranked above; top candidate but below the threshold, living apart with no partner evidence).
     Every blocked pair is scored (not only those kept), in chunks of wanted records."""
     from linkage.relatives.rules import HOME_AGREES
-    from linkage.relatives.run import CHUNK_WANTED, _chunk
 
     rules = load_relatives_rules()
     w, aliases, _ = wanted_frame(d / "wanted.csv", None)
@@ -208,20 +271,9 @@ def errors(d: Path, truth: pd.DataFrame, threshold: float) -> None:
     aliases = identity_names(w, aliases, r, exclude)
     sibs = _siblings_found(w, aliases, r, rules, exclude)
     for rel in ("father", "mother"):
-        parts = []
-        for lo in range(0, len(w), CHUNK_WANTED):
-            hi = min(lo + CHUNK_WANTED, len(w))
-            q = score_relation(w.iloc[lo:hi].reset_index(drop=True), _chunk(aliases, lo, hi), r, rules, rel,
-                               _chunk(exclude, lo, hi), _chunk(sibs, lo, hi))
-            mw = [c for c in q.columns if c.startswith("mw_")]
-            parts.append(q[["w_idx", "r_idx", "probability", "hometown", "household", "spouse", "family"] + mw]
-                         .assign(w_idx=q["w_idx"] + lo))
-        p = pd.concat(parts, ignore_index=True)
-        p["wanted_id"] = w["wanted_id"].to_numpy()[p["w_idx"]]
-        p["person_id"] = r["person_id"].to_numpy()[p["r_idx"]]
+        p = _scored_labelled(w, aliases, r, rules, rel, exclude, sibs, truth,
+                             ["hometown", "household", "spouse", "family"])
         t = truth[truth["relation"] == rel]
-        p = p.merge(t[["wanted_id", "person_id"]].assign(true=True), on=["wanted_id", "person_id"], how="left")
-        p["true"] = p["true"].fillna(False).astype(bool)
         listed = p[p["probability"] >= threshold]
         f = listed[~listed["true"]]
         couple = (f["spouse"].isin(["same_house", "same_ward", "in_wanted_commune"]) | (f["family"] != "none")).to_numpy()
@@ -275,6 +327,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--dir", type=Path, default=None, help="keep the generated data here (reused if present)")
     ap.add_argument("--fit", action="store_true", help="print m and u per level instead of running")
+    ap.add_argument("--fit-calibration", action="store_true",
+                    help="print each relation's Platt calibration (rules' m and u) instead of running")
     ap.add_argument("--errors", action="store_true", help="count father/mother errors by class instead of running")
     ap.add_argument("--identity", choices=("truth", "rule"), default="truth",
                     help="truth: the generator's truth as --matches (an ideal identity run); rule: no --matches")
@@ -287,6 +341,9 @@ def main() -> None:
     truth = _csv(d / "truth_relatives.csv")
     if a.fit:
         fit(d, truth)
+        return
+    if a.fit_calibration:
+        fit_calibration(d, truth)
         return
     if a.errors:
         errors(d, truth, load_relatives_rules().threshold)
