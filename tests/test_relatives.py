@@ -406,3 +406,54 @@ def test_a_father_born_where_a_sibling_was_born(tmp_path: Path) -> None:
     top, rest = f.loc["025155000072"], f.loc["025156000073"]
     assert "sinh tại xã nơi sinh hoặc quê quán của anh chị em của đối tượng" in top["explanation"]
     assert top["mw_hometown"] > rest["mw_hometown"] + 1 and top["rank"] == 1
+
+
+def _rules_with_calibration(tmp_path: Path, name: str, calibration: dict | None) -> Path:
+    """A copy of rules/ whose father model carries `calibration` (None: none)."""
+    import shutil
+
+    import yaml
+    rules = tmp_path / name
+    shutil.copytree(Path(__file__).resolve().parents[1] / "rules", rules)
+    data = yaml.safe_load((rules / "relatives.yaml").read_text(encoding="utf-8"))
+    for spec in data["relations"].values():
+        spec.pop("calibration", None)
+    if calibration is not None:
+        data["relations"]["father"]["calibration"] = calibration
+    (rules / "relatives.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return rules
+
+
+def test_calibration_maps_the_probability_and_keeps_the_ranks(tmp_path: Path) -> None:
+    """A relation's Platt map changes its probabilities as p' = sigmoid(a logit(p) + b), and
+    nothing else: the same candidates, ranks and match weights; other relations untouched."""
+    names = dict(father="Hoàng Văn Thịnh", mother="Lý Thị Nhàn")
+    men = [_resident(f"0251550000{i:02d}", "Hoàng Văn Thịnh", "Nam", f"195{i}", HOME_A if i < 4 else OTHER_HOMES[i],
+                     f"Thôn {i}, {OTHER_HOMES[i]}") for i in range(5)]
+    sister = _resident("025183000051", "Hoàng Thị Mai", "Nữ", "1983", HOME_A, ADDR_A, **names)
+    w, r = _write(tmp_path / "in", [_wanted("TN-12", "Hoàng Văn Tài", "Nam", "1985", HOME_A, **names)],
+                  men + [sister] + _filler(2000))
+    outs = {}
+    for tag, cal in (("plain", None), ("cal", {"method": "platt", "a": 0.5, "b": 1.0})):
+        find_relatives(w, r, tmp_path / tag, rules=_rules_with_calibration(tmp_path, f"rules_{tag}", cal), threshold=0.01)
+        outs[tag] = pd.read_parquet(tmp_path / tag / "relatives.parquet").set_index(["relation", "person_id"])
+    plain, cal = outs["plain"], outs["cal"]
+    f0, f1 = plain.loc["father"], cal.loc["father"].reindex(plain.loc["father"].index)
+    assert len(f0) >= 3
+    p = f0["probability"].to_numpy()
+    want = 1 / (1 + np.exp(-(0.5 * np.log(p / (1 - p)) + 1.0)))
+    assert np.allclose(f1["probability"].to_numpy(), want, atol=1e-12)
+    assert (f1["rank"] == f0["rank"]).all() and np.allclose(f1["match_weight"], f0["match_weight"])
+    assert not np.allclose(f1["probability"], f0["probability"])
+    sib = plain.loc["sibling"]
+    assert np.allclose(cal.loc["sibling"].reindex(sib.index)["probability"], sib["probability"])
+
+
+def test_bad_calibration_is_a_rules_error(tmp_path: Path) -> None:
+    """A calibration that would reverse the ranks (a <= 0) is refused, naming the key."""
+    from linkage.relatives.rules import load_relatives_rules
+    from linkage.rules import RulesError
+
+    rules = _rules_with_calibration(tmp_path, "rules", {"method": "platt", "a": -1.0, "b": 0.0})
+    with pytest.raises(RulesError, match=r"relatives.yaml: relations.father.calibration needs a > 0"):
+        load_relatives_rules(rules)

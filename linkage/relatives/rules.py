@@ -88,6 +88,7 @@ class Relation:
     m: dict[str, dict[str, float]]  # comparison -> level -> m
     u: dict[str, dict[str, float]]  # comparison -> level -> u (absent for TF levels)
     u_home: dict[str, dict[str, float]] = field(default_factory=dict)  # comparison -> level -> u where the hometown agrees
+    calibration: dict[str, float | str] = field(default_factory=dict)  # a Platt map of the probability (linkage.calibrate)
 
     def weight(self, comparison: str, level: str, home: bool = False) -> float:
         """log2(m/u) of a fixed-u level (home: the pair's hometown agrees, u_home if given)."""
@@ -109,6 +110,19 @@ def _prob(path: Path, where: str, v: object) -> float:
     if not isinstance(v, (int, float)) or not 0.0 < float(v) <= 1.0:
         raise RulesError(f"{path}: {where} must be a probability in (0, 1], got {v!r}")
     return float(v)
+
+
+def _calibration(path: Path, rel: str, spec: object) -> dict[str, float | str]:
+    """A relation's optional Platt map {method: platt, a, b}; a > 0 keeps the ranks."""
+    if spec is None:
+        return {}
+    where = f"{path}: relations.{rel}.calibration"
+    if not isinstance(spec, dict) or spec.get("method") != "platt":
+        raise RulesError(f"{where} must be {{method: platt, a: ..., b: ...}}, got {spec!r}")
+    a, b = spec.get("a"), spec.get("b")
+    if not isinstance(a, (int, float)) or a <= 0 or not isinstance(b, (int, float)):
+        raise RulesError(f"{where} needs a > 0 and a number b, got a={a!r}, b={b!r}")
+    return {"method": "platt", "a": float(a), "b": float(b)}
 
 
 def load_relatives_rules(rules: str | Path | None = None) -> RelativesRules:
@@ -148,7 +162,7 @@ def load_relatives_rules(rules: str | Path | None = None) -> RelativesRules:
                         if comp == "hometown":
                             raise RulesError(f"{path}: {where}.u_home: the hometown cannot be conditioned on itself")
                         u_home.setdefault(comp, {})[lv] = _prob(path, f"{where}.u_home", got["u_home"])
-        out[rel] = Relation(rel, float(expected), m, u, u_home)
+        out[rel] = Relation(rel, float(expected), m, u, u_home, _calibration(path, rel, spec.get("calibration")))
     t = data.get("threshold")
     floor = data.get("keep_floor")
     ident = data.get("identity_threshold")

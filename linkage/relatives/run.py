@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from linkage.calibrate import calibrated
 from linkage.errors import InputError
 from linkage.ingest.atomic import write_json, write_parquet
 from linkage.matches_io import read_matches
@@ -123,7 +124,7 @@ def score_relation(w, aliases, r, rules: RelativesRules, relation: str, exclude:
         drop = p.merge(exclude[["w_idx", "r_idx"]], on=["w_idx", "r_idx"], how="left", indicator=True)["_merge"] == "both"
         p = p[~drop.to_numpy()].reset_index(drop=True)
     p = pd.concat([p, weights(p, rules.relations[relation])], axis=1)
-    p["probability"] = probabilities(p, relation)
+    p["probability"] = calibrated(probabilities(p, relation), rules.relations[relation])
     p["relation"] = relation
     return p
 
