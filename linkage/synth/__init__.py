@@ -7,7 +7,7 @@ gives byte-identical files. Rates live in `linkage/synth/rates.py`, tables in
 
 from __future__ import annotations
 
-import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +15,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkage.errors import InputError
+from linkage.ingest.atomic import atomic_path
 from linkage.synth import rates as R
 
 __all__ = ["generate"]
 
 FILES = ("residents", "id_cards", "wanted", "truth")
 RELATIVES_FILE = "truth_relatives"
+SLICE_ROWS = 200_000  # people rendered to register text at a time (bounds the generator's memory)
 
 
 def _quote(col: pa.Array) -> pa.Array:
@@ -32,29 +34,48 @@ def _quote(col: pa.Array) -> pa.Array:
     return pc.if_else(needs, quoted, col)
 
 
-def csv_bytes(table: pa.Table) -> bytes:
-    """The table as UTF-8 CSV text with a header line ("\n" line ends), built column-wise."""
-    header = ",".join(_quote(pa.array([c])).to_pylist()[0] for c in table.column_names) + "\n"
+def csv_lines(table: pa.Table, header: bool = True) -> tuple[bytes, pa.Buffer | None]:
+    """The table as UTF-8 CSV text ("\n" line ends), built column-wise: the header line (b"" for
+    a slice after the first) and the rows' text, a view of the Arrow buffer (not copied)."""
+    head = ",".join(_quote(pa.array([c])).to_pylist()[0] for c in table.column_names) + "\n" if header else ""
     if table.num_rows == 0:
-        return header.encode("utf-8")
+        return head.encode("utf-8"), None
     cols = [_quote(table[c].combine_chunks()) for c in table.column_names]
     lines = pc.binary_join_element_wise(*cols, pa.scalar(",", pa.large_string()))
     lines = pc.binary_join_element_wise(lines, pa.scalar("", pa.large_string()), pa.scalar("\n", pa.large_string()))
     lines = lines.combine_chunks() if isinstance(lines, pa.ChunkedArray) else lines
     offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset:lines.offset + len(lines) + 1]
-    body = lines.buffers()[2].to_pybytes()[offsets[0]:offsets[-1]]
-    return header.encode("utf-8") + body
+    return head.encode("utf-8"), lines.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
 
 
-def _write_csv(table: pa.Table, path: Path) -> None:
-    """UTF-8 CSV with a header, written to a temporary file then renamed into place."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_bytes(csv_bytes(table))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+def _write_csv(parts: Iterable[pa.Table], path: Path) -> None:
+    """UTF-8 CSV with a header, from one table or from slices rendered one at a time (only one
+    slice's text is in memory), written under a temporary name then renamed into place."""
+    with atomic_path(path) as tmp, tmp.open("wb") as f:
+        for i, part in enumerate(parts):
+            head, body = csv_lines(part, header=i == 0)
+            f.write(head)
+            if body is not None:
+                f.write(body)
+
+
+def _slices(rows: np.ndarray) -> list[np.ndarray]:
+    """`rows` cut into consecutive slices of SLICE_ROWS (one empty slice when there are no rows,
+    so the file still gets its header)."""
+    size = SLICE_ROWS
+    return [rows[i:i + size] for i in range(0, max(len(rows), 1), size)]
+
+
+def rows_of(pid: np.ndarray, person_ids: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """The row in `pid` (int64 ids) of each 12-digit person_id text, -1 where empty or absent:
+    a sorted search, not an index of every id as a Python string."""
+    text = pc.fill_null(person_ids, "")
+    given = pc.not_equal(text, "").to_numpy(zero_copy_only=False)
+    vals = pc.cast(pc.if_else(given, text, "0"), pa.int64()).to_numpy(zero_copy_only=False)
+    order = np.argsort(pid, kind="stable")
+    pos = np.minimum(np.searchsorted(pid, vals, sorter=order), max(len(pid) - 1, 0))
+    hit = given & (pid[order[pos]] == vals)
+    return np.where(hit, order[pos], -1).astype(np.int64)
 
 
 def _streams(seed: int, k: int) -> list[np.random.Generator]:
@@ -65,14 +86,10 @@ def _streams(seed: int, k: int) -> list[np.random.Generator]:
 def add_notice_marks(wanted: pa.Table, truth: pa.Table, res, res_marks, seed: int) -> pa.Table:
     """The wanted table with `identifying_marks` last: a present person's own marks (those their
     card prints) in the notice's words; an absent person's (a namesake's too) drawn for them."""
-    from linkage.synth.ids import fmt
     from linkage.synth.marks import draw_marks, notice_texts
     from linkage.synth.marks import stream as marks_stream
 
-    import pandas as pd
-    pid_text = pd.Index(fmt(res.pid, 12).to_pylist())
-    t_pid = pd.Series(truth.column("person_id").to_pylist(), dtype=object).fillna("")
-    idx = pid_text.get_indexer(t_pid).astype(np.int64)
+    idx = rows_of(res.pid, truth.column("person_id"))
     n = len(idx)
     absent = np.flatnonzero(idx < 0)
     own = res_marks.take(np.maximum(idx, 0))
@@ -97,7 +114,8 @@ def generate(n_residents: int, n_wanted: int, seed: int, out_dir: Path, families
     from linkage.synth.perturb import build_drafts, perturb_and_render
     from linkage.synth.places import load_places
     from linkage.synth.population import add_aliases, add_cards, add_register_rows, assign_ids, make_people
-    from linkage.synth.registers import id_cards_table, residents_table
+    from linkage.synth.perturb import subset
+    from linkage.synth.registers import card_order, id_cards_table, residents_table
     from linkage.synth.tables import load_tables
 
     if n_residents < 1:
@@ -142,27 +160,29 @@ def generate(n_residents: int, n_wanted: int, seed: int, out_dir: Path, families
     wanted, truth = perturb_and_render(drafts, res, tables, places, vocab, s_perturb)
     res_marks = draw_marks(res.n, marks_stream(seed, 0))
     wanted = add_notice_marks(wanted, truth, res, res_marks, seed)
-    tables_out = {
-        "residents": residents_table(res, tables, places, vocab, s_order.permutation(res.n)),
-        "id_cards": id_cards_table(res, tables, places, vocab, card_texts(res_marks)),
-        "wanted": wanted,
-        "truth": truth,
+    # the registers are rendered and written a slice of people at a time: their text is what
+    # would not fit in memory at 10M people, the people's codes do
+    parts = {
+        "residents": (residents_table(subset(res, rows), tables, places, vocab)
+                      for rows in _slices(s_order.permutation(res.n))),
+        "id_cards": (id_cards_table(subset(res, rows), tables, places, vocab, card_texts(res_marks.take(rows)))
+                     for rows in _slices(card_order(res))),
+        "wanted": [wanted],
+        "truth": [truth],
     }
     paths = {}
     for name in FILES:
         path = out_dir / f"{name}.csv"
-        _write_csv(tables_out[name], path)
+        _write_csv(parts[name], path)
         paths[name] = path
     if families:
         from linkage.synth.ids import fmt
         from linkage.synth.kin import relatives_truth
         pid_text = np.array(fmt(res.pid, 12).to_pylist(), dtype=object)
-        import pandas as pd
-        t_pid = pd.Series(truth.column("person_id").to_pylist(), dtype=object).fillna("")
-        idx = pd.Index(pid_text).get_indexer(t_pid).astype(np.int64)
+        idx = rows_of(res.pid, truth.column("person_id"))
         rel = relatives_truth(np.array(truth.column("wanted_id").to_pylist(), dtype=object), idx, res,
                               pid_text, kin_father, kin_mother)
         path = out_dir / f"{RELATIVES_FILE}.csv"
-        _write_csv(pa.Table.from_pandas(rel, preserve_index=False), path)
+        _write_csv([pa.Table.from_pandas(rel, preserve_index=False)], path)
         paths[RELATIVES_FILE] = path
     return paths

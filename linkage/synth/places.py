@@ -139,9 +139,9 @@ class Places:
     # ---------------------------------------------------------------- text
     def house(self, ward: np.ndarray, rng: np.random.Generator) -> pa.Array:
         """A house / hamlet part ("Thôn 3", "Số 12 đường Lê Lợi", "Ấp Tân Hòa", "" ...)."""
-        n = len(ward)
-        out = np.empty(n, dtype=object)
-        out[:] = ""
+        pieces = [pa.array([""], type=pa.string())]  # piece 0: the empty house part
+        idx = np.zeros(len(ward), dtype=np.int64)  # each row's position in the pieces put end to end
+        filled = 1
         area = self.ward_area[ward]
         for a, (pats, p) in self.house_patterns.items():
             rows = np.flatnonzero(area == a)
@@ -151,8 +151,10 @@ class Places:
             for j, pat in enumerate(pats):
                 sel = rows[which == j]
                 if pat and len(sel):
-                    out[sel] = self._fill(pat, len(sel), rng).to_numpy(zero_copy_only=False)
-        return pa.array(out, type=pa.string())
+                    pieces.append(self._fill(pat, len(sel), rng).cast(pa.string()))
+                    idx[sel] = filled + np.arange(len(sel))
+                    filled += len(sel)
+        return pa.concat_arrays(pieces).take(pa.array(idx))
 
     def _fill(self, pat: str, n: int, rng: np.random.Generator) -> pa.Array:
         parts: list = []

@@ -267,10 +267,10 @@ def _age(birth: np.ndarray) -> np.ndarray:
 
 
 def _put(base: pa.Array, rows: np.ndarray, values: pa.Array) -> pa.Array:
-    """`base` with `values` at positions `rows`."""
-    out = base.to_numpy(zero_copy_only=False).copy()
-    out[rows] = values.to_numpy(zero_copy_only=False)
-    return pa.array(out, type=pa.string())
+    """`base` with `values` at positions `rows` (one Arrow take: no Python string per row)."""
+    idx = np.arange(len(base), dtype=np.int64)
+    idx[rows] = len(base) + np.arange(len(rows), dtype=np.int64)
+    return pa.concat_arrays([base.cast(pa.string()), values.cast(pa.string())]).take(pa.array(idx))
 
 
 def assign_ids(people: People, places: Places, rng: np.random.Generator, taken: np.ndarray | None = None) -> None:

@@ -52,8 +52,9 @@ def parent_text(vocab: pa.Array, codes: NameCodes, known: np.ndarray) -> pa.Arra
     return pc.if_else(pa.array(known), render(vocab, codes), "")
 
 
-def residents_table(people: People, tables: Tables, places: Places, vocab: pa.Array,
-                    order: np.ndarray) -> pa.Table:
+def residents_table(people: People, tables: Tables, places: Places, vocab: pa.Array) -> pa.Table:
+    """One register row per person, in the order of `people` (each row depends on its person only,
+    so the register can be rendered a slice of people at a time)."""
     new = people.reg_new
     cols = {
         "person_id": fmt(people.pid, 12),
@@ -73,7 +74,7 @@ def residents_table(people: People, tables: Tables, places: Places, vocab: pa.Ar
         "status": pa.array(np.where(people.deceased, "deceased", "alive").astype(object), type=pa.string()),
         "updated_at": pc.strftime(pa.array(people.updated_at), format="%Y-%m-%d"),
     }
-    return pa.table(cols).take(pa.array(order))
+    return pa.table(cols)
 
 
 def card_name(people: People) -> NameCodes:
@@ -95,11 +96,17 @@ def card_address(people: People) -> tuple[np.ndarray, np.ndarray, pa.Array]:
     return ward, new, house
 
 
+def card_order(people: People) -> np.ndarray:
+    """The rows of the card holders in the card register's order (issue date, then number)."""
+    rows = np.flatnonzero(people.has_card)
+    return rows[np.lexsort((people.pid[rows], people.issue_date[rows]))]
+
+
 def id_cards_table(people: People, tables: Tables, places: Places, vocab: pa.Array,
                    marks: pa.Array | None = None) -> pa.Table:
-    """One row per card holder; `marks`: each person's identifying marks as the card prints them
+    """One card row per person of `people` (card holders, in `card_order`; rendered a slice at a
+    time); `marks`: each person's identifying marks as the card prints them
     (linkage/synth/marks.py), the last column when given."""
-    rows = np.flatnonzero(people.has_card)
     ward, new, house = card_address(people)
     cols = {
         "card_number": fmt(people.pid, 12),
@@ -113,5 +120,4 @@ def id_cards_table(people: People, tables: Tables, places: Places, vocab: pa.Arr
     }
     if marks is not None:
         cols["identifying_marks"] = marks
-    order = rows[np.lexsort((people.pid[rows], people.issue_date[rows]))]
-    return pa.table(cols).take(pa.array(order))
+    return pa.table(cols)
