@@ -70,7 +70,11 @@ def _parse(path: Path, head: bytes, source, encoding: str, notes: list[str], com
         if "UTF8" in str(exc) and whole is None:
             raise _NotUtf8() from None
         raise InputError(f"{path}: cannot be parsed as {describe_delimiter(delimiter)}-delimited text: {exc}") from None
-    table = pa.table([empty_to_null(c) for c in table.columns], names=names)
+    columns = table.columns
+    del table
+    for i in range(len(columns)):  # each column replaced as it is made: one copy of the file at a time
+        columns[i] = empty_to_null(columns[i])
+    table = pa.table(columns, names=names)
     rows = _row_numbers(table.num_rows, problems, notes)
     raw = RawTable(headers, table, rows, CSV, encoding, delimiter, problems, notes)
     _check_rows(path, raw, whole)

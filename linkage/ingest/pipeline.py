@@ -26,6 +26,8 @@ from linkage.ingest.sniff import (CSV, DELIMITERS, JSONL, PARQUET, binary_kind, 
                                   read_head)
 from linkage.ingest.validate import Finding, Validated, canonical_table, validate
 from linkage.ingest.workspace import WORKSPACE, open_tables, write_tables
+from linkage.rules import load_yaml, rules_dir
+from linkage.settings import MATCHING_FILE
 
 READERS = {CSV: read_csv, PARQUET: read_parquet, JSONL: read_jsonl}
 SUMMARY = "ingest_summary.json"
@@ -145,9 +147,10 @@ def ingest(sources: Mapping[str, Path | str | None], out_dir: Path | str, rules:
     # quarantine and summary are written after: a bad file still leaves nothing written.
     created = _missing_root(out)
     try:
-        with open_tables(out / WORKSPACE) as put:
+        with open_tables(out / WORKSPACE, _memory_limit(rules)) as put:
             for source, path in given.items():
                 r = read_source_checked(path, source, rules)
+                pa.default_memory_pool().release_unused()  # the reader's freed pages, before DuckDB's share
                 put(source, r.accepted)
                 results[source] = replace(r, accepted=None)
                 del r
@@ -156,6 +159,14 @@ def ingest(sources: Mapping[str, Path | str | None], out_dir: Path | str, rules:
             shutil.rmtree(created, ignore_errors=True)  # the folders made for the temporary workspace
         raise
     return write_ingest(results, out, workspace_written=True)
+
+
+def _memory_limit(rules: Path | str | None) -> str | None:
+    """The rules' engine.memory_limit, for the workspace's DuckDB while the sources go in (None
+    when the rules folder has no matching.yaml: `linkage ingest` needs only the column mappings)."""
+    if not (rules_dir(rules) / MATCHING_FILE).is_file():
+        return None
+    return (load_yaml(MATCHING_FILE, rules).get("engine") or {}).get("memory_limit")
 
 
 def _missing_root(path: Path) -> Path | None:

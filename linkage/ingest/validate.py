@@ -90,8 +90,8 @@ def validate(source: str, columns: dict[str, pa.ChunkedArray], rows: np.ndarray,
         reasons = duplicate_reasons(key, first)
         findings.append(Finding(pos, key, reasons, _take(columns[key], pos)))
         bad[pos] = True
-    keep = pa.array(~bad)
-    table = pa.table({c: cols[c].filter(keep) for c in COLUMNS[source]})
+    keep = pa.array(~bad)  # no row rejected: the columns as they are (a filter would copy them all)
+    table = pa.table({c: cols[c].filter(keep) if bad.any() else cols[c] for c in COLUMNS[source]})
     table = table.append_column(ROW, pa.array(rows[~bad], pa.int64()))
     return Validated(table, findings, repairs)
 

@@ -25,7 +25,7 @@ def write_tables(path: Path, tables: dict[str, pa.Table | Path]) -> None:
 
 
 @contextmanager
-def open_tables(path: Path) -> Iterator[Callable[[str, pa.Table | Path], None]]:
+def open_tables(path: Path, memory_limit: str | None = None) -> Iterator[Callable[[str, pa.Table | Path], None]]:
     """Yield `put(name, table)`, which creates or replaces one table at once, so a caller can hand
     over one source's rows and let them go before reading the next (ingestion's memory is one
     source's, not all of them).
@@ -34,7 +34,9 @@ def open_tables(path: Path) -> Iterator[Callable[[str, pa.Table | Path], None]]:
     exception leaves the old file as it was). A write-ahead log left beside the old file by a
     killed process is replayed into it first (or, if the old file cannot be opened, the old file
     is not kept), and never survives the replacement: a WAL beside a file it was not written for
-    stops DuckDB from opening that file."""
+    stops DuckDB from opening that file. `memory_limit` (the rules' engine.memory_limit): without
+    it DuckDB may keep a source's new table in memory, up to 80% of the machine's; with it the
+    table goes to the file as it is made."""
     wal = path.with_name(path.name + ".wal")
     keep_old = path.exists() and _settled(path, wal)
     with atomic_path(path) as tmp:
@@ -43,6 +45,8 @@ def open_tables(path: Path) -> Iterator[Callable[[str, pa.Table | Path], None]]:
         con = duckdb.connect(str(tmp))
         try:
             con.execute("SET enable_progress_bar = false")  # the caller reports; keep stdout clean
+            if memory_limit:
+                con.execute(f"SET memory_limit = '{memory_limit}'")
 
             def put(name: str, table: pa.Table | Path) -> None:
                 if isinstance(table, Path):
