@@ -111,10 +111,9 @@ def generate(n_residents: int, n_wanted: int, seed: int, out_dir: Path, families
     from linkage.synth.marks import card_texts, draw_marks
     from linkage.synth.marks import stream as marks_stream
     from linkage.synth.names import vocab_array
-    from linkage.synth.perturb import build_drafts, perturb_and_render
+    from linkage.synth.perturb import build_drafts, perturb_and_render, subset
     from linkage.synth.places import load_places
     from linkage.synth.population import add_aliases, add_cards, add_register_rows, assign_ids, make_people
-    from linkage.synth.perturb import subset
     from linkage.synth.registers import card_order, id_cards_table, residents_table
     from linkage.synth.tables import load_tables
 
