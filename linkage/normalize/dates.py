@@ -195,10 +195,14 @@ def _fmt(parts: list[np.ndarray], widths: list[int]) -> np.ndarray:
 
 def _is_placeholder_date(y, m, d, has_m, has_d, placeholders: frozenset[str]) -> np.ndarray:
     """Whether (y[, m[, d]]) at the given precision is one of the rules' placeholder dates."""
-    key = pd.Series(y).astype(str).str.zfill(4)
-    key = key.where(~has_m, key + "-" + pd.Series(m).astype(str).str.zfill(2))
-    key = key.where(~has_d, key + "-" + pd.Series(d).astype(str).str.zfill(2))
-    return key.isin(placeholders).to_numpy()
+    # numpy's string functions: pandas' fixed cost per call was most of a one-date parse (the
+    # parts are only read where has_m / has_d, where they are not negative)
+    if len(y) == 0:
+        return np.zeros(0, dtype=bool)
+    key = np.char.zfill(y.astype(str), 4)
+    key = np.where(has_m, np.char.add(np.char.add(key, "-"), np.char.zfill(m.astype(str), 2)), key)
+    key = np.where(has_d, np.char.add(np.char.add(key, "-"), np.char.zfill(d.astype(str), 2)), key)
+    return np.isin(key, list(placeholders))
 
 
 def _parse_unique(texts: pd.Series, r: DateRules) -> dict[str, np.ndarray]:

@@ -11,7 +11,9 @@ up: the same columns as normalising the chunk itself (tests/test_normalise_chunk
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -167,3 +169,85 @@ def build_dictionaries(
         kind: Dictionary(kind, values_of[kind], pd.concat(frames[kind], ignore_index=True))
         for kind in values_of
     }
+
+
+class ValueMemo:
+    """Each kind's values normalised once and kept across calls, for a caller that normalises a few
+    records at a time, again and again: the desk (linkage/screen) sees the same places,
+    ethnicities, birth dates and names over and over, and a field normaliser's fixed pandas cost
+    for a one-row frame is most of a record's normalisation. A call's new values of a kind go
+    through `normalise_values` together (as a run's dictionaries do), so the table is the one
+    `normalize_table` gives without the memo. Bounded: past `max_values` values of a kind, that
+    kind starts afresh."""
+
+    _COMPACT = 64  # a kind's pieces are merged into one when there are more (lists take from each)
+
+    def __init__(self, rules: Path | None = None, max_values: int = 200_000) -> None:
+        self.rules, self.max_values = rules, max_values
+        self._where: dict[str, dict[str, tuple[int, int]]] = {}  # kind -> value -> (piece, row)
+        self._pieces: dict[str, list[pd.DataFrame]] = {}
+        self._missing: dict[str, pd.DataFrame] = {}  # a kind's row for a missing value, when no value
+        self._lock = threading.Lock()  # a server's calls may come from several threads
+
+    def normalize(self, df: pd.DataFrame, source: str) -> pd.DataFrame:
+        """normalize_table(df, source, rules) with the memo's dictionaries."""
+        from linkage.normalize.table import normalize_table
+
+        with self._lock:
+            dictionaries, positions = self._lookups(df, source)
+        return normalize_table(df, source, self.rules, dictionaries, positions)
+
+    def _lookups(self, df: pd.DataFrame, source: str) -> tuple[dict[str, Dictionary], dict[str, np.ndarray]]:
+        """Per kind, a Dictionary of the frame's values, and each column's positions in it."""
+        found = [(p.column, p.kind) for p in parts(source, df.columns) if p.kind in DEDUPED and p.column in df.columns]
+        kinds = list(dict.fromkeys(kind for _, kind in found))
+        dictionaries, positions = {}, {}
+        for kind in kinds:
+            cols = [c for c, k in found if k == kind]
+            values = {c: [None if v is None or v is pd.NA or v != v else str(v) for v in df[c].tolist()] for c in cols}
+            self._learn(kind, [v for vs in values.values() for v in vs if v is not None])
+            wanted = list(dict.fromkeys(v for vs in values.values() for v in vs if v is not None))
+            dictionaries[kind] = self._dictionary(kind, wanted)
+            at = {v: i for i, v in enumerate(wanted)}
+            for c in cols:
+                positions[c] = np.array([-1 if v is None else at[v] for v in values[c]], dtype=np.int64)
+        return dictionaries, positions
+
+    def _learn(self, kind: str, values: list[str]) -> None:
+        """Normalise the values the memo lacks (one normaliser call for all of them)."""
+        where = self._where.setdefault(kind, {})
+        new = [v for v in dict.fromkeys(values) if v not in where]
+        if not new:
+            return
+        if len(where) + len(new) > self.max_values:
+            where.clear()
+            self._pieces[kind] = []
+            new = list(dict.fromkeys(values))
+        pieces = self._pieces.setdefault(kind, [])
+        # with a missing value last, as a run's dictionary has it (a piece's columns keep its dtypes)
+        pieces.append(normalise_values(kind, pa.array(new + [None], pa.string()), self.rules))
+        where.update({v: (len(pieces) - 1, i) for i, v in enumerate(new)})
+        if len(pieces) > self._COMPACT:
+            offsets = np.cumsum([0] + [len(p) for p in pieces])
+            self._pieces[kind] = [pd.concat(pieces, ignore_index=True)]  # the missing rows stay, unused
+            for v, (k, i) in where.items():
+                where[v] = (0, int(offsets[k]) + i)
+
+    def _dictionary(self, kind: str, values: list[str]) -> Dictionary:
+        """A Dictionary of just these values (then the missing value's row)."""
+        if not values:
+            if kind not in self._missing:
+                self._missing[kind] = normalise_values(kind, pa.nulls(1, pa.string()), self.rules)
+            return Dictionary(kind, pa.array([], pa.string()), self._missing[kind])
+        where, pieces = self._where[kind], self._pieces[kind]
+        got = [where[v] for v in values]
+        if len({k for k, _ in got}) == 1:
+            frame = pieces[got[0][0]].take([i for _, i in got])
+        else:  # a take from each piece, then back in the values' order
+            order = sorted(range(len(got)), key=lambda j: got[j])
+            frame = pd.concat([pieces[k].take([got[j][1] for j in run])
+                               for k, run in ((k, list(g)) for k, g in groupby(order, key=lambda j: got[j][0]))],
+                              ignore_index=True).take(np.argsort(order, kind="stable"))
+        k = got[0][0]  # the missing value's row: the last of a piece
+        frame = pd.concat([frame, pieces[k].iloc[-1:]], ignore_index=True)
+        return Dictionary(kind, pa.array(values, pa.string()), frame.reset_index(drop=True))

@@ -30,7 +30,7 @@ from linkage.calibrate import calibrated
 from linkage.compare import Gammas, _apply_fuzzy, _merge_records, pair_query
 from linkage.ingest.contract import COLUMNS
 from linkage.model import match_weights, prior_weight, run_prior
-from linkage.normalize.table import normalize_table
+from linkage.normalize.distinct import ValueMemo
 from linkage.outputs import matches_sql
 from linkage.prepare import REGISTER_UID, derived_sql, prepared_arrow
 from linkage.score import _rows, one_person_probability, scored_table, weight_sums
@@ -91,6 +91,7 @@ class Screener:
         self._key_sql: str | None = None
         self._matches_sql = f"SELECT * EXCLUDE (run_id) FROM ({matches_sql(self.settings, '')})"
         self._pair_sql, self._compiled, self._fcols = pair_query(self.settings, "pairs")
+        self._memo = ValueMemo(self.rules)  # each field value normalised once, kept across calls
 
     # -- records -> the engine's register vocabulary ------------------------------------------
 
@@ -105,7 +106,7 @@ class Screener:
                 continue
             frame = pd.DataFrame({c: pd.Series([records[i].values[c] for i in probes], dtype=object)
                                   for c in COLUMNS[source]})
-            table = prepared_arrow(normalize_table(frame, source, rules=self.rules), REGISTER_UID[source], source)
+            table = prepared_arrow(self._memo.normalize(frame, source), REGISTER_UID[source], source)
             con.register(f"_prep_{source}", table.append_column("_probe", pa.array(probes, pa.int64())))
             parts.append(source)
         names = [c for c in index.reg.schema.names if c not in ("r_idx", "person_idx")]
