@@ -178,7 +178,7 @@ class ValueMemo:
     for a one-row frame is most of a record's normalisation. A call's new values of a kind go
     through `normalise_values` together (as a run's dictionaries do), so the table is the one
     `normalize_table` gives without the memo. Bounded: past `max_values` values of a kind, that
-    kind starts afresh."""
+    kind starts afresh (with the call's values)."""
 
     _COMPACT = 64  # a kind's pieces are merged into one when there are more (lists take from each)
 
