@@ -457,3 +457,27 @@ def test_bad_calibration_is_a_rules_error(tmp_path: Path) -> None:
     rules = _rules_with_calibration(tmp_path, "rules", {"method": "platt", "a": -1.0, "b": 0.0})
     with pytest.raises(RulesError, match=r"relatives.yaml: relations.father.calibration needs a > 0"):
         load_relatives_rules(rules)
+
+
+def test_parents_names_from_a_sister_at_the_family_home(tmp_path: Path) -> None:
+    """The notice names neither parent. A woman of the same family name, two years older, lives at
+    the wanted person's house address and her record names both parents: their names are taken
+    from her (the line says so) and the father is found; a housemate of the family name 22 years
+    younger (a child, not a sibling) lends nothing."""
+    names = dict(father="Hoàng Văn Thịnh", mother="Lý Thị Nhàn")
+    sister = _resident("025183000061", "Hoàng Thị Mai", "Nữ", "1983", HOME_A, ADDR_A, **names)
+    father = _resident("025155000062", "Hoàng Văn Thịnh", "Nam", "1955", HOME_A, ADDR_A)
+    wanted = [_wanted("TN-13", "Hoàng Văn Tài", "Nam", "1985", HOME_A, "", "")]
+    w, r = _write(tmp_path / "in", wanted, [sister, father] + _filler(3000))
+    find_relatives(w, r, tmp_path / "out")
+    out = pd.read_parquet(tmp_path / "out" / "relatives.parquet")
+    f = out[(out["relation"] == "father") & out["probable"]]
+    assert list(f["person_id"]) == ["025155000062"]
+    assert "tên cha mẹ theo hồ sơ của Hoàng Thị Mai sinh 1983" in f["explanation"].iloc[0]
+
+    child = _resident("025107000063", "Hoàng Văn Bình", "Nam", "2007", HOME_A, ADDR_A, father="Hoàng Văn Tài",
+                      mother="Đỗ Thị Hoa")
+    w, r = _write(tmp_path / "in2", wanted, [child, father] + _filler(3000))
+    find_relatives(w, r, tmp_path / "out2", threshold=0.01)
+    out = pd.read_parquet(tmp_path / "out2" / "relatives.parquet")
+    assert out[out["relation"].isin(["father", "mother", "sibling"])].empty

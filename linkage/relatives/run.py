@@ -85,7 +85,7 @@ def with_identity(w: pd.DataFrame, r: pd.DataFrame, ident: pd.DataFrame) -> pd.D
     sure = ident[ident["reason"].str.startswith("matches") | (ident["reason"] == "same id number")]
     sure = sure.drop_duplicates("w_idx")
     if not len(sure):
-        return out
+        return with_housemates_parents(out, r, sure)
     wi, ri = sure["w_idx"].to_numpy(), sure["r_idx"].to_numpy()
     for c in FILLED:
         cur = out[c].iloc[wi]
@@ -94,6 +94,54 @@ def with_identity(w: pd.DataFrame, r: pd.DataFrame, ident: pd.DataFrame) -> pd.D
     for c in ID_COLUMNS:
         if c in r.columns:
             out.loc[out.index[wi], f"id_{c}"] = r[c].to_numpy()[ri]
+    return with_housemates_parents(out, r, sure)
+
+
+HOUSEMATE_GAP = 12  # years: a housemate this close in age and of the same family name is taken as a sibling
+PARENTS = ("father_norm", "father_phon", "mother_norm", "mother_phon")
+
+
+def with_housemates_parents(w: pd.DataFrame, r: pd.DataFrame, sure: pd.DataFrame) -> pd.DataFrame:
+    """Parents' names for a wanted record that names neither parent (nor does its identity record):
+    those of a register person living at one of its house addresses (house, street or hamlet, and
+    commune) with the same family name, a birth year at most HOUSEMATE_GAP apart and no other home
+    province, most likely a brother or sister in the family home (hộ). Without a name no parent can be found at all; the
+    housemate is named in `parents_via` (register row) so the explanation says where the names came
+    from. Several such housemates: the names most of them give, the nearest in age first."""
+    out = w.assign(parents_via=pd.Series(-1, index=w.index, dtype="int64"))
+    need = np.flatnonzero((w["father_phon"].isna() & w["mother_phon"].isna() & w["family"].notna()).to_numpy())
+    if not len(need):
+        return out
+    sides = [f"{a}_house" for a in C._wanted_sides(w) if f"{a}_house" in w.columns]
+    keys = pd.concat([pd.DataFrame({"w_idx": need, "house": w[c].to_numpy()[need]}) for c in sides]).dropna()
+    named = np.flatnonzero((r["father_phon"].notna() | r["mother_phon"].notna()).to_numpy())
+    homes = pd.concat([pd.DataFrame({"r_idx": named, "house": r[c].to_numpy()[named]})
+                       for c in ("perm_house", "cur_house")]).dropna()
+    m = keys.merge(homes, on="house").drop_duplicates(["w_idx", "r_idx"])
+    wi, ri = m["w_idx"].to_numpy(), m["r_idx"].to_numpy()
+    # plain arrays (NaN for missing, never equal): `w` is being completed, so not C._take's cache
+    gap = np.abs(pd.to_numeric(pd.Series(C._take(r, "byear", ri)), errors="coerce").to_numpy(dtype=float)
+                 - pd.to_numeric(w["byear"], errors="coerce").to_numpy(dtype=float)[wi])
+    fam = w["family"].to_numpy(dtype=object, na_value=np.nan)[wi]
+    own = pd.MultiIndex.from_arrays([sure["w_idx"].to_numpy(), sure["r_idx"].to_numpy()])
+    # brothers and sisters share the quê quán (it follows the father): a housemate from another home
+    # province is someone else (at 1M seed 12 it was so for 21 of the 28 housemates who were not siblings)
+    hw, hr = w["home_prov"].to_numpy(dtype=object, na_value=np.nan)[wi], C._take(r, "home_prov", ri)
+    other_home = pd.notna(hw) & pd.notna(hr) & (hw != hr)
+    ok = (pd.notna(fam) & (fam == C._take(r, "family", ri)) & (gap <= HOUSEMATE_GAP) & ~other_home
+          & ~pd.MultiIndex.from_arrays([wi, ri]).isin(own))
+    m = m[ok].assign(gap=gap[ok])
+    if not len(m):
+        return out
+    for c in PARENTS:
+        m[c] = r[c].to_numpy()[m["r_idx"].to_numpy()]
+    m["votes"] = (m.assign(f=m["father_phon"].astype(object).fillna(""), g=m["mother_phon"].astype(object).fillna(""))
+                  .groupby(["w_idx", "f", "g"])["r_idx"].transform("size"))
+    best = m.sort_values(["w_idx", "votes", "gap", "r_idx"], ascending=[True, False, True, True]).drop_duplicates("w_idx")
+    rows = out.index[best["w_idx"].to_numpy()]
+    for c in PARENTS:
+        out.loc[rows, c] = best[c].to_numpy()
+    out.loc[rows, "parents_via"] = best["r_idx"].to_numpy()
     return out
 
 

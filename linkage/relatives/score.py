@@ -99,6 +99,14 @@ def explain(p: pd.DataFrame, w: pd.DataFrame, r: pd.DataFrame, relation: str, la
             add(p[par] == "exact", raw.map(lambda x, par=par: s(f"same_{par}", name=x)))
             add(p[par] == "near", raw.map(lambda x, par=par: s(f"near_{par}", name=x)))
             add(p[par] == "differ", s(f"differ_{par}"))
+    if relation != "child" and "parents_via" in w.columns:  # the parents' names borrowed from a housemate
+        via = _take(w, "parents_via", wi).astype("int64")
+        at = via >= 0
+        line = pd.Series("", index=p.index, dtype=object)
+        line[at] = [s("names_from_housemate", name=a, year=b) for a, b in
+                    zip(pd.Series(r["full_name"].to_numpy(dtype=object)[via[at]]).fillna(""),
+                        _year(pd.Series(r["byear"].to_numpy()[via[at]])).fillna("?"))]
+        add(at, line)
     if "family_name" in p.columns:
         add(p["family_name"] == "equal", s("family_name_equal"))
     by_sibling = (p["born_via"] == "sibling") if "born_via" in p.columns else pd.Series(False, index=p.index)
