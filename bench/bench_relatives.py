@@ -94,6 +94,17 @@ def _siblings_found(w, aliases, r, rules, exclude) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def _prepared(d: Path, rules):
+    """The frames as the run builds them with the truth as its identity (the wanted records
+    completed), and the probable siblings: (w, aliases, r, exclude, sibs)."""
+    w, aliases, _ = wanted_frame(d / "wanted.csv", None)
+    r, _ = register_frame(d / "residents.csv", d / "id_cards.csv", None)
+    exclude, _ = identity_pairs(w, r, _truth_matches(d), rules.identity_threshold)
+    w = with_identity(w, r, exclude)
+    aliases = identity_names(w, aliases, r, exclude)
+    return w, aliases, r, exclude, _siblings_found(w, aliases, r, rules, exclude)
+
+
 def _pairs_chunked(w, aliases, r, rules, rel, exclude, sibs) -> pd.DataFrame:
     """One relation's blocked pairs with their levels, built chunk by chunk (a 1M register's sibling
     pairs with every helper column do not fit in memory at once); the levels as categories."""
@@ -131,13 +142,8 @@ def fit(d: Path, truth: pd.DataFrame) -> None:
     from linkage.relatives.rules import HOME_AGREES, is_tf, level_names
 
     rules = load_relatives_rules()
-    w, aliases, _ = wanted_frame(d / "wanted.csv", None)
-    r, _ = register_frame(d / "residents.csv", d / "id_cards.csv", None)
     ident = _csv(d / "truth.csv")
-    exclude, _ = identity_pairs(w, r, _truth_matches(d), rules.identity_threshold)
-    w = with_identity(w, r, exclude)
-    aliases = identity_names(w, aliases, r, exclude)
-    sibs = _siblings_found(w, aliases, r, rules, exclude)
+    w, aliases, r, exclude, sibs = _prepared(d, rules)
     eldest = np.fmin(w["byear"].to_numpy(), pd.Series(r["byear"].to_numpy()[sibs["s_idx"].to_numpy()])
                      .groupby(sibs["w_idx"].to_numpy()).min().reindex(np.arange(len(w))).to_numpy())
     rng = np.random.default_rng(0)
@@ -234,12 +240,7 @@ def fit_calibration(d: Path, truth: pd.DataFrame) -> None:
 
     rules = load_relatives_rules()
     bare = replace(rules, relations={k: replace(v, calibration={}) for k, v in rules.relations.items()})
-    w, aliases, _ = wanted_frame(d / "wanted.csv", None)
-    r, _ = register_frame(d / "residents.csv", d / "id_cards.csv", None)
-    exclude, _ = identity_pairs(w, r, _truth_matches(d), rules.identity_threshold)
-    w = with_identity(w, r, exclude)
-    aliases = identity_names(w, aliases, r, exclude)
-    sibs = _siblings_found(w, aliases, r, rules, exclude)
+    w, aliases, r, exclude, sibs = _prepared(d, rules)
     lines = []
     for rel in RELATIONS:
         p = _scored_labelled(w, aliases, r, bare, rel, exclude, sibs if rel in ("father", "mother") else None,
@@ -264,12 +265,7 @@ def errors(d: Path, truth: pd.DataFrame, threshold: float) -> None:
     from linkage.relatives.rules import HOME_AGREES
 
     rules = load_relatives_rules()
-    w, aliases, _ = wanted_frame(d / "wanted.csv", None)
-    r, _ = register_frame(d / "residents.csv", d / "id_cards.csv", None)
-    exclude, _ = identity_pairs(w, r, _truth_matches(d), rules.identity_threshold)
-    w = with_identity(w, r, exclude)
-    aliases = identity_names(w, aliases, r, exclude)
-    sibs = _siblings_found(w, aliases, r, rules, exclude)
+    w, aliases, r, exclude, sibs = _prepared(d, rules)
     for rel in ("father", "mother"):
         p = _scored_labelled(w, aliases, r, rules, rel, exclude, sibs, truth,
                              ["hometown", "household", "spouse", "family"])
