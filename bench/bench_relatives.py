@@ -100,7 +100,7 @@ def _prepared(d: Path, rules):
     w, aliases, _ = wanted_frame(d / "wanted.csv", None)
     r, _ = register_frame(d / "residents.csv", d / "id_cards.csv", None)
     exclude, _ = identity_pairs(w, r, _truth_matches(d), rules.identity_threshold)
-    w = with_identity(w, r, exclude)
+    w = with_identity(w, r, exclude, rules.years["sibling_near"])
     aliases = identity_names(w, aliases, r, exclude)
     return w, aliases, r, exclude, _siblings_found(w, aliases, r, rules, exclude)
 
@@ -160,7 +160,8 @@ def fit(d: Path, truth: pd.DataFrame) -> None:
     clo, chi = y["child_typical"]
     rnd_age = {
         "child": {"typical": share(younger, clo, chi), "wide": share(younger, *y["child"]) - share(younger, clo, chi)},
-        "sibling": {"near": share(np.abs(older), 0, 12), "far": share(np.abs(older), 13, y["sibling_max"])},
+        "sibling": {"near": share(np.abs(older), 0, y["sibling_near"]),
+                    "far": share(np.abs(older), y["sibling_near"] + 1, y["sibling_max"])},
     }
     for rel in ("father", "mother"):  # the age at the eldest known child, of the pairs the blocking keeps
         lo, hi = y["parent_at_eldest"][rel]

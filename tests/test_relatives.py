@@ -50,6 +50,13 @@ def _write(d: Path, wanted: list[dict], residents: list[dict]) -> tuple[Path, Pa
     return d / "wanted.csv", d / "residents.csv"
 
 
+def _relatives(tmp_path: Path, wanted: list[dict], residents: list[dict], name: str = "out", **kw) -> pd.DataFrame:
+    """Write the inputs, run `linkage relatives` into tmp_path/name, return relatives.parquet."""
+    w, r = _write(tmp_path / f"in_{name}", wanted, residents)
+    find_relatives(w, r, tmp_path / name, **kw)
+    return pd.read_parquet(tmp_path / name / "relatives.parquet")
+
+
 def _filler(n: int) -> list[dict]:
     """Unrelated register persons, so the term frequencies describe a register, not a family."""
     res = pd.read_csv(SAMPLE / "residents.csv", dtype=str, keep_default_na=False).head(n)
@@ -69,9 +76,7 @@ def test_common_mothers_name_alone_does_not_make_a_mother(tmp_path: Path) -> Non
                        father="Đỗ Văn Tám", mother="Đinh Thị Hòa")
     wanted = [_wanted("TN-1", "Lê Văn Hùng", "Nam", "1985", HOME_A, "Lê Văn Bảy", "Nguyễn Thị Lan"),
               _wanted("TN-2", "Đỗ Văn Hùng", "Nam", "10/10/1985", HOME_A, "Đỗ Văn Tám", "Đinh Thị Hòa")]
-    w, r = _write(tmp_path / "in", wanted, lans + [hoa, self_rec, sister] + _filler(3000))
-    find_relatives(w, r, tmp_path / "out")
-    out = pd.read_parquet(tmp_path / "out" / "relatives.parquet")
+    out = _relatives(tmp_path, wanted, lans + [hoa, self_rec, sister] + _filler(3000))
     m1 = out[(out["wanted_id"] == "TN-1") & (out["relation"] == "mother")]
     assert not m1["probable"].any()
     assert (m1["probability"] < 0.5).all()
@@ -222,9 +227,7 @@ def test_a_namesake_family_elsewhere_is_not_the_father(tmp_path: Path) -> None:
     others = [_resident(f"0011500000{i:02d}", "Nguyễn Văn Hùng", "Nam", f"195{i % 10}", OTHER_HOMES[i % 5],
                         f"Thôn 1, {OTHER_HOMES[i % 5]}") for i in range(20)]
     wanted = [_wanted("TN-5", "Nguyễn Văn Tài", "Nam", "1982", HOME_A, **names)]
-    w, r = _write(tmp_path / "in", wanted, fam + others + _filler(3000))
-    find_relatives(w, r, tmp_path / "out", threshold=0.01)  # write the weak candidates too
-    out = pd.read_parquet(tmp_path / "out" / "relatives.parquet")
+    out = _relatives(tmp_path, wanted, fam + others + _filler(3000), threshold=0.01)  # write the weak candidates too
     f = out[out["relation"] == "father"].set_index("person_id")
     man = f.loc["096155000001"]
     assert man["probability"] < 0.4 and man["rank"] == 1
@@ -261,9 +264,7 @@ def test_the_mother_in_the_wanted_persons_own_commune_says_little(tmp_path: Path
                     "Thôn 9, Xã Văn Lang, Huyện Hạ Hòa, Tỉnh Phú Thọ")
     mother = _resident("025158000022", "Trần Thị Hạnh", "Nữ", "1958", HOME_A, ADDR_A)
     wanted = [_wanted("TN-6", "Nguyễn Văn Tài", "Nam", "1982", HOME_A, "Nguyễn Văn Hùng", "Trần Thị Hạnh")]
-    w, r = _write(tmp_path / "in", wanted, [man, mother] + _filler(3000))
-    find_relatives(w, r, tmp_path / "out", threshold=0.01)
-    out = pd.read_parquet(tmp_path / "out" / "relatives.parquet")
+    out = _relatives(tmp_path, wanted, [man, mother] + _filler(3000), threshold=0.01)
     f = out[out["relation"] == "father"].set_index("person_id").loc["025155000021"]
     assert "ở cùng xã với người trùng tên mẹ Trần Thị Hạnh" in f["explanation"]
     assert f["mw_spouse"] < 0
@@ -331,9 +332,7 @@ def test_a_father_born_in_the_wanted_persons_commune(tmp_path: Path) -> None:
     born_else = dict(_resident("025156000042", "Nguyễn Văn Hùng", "Nam", "1956", home, "Thôn 2, Xã Tân Phong, Tỉnh Sơn La"),
                      birth_place="Xã Hương Cần, Huyện Thanh Sơn, Tỉnh Phú Thọ")
     wanted = [dict(_wanted("TN-9", "Nguyễn Văn Tài", "Nam", "1982", home, **names), birth_place=birth)]
-    w, r = _write(tmp_path / "in", wanted, [born_there, born_else] + _filler(3000))
-    find_relatives(w, r, tmp_path / "out", threshold=0.01)
-    out = pd.read_parquet(tmp_path / "out" / "relatives.parquet")
+    out = _relatives(tmp_path, wanted, [born_there, born_else] + _filler(3000), threshold=0.01)
     f = out[out["relation"] == "father"].set_index("person_id")
     there, other = f.loc["025155000041"], f.loc["025156000042"]
     assert "sinh tại xã quê quán hoặc xã nơi sinh của đối tượng" in there["explanation"]
@@ -357,9 +356,7 @@ def test_a_father_living_where_a_sibling_lives(tmp_path: Path) -> None:
     there = _resident("025155000052", "Hoàng Văn Thịnh", "Nam", "1955", HOME_A, f"Thôn 2, {SON_LA}")
     other = _resident("025156000053", "Hoàng Văn Thịnh", "Nam", "1956", HOME_A, f"Thôn 1, {OTHER_HOMES[5]}")
     wanted = [_wanted("TN-11", "Hoàng Văn Tài", "Nam", "1985", HOME_A, **names)]
-    w, r = _write(tmp_path / "in", wanted, [sister, there, other] + _filler(3000))
-    find_relatives(w, r, tmp_path / "out", threshold=0.01)
-    out = pd.read_parquet(tmp_path / "out" / "relatives.parquet")
+    out = _relatives(tmp_path, wanted, [sister, there, other] + _filler(3000), threshold=0.01)
     sib = out[(out["relation"] == "sibling") & (out["person_id"] == "025183000051")]
     assert len(sib) == 1 and sib["probability"].iloc[0] >= 0.8
     f = out[out["relation"] == "father"].set_index("person_id")
@@ -379,9 +376,7 @@ def test_the_parents_age_at_the_eldest_child(tmp_path: Path) -> None:
     old = _resident("025145000062", "Hoàng Văn Thịnh", "Nam", "1945", HOME_A, f"Thôn 2, {SON_LA}")
     young = _resident("025165000063", "Hoàng Văn Thịnh", "Nam", "1965", HOME_A, f"Thôn 1, {OTHER_HOMES[5]}")
     wanted = [_wanted("TN-12", "Hoàng Văn Tài", "Nam", "1990", HOME_A, **names)]
-    w, r = _write(tmp_path / "in", wanted, [brother, old, young] + _filler(3000))
-    find_relatives(w, r, tmp_path / "out", threshold=0.01)
-    out = pd.read_parquet(tmp_path / "out" / "relatives.parquet")
+    out = _relatives(tmp_path, wanted, [brother, old, young] + _filler(3000), threshold=0.01)
     assert out.loc[(out["relation"] == "sibling") & (out["person_id"] == "025168000061"), "probability"].iloc[0] >= 0.8
     f = out[out["relation"] == "father"].set_index("person_id")
     assert f.loc["025145000062", "rank"] == 1
@@ -399,9 +394,7 @@ def test_a_father_born_where_a_sibling_was_born(tmp_path: Path) -> None:
     other = dict(_resident("025156000073", "Hoàng Văn Thịnh", "Nam", "1956", home, f"Thôn 1, {SON_LA}"),
                  birth_place="Xã Hương Cần, Huyện Thanh Sơn, Tỉnh Phú Thọ")
     wanted = [dict(_wanted("TN-13", "Hoàng Văn Tài", "Nam", "1985", home, **names), birth_place=OTHER_HOMES[5])]
-    w, r = _write(tmp_path / "in", wanted, [sister, there, other] + _filler(3000))
-    find_relatives(w, r, tmp_path / "out", threshold=0.01)
-    out = pd.read_parquet(tmp_path / "out" / "relatives.parquet")
+    out = _relatives(tmp_path, wanted, [sister, there, other] + _filler(3000), threshold=0.01)
     f = out[out["relation"] == "father"].set_index("person_id")
     top, rest = f.loc["025155000072"], f.loc["025156000073"]
     assert "sinh tại xã nơi sinh hoặc quê quán của anh chị em của đối tượng" in top["explanation"]
@@ -468,16 +461,12 @@ def test_parents_names_from_a_sister_at_the_family_home(tmp_path: Path) -> None:
     sister = _resident("025183000061", "Hoàng Thị Mai", "Nữ", "1983", HOME_A, ADDR_A, **names)
     father = _resident("025155000062", "Hoàng Văn Thịnh", "Nam", "1955", HOME_A, ADDR_A)
     wanted = [_wanted("TN-13", "Hoàng Văn Tài", "Nam", "1985", HOME_A, "", "")]
-    w, r = _write(tmp_path / "in", wanted, [sister, father] + _filler(3000))
-    find_relatives(w, r, tmp_path / "out")
-    out = pd.read_parquet(tmp_path / "out" / "relatives.parquet")
+    out = _relatives(tmp_path, wanted, [sister, father] + _filler(3000))
     f = out[(out["relation"] == "father") & out["probable"]]
     assert list(f["person_id"]) == ["025155000062"]
     assert "tên cha mẹ theo hồ sơ của Hoàng Thị Mai sinh 1983" in f["explanation"].iloc[0]
 
     child = _resident("025107000063", "Hoàng Văn Bình", "Nam", "2007", HOME_A, ADDR_A, father="Hoàng Văn Tài",
                       mother="Đỗ Thị Hoa")
-    w, r = _write(tmp_path / "in2", wanted, [child, father] + _filler(3000))
-    find_relatives(w, r, tmp_path / "out2", threshold=0.01)
-    out = pd.read_parquet(tmp_path / "out2" / "relatives.parquet")
+    out = _relatives(tmp_path, wanted, [child, father] + _filler(3000), name="out2", threshold=0.01)
     assert out[out["relation"].isin(["father", "mother", "sibling"])].empty

@@ -141,7 +141,7 @@ def test_chunks_give_the_same_result(families: Path) -> None:
     w, aliases, _ = wanted_frame(families / "wanted.csv", None)
     r, _ = register_frame(families / "residents.csv", families / "id_cards.csv", None)
     ex, _ = identity_pairs(w, r, None, rules.identity_threshold)
-    w = with_identity(w, r, ex)
+    w = with_identity(w, r, ex, rules.years["sibling_near"])
     aliases = identity_names(w, aliases, r, ex)
     whole, b1 = score_all(w, aliases, r, rules, ex, chunk=len(w))
     small, b2 = score_all(w, aliases, r, rules, ex, chunk=7)

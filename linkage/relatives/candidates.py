@@ -412,7 +412,7 @@ def siblings(w: pd.DataFrame, r: pd.DataFrame, rules: RelativesRules) -> pd.Data
     keep = (gap.isna() | (gap.abs() <= rules.years["sibling_max"])).to_numpy()
     p, gap = p[keep].reset_index(drop=True), gap[keep].reset_index(drop=True)
     wi, ri = p["w_idx"].to_numpy(), p["r_idx"].to_numpy()
-    p["age"] = np.where(gap.isna(), "unknown", np.where(gap.abs() <= 12, "near", "far"))
+    p["age"] = np.where(gap.isna(), "unknown", np.where(gap.abs() <= rules.years["sibling_near"], "near", "far"))
     for par in ("mother", "father"):
         wn, rn = _take(w, f"{par}_norm", wi), _take(r, f"{par}_norm", ri)
         wp, rp = _take(w, f"{par}_phon", wi), _take(r, f"{par}_phon", ri)

@@ -170,7 +170,7 @@ def load_relatives_rules(rules: str | Path | None = None) -> RelativesRules:
         if not isinstance(v, (int, float)) or not 0.0 < float(v) < 1.0:
             raise RulesError(f"{path}: {key} must lie strictly between 0 and 1, got {v!r}")
     years = data.get("years")
-    need = ("parent", "parent_at_eldest", "child", "child_typical", "sibling_max")
+    need = ("parent", "parent_at_eldest", "child", "child_typical", "sibling_max", "sibling_near")
     if not isinstance(years, dict) or any(k not in years for k in need):
         raise RulesError(f"{path}: 'years' needs {', '.join(need)}")
     at = years["parent_at_eldest"]

@@ -72,20 +72,19 @@ FILLED = ("father_norm", "father_phon", "mother_norm", "mother_phon", "family", 
           "home_ward", "home_prov")
 
 
-def with_identity(w: pd.DataFrame, r: pd.DataFrame, ident: pd.DataFrame) -> pd.DataFrame:
+def with_identity(w: pd.DataFrame, r: pd.DataFrame, ident: pd.DataFrame, near_years: float) -> pd.DataFrame:
     """The wanted records completed from their identity record (from --matches or the same id
     number, never from a namesake): parents' names, family name, gender, birth year and
     hometown where the wanted record lacks them, and the identity record's addresses as more places
     the person lived (id_perm_*, id_cur_*, and id_card_*: the address on the person's ID card, which
     a card issued before a move prints as the family home). An officer reads the register record
-    and the card too."""
+    and the card too. Then the parents' names of a housemate where neither record names a parent
+    (`with_housemates_parents`)."""
     out = w.copy()
     for c in ID_COLUMNS:
         out[f"id_{c}"] = pd.Series(pd.NA, index=out.index, dtype="string")
     sure = ident[ident["reason"].str.startswith("matches") | (ident["reason"] == "same id number")]
     sure = sure.drop_duplicates("w_idx")
-    if not len(sure):
-        return with_housemates_parents(out, r, sure)
     wi, ri = sure["w_idx"].to_numpy(), sure["r_idx"].to_numpy()
     for c in FILLED:
         cur = out[c].iloc[wi]
@@ -94,20 +93,20 @@ def with_identity(w: pd.DataFrame, r: pd.DataFrame, ident: pd.DataFrame) -> pd.D
     for c in ID_COLUMNS:
         if c in r.columns:
             out.loc[out.index[wi], f"id_{c}"] = r[c].to_numpy()[ri]
-    return with_housemates_parents(out, r, sure)
+    return with_housemates_parents(out, r, sure, near_years)
 
 
-HOUSEMATE_GAP = 12  # years: a housemate this close in age and of the same family name is taken as a sibling
 PARENTS = ("father_norm", "father_phon", "mother_norm", "mother_phon")
 
 
-def with_housemates_parents(w: pd.DataFrame, r: pd.DataFrame, sure: pd.DataFrame) -> pd.DataFrame:
+def with_housemates_parents(w: pd.DataFrame, r: pd.DataFrame, sure: pd.DataFrame, near_years: float) -> pd.DataFrame:
     """Parents' names for a wanted record that names neither parent (nor does its identity record):
     those of a register person living at one of its house addresses (house, street or hamlet, and
-    commune) with the same family name, a birth year at most HOUSEMATE_GAP apart and no other home
-    province, most likely a brother or sister in the family home (hộ). Without a name no parent can be found at all; the
-    housemate is named in `parents_via` (register row) so the explanation says where the names came
-    from. Several such housemates: the names most of them give, the nearest in age first."""
+    commune) with the same family name, a birth year at most `near_years` apart (years.sibling_near)
+    and no other home province, most likely a brother or sister in the family home (hộ). Without a
+    name no parent can be found at all; the housemate is named in `parents_via` (register row) so
+    the explanation says where the names came from. Several such housemates: the names most of them
+    give, the nearest in age first."""
     out = w.assign(parents_via=pd.Series(-1, index=w.index, dtype="int64"))
     need = np.flatnonzero((w["father_phon"].isna() & w["mother_phon"].isna() & w["family"].notna()).to_numpy())
     if not len(need):
@@ -128,7 +127,7 @@ def with_housemates_parents(w: pd.DataFrame, r: pd.DataFrame, sure: pd.DataFrame
     # province is someone else (at 1M seed 12 it was so for 21 of the 28 housemates who were not siblings)
     hw, hr = w["home_prov"].to_numpy(dtype=object, na_value=np.nan)[wi], C._take(r, "home_prov", ri)
     other_home = pd.notna(hw) & pd.notna(hr) & (hw != hr)
-    ok = (pd.notna(fam) & (fam == C._take(r, "family", ri)) & (gap <= HOUSEMATE_GAP) & ~other_home
+    ok = (pd.notna(fam) & (fam == C._take(r, "family", ri)) & (gap <= near_years) & ~other_home
           & ~pd.MultiIndex.from_arrays([wi, ri]).isin(own))
     m = m[ok].assign(gap=gap[ok])
     if not len(m):
@@ -279,7 +278,7 @@ def find_relatives(wanted: Path | None, residents: Path | None, out_dir: Path, i
         ident_from = Path(matches) if matches else None
     timings["normalise" if workspace is None else "read_workspace"] = round(time.perf_counter() - t0, 3)
     exclude, how = identity_pairs(w, r, ident_from, rr.identity_threshold)
-    w = with_identity(w, r, exclude)
+    w = with_identity(w, r, exclude, rr.years["sibling_near"])
     aliases = identity_names(w, aliases, r, exclude)
     kept, blocked = score_all(w, aliases, r, rr, exclude)
     timings["score"] = round(time.perf_counter() - t0 - sum(timings.values()), 3)
