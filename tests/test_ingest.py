@@ -247,3 +247,33 @@ def test_crlf_leading_blank_lines_and_repeated_header(tmp_path):
     assert q.column("row_number").to_pylist() == [2]
     assert report.ignored_columns == ["full_name"]
     assert any("column 3 'full_name' also maps to full_name: column 2" in n for n in report.notes)
+
+
+def _compressions(out, table: str) -> set[str]:
+    con = duckdb.connect(str(out / "workspace.duckdb"), read_only=True)
+    try:
+        return {c for (c,) in con.execute(f"SELECT DISTINCT compression FROM pragma_storage_info('{table}')").fetchall()}
+    finally:
+        con.close()
+
+
+def test_workspace_tables_follow_the_rules_compression(tmp_path):
+    """The sources' tables are read once, by the next stage: the default rules store them as they
+    are (compressing them cost a quarter of ingest's time); `workspace_compression: auto` gives
+    DuckDB its choice back."""
+    import shutil
+
+    from linkage.settings import load_settings
+
+    rows = [dict(r, **{"Họ và tên": f"Nguyễn Văn {'Hùng' if i % 2 else 'Dũng'}"}) for i in range(400) for r in RESIDENTS[:1]]
+    source = {"residents": write_csv(tmp_path / "r.csv", rows)}
+    ingest(source, tmp_path / "plain")
+    rules = tmp_path / "rules"
+    shutil.copytree(load_settings().path.parent, rules, ignore=shutil.ignore_patterns("model.json"))
+    text = (rules / "matching.yaml").read_text(encoding="utf-8")
+    (rules / "matching.yaml").write_text(text.replace('workspace_compression: "uncompressed"', 'workspace_compression: "auto"'),
+                                         encoding="utf-8")
+    ingest(source, tmp_path / "auto", rules=rules)
+    assert _compressions(tmp_path / "plain", "residents") <= {"Uncompressed", "Constant"}
+    assert _compressions(tmp_path / "auto", "residents") - {"Uncompressed", "Constant"}  # e.g. Dictionary, FSST
+    assert workspace_rows(tmp_path / "plain", "residents") == workspace_rows(tmp_path / "auto", "residents")

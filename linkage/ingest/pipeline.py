@@ -147,7 +147,8 @@ def ingest(sources: Mapping[str, Path | str | None], out_dir: Path | str, rules:
     # quarantine and summary are written after: a bad file still leaves nothing written.
     created = _missing_root(out)
     try:
-        with open_tables(out / WORKSPACE, _memory_limit(rules)) as put:
+        engine = _engine(rules)
+        with open_tables(out / WORKSPACE, engine.get("memory_limit"), engine.get("workspace_compression")) as put:
             for source, path in given.items():
                 r = read_source_checked(path, source, rules)
                 pa.default_memory_pool().release_unused()  # the reader's freed pages, before DuckDB's share
@@ -161,12 +162,13 @@ def ingest(sources: Mapping[str, Path | str | None], out_dir: Path | str, rules:
     return write_ingest(results, out, workspace_written=True)
 
 
-def _memory_limit(rules: Path | str | None) -> str | None:
-    """The rules' engine.memory_limit, for the workspace's DuckDB while the sources go in (None
-    when the rules folder has no matching.yaml: `linkage ingest` needs only the column mappings)."""
+def _engine(rules: Path | str | None) -> dict:
+    """The rules' engine settings (memory_limit, workspace_compression), for the workspace's DuckDB
+    while the sources go in (none when the rules folder has no matching.yaml: `linkage ingest`
+    needs only the column mappings)."""
     if not (rules_dir(rules) / MATCHING_FILE).is_file():
-        return None
-    return (load_yaml(MATCHING_FILE, rules).get("engine") or {}).get("memory_limit")
+        return {}
+    return load_yaml(MATCHING_FILE, rules).get("engine") or {}
 
 
 def _missing_root(path: Path) -> Path | None:

@@ -25,7 +25,8 @@ def write_tables(path: Path, tables: dict[str, pa.Table | Path]) -> None:
 
 
 @contextmanager
-def open_tables(path: Path, memory_limit: str | None = None) -> Iterator[Callable[[str, pa.Table | Path], None]]:
+def open_tables(path: Path, memory_limit: str | None = None,
+                compression: str | None = None) -> Iterator[Callable[[str, pa.Table | Path], None]]:
     """Yield `put(name, table)`, which creates or replaces one table at once, so a caller can hand
     over one source's rows and let them go before reading the next (ingestion's memory is one
     source's, not all of them).
@@ -36,7 +37,8 @@ def open_tables(path: Path, memory_limit: str | None = None) -> Iterator[Callabl
     is not kept), and never survives the replacement: a WAL beside a file it was not written for
     stops DuckDB from opening that file. `memory_limit` (the rules' engine.memory_limit): without
     it DuckDB may keep a source's new table in memory, up to 80% of the machine's; with it the
-    table goes to the file as it is made."""
+    table goes to the file as it is made. `compression` (the rules' engine.workspace_compression):
+    DuckDB's `force_compression` for the tables written here (None: DuckDB's choice)."""
     wal = path.with_name(path.name + ".wal")
     keep_old = path.exists() and _settled(path, wal)
     with atomic_path(path) as tmp:
@@ -47,6 +49,8 @@ def open_tables(path: Path, memory_limit: str | None = None) -> Iterator[Callabl
             con.execute("SET enable_progress_bar = false")  # the caller reports; keep stdout clean
             if memory_limit:
                 con.execute(f"SET memory_limit = '{memory_limit}'")
+            if compression:
+                con.execute(f"SET force_compression = {_sql_text(compression)}")
 
             def put(name: str, table: pa.Table | Path) -> None:
                 if isinstance(table, Path):
