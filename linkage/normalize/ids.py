@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from linkage.errors import RulesError
 from linkage.normalize.dates import load_date_rules
@@ -150,14 +152,17 @@ def _read12(ids: np.ndarray, r: IdRules, today: date) -> dict[str, np.ndarray]:
 
 
 def _cmnd_lookup(ids: pd.Series, r: IdRules) -> tuple[pd.Series, pd.Series]:
-    """9-digit strings -> (provinces, confirmed); the 3-digit prefix wins over the 2-digit one."""
-    p3 = ids.str.slice(0, 3)
-    key3 = p3.map(r.cmnd3)
-    key2 = ids.str.slice(0, 2).map(r.cmnd2)
-    hit = key3.where(key3.notna(), key2)
-    provinces = hit.map(lambda v: v[0], na_action="ignore")
-    confirmed = hit.map(lambda v: v[1], na_action="ignore")
-    return provinces, confirmed
+    """9-digit strings -> (provinces, confirmed); the 3-digit prefix wins over the 2-digit one
+    (None where neither is known). Prefixes are cut and looked up by Arrow's kernels."""
+    text = pa.array(ids.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    out = [np.full(len(text), None, dtype=object), np.full(len(text), None, dtype=object)]
+    for width, table in ((2, r.cmnd2), (3, r.cmnd3)):  # the 3-digit prefix written last: it wins
+        at = pc.index_in(pc.utf8_slice_codeunits(text, 0, width), value_set=pa.array(list(table), pa.string()))
+        at = pc.fill_null(at, -1).to_numpy(zero_copy_only=False)
+        hit = at >= 0
+        for k in (0, 1):
+            out[k][hit] = np.array([v[k] for v in table.values()], dtype=object)[at[hit]]
+    return pd.Series(out[0], index=ids.index, dtype=object), pd.Series(out[1], index=ids.index, dtype=object)
 
 
 def parse_ids(values: pd.Series, rules: str | Path | None = None, *, today: date | None = None) -> pd.DataFrame:
@@ -180,10 +185,11 @@ def parse_ids(values: pd.Series, rules: str | Path | None = None, *, today: date
 
     # Fast path: values already 9 or 12 plain digits need no cleaning.
     text = uniques.astype(str)
-    plain = np.array(text.str.fullmatch("[0-9]{9}|[0-9]{12}"), dtype=bool)
+    arrow = pa.array(text.to_numpy(dtype=object), type=pa.string())  # Arrow's kernels, not a Python call per value
+    plain = pc.match_substring_regex(arrow, "^(?:[0-9]{9}|[0-9]{12})$").to_numpy(zero_copy_only=False).astype(bool)
     clean = np.array(text, dtype=object)
     digits = plain.copy()
-    length = np.array(text.str.len(), dtype=np.int64)
+    length = pc.utf8_length(arrow).to_numpy(zero_copy_only=False).astype(np.int64)
     present = np.ones(n, dtype=bool)
     other = np.flatnonzero(~plain)
     if len(other):
