@@ -94,3 +94,21 @@ def test_a_value_missing_from_the_dictionary_is_an_error():
     df = tables["residents"].to_pandas().iloc[:50]
     with pytest.raises(ValueError, match="not in this run's dictionary"):
         normalize_table(df, "residents", dictionaries=dictionaries)
+
+
+def test_chunks_come_in_row_order_whatever_order_the_table_stores(tmp_path):
+    """The chunks are read as stored (no sort per chunk); rows stored out of `_row` order (a
+    Parquet file written by another engine) are put back in order, with their positions."""
+    import numpy as np
+
+    from linkage.normalize.distinct import Positions
+    from linkage.pipeline import _chunks
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE residents AS SELECT i AS _row, 'v' || i AS x FROM range(1, 11) t(i) ORDER BY (i * 7) % 11")
+    assert con.execute("SELECT list(_row) FROM residents").fetchall()[0][0] != list(range(1, 11))  # stored shuffled
+    where = Positions(rows=np.arange(1, 11), columns={"x": np.arange(100, 110)})
+    got = list(_chunks(con, "residents", 4, where))
+    assert [raw.column("_row").to_pylist() for raw, _ in got] == [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10]]
+    assert [raw.column("x").to_pylist() for raw, _ in got][2] == ["v9", "v10"]
+    assert [p["x"].tolist() for _, p in got] == [[100, 101, 102, 103], [104, 105, 106, 107], [108, 109]]
