@@ -99,6 +99,13 @@ def _column(norm: pd.DataFrame, name: str, kind: pa.DataType) -> pa.Array:
     return pc.cast(arr, kind)
 
 
+def blank_as_null(col: pa.Array) -> pa.Array:
+    """Empty and whitespace-only strings as NULL; the column itself when it holds none (the usual
+    case: a normaliser's output), so most columns cost one pass and no copy."""
+    blank = pc.or_(pc.equal(col, ""), pc.utf8_is_space(col))
+    return pc.if_else(blank, pa.scalar(None, col.type), col) if pc.any(blank).as_py() else col
+
+
 def _alias_keys(aliases: pa.Array) -> tuple[pa.Array, pa.Array]:
     """Aliases as a list column, and their ASCII folds (same offsets)."""
     lists = aliases if pa.types.is_list(aliases.type) else pc.cast(aliases, pa.list_(pa.string()))
@@ -117,7 +124,7 @@ def prepared_arrow(norm: pd.DataFrame, uid_column: str, src: str) -> pa.Table:
     }
     for name in TEXT_COLUMNS:
         col = _column(norm, name, pa.string())
-        cols[name] = pc.if_else(pc.equal(pc.utf8_trim_whitespace(col), ""), pa.scalar(None, pa.string()), col)
+        cols[name] = blank_as_null(col)
     for name in INT_COLUMNS:
         cols[name] = _column(norm, name, pa.int32())
     for name in BOOL_COLUMNS:
@@ -150,7 +157,7 @@ def _marks_columns(norm: pd.DataFrame) -> dict[str, pa.Array]:
         return {"marks_keys": pa.nulls(n, pa.list_(pa.string())), "marks_text": pa.nulls(n, pa.string())}
     keys = pa.array(norm["marks_keys"].tolist(), type=pa.list_(pa.string()))
     text = _column(norm, "identifying_marks", pa.string())
-    text = pc.if_else(pc.equal(pc.utf8_trim_whitespace(text), ""), pa.scalar(None, pa.string()), text)
+    text = blank_as_null(text)
     return {"marks_keys": keys, "marks_text": text}
 
 

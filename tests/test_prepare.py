@@ -16,3 +16,15 @@ def test_strip_tones_gives_composed_text_whatever_the_input_form() -> None:
 
     decomposed = unicodedata.normalize("NFD", "Trần Quốc Tuấn")
     assert strip_tones(pa.array([decomposed])).to_pylist() == ["Trân Quôc Tuân"]
+
+
+def test_blank_as_null_is_a_trim_to_nothing() -> None:
+    import pyarrow.compute as pc
+
+    from linkage.prepare import blank_as_null
+
+    values = ["", " ", "\t \u3000", "\u00a0", "a", " a ", None, "\u200b", "Hà Nội"]
+    trimmed = pc.utf8_trim_whitespace(pa.array(values))
+    assert blank_as_null(pa.array(values)).to_pylist() == [None if t == "" else v for v, t in zip(values, trimmed.to_pylist())]
+    clean = pa.array(["a", None, "b"])
+    assert blank_as_null(clean) is clean  # nothing to blank: no copy
