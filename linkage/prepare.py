@@ -70,10 +70,16 @@ def variant_classes(rules: str | None = None) -> dict[str, str]:
     return {word: find(word) for word in parent}
 
 
+@lru_cache(maxsize=200_000)
 def variant_key(part: str) -> str:
-    """Phonetic key of a name part after mapping known variants to their class."""
+    """Phonetic key of a name part after mapping known variants to their class (kept: a register's
+    chunks hold the same family, middle and given names again and again)."""
     classes = variant_classes()
     return phonetic_key(" ".join(fold_ascii(classes.get(w, w)) for w in part.split()))
+
+
+# A name part's ASCII fold, kept for the same reason.
+_part_ascii = lru_cache(maxsize=200_000)(fold_ascii)
 
 
 def map_distinct(arr: pa.Array, fn: Callable[[str], str]) -> pa.Array:
@@ -131,10 +137,10 @@ def prepared_arrow(norm: pd.DataFrame, uid_column: str, src: str) -> pa.Table:
         cols[name] = _column(norm, name, pa.bool_())
     cols["full_name_notone"] = strip_tones(cols["full_name_norm"])
     for part in ("family", "middle", "given"):
-        cols[f"{part}_ascii"] = map_distinct(cols[f"{part}_name"], fold_ascii)
+        cols[f"{part}_ascii"] = map_distinct(cols[f"{part}_name"], _part_ascii)
         cols[f"{part}_vkey"] = map_distinct(cols[f"{part}_name"], variant_key)
     for parent in ("father", "mother"):
-        cols[f"{parent}_given_ascii"] = map_distinct(cols.pop(f"{parent}_given"), fold_ascii)
+        cols[f"{parent}_given_ascii"] = map_distinct(cols.pop(f"{parent}_given"), _part_ascii)
     for place in PLACE_COLUMNS:
         cols[f"{place}_raw"] = _column(norm, place, pa.string())
     # The person's current state (docs/matching.md, "Current state"): the record's date, the
