@@ -112,3 +112,18 @@ def test_chunks_come_in_row_order_whatever_order_the_table_stores(tmp_path):
     assert [raw.column("_row").to_pylist() for raw, _ in got] == [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10]]
     assert [raw.column("x").to_pylist() for raw, _ in got][2] == ["v9", "v10"]
     assert [p["x"].tolist() for _, p in got] == [[100, 101, 102, 103], [104, 105, 106, 107], [108, 109]]
+
+
+def test_value_pieces_sent_to_workers_carry_only_their_values():
+    """A worker gets a piece of a kind's distinct values, pickled; a slice would pickle its
+    parent's whole buffers (all of the kind's values, once per piece)."""
+    import pickle
+
+    import pyarrow as pa
+
+    from linkage.normalize.distinct import _pieces
+
+    values = pa.array([f"Số {i} đường Lê Lợi, phường Bến Thành" for i in range(20_000)])
+    pieces = list(_pieces(values, 1_000))
+    assert pa.concat_arrays(pieces).equals(values)
+    assert max(len(pickle.dumps(p)) for p in pieces) < len(pickle.dumps(values)) / 10

@@ -98,8 +98,10 @@ def normalise_values(kind: str, values: pa.Array, rules: Path | None) -> pd.Data
 
 
 def _pieces(values: pa.Array, size: int) -> Iterator[pa.Array]:
+    """The values in pieces of `size`, each a compact copy: a slice pickles its parent's whole
+    buffers, so every piece sent to a worker process carried all of the kind's values."""
     for lo in range(0, len(values), size):
-        yield values.slice(lo, size)
+        yield pa.concat_arrays([values.slice(lo, size)])
 
 
 def _table_name(kind: str) -> str:
