@@ -23,6 +23,7 @@ from linkage.settings import Settings
 
 NULL = -1
 _MERGE_NULL = 127
+_ROUNDING = 1e-6  # more than float32's step near 1 (6e-8)
 
 
 @dataclass
@@ -62,14 +63,41 @@ def pair_query(settings: Settings, source: str, left: str = "w",
     return sql, compiled, fcols
 
 
-def _strings(column: pa.Array, rows: np.ndarray) -> np.ndarray:
-    """The rows' strings for rapidfuzz (a missing one as ""), converted by Arrow in one call."""
-    return pc.fill_null(column.take(pa.array(rows)), "").to_numpy(zero_copy_only=False)
+def _codes(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A string column as codes into its distinct values (a missing one as ""): Arrow hashes the
+    strings in its buffers, and only the distinct values become Python strings for rapidfuzz."""
+    encoded = pc.dictionary_encode(pc.fill_null(column, ""))
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes, encoded.dictionary.to_numpy(zero_copy_only=False)
+
+
+def similarity(left: pa.Array, right: pa.Array, cutoff: float) -> np.ndarray:
+    """Jaro-Winkler of each row's two strings, computed once per distinct pair of values (a wanted
+    record's name recurs across its candidates, a family name across the register); a score below
+    `cutoff` comes back as 0 (no band is that low: rapidfuzz may stop early). Scores are rapidfuzz's
+    float32: the cutoff sits a little under the band, as a score rounded up to it still reaches it."""
+    lc, lv = _codes(left)
+    rc, rv = _codes(right)
+    pairs, inverse = np.unique(lc * len(rv) + rc, return_inverse=True)
+    score = process.cpdist(lv[pairs // len(rv)], rv[pairs % len(rv)], scorer=JaroWinkler.normalized_similarity,
+                           score_cutoff=cutoff - _ROUNDING, workers=-1)
+    return np.asarray(score)[inverse]
+
+
+def _cutoffs(compiled: list[CompiledComparison]) -> dict[tuple[str, str], float]:
+    """Per pair of string columns, the lowest band any comparison reads from its similarity."""
+    out: dict[tuple[str, str], float] = {}
+    for c in compiled:
+        for _, fz in c.fuzzy:
+            key = (fz.left, fz.right)
+            out[key] = min(out.get(key, 1.0), fz.threshold)
+    return out
 
 
 def _apply_fuzzy(batch: pa.RecordBatch, levels: np.ndarray, compiled: list[CompiledComparison], fcols) -> None:
     """Lift pairs into a fuzzy band where the similarity reaches it (in place)."""
     sims: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+    cutoffs = _cutoffs(compiled)
     for j, c in enumerate(compiled):
         if not c.fuzzy:
             continue
@@ -81,10 +109,9 @@ def _apply_fuzzy(batch: pa.RecordBatch, levels: np.ndarray, compiled: list[Compi
             key = (fz.left, fz.right)
             if key not in sims or not np.array_equal(sims[key][0], rows):
                 i = fcols.index(key)
-                left = _strings(batch.column(f"fl{i}"), rows)
-                right = _strings(batch.column(f"fr{i}"), rows)
-                score = process.cpdist(left, right, scorer=JaroWinkler.normalized_similarity, workers=-1)
-                sims[key] = (rows, np.asarray(score))
+                take = pa.array(rows)
+                score = similarity(batch.column(f"fl{i}").take(take), batch.column(f"fr{i}").take(take), cutoffs[key])
+                sims[key] = (rows, score)
             score = sims[key][1]
             current = levels[rows, j]
             hit = (score >= fz.threshold) & (current > k)
@@ -92,11 +119,12 @@ def _apply_fuzzy(batch: pa.RecordBatch, levels: np.ndarray, compiled: list[Compi
 
 
 def _merge_records(pair_idx: np.ndarray, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per pair, the best (lowest) non-null level over the person's records."""
+    """Per pair, the best (lowest) non-null level over the person's records (new arrays: no view
+    into the inputs). Merging merged rows again gives the same levels."""
     order = np.argsort(pair_idx, kind="stable")
     pair_sorted = pair_idx[order]
-    lv = levels[order]
-    lv = np.where(lv == NULL, _MERGE_NULL, lv).astype(np.int8)
+    lv = levels[order].astype(np.int8, copy=False)  # a copy already (the rows reordered)
+    lv[lv == NULL] = _MERGE_NULL
     starts = np.flatnonzero(np.r_[True, pair_sorted[1:] != pair_sorted[:-1]])
     merged = np.minimum.reduceat(lv, starts, axis=0)
     merged[merged == _MERGE_NULL] = NULL
@@ -125,14 +153,19 @@ def compare(
         levels = np.column_stack([batch.column(f"g{i}").to_numpy(zero_copy_only=False) for i in range(len(compiled))])
         levels = levels.astype(np.int8)
         _apply_fuzzy(batch, levels, compiled, fcols)
-        all_pairs.append(batch.column("pair_idx").to_numpy(zero_copy_only=False))
-        all_levels.append(levels)
+        # merged within the batch, then again across batches (a person's records may fall in two):
+        # fewer rows kept, and no view into the batch, whose strings would stay alive with it
+        pairs, merged = _merge_records(batch.column("pair_idx").to_numpy(zero_copy_only=False), levels)
+        all_pairs.append(pairs)
+        all_levels.append(merged)
+        del batch, levels
         if progress:
             progress(n)
     names = tuple(c.name for c in settings.comparisons)
     if not all_pairs:
         return Gammas(np.zeros(0, np.int64), np.zeros((0, len(names)), np.int8), names)
     pair_idx, merged = _merge_records(np.concatenate(all_pairs), np.vstack(all_levels))
+    del all_pairs, all_levels
     if len(compiled) < len(names):  # the comparisons left out stay null, in their places
         full = np.full((len(pair_idx), len(names)), NULL, np.int8)
         full[:, [names.index(c.name) for c in compiled]] = merged

@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from linkage.compare import Gammas, compare
-from linkage.model import (Model, condition_rows, conditional_correction, default_model, match_weights,
+from linkage.model import (Model, condition_rows, conditional_correction, default_model,
                            plain_weights, prior_weight)
 from linkage.settings import Settings
 
@@ -243,18 +243,23 @@ def _set_u_given(model: Model, cond: dict, met: Gammas, weight: np.ndarray | Non
             lv.u_given_source[cond["name"]] = f"{what} ({n_obs:,} with both values, {alpha:g} pseudo-pairs at the baseline)"
 
 
-def posterior(levels: np.ndarray, model: Model, prior: float, only: list[int] | None = None) -> np.ndarray:
+def posterior(levels: np.ndarray, model: Model, prior: float, only: list[int] | None = None,
+              rows: int = 262_144) -> np.ndarray:
     """P(match | levels) with the model's m and u (no term-frequency adjustment), over all
     comparisons or `only` the listed ones. Where a condition holds (model.conditions: the full
     name agrees, the birth commune agrees) the non-matches are those that meet it, as in scoring
     (model.conditional_correction): a session's pairs share its rule's key, and against strangers'
     u, namesakes agreeing on gender, people and province look like matches; at 5M residents the
     name_year session called 99% of its 522k pairs matches (about 1.4% are)."""
-    weights = conditional_correction(levels, model, plain_weights(levels, model))
-    if only is not None:
-        weights[:, [j for j in range(levels.shape[1]) if j not in only]] = 0.0
-    logit = math.log(prior / (1 - prior)) + math.log(2) * weights.sum(axis=1)
-    return 1.0 / (1.0 + np.exp(-np.clip(logit, -700, 700)))
+    out = np.empty(len(levels), dtype=np.float64)
+    silent = [j for j in range(levels.shape[1]) if only is not None and j not in only]
+    for lo in range(0, len(levels), rows):  # a slice at a time: no pairs x comparisons weights for all pairs
+        part = levels[lo:lo + rows]
+        weights = conditional_correction(part, model, plain_weights(part, model))
+        weights[:, silent] = 0.0
+        logit = math.log(prior / (1 - prior)) + math.log(2) * weights.sum(axis=1)
+        out[lo:lo + rows] = 1.0 / (1.0 + np.exp(-np.clip(logit, -700, 700)))
+    return out
 
 
 def em_session(
@@ -310,6 +315,15 @@ def _tf_values(con: duckdb.DuckDBPyConnection, settings: Settings, w_idx: np.nda
     from linkage.score import tf_values  # the scorer's own lookup, so training weighs pairs as a run does
 
     return tf_values(con, settings, w_idx)
+
+
+def _weight_sums(con: duckdb.DuckDBPyConnection, settings: Settings, model: Model, levels: np.ndarray,
+                 w_idx: np.ndarray) -> np.ndarray:
+    """Each pair's summed match weight as the scorer computes it (in slices of rows: no pairs x
+    comparisons array of weights for every pair at once)."""
+    from linkage.score import weight_sums
+
+    return weight_sums(levels, model, _tf_values(con, settings, w_idx), int(settings.engine.get("threads", 2)))
 
 
 def presence(weights: np.ndarray, w_idx: np.ndarray, n_w: int, share: float, n_p: int) -> np.ndarray:
@@ -430,13 +444,13 @@ def fit_calibration(
     if min((y == 1).sum(), (y == 0).sum()) < min_per_class:
         return {}
     prior_w = prior_weight(min(max(model.wanted_match_share / max(n_p, 1), 1e-15), 0.5))
-    total = prior_w + match_weights(gammas.levels, model, _tf_values(con, settings, w_of_pair)).sum(axis=1)
+    total = prior_w + _weight_sums(con, settings, model, gammas.levels, w_of_pair)
     p_all = _one_person(total, w_of_pair, n_w)
     meta = con.execute("SELECT w_idx, person_idx FROM pairs ORDER BY pair_idx").fetchnumpy()
     key_all = pd.Series(p_all, index=pd.MultiIndex.from_arrays(
         [np.asarray(meta["w_idx"])[gammas.pair_idx], np.asarray(meta["person_idx"])[gammas.pair_idx]]))
     lw = found["w_idx"].to_numpy()
-    l_total = prior_w + match_weights(lgammas.levels, model, _tf_values(con, settings, lw)).sum(axis=1)
+    l_total = prior_w + _weight_sums(con, settings, model, lgammas.levels, lw)
     p = 1.0 / (1.0 + np.exp2(-l_total))
     as_candidate = key_all.reindex(pd.MultiIndex.from_arrays([lw, found["person_idx"].to_numpy()])).to_numpy()
     p = np.where(np.isnan(as_candidate), p, as_candidate)
@@ -464,7 +478,7 @@ def apply_labels(
     y = found["label"].to_numpy(dtype=float)
     used = m_from_labels(model, lgammas.levels, y, int(cfg.get("labels_min_per_level", 20)))
     _floor_and_normalise(model, float(cfg.get("m_minimum", 0.001)))
-    weights = match_weights(gammas.levels, model, _tf_values(con, settings, w_of_pair)).sum(axis=1)
+    weights = _weight_sums(con, settings, model, gammas.levels, w_of_pair)
     model.wanted_match_share, _ = estimate_share(weights, w_of_pair, n_w, n_p, model.wanted_match_share)
     model.calibration = fit_calibration(con, settings, model, gammas, w_of_pair, found, lgammas, n_w, n_p,
                                         int(cfg.get("labels_min_per_class", 30)))
@@ -538,7 +552,7 @@ def train(
 
     n_p = con.execute("SELECT count(DISTINCT person_idx) FROM reg").fetchall()[0][0]
     w_of_pair = con.execute("SELECT w_idx FROM pairs ORDER BY pair_idx").fetchnumpy()["w_idx"][gammas.pair_idx]
-    weights = match_weights(gammas.levels, model, _tf_values(con, settings, w_of_pair)).sum(axis=1)
+    weights = _weight_sums(con, settings, model, gammas.levels, w_of_pair)
     share, expected = estimate_share(weights, w_of_pair, n_w, n_p, model.wanted_match_share)
     if labels is not None and len(labels):
         model.wanted_match_share = share
