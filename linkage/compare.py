@@ -8,8 +8,9 @@ comparison, the best level any of its records reaches, so no field is counted tw
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Collection
+from typing import Callable, Collection, Iterator
 
 import duckdb
 import numpy as np
@@ -131,6 +132,23 @@ def _merge_records(pair_idx: np.ndarray, levels: np.ndarray) -> tuple[np.ndarray
     return pair_sorted[starts], merged
 
 
+def _read_ahead(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+    """The reader's batches, the next one read (DuckDB evaluating the levels' SQL, without the
+    GIL) while the caller works on the current one (rapidfuzz and numpy): the two cores overlap."""
+    def next_batch() -> pa.RecordBatch | None:
+        try:
+            return reader.read_next_batch()
+        except StopIteration:
+            return None
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead = pool.submit(next_batch)
+        while (batch := ahead.result()) is not None:
+            ahead = pool.submit(next_batch)
+            yield batch
+            del batch
+
+
 def compare(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
@@ -146,7 +164,7 @@ def compare(
     batch_rows = int(settings.engine.get("batch_rows", 500_000))
     reader = con.sql(sql).to_arrow_reader(batch_size=batch_rows)
     all_pairs, all_levels = [], []
-    for batch in reader:
+    for batch in _read_ahead(reader):
         n = batch.num_rows
         if n == 0:
             continue

@@ -53,6 +53,13 @@ def sample_u_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: int) -> i
     return n
 
 
+def _read_from_random(settings: Settings, model: Model) -> set[str]:
+    """The comparisons training reads from its random pairs: every one with a u of its own (an
+    interaction term has none) and those the `pairs: random` conditions read."""
+    conds = [c for c in settings.model.get("conditional_u") or [] if c["pairs"] == "random"]
+    return {c.name for c in model.comparisons if not c.absorbs} | {n for c in conds for n in _read_by(c)}
+
+
 def estimate_u(model: Model, gammas: Gammas) -> None:
     """u = level shares among random pairs; an unseen level gets one pseudo-observation."""
     for j, c in enumerate(model.comparisons):
@@ -507,7 +514,7 @@ def train(
     defaults = default_model(settings, rules_hash)
     n_u = sample_u_pairs(con, int(cfg.get("u_sample_pairs", 2_000_000)), int(cfg.get("seed", 42)))
     say(f"u: comparing {n_u:,} random pairs")
-    random = compare(con, settings, source="upairs")
+    random = compare(con, settings, source="upairs", only=_read_from_random(settings, model))
     estimate_u(model, random)
     con.execute("DROP TABLE IF EXISTS upairs")
     estimate_u_given(con, settings, model, random, say)
