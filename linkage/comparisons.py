@@ -383,6 +383,8 @@ def compile_comparison(c: Comparison) -> CompiledComparison:
         if isinstance(cond, Fuzzy):
             fuzzy.append((k, cond))
         else:
-            whens.append(f"WHEN coalesce(({cond}), FALSE) THEN {k}")
+            # a NULL condition does not hold in a CASE: no coalesce, which would evaluate every
+            # part of the condition on every row (AND / OR stop early only as CASE conditions)
+            whens.append(f"WHEN ({cond}) THEN {k}")
     sql = f"CASE WHEN {spec.null} THEN -1 {' '.join(whens)} ELSE {len(ids) - 1} END"
     return CompiledComparison(name=c.name, sql_level=sql, fuzzy=tuple(fuzzy))
