@@ -108,6 +108,19 @@ def connect(path: Path, settings: Settings, out_dir: Path) -> duckdb.DuckDBPyCon
     return con
 
 
+@contextmanager
+def _memory_limit(con: duckdb.DuckDBPyConnection, limit: str | None, after: str) -> Iterator[None]:
+    """DuckDB's memory limit set to `limit` for a stage, then to `after`: normalisation holds the
+    run's dictionaries and chunks in Python beside DuckDB, so it may give DuckDB less than the rest."""
+    if limit:
+        con.execute(f"SET memory_limit = '{limit}'")
+    try:
+        yield
+    finally:
+        if limit:
+            con.execute(f"SET memory_limit = '{after}'")
+
+
 def prepare_chunk(raw: pa.Table, source: str, rules: Path | None,
                   dictionaries: dict[str, Dictionary] | None = None,
                   positions: dict[str, np.ndarray] | None = None) -> pa.Table:
@@ -230,7 +243,8 @@ def prepare_workspace(
 
         prepare_on_spark(ctx, given, blocking_rules, spark_master)
         return ctx
-    with ctx.stage("normalise", total=rows) as bar:
+    with ctx.stage("normalise", total=rows) as bar, _memory_limit(
+            con, settings.engine.get("normalise_memory_limit"), settings.engine.get("memory_limit", "4GB")):
         _normalise(ctx, given, bar)
     with ctx.stage("prepare"):
         tf_columns = [col for c in settings.comparisons for col in c.tf.values()]

@@ -4,6 +4,7 @@ pair budget, and the commands' exit codes. Real CSV in, real DuckDB workspace, r
 from __future__ import annotations
 
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -204,3 +205,44 @@ def test_sample_run_is_byte_identical(tmp_path):
     assert outs[0] == outs[1]
     m = pd.read_parquet(tmp_path / "a" / "matches.parquet")
     assert m["wanted_id"].nunique() > 400
+
+
+def test_normalisation_may_give_duckdb_its_own_memory_limit(tmp_path, monkeypatch):
+    """engine.normalise_memory_limit holds while the registers are normalised (their dictionaries
+    and chunks sit in Python beside DuckDB); the stages after it get engine.memory_limit back."""
+    import duckdb
+
+    import linkage.pipeline as pipeline
+
+    rules = tmp_path / "rules"
+    shutil.copytree(DEFAULT_RULES_DIR, rules, ignore=shutil.ignore_patterns("model.json"))
+    text = (rules / "matching.yaml").read_text(encoding="utf-8")
+    text, n = re.subn(r'\bmemory_limit: "[^"]+"', 'memory_limit: "900MB"', text)
+    text, m = re.subn(r"normalise_memory_limit: null", 'normalise_memory_limit: "300MB"', text)
+    assert n == m == 1, "the engine settings in rules/matching.yaml changed their keys"
+    (rules / "matching.yaml").write_text(text, encoding="utf-8")
+    seen: dict[str, str] = {}
+    normalise, block = pipeline._normalise, pipeline.block
+
+    def limit(con) -> str:
+        return con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+
+    def spy_normalise(ctx, sources, bar):
+        seen["normalise"] = limit(ctx.con)
+        return normalise(ctx, sources, bar)
+
+    def spy_block(con, *args, **kwargs):
+        seen["block"] = limit(con)
+        return block(con, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "_normalise", spy_normalise)
+    monkeypatch.setattr(pipeline, "block", spy_block)
+    paths = write_inputs(tmp_path)
+    model = save_model(default_model(load_settings(rules), rules_hash(rules)), tmp_path / "model.json")
+    run(paths["wanted"], paths["residents"], paths["id_cards"], tmp_path / "out", rules=rules, model_path=model)
+    scratch = duckdb.connect()
+    expected = {}
+    for stage, value in (("normalise", "300MB"), ("block", "900MB")):
+        scratch.execute(f"SET memory_limit = '{value}'")
+        expected[stage] = limit(scratch)
+    assert seen == expected and expected["normalise"] != expected["block"]
