@@ -100,7 +100,7 @@ def connect(path: Path, settings: Settings, out_dir: Path) -> duckdb.DuckDBPyCon
     """Open the workspace with the memory limit, threads and temp directory from the rules."""
     eng = settings.engine
     con = duckdb.connect(str(path))
-    con.execute(f"SET memory_limit = '{eng.get('memory_limit', '4GB')}'")
+    con.execute(f"SET memory_limit = '{settings.memory_limit}'")
     con.execute(f"SET threads = {int(eng.get('threads', 2))}")
     temp = eng.get("temp_directory") or str(out_dir / "tmp")
     con.execute(f"SET temp_directory = '{temp}'")
@@ -244,7 +244,7 @@ def prepare_workspace(
         prepare_on_spark(ctx, given, blocking_rules, spark_master)
         return ctx
     with ctx.stage("normalise", total=rows) as bar, _memory_limit(
-            con, settings.engine.get("normalise_memory_limit"), settings.engine.get("memory_limit", "4GB")):
+            con, settings.engine.get("normalise_memory_limit"), settings.memory_limit):
         _normalise(ctx, given, bar)
     with ctx.stage("prepare"):
         tf_columns = [col for c in settings.comparisons for col in c.tf.values()]

@@ -68,6 +68,11 @@ class Settings:
     flags: dict[str, Any] = field(default_factory=dict)
     explanation: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def memory_limit(self) -> str:
+        """DuckDB's memory limit for a job's connection (engine.memory_limit)."""
+        return str(self.engine.get("memory_limit", "4GB"))
+
     def comparison(self, name: str) -> Comparison:
         for c in self.comparisons:
             if c.name == name:

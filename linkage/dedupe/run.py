@@ -112,7 +112,7 @@ def dedupe(wanted: Path, out_dir: Path, rules: Path | None = None, model_path: P
         con = duckdb.connect(str(Path(tmp) / "dedupe.duckdb"))
         try:
             eng = settings.engine
-            con.execute(f"SET memory_limit = '{eng.get('memory_limit', '4GB')}'")
+            con.execute(f"SET memory_limit = '{settings.memory_limit}'")
             con.execute(f"SET threads = {int(eng.get('threads', 2))}")
             con.execute(f"SET temp_directory = '{Path(tmp) / 'spill'}'")
             con.execute("SET preserve_insertion_order = true")

@@ -62,7 +62,7 @@ def open_workspace(path: Path, settings: Settings) -> duckdb.DuckDBPyConnection:
         raise UsageError(f"--workspace {path}: cannot create the folder: {exc.strerror or exc}") from None
     eng = settings.engine
     con = duckdb.connect(str(path / DB))
-    con.execute(f"SET memory_limit = '{eng.get('memory_limit', '4GB')}'")
+    con.execute(f"SET memory_limit = '{settings.memory_limit}'")
     con.execute(f"SET threads = {int(eng.get('threads', 2))}")
     con.execute(f"SET temp_directory = '{eng.get('temp_directory') or str(path / 'tmp')}'")
     con.execute("SET preserve_insertion_order = true")
