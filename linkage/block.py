@@ -43,6 +43,11 @@ _YEAR_SUFFIX = {
 }
 
 
+def year_suffix_sql(side: str, year_window: int) -> str:
+    """A record's key suffixes for a birth-year window, from its birth year `y` (a list)."""
+    return _YEAR_SUFFIX[side].format(w=int(year_window))
+
+
 def _keys_sql(
     con: duckdb.DuckDBPyConnection, expr: str, alias: str, table: str, id_col: str, year_window: int | None = None
 ) -> str:
@@ -54,7 +59,7 @@ def _keys_sql(
     """
     if year_window is None:
         return f"SELECT {id_col}, k FROM ({keys})"
-    suffix = _YEAR_SUFFIX[alias].format(w=int(year_window))
+    suffix = year_suffix_sql(alias, year_window)
     return f"SELECT {id_col}, CAST(k AS VARCHAR) || unnest({suffix}) AS k FROM ({keys})"
 
 

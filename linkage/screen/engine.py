@@ -1,19 +1,21 @@
 """Screening records against the index with the batch engine's own parts: the same normalisation
-(normalize_table, prepared_arrow, derived_sql), the blocking rules' key SQL and filters (keys
-looked up in the index instead of joined), the same comparisons (compare), the same model sums,
-ranks and one-person probability (score's functions), and the same flags and explanation
-(outputs.matches_sql). A record of a person already in the register joins that person's other
-stored records, so its candidates are what the nightly batch would give after adding it; each
-candidate competes with its wanted record's other current candidates, as in the batch.
+(normalize_table, prepared_arrow, the prepare stage's derived SQL), the blocking rules' keys and
+filters (keys looked up in the index instead of joined), the same comparisons (compare's levels
+and bands), the same model sums, ranks and one-person probability (score's functions), and the
+same flags and explanation (outputs.matches_sql). A record of a person already in the register
+joins that person's other stored records, so its candidates are what the nightly batch would give
+after adding it; each candidate competes with its wanted record's other current candidates, as in
+the batch.
 
-Each input record is screened on its own ("a probe"): in the per-call DuckDB tables the probe's
-number stands for the person (person_idx and uid), so several records of one person in a request
-do not merge."""
+The rules' SQL (derived columns, keys, filters, levels) is evaluated over the call's few Arrow rows
+by linkage/backends/arrow_sql.py, not planned by DuckDB on every call; DuckDB runs only the
+matches query, for a call with a lead. Each input record is screened on its own ("a probe"): the
+probe's number stands for the person (person_idx and uid), so several records of one person in a
+request do not merge."""
 
 from __future__ import annotations
 
 import threading
-import warnings
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -25,7 +27,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkage.block import _rule_pairs_sql, rule_keys_sql
+from linkage.backends.arrow_sql import _bools, _flat, expression, sides, table_query
+from linkage.block import year_suffix_sql
 from linkage.calibrate import calibrated
 from linkage.compare import Gammas, _apply_fuzzy, _merge_records, pair_query
 from linkage.ingest.contract import COLUMNS
@@ -88,17 +91,32 @@ class Screener:
 
     def __post_init__(self) -> None:
         self.place_text = _place_text(self.settings)
-        self._key_sql: str | None = None
         self._matches_sql = f"SELECT * EXCLUDE (run_id) FROM ({matches_sql(self.settings, '')})"
-        self._pair_sql, self._compiled, self._fcols = pair_query(self.settings, "pairs")
+        # the rules' SQL, compiled once into Arrow closures (linkage/backends/arrow_sql.py): the
+        # prepare stage's derived columns, each blocking rule's register keys and filter, and each
+        # comparison's levels
+        self._derived = table_query(derived_sql(self.place_text))
+        self._key_exprs = [(expression(r.right), None if r.year_window is None else expression(year_suffix_sql("r", r.year_window)))
+                           for r in self.settings.blocking]
+        self._filters = {bit: expression(r.filter) for bit, r in enumerate(self.settings.blocking) if r.filter}
+        _, self._compiled, self._fcols = pair_query(self.settings, "pairs")
+        self._levels = [expression(c.sql_level) for c in self._compiled]
+        self._tf_items: dict[str, list[tuple[str, int]]] = {}
+        for c in self.settings.comparisons:
+            for level_id, col in c.tf.items():
+                self._tf_items.setdefault(col, []).append((c.name, c.level_ids().index(level_id)))
         self._memo = ValueMemo(self.rules)  # each field value normalised once, kept across calls
 
     # -- records -> the engine's register vocabulary ------------------------------------------
 
-    def _prepared(self, con: duckdb.DuckDBPyConnection, records: list[Record], index: ScreenIndex) -> np.ndarray:
-        """Temp table `reg`: each probe's record plus its person's other stored records, with
-        person_idx = probe number and uid = probe number (as text); temp table `old_reg`: the
-        stored records of the probes' persons. Returns each probe's person_idx (-1: new person)."""
+    def _prepared(self, records: list[Record], index: ScreenIndex) -> tuple[pa.Table, pa.Table, np.ndarray]:
+        """The call's register records (`reg`): each probe's record, derived as the prepare stage
+        derives it, plus its person's other stored records, with person_idx = probe number and
+        uid = probe number (as text), numbered (r_idx) by probe, then src descending; and `old`:
+        the stored records of the probes' persons (the TF counts they held). Returns them and each
+        probe's person_idx (-1: new person)."""
+        names = [c for c in index.reg.schema.names if c not in ("r_idx", "person_idx")]
+        schema = index.reg.schema
         parts = []
         for source in ("residents", "id_cards"):
             probes = [i for i, r in enumerate(records) if r.source == source]
@@ -106,90 +124,106 @@ class Screener:
                 continue
             frame = pd.DataFrame({c: pd.Series([records[i].values[c] for i in probes], dtype=object)
                                   for c in COLUMNS[source]})
-            table = prepared_arrow(self._memo.normalize(frame, source), REGISTER_UID[source], source)
-            con.register(f"_prep_{source}", table.append_column("_probe", pa.array(probes, pa.int64())))
-            parts.append(source)
-        names = [c for c in index.reg.schema.names if c not in ("r_idx", "person_idx")]
+            table = self._derived(prepared_arrow(self._memo.normalize(frame, source), REGISTER_UID[source], source))
+            table = pa.table({c: table.column(c).cast(schema.field(c).type) for c in names})
+            parts.append(table.append_column("_probe", pa.array(probes, pa.int64())))
         known = np.array([-1 if (k := index.person_idx(r.person_id)) is None else k for r in records], np.int64)
         probes = np.flatnonzero(known >= 0)
         lo = np.searchsorted(index.reg_person, known[probes], "left")
         n = np.searchsorted(index.reg_person, known[probes], "right") - lo
         # slices, not take(): a take on the memory-mapped, many-chunked register would copy it whole
         old = pa.concat_tables([index.reg.slice(int(a), int(b)).select(names) for a, b in zip(lo, n)]
-                               or [index.reg.schema.empty_table().select(names)])
-        # `old_reg`: the stored records of known persons (the TF counts they held), registered as
-        # they are (a copy into a table of 70 columns cost more than the query that reads it)
-        con.register("old_reg", old.append_column("person_idx", pa.array(np.repeat(probes, n), pa.int64())))
-        con.register("_src", pa.table({"_probe": np.arange(len(records)), "_src": [r.source for r in records]}))
-        # then the records screened (the prepare stage's derived SQL inlined: one statement, not
-        # one per source and a copy) and the other stored records of their persons
-        derived = derived_sql(self.place_text)
-        sql = [f"SELECT {', '.join(names)}, _probe FROM ({derived.replace('{source}', '_prep_' + source)})"
-               for source in parts]
-        sql.append(f"SELECT {', '.join('o.' + c for c in names)}, o.person_idx AS _probe FROM old_reg o "
-                   "JOIN _src s ON s._probe = o.person_idx WHERE o.src <> s._src")
-        _run(con, f"""CREATE OR REPLACE TEMP TABLE reg AS
-                        SELECT * EXCLUDE (uid, _probe), _probe AS person_idx, CAST(_probe AS VARCHAR) AS uid,
-                               row_number() OVER (ORDER BY _probe, src DESC) - 1 AS r_idx
-                        FROM ({' UNION ALL BY NAME '.join(sql)})""")
-        for name in [f"_prep_{source}" for source in parts] + ["_src"]:
-            con.unregister(name)
-        return known
+                               or [schema.empty_table().select(names)]).combine_chunks()
+        old_probe = np.repeat(probes, n)
+        old = old.append_column("person_idx", pa.array(old_probe, pa.int64()))
+        # the stored records of a probe's person from the other register join the screened one
+        src = np.array([r.source for r in records], dtype=object)
+        other = np.asarray(old.column("src").to_numpy(zero_copy_only=False), dtype=object) != src[old_probe]
+        parts.append(old.filter(pa.array(other)).select(names).append_column(
+            "_probe", pa.array(old_probe[other], pa.int64())))
+        reg = pa.concat_tables(parts).combine_chunks()
+        probe = np.asarray(reg.column("_probe").to_numpy(), np.int64)
+        srcs = np.asarray(reg.column("src").to_numpy(zero_copy_only=False), dtype=object).astype(str)
+        _, src_rank = np.unique(srcs, return_inverse=True)
+        order = np.lexsort((-src_rank, probe))  # by probe, then src descending (stable: screened first)
+        reg = reg.take(pa.array(order))
+        probe = probe[order]
+        reg = reg.drop_columns(["_probe", "uid"]).append_column("person_idx", pa.array(probe, pa.int64()))
+        reg = reg.append_column("uid", pa.array(probe.astype(str), pa.string()))
+        reg = reg.append_column("r_idx", pa.array(np.arange(len(probe)), pa.int64()))
+        return reg, old, known
 
     # -- blocking: the rules' keys looked up in the index, then the rules' filters ---------------
 
-    def _keys(self, con: duckdb.DuckDBPyConnection) -> dict[str, np.ndarray]:
-        if self._key_sql is None:
-            self._key_sql = " UNION ALL ".join(
-                f"SELECT {bit} AS bit, r_idx, CAST(k AS VARCHAR) AS k FROM ({rule_keys_sql(con, rule, 'r', 'reg')})"
-                for bit, rule in enumerate(self.settings.blocking))
-        return _run(con, self._key_sql).fetchnumpy()
+    def _keys(self, reg: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each rule's keys of the call's register records, as block.rule_keys_sql gives them:
+        (rule bit, r_idx, key text); list keys one per element; no NULL or empty key; a year
+        window's suffixes appended."""
+        n = reg.num_rows
+        cols = sides(r=(reg, pa.array(np.arange(n))))
+        bits, rows, keys = [], [], []
+        for bit, (expr, window) in enumerate(self._key_exprs):
+            k = expr(cols, n)
+            at = np.arange(n)
+            if pa.types.is_list(k.type):
+                k, at = _flat(k)
+            k = k.cast(pa.string())
+            ok = np.asarray(pc.fill_null(pc.not_equal(k, ""), False).to_numpy(zero_copy_only=False), bool)
+            k, at = k.filter(pa.array(ok)), at[ok]
+            if window is not None:
+                years = reg.column("birth_year").combine_chunks().take(pa.array(at))
+                suffix, parent = _flat(window({"y": years}, len(at)))
+                k = pc.binary_join_element_wise(k.take(pa.array(parent)), suffix, "")
+                at = at[parent]
+            bits.append(np.full(len(at), bit, np.int64))
+            rows.append(at)
+            keys.append(np.asarray(k.to_numpy(zero_copy_only=False), dtype=object))
+        return np.concatenate(bits), np.concatenate(rows), np.concatenate(keys)
 
-    def _block(self, con: duckdb.DuckDBPyConnection, index: ScreenIndex) -> np.ndarray:
-        """Temp table `pairs(pair_idx, w_idx, person_idx, rules)`; returns the w_idx touched."""
-        got = self._keys(con)
-        bits = np.asarray(got["bit"], dtype=np.int64)
-        r_idx = np.asarray(got["r_idx"], dtype=np.int64)
-        hashes = key_hash(np.asarray(got["k"], dtype=object))
-        hit_bit, hit_w, hit_r = [], [], []
-        for bit, keys in enumerate(index.keys):
+    def _block(self, reg: pa.Table, index: ScreenIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The call's candidate pairs: (w_idx, person_idx, rules bitmask), sorted by w_idx then
+        person_idx (the pair's number is its place)."""
+        bits, r_idx, keys = self._keys(reg)
+        hashes = key_hash(keys)
+        person = np.asarray(reg.column("person_idx").to_numpy(), np.int64)
+        found_w, found_p, found_bit = [], [], []
+        for bit, wk in enumerate(index.keys):
             sel = np.flatnonzero(bits == bit)
-            if not len(sel) or not len(keys.hashes):
+            if not len(sel) or not len(wk.hashes):
                 continue
-            lo = np.searchsorted(keys.hashes, hashes[sel], "left")
-            hi = np.searchsorted(keys.hashes, hashes[sel], "right")
-            n = hi - lo
+            lo = np.searchsorted(wk.hashes, hashes[sel], "left")
+            n = np.searchsorted(wk.hashes, hashes[sel], "right") - lo
             if not n.sum():
                 continue
-            starts = np.repeat(lo - np.r_[0, np.cumsum(n)[:-1]], n)
-            hit_w.append(keys.w_idx[starts + np.arange(n.sum())])
-            hit_r.append(np.repeat(r_idx[sel], n))
-            hit_bit.append(np.full(int(n.sum()), bit, dtype=np.int64))
-        w_touched = np.unique(np.concatenate(hit_w)) if hit_w else np.zeros(0, np.int64)
-        con.register("w", index.w.take(pa.array(index.w_row[w_touched])))
-        if not hit_w:
-            _run(con, "CREATE OR REPLACE TEMP TABLE pairs (pair_idx BIGINT, w_idx BIGINT, person_idx BIGINT, rules BIGINT)")
-            return w_touched
-        con.register("_hits", pa.table({"bit": np.concatenate(hit_bit), "w_idx": np.concatenate(hit_w),
-                                        "r_idx": np.concatenate(hit_r)}))
-        found = " UNION ALL ".join(
-            f"SELECT w_idx, person_idx, {bit} AS bit FROM "
-            f"({_rule_pairs_sql(rule, f'SELECT DISTINCT w_idx, r_idx FROM _hits WHERE bit = {bit}')})"
-            for bit, rule in enumerate(self.settings.blocking) if bit in set(np.unique(np.concatenate(hit_bit)).tolist()))
-        _run(con, f"""CREATE OR REPLACE TEMP TABLE pairs AS
-                        SELECT row_number() OVER (ORDER BY w_idx, person_idx) - 1 AS pair_idx, * FROM (
-                            SELECT w_idx, person_idx, bit_or(1::BIGINT << bit) AS rules FROM ({found})
-                            GROUP BY w_idx, person_idx)""")
-        return w_touched
+            w = wk.w_idx[np.repeat(lo - np.r_[0, np.cumsum(n)[:-1]], n) + np.arange(n.sum())]
+            r = np.repeat(r_idx[sel], n)
+            keep = np.unique(np.c_[w, r], axis=0)
+            w, r = keep[:, 0], keep[:, 1]
+            rule = self.settings.blocking[bit]
+            if rule.filter:
+                cols = sides(l=(index.w, pa.array(index.w_row[w])), r=(reg, pa.array(r)))
+                ok = _bools(self._filters[bit](cols, len(w)), len(w))
+                w, r = w[ok], r[ok]
+            found_w.append(w)
+            found_p.append(person[r])
+            found_bit.append(np.full(len(w), bit, np.int64))
+        if not found_w:
+            empty = np.zeros(0, np.int64)
+            return empty, empty, empty
+        w, p, bit = np.concatenate(found_w), np.concatenate(found_p), np.concatenate(found_bit)
+        pairs, inverse = np.unique(np.c_[w, p], axis=0, return_inverse=True)
+        rules = np.zeros(len(pairs), np.int64)
+        np.bitwise_or.at(rules, inverse.ravel(), np.left_shift(1, bit))
+        return pairs[:, 0].copy(), pairs[:, 1].copy(), rules
 
     # -- scoring: each probe pair among its wanted record's current candidates ----------------------
 
-    def _score(self, con: duckdb.DuckDBPyConnection, records: list[Record], index: ScreenIndex, gammas,
-               known: np.ndarray, threshold: float) -> int:
-        """Registered table `scored` (as score() writes it) with the probes' kept candidates at or
-        above `threshold`: a row of the matches query depends on its own pair and person only, and
-        planning that query (flags, explanation) is the largest cost of a call, so a call whose
-        kept candidates all fall below the threshold (most records at a desk) skips it.
+    def _score(self, records: list[Record], index: ScreenIndex, pairs: tuple[np.ndarray, np.ndarray, np.ndarray],
+               gammas: Gammas, known: np.ndarray, threshold: float, reg: pa.Table, old: pa.Table) -> pa.Table:
+        """The probes' kept candidates at or above `threshold`, as score() writes them (`scored`):
+        a row of the matches query depends on its own pair and person only, and that query (flags,
+        explanation) is the largest cost of a call, so a call whose kept candidates all fall below
+        the threshold (most records at a desk) skips it.
 
         Each probe pair competes with its wanted record's other current candidates. Their match
         weights depend on the probe only through the prior (a new person adds one to the register)
@@ -197,13 +231,10 @@ class Screener:
         in): when neither moves (a known person whose screened record changes no TF count, the usual
         case at a desk) they are the index's stored weights, else they are recomputed here."""
         s, model = self.settings, index.model
-        meta = _run(con, "SELECT w_idx, person_idx, rules FROM pairs ORDER BY pair_idx").fetchnumpy()
-        pw = np.asarray(meta["w_idx"], dtype=np.int64)[gammas.pair_idx]
-        pp = np.asarray(meta["person_idx"], dtype=np.int64)[gammas.pair_idx]
-        prules = np.asarray(meta["rules"], dtype=np.int64)[gammas.pair_idx]
+        pw, pp, prules = (a[gammas.pair_idx] for a in pairs)
         n_pairs = len(pw)
         places = np.array([index.person_place(r.person_id) for r in records], dtype=np.float64)
-        tf = self._tf(con, index, pw, pp)
+        tf = self._tf(index, pw, pp, reg, old)
         priors = np.array([prior_weight(run_prior(model, index.n_persons + extra)) for extra in (0, 1)])
         prior = priors[(known[pp] < 0).astype(np.int64)]
         base = known[pp] >= 0  # the pair's competitors weigh what the index holds
@@ -236,71 +267,45 @@ class Screener:
         keep = (rank <= s.top_k) & (total_p >= s.floor_weight) & (match_p >= s.floor_probability)
         mw = match_weights(gammas.levels[keep], model, _rows(tf, keep))
         table = scored_table(pw, pp, prules, rank, total_p, match_p, gammas, keep, mw)
-        table = table.filter(pc.greater_equal(table.column("match_probability"), threshold))
-        if table.num_rows:  # registered, not copied into a table: the matches query reads it once
-            con.register("scored", table)
-        return table.num_rows
+        return table.filter(pc.greater_equal(table.column("match_probability"), threshold))
 
-    def _tf(self, con: duckdb.DuckDBPyConnection, index: ScreenIndex, pw: np.ndarray,
-            pp: np.ndarray) -> dict[str, dict[int, np.ndarray]]:
+    def _tf(self, index: ScreenIndex, pw: np.ndarray, pp: np.ndarray, reg: pa.Table,
+            old: pa.Table) -> dict[str, dict[int, np.ndarray]]:
         """Per pair, each TF level's frequency of the wanted record's value among register persons
         once the probe's person is counted with its screened values instead of its stored ones
-        (the nightly's counts adjusted for that one person; NaN: nobody holds the value). One
-        query for every TF level."""
-        items = [(c.name, c.level_ids().index(level_id), col) for c in self.settings.comparisons
-                 for level_id, col in c.tf.items()]
+        (the nightly's counts adjusted for that one person; NaN: nobody holds the value)."""
         out: dict[str, dict[int, np.ndarray]] = {}
-        if not items:
-            return out
         rows = index.w_row[pw]
-        cols = sorted({col for _, _, col in items})
-        con.register("_wv", pa.table({
-            "col": pa.array(np.repeat(cols, len(pp)).tolist(), pa.string()),
-            "i": np.tile(np.arange(len(pp)), len(cols)), "p": np.tile(pp, len(cols)),
-            "v": pa.concat_arrays([index.w.column(c).take(pa.array(rows, pa.int64())).combine_chunks().cast(pa.string())
-                                   for c in cols]) if len(pp) else pa.array([], pa.string()),
-            "n": np.concatenate([index.w_tf_n[c][rows] for c in cols])}))
-        values = " UNION ALL ".join(
-            f"SELECT '{c}' AS col, person_idx AS p, CAST({c} AS VARCHAR) AS v, {sign} AS d FROM {t} WHERE {c} IS NOT NULL"
-            for c in cols for t, sign in (("reg", 1), ("old_reg", -1)))
-        got = _run(con, f"""
-            WITH held AS (SELECT DISTINCT col, p, v, d FROM ({values})),
-                 dv AS (SELECT col, p, v, sum(d) AS d FROM held GROUP BY col, p, v),
-                 dt AS (SELECT col, p, sum(d) AS dt FROM held GROUP BY col, p)
-            SELECT x.col, x.i, x.v IS NOT NULL AS has, x.n + coalesce(dv.d, 0) AS n, coalesce(dt.dt, 0) AS dt
-            FROM _wv x LEFT JOIN dv ON dv.col = x.col AND dv.p = x.p AND dv.v = x.v
-                       LEFT JOIN dt ON dt.col = x.col AND dt.p = x.p
-            ORDER BY x.col, x.i""").fetchnumpy()
-        con.unregister("_wv")
-        n = np.asarray(got["n"], dtype=np.float64).reshape(len(cols), len(pp))
-        dt = np.asarray(got["dt"], dtype=np.float64).reshape(len(cols), len(pp))
-        has = np.asarray(got["has"], bool).reshape(len(cols), len(pp))
-        for name, level, col in items:
-            j = cols.index(col)
-            total = float(index.tf_totals.get(col, 0)) + dt[j]
-            ok = has[j] & (n[j] > 0)
+        for col, items in self._tf_items.items():
+            n, total, has = _tf_counts(index, col, rows, pp, reg, old)
             tf = np.full(len(pp), np.nan)
-            tf[ok] = n[j][ok] / total[ok]
-            out.setdefault(name, {})[level] = tf
+            ok = has & (n > 0)
+            tf[ok] = n[ok] / total[ok]
+            for name, level in items:
+                out.setdefault(name, {})[level] = tf
         return out
 
-    # -- comparisons: compare()'s steps over the query compiled once ----------------------------------
+    # -- comparisons: compare()'s steps over the call's few pairs ------------------------------------
 
-    def _compare(self, con: duckdb.DuckDBPyConnection) -> Gammas:
-        """compare(con, settings, "pairs") for a desk's few pairs: the same pair query (compiled
-        from the rules once per screener, not per call), SQL levels, rapidfuzz bands and merge
-        over a person's records, run through `_run` (parsed once, bound once)."""
-        with warnings.catch_warnings():  # "an extra copy of the rows": a few hundred rows here
-            warnings.simplefilter("ignore", UserWarning)
-            batch = _run(con, self._pair_sql).to_arrow_table().combine_chunks()
+    def _compare(self, reg: pa.Table, index: ScreenIndex, pw: np.ndarray, pp: np.ndarray) -> Gammas:
+        """compare()'s levels for the call's pairs: each pair against each of its person's records
+        (the rules' SQL levels evaluated here, rapidfuzz's bands), the best level per person."""
         names = tuple(c.name for c in self._compiled)
-        if batch.num_rows == 0:
-            return Gammas(np.zeros(0, np.int64), np.zeros((0, len(self._compiled)), np.int8), names)
-        batch = batch.to_batches()[0]
-        levels = np.column_stack([batch.column(f"g{i}").to_numpy(zero_copy_only=False)
-                                  for i in range(len(self._compiled))]).astype(np.int8)
-        _apply_fuzzy(batch, levels, self._compiled, self._fcols)
-        pair_idx, merged = _merge_records(batch.column("pair_idx").to_numpy(zero_copy_only=False), levels)
+        person = np.asarray(reg.column("person_idx").to_numpy(), np.int64)  # sorted: reg is by probe
+        lo = np.searchsorted(person, pp, "left")
+        n = np.searchsorted(person, pp, "right") - lo
+        pair_of_row = np.repeat(np.arange(len(pp)), n)
+        rows = np.repeat(lo - np.r_[0, np.cumsum(n)[:-1]], n) + np.arange(n.sum())
+        m = len(rows)
+        if m == 0:
+            return Gammas(np.zeros(0, np.int64), np.zeros((0, len(names)), np.int8), names)
+        cols = sides(l=(index.w, pa.array(index.w_row[pw][pair_of_row])), r=(reg, pa.array(rows)))
+        levels = np.column_stack([np.asarray(lv(cols, m).to_numpy(zero_copy_only=False)) for lv in self._levels]
+                                 ).astype(np.int8)
+        strings = {f"{side}{i}": cols[f"{'l' if side == 'fl' else 'r'}.{col}"]
+                   for i, pair in enumerate(self._fcols) for side, col in zip(("fl", "fr"), pair)}
+        _apply_fuzzy(pa.RecordBatch.from_pydict(strings) if strings else None, levels, self._compiled, self._fcols)
+        pair_idx, merged = _merge_records(pair_of_row, levels)
         return Gammas(pair_idx, merged, names)
 
     # -- the whole call ------------------------------------------------------------------------------
@@ -311,32 +316,15 @@ class Screener:
         if not records:
             return []
         threshold = self.config.threshold if threshold is None else float(threshold)
-        con = _connection()
-        # one transaction per call, rolled back at the end: the call's temp tables vanish with it
-        # (no DROP statements, no commit per statement)
-        con.begin()
-        try:
-            return self._screen(con, index, records, threshold)
-        finally:
-            for name in ("scored", "w", "_hits", "old_reg"):
-                try:
-                    con.unregister(name)
-                except Exception:  # not registered by this call (no pairs, nothing kept)
-                    pass
-            con.rollback()
-
-    def _screen(self, con: duckdb.DuckDBPyConnection, index: ScreenIndex, records: list[Record],
-                threshold: float) -> list[dict[str, Any]]:
-        known = self._prepared(con, records, index)
-        self._block(con, index)
-        gammas = self._compare(con)
-        kept = self._score(con, records, index, gammas, known, threshold) if len(gammas.pair_idx) else 0
+        reg, old, known = self._prepared(records, index)
+        pairs = self._block(reg, index)
         results = [{"person_id": r.person_id, "source": r.source,
-                    "in_register": index.person_idx(r.person_id) is not None, "candidates": [], "alert": False}
-                   for r in records]
-        if kept:
-            rows = _rows_of(con, self._matches_sql)
-            for row in rows:
+                    "in_register": bool(known[i] >= 0), "candidates": [], "alert": False}
+                   for i, r in enumerate(records)]
+        gammas = self._compare(reg, index, pairs[0], pairs[1])
+        scored = self._score(records, index, pairs, gammas, known, threshold, reg, old) if len(gammas.pair_idx) else None
+        if scored is not None and scored.num_rows:
+            for row in self._matches(index, scored, reg):
                 if row["match_probability"] < threshold:
                     continue
                 p = int(row.pop("person_id"))
@@ -345,6 +333,20 @@ class Screener:
         for res in results:
             res["candidates"].sort(key=lambda c: (-c["match_probability"], c["wanted_id"]))
         return results
+
+    def _matches(self, index: ScreenIndex, scored: pa.Table, reg: pa.Table) -> list[dict[str, Any]]:
+        """The batch's output rows (flags, explanation) for the kept candidates: the matches query
+        in DuckDB over the call's tables, registered (only calls with a lead get here)."""
+        con = _connection()
+        w_idx = np.unique(np.asarray(scored.column("w_idx").to_numpy(), np.int64))
+        tables = {"scored": scored, "reg": reg, "w": index.w.take(pa.array(index.w_row[w_idx]))}
+        for name, table in tables.items():
+            con.register(name, table)
+        try:
+            return _rows_of(con, self._matches_sql)
+        finally:
+            for name in tables:
+                con.unregister(name)
 
     def _mark(self, index: ScreenIndex, results: list[dict[str, Any]], threshold: float) -> None:
         """Each candidate's danger level; alert = at or above the threshold on a wanted person of
@@ -360,6 +362,39 @@ class Screener:
                 c["danger_level"] = level
                 c["alert"] = bool(level in levels and c["match_probability"] >= threshold)
                 res["alert"] = res["alert"] or c["alert"]
+
+
+def _codes(*arrays: pa.Array) -> list[np.ndarray]:
+    """Integer codes of string values, shared across the arrays (-1: NULL)."""
+    joined = pa.chunked_array([a.cast(pa.string()) for a in arrays], pa.string()).combine_chunks()
+    codes = np.asarray(pc.fill_null(pc.dictionary_encode(joined).indices, -1).to_numpy(zero_copy_only=False), np.int64)
+    bounds = np.cumsum([0] + [len(a) for a in arrays])
+    return [codes[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _tf_counts(index: ScreenIndex, col: str, w_rows: np.ndarray, pp: np.ndarray, reg: pa.Table,
+               old: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pair: persons holding the wanted record's value of `col`, the column's total of
+    (person, value) holdings, and whether the wanted record has a value, once each probe's person
+    holds its call's values (`reg`) instead of its stored ones (`old`): the nightly's counts, each
+    distinct (person, value) counted once, moved by the difference."""
+    x = index.w.column(col).take(pa.array(w_rows, pa.int64())).combine_chunks()
+    cx, cnew, cold = _codes(x, reg.column(col).combine_chunks(), old.column(col).combine_chunks())
+    width = max(int(max(cx.max(initial=0), cnew.max(initial=0), cold.max(initial=0))) + 1, 1)
+    new_p = np.asarray(reg.column("person_idx").to_numpy(), np.int64)
+    old_p = np.asarray(old.column("person_idx").to_numpy(), np.int64)
+    held_new = np.unique(new_p[cnew >= 0] * width + cnew[cnew >= 0])
+    held_old = np.unique(old_p[cold >= 0] * width + cold[cold >= 0])
+    keys = np.r_[held_new, held_old]
+    sign = np.r_[np.ones(len(held_new)), -np.ones(len(held_old))]
+    size = int(max(pp.max(initial=0), new_p.max(initial=0), old_p.max(initial=0))) + 1
+    moved = np.bincount(keys // width, weights=sign, minlength=size)  # per person: holdings added
+    has = cx >= 0
+    key = pp * width + np.where(has, cx, 0)
+    n_added = np.isin(key, held_new).astype(np.float64) - np.isin(key, held_old)
+    n = index.w_tf_n[col][w_rows].astype(np.float64) + np.where(has, n_added, 0.0)
+    total = float(index.tf_totals.get(col, 0)) + moved[pp]
+    return n, total, has
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,601 @@
+"""The rules' SQL expressions evaluated over small Arrow tables, without DuckDB.
+
+The desk screens one record at a time, and DuckDB binds and optimises every statement on every
+call, whatever its rows (5-10 ms for the comparisons' CASE expressions, docs/benchmarks.md). The
+expressions stay the single source of truth: DuckDB's own parser reads them once
+(`json_serialize_sql`) and each node becomes a closure over Arrow arrays with DuckDB's semantics
+(three-valued logic; NULL in, NULL out; 1-based substr; regexp_replace's first match). Something
+not implemented here raises `Unsupported` when compiled, so a caller can keep DuckDB for it.
+tests/test_arrow_sql.py checks every expression of the rules against DuckDB on the sample data.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from rapidfuzz import process
+from rapidfuzz.distance import DamerauLevenshtein, Hamming, JaroWinkler
+
+Value = pa.Array | pa.Scalar
+
+
+class Unsupported(ValueError):
+    """An expression uses SQL this evaluator does not implement."""
+
+
+class Columns(dict):
+    """Columns taken on first use: `load(name)` gives a column the mapping does not hold yet (the
+    rows of a wanted record and of a register record, out of some seventy columns each)."""
+
+    def __init__(self, load: Callable[[str], pa.Array], given: dict[str, pa.Array] | None = None):
+        super().__init__(given or {})
+        self._load = load
+
+    def __missing__(self, name: str) -> pa.Array:
+        got = self[name] = self._load(name)
+        return got
+
+
+def sides(**tables: tuple[pa.Table, pa.Array]) -> Columns:
+    """Columns `<side>.<column>` of each side's table at its rows (`l=(w, rows), r=(reg, rows)`),
+    taken on first use."""
+    def load(name: str) -> pa.Array:
+        side, _, col = name.partition(".")
+        table, rows = tables[side]
+        return table.column(col).take(rows).combine_chunks()
+    return Columns(load)
+
+
+@dataclass
+class Env:
+    """The columns an expression reads (`l.col`, `r.col` or a bare `col`), all of length n, and a
+    cache of the subexpressions evaluated (the levels repeat `l.x = r.x` and string splits)."""
+
+    columns: dict[str, pa.Array]
+    n: int
+    cache: dict[str, Value]
+
+
+Fn = Callable[[Env], Value]
+
+
+def parse_select(sql: str) -> list[dict[str, Any]]:
+    """The select list of `SELECT ...` as DuckDB's parser gives it (JSON nodes)."""
+    con = duckdb.connect(":memory:")
+    try:
+        got = json.loads(con.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()[0])
+    finally:
+        con.close()
+    if got.get("error"):
+        raise Unsupported(f"DuckDB cannot parse: {got.get('error_message')}")
+    return got["statements"][0]["node"]["select_list"]
+
+
+def compile_expr(sql: str) -> Fn:
+    """One SQL expression compiled."""
+    return compile_node(parse_select(f"SELECT {sql}")[0])
+
+
+# -- values ------------------------------------------------------------------------------------
+
+
+def _array(v: Value, n: int) -> pa.Array:
+    if isinstance(v, pa.Scalar):
+        return pa.array([v.as_py()] * n, type=v.type if v.type != pa.null() else None)
+    return v
+
+
+def _bools(v: Value, n: int) -> np.ndarray:
+    """True where the condition holds (NULL does not)."""
+    return np.asarray(_array(pc.fill_null(v, False), n).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _common(values: list[Value], n: int) -> list[pa.Array]:
+    """Arrays of one type (CASE branches, coalesce, least): integers widen, NULL takes the others' type."""
+    types = [v.type for v in values if v.type != pa.null()]
+    if not types:
+        return [pa.nulls(n) for _ in values]
+    if all(pa.types.is_integer(t) for t in types):
+        target = pa.int64()
+    elif all(pa.types.is_integer(t) or pa.types.is_floating(t) for t in types):
+        target = pa.float64()
+    else:
+        target = next((t for t in types if not (pa.types.is_list(t) and t.value_type == pa.null())), types[0])
+        if pa.types.is_large_string(target):
+            target = pa.string()
+    out = []
+    for v in values:
+        a = _array(v, n)
+        out.append(a if a.type == target else (pa.nulls(n, target) if a.type == pa.null() else a.cast(target)))
+    return out
+
+
+def _strings(v: Value) -> Value:
+    return v if pa.types.is_string(v.type) else v.cast(pa.string())
+
+
+# -- lists -------------------------------------------------------------------------------------
+
+
+def _flat(lists: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """A list column's elements and the row each belongs to (NULL lists have none)."""
+    lists = _array(lists, len(lists)) if isinstance(lists, pa.Scalar) else lists
+    return pc.list_flatten(lists), np.asarray(pc.list_parent_indices(lists).to_numpy(zero_copy_only=False), np.int64)
+
+
+def _rebuild(values: pa.Array, parents: np.ndarray, n: int, null: np.ndarray) -> pa.Array:
+    """Lists from elements in row order and their rows."""
+    counts = np.bincount(parents, minlength=n) if len(parents) else np.zeros(n, np.int64)
+    offsets = pa.array(np.r_[0, np.cumsum(counts)].astype(np.int32))
+    return pa.ListArray.from_arrays(offsets, values, mask=pa.array(null))
+
+
+def _is_null(v: pa.Array) -> np.ndarray:
+    return np.asarray(v.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _found(a: pa.Array, b: pa.Array, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per row, how many distinct non-null elements of `b` are in `a`, how many distinct non-null
+    elements `b` has, and whether either list is NULL."""
+    fa, pa_ = _flat(a)
+    fb, pb = _flat(b)
+    both = pa.chunked_array([_strings(fa), _strings(fb)], pa.string()).combine_chunks()
+    codes = np.asarray(pc.dictionary_encode(both).indices.to_numpy(zero_copy_only=False), np.int64)
+    valid = ~_is_null(both)
+    width = int(codes.max()) + 1 if len(codes) else 1
+    ca, cb = codes[: len(fa)], codes[len(fa):]
+    ka = np.unique((pa_ * width + ca)[valid[: len(fa)]])
+    kb = np.unique((pb * width + cb)[valid[len(fa):]])
+    hit = np.isin(kb, ka)
+    rows_b = kb // width
+    return (np.bincount(rows_b[hit], minlength=n), np.bincount(rows_b, minlength=n),
+            _is_null(a), _is_null(b))
+
+
+def _list_has_any(a: pa.Array, b: pa.Array, n: int) -> pa.Array:
+    hits, _, na, nb = _found(a, b, n)
+    return pa.array(hits > 0, mask=na | nb)
+
+
+def _list_has_all(a: pa.Array, b: pa.Array, n: int) -> pa.Array:
+    hits, total, na, nb = _found(a, b, n)
+    return pa.array(hits == total, mask=na | nb)
+
+
+def _list_contains(lists: pa.Array, x: pa.Array, n: int) -> pa.Array:
+    one = _rebuild(_strings(x), np.arange(n), n, np.zeros(n, bool))
+    hits, _, na, nx = _found(lists, one, n)
+    return pa.array(hits > 0, mask=na | _is_null(x))
+
+
+def _list_value(args: list[Value], n: int) -> pa.Array:
+    if not args:
+        return pa.array([[]] * n, pa.list_(pa.null()))
+    cols = _common(args, n)
+    values = pa.concat_arrays(cols).take(pa.array((np.arange(len(cols))[None, :] * n + np.arange(n)[:, None]).ravel()))
+    return _rebuild(values, np.repeat(np.arange(n), len(cols)), n, np.zeros(n, bool))
+
+
+def _lambda(node: dict[str, Any]) -> tuple[str, Fn]:
+    params = node["lhs"]
+    names = params["column_names"] if params["class"] == "COLUMN_REF" else None
+    if not names or len(names) != 1:
+        raise Unsupported("lambda with more than one parameter")
+    return names[0], compile_node(node["expr"])
+
+
+def _in_lambda(env: Env, lists: pa.Array, param: str, body: Fn) -> tuple[pa.Array, Value, np.ndarray]:
+    """The lambda's body over a list column's elements; the outer columns repeated per element."""
+    flat, parents = _flat(lists)
+    take = pa.array(parents)
+    inner = Env(Columns(lambda name: env.columns[name].take(take), {param: flat}), len(flat), {})
+    return flat, body(inner), parents
+
+
+# -- functions -----------------------------------------------------------------------------------
+
+
+def _distance(scorer, a: Value, b: Value, n: int, dtype=np.int64) -> pa.Array:
+    a, b = _array(a, n), _array(b, n)
+    null = _is_null(a) | _is_null(b)
+    left = np.asarray(pc.fill_null(a, "").to_numpy(zero_copy_only=False), dtype=object)
+    right = np.asarray(pc.fill_null(b, "").to_numpy(zero_copy_only=False), dtype=object)
+    if scorer is Hamming.distance:  # DuckDB refuses unequal lengths; a row it would refuse is no row of ours
+        lengths = np.asarray(pc.utf8_length(a).to_numpy(zero_copy_only=False) != pc.utf8_length(b).to_numpy(zero_copy_only=False))
+        null |= np.where(null, False, lengths.astype(bool))
+        right = np.where(null, left, right)
+    out = process.cpdist(left, right, scorer=scorer, dtype=dtype, workers=1) if n else np.zeros(0, dtype)
+    return pa.array(np.asarray(out, dtype=dtype), mask=null)
+
+
+def _substr(s: Value, start: Value, length: Value | None = None) -> Value:
+    begin = int(start.as_py())
+    if begin < 1:
+        raise Unsupported("substr with a start below 1")
+    stop = None if length is None else begin - 1 + int(length.as_py())
+    return pc.utf8_slice_codeunits(s, begin - 1, stop) if stop is not None else pc.utf8_slice_codeunits(s, begin - 1)
+
+
+def _lpad(s: Value, width: Value, fill: Value) -> Value:
+    w = int(width.as_py())
+    return pc.utf8_slice_codeunits(pc.utf8_lpad(_strings(s), width=w, padding=fill.as_py()), 0, w)
+
+
+def _concat(args: list[Value], n: int) -> Value:
+    if any(pa.types.is_list(a.type) for a in args):
+        raise Unsupported("|| on lists")
+    return pc.binary_join_element_wise(*[_strings(a) for a in args], "", null_handling="emit_null")
+
+
+def _sorted_lists(lists: pa.Array, n: int) -> pa.Array:
+    flat, parents = _flat(lists)
+    values = np.asarray(flat.to_numpy(zero_copy_only=False), dtype=object)
+    nulls = _is_null(flat)
+    keys = np.where(nulls, "", values).astype(str) if len(values) else np.zeros(0, str)
+    order = np.lexsort((keys, ~nulls, parents))  # per row: NULLs first, then ascending (DuckDB)
+    return _rebuild(flat.take(pa.array(order)), parents[order], n, _is_null(lists))
+
+
+def _add_to_list(lists: pa.Array, x: pa.Array, n: int, first: bool) -> pa.Array:
+    """list_prepend / list_append: the element before or after each row's list."""
+    flat, parents = _flat(lists)
+    elements, xs = _common([flat, x], n)
+    rows = np.r_[parents, np.arange(n)]
+    side = np.r_[np.ones(len(parents)), np.zeros(n)] if first else np.r_[np.zeros(len(parents)), np.ones(n)]
+    order = np.lexsort((np.arange(len(rows)), side, rows))
+    return _rebuild(pa.concat_arrays([elements, xs]).take(pa.array(order)), rows[order], n, np.zeros(n, bool))
+
+
+def _try_date(s: Value) -> Value:
+    """TRY_CAST(text AS DATE): ISO dates (year-month-day, one or two digit month and day)."""
+    s = _array(s, 1) if isinstance(s, pa.Scalar) else s
+    ok = pc.match_substring_regex(s, r"^\d{4}-\d{1,2}-\d{1,2}$")
+    parsed = pc.strptime(pc.if_else(ok, s, pa.scalar(None, pa.string())), format="%Y-%m-%d", unit="s", error_is_null=True)
+    return parsed.cast(pa.date32())
+
+
+def _try_strptime(s: Value, fmt: Value) -> Value:
+    if fmt.as_py() != "%d/%m/%Y":
+        raise Unsupported(f"try_strptime format {fmt.as_py()!r}")
+    ok = pc.match_substring_regex(s, r"^\d{1,2}/\d{1,2}/\d{4}$")
+    return pc.strptime(pc.if_else(ok, s, pa.scalar(None, pa.string())), format="%d/%m/%Y", unit="us", error_is_null=True)
+
+
+def _strip_accents(s: Value) -> Value:
+    """strip_accents as DuckDB's (utf8proc: decomposed, marks dropped, composed), on distinct values."""
+    encoded = pc.dictionary_encode(s)
+    folded = [None if v is None else unicodedata.normalize(
+        "NFC", "".join(ch for ch in unicodedata.normalize("NFD", v) if unicodedata.category(ch) != "Mn"))
+        for v in encoded.dictionary.to_pylist()]
+    return pa.array(folded, pa.string()).take(encoded.indices)
+
+
+def _nullif(a: Value, b: Value, n: int) -> Value:
+    same = _bools(pc.equal(a, b), n)
+    a = _array(a, n)
+    return pc.if_else(pa.array(same), pa.scalar(None, a.type), a)
+
+
+def _range(a: Value, b: Value, n: int) -> pa.Array:
+    lo, hi = int(a.as_py()), int(b.as_py())
+    return pa.array([list(range(lo, hi))] * n, pa.list_(pa.int64()))
+
+
+def _cast(v: Value, type_name: str, n: int, try_cast: bool) -> Value:
+    t = type_name.upper()
+    if t == "DATE":
+        if pa.types.is_string(v.type) and try_cast:
+            return _try_date(_array(v, n))
+        if pa.types.is_timestamp(v.type):
+            return v.cast(pa.date32())
+        if pa.types.is_date(v.type):
+            return v
+        raise Unsupported(f"CAST to DATE from {v.type}")
+    target = {"VARCHAR": pa.string(), "TINYINT": pa.int8(), "SMALLINT": pa.int16(), "INTEGER": pa.int32(),
+              "INT": pa.int32(), "BIGINT": pa.int64(), "DOUBLE": pa.float64(), "BOOLEAN": pa.bool_()}.get(t)
+    if target is None or (try_cast and target != pa.string()):
+        raise Unsupported(f"CAST to {type_name}")
+    if pa.types.is_list(v.type):
+        raise Unsupported("CAST of a list")
+    if v.type == pa.null():
+        return pa.scalar(None, target)
+    return v.cast(target)
+
+
+_COMPARE = {"COMPARE_EQUAL": pc.equal, "COMPARE_NOTEQUAL": pc.not_equal, "COMPARE_LESSTHAN": pc.less,
+            "COMPARE_LESSTHANOREQUALTO": pc.less_equal, "COMPARE_GREATERTHAN": pc.greater,
+            "COMPARE_GREATERTHANOREQUALTO": pc.greater_equal}
+
+# name -> (arity or None for any, function of (args, n))
+_FUNCTIONS: dict[str, Callable[[list[Value], int], Value]] = {
+    "string_split": lambda a, n: pc.split_pattern(a[0], pattern=a[1].as_py()),
+    "list_has_any": lambda a, n: _list_has_any(_array(a[0], n), _array(a[1], n), n),
+    "list_has_all": lambda a, n: _list_has_all(_array(a[0], n), _array(a[1], n), n),
+    "list_contains": lambda a, n: _list_contains(_array(a[0], n), _array(a[1], n), n),
+    "list_value": lambda a, n: _list_value(a, n),
+    "len": lambda a, n: pc.list_value_length(a[0]),
+    "length": lambda a, n: pc.utf8_length(a[0]),
+    "regexp_replace": lambda a, n: pc.replace_substring_regex(a[0], pattern=a[1].as_py(), replacement=a[2].as_py(),
+                                                              max_replacements=1),
+    "suffix": lambda a, n: pc.ends_with(a[0], pattern=a[1].as_py()),
+    "abs": lambda a, n: pc.abs(a[0]),
+    "-": lambda a, n: pc.negate(a[0]) if len(a) == 1 else pc.subtract(a[0], a[1]),
+    "+": lambda a, n: pc.add(a[0], a[1]),
+    "least": lambda a, n: pc.min_element_wise(*_common(a, n), skip_nulls=True),
+    "greatest": lambda a, n: pc.max_element_wise(*_common(a, n), skip_nulls=True),
+    "hamming": lambda a, n: _distance(Hamming.distance, a[0], a[1], n),
+    "damerau_levenshtein": lambda a, n: _distance(DamerauLevenshtein.distance, a[0], a[1], n),
+    "jaro_winkler_similarity": lambda a, n: _distance(JaroWinkler.normalized_similarity, a[0], a[1], n, np.float64),
+    "trim": lambda a, n: pc.utf8_trim(a[0], characters=" "),
+    "lower": lambda a, n: pc.utf8_lower(a[0]),
+    "strip_accents": lambda a, n: _strip_accents(_array(a[0], n)),
+    "replace": lambda a, n: pc.replace_substring(a[0], pattern=a[1].as_py(), replacement=a[2].as_py()),
+    "nullif": lambda a, n: _nullif(a[0], a[1], n),
+    "lpad": lambda a, n: _lpad(a[0], a[1], a[2]),
+    "substr": lambda a, n: _substr(*a),
+    "substring": lambda a, n: _substr(*a),
+    "||": lambda a, n: _concat(a, n),
+    "concat_ws": lambda a, n: pc.binary_join_element_wise(*[_strings(x) for x in a[1:]], a[0].as_py(),
+                                                          null_handling="skip"),
+    "array_to_string": lambda a, n: pc.binary_join(a[0], a[1].as_py()),
+    "list_sort": lambda a, n: _sorted_lists(_array(a[0], n), n),
+    "list_prepend": lambda a, n: _add_to_list(_array(a[1], n), _array(a[0], n), n, first=True),
+    "list_append": lambda a, n: _add_to_list(_array(a[0], n), _array(a[1], n), n, first=False),
+    "range": lambda a, n: _range(a[0], a[1], n),
+    "try_strptime": lambda a, n: _try_strptime(_array(a[0], n), a[1]),
+}
+_CONSTANT_ARGS = {"string_split": (1,), "regexp_replace": (1, 2), "suffix": (1,), "replace": (1, 2), "lpad": (1, 2),
+                  "substr": (1, 2), "substring": (1, 2), "concat_ws": (0,), "array_to_string": (1,), "range": (0, 1),
+                  "try_strptime": (1,)}
+
+
+def _constant(lit: dict[str, Any]) -> pa.Scalar:
+    kind, text = lit["kind"], lit.get("text", "")
+    if kind == "NULL_LITERAL":
+        return pa.scalar(None)
+    if kind == "STRING":
+        return pa.scalar(text, pa.string())
+    if kind in ("INTEGER", "BIGINT", "HUGEINT", "TINYINT", "SMALLINT"):
+        return pa.scalar(int(text), pa.int64())
+    if kind == "BOOLEAN":
+        return pa.scalar(text.lower() == "true" if text else bool(lit.get("value")), pa.bool_())
+    if kind in ("DECIMAL", "DOUBLE", "FLOAT", "NUMERIC"):
+        return pa.scalar(float(text), pa.float64())
+    raise Unsupported(f"constant of kind {kind}")
+
+
+def _cached(node: dict[str, Any], fn: Fn) -> Fn:
+    key = json.dumps(_shape(node), sort_keys=True)
+
+    def run(env: Env) -> Value:
+        got = env.cache.get(key)
+        if got is None:
+            got = env.cache[key] = fn(env)
+        return got
+
+    return run
+
+
+def _shape(node: Any) -> Any:
+    """A node without its place in the text (two equal subexpressions compare equal)."""
+    if isinstance(node, dict):
+        return {k: _shape(v) for k, v in node.items() if k not in ("query_location", "query_location_length", "alias")}
+    if isinstance(node, list):
+        return [_shape(v) for v in node]
+    return node
+
+
+def compile_node(node: dict[str, Any]) -> Fn:
+    return _cached(node, _compile(node))
+
+
+def _compile(node: dict[str, Any]) -> Fn:
+    cls, typ = node["class"], node["type"]
+    if cls == "COLUMN_REF":
+        name = ".".join(node["column_names"])
+
+        return lambda env: env.columns[name]
+    if cls == "CONSTANT":
+        value = _constant(node["literal"]) if "literal" in node else pa.scalar(node.get("value"))
+        return lambda env: value
+    if cls == "CONJUNCTION":
+        kids = [compile_node(c) for c in node["children"]]
+        op = pc.and_kleene if typ == "CONJUNCTION_AND" else pc.or_kleene
+
+        def conj(env: Env) -> Value:
+            out = kids[0](env)
+            for k in kids[1:]:
+                out = op(out, k(env))
+            return out
+        return conj
+    if cls == "COMPARISON":
+        left, right = compile_node(node["left"]), compile_node(node["right"])
+        op = _COMPARE.get(typ)
+        if op is None:
+            raise Unsupported(typ)
+        return lambda env: op(left(env), right(env))
+    if cls == "OPERATOR":
+        kids = [compile_node(c) for c in node["children"]]
+        if typ == "OPERATOR_NOT":
+            return lambda env: pc.invert(kids[0](env))
+        if typ == "OPERATOR_IS_NULL":
+            return lambda env: pc.is_null(kids[0](env))
+        if typ == "OPERATOR_IS_NOT_NULL":
+            return lambda env: pc.is_valid(kids[0](env))
+        if typ == "OPERATOR_COALESCE":
+            return lambda env: pc.coalesce(*_common([k(env) for k in kids], env.n))
+        if typ in ("COMPARE_IN", "COMPARE_NOT_IN"):
+            raise Unsupported(typ)
+        raise Unsupported(typ)
+    if cls == "CASE":
+        checks = [(compile_node(c["when_expr"]), compile_node(c["then_expr"])) for c in node["case_checks"]]
+        other = compile_node(node["else_expr"])
+        return lambda env: _case(env, checks, other)
+    if cls == "CAST":
+        child = compile_node(node["child"])
+        t = node["type_expr"] if "type_expr" in node else node.get("cast_type", {})
+        type_name = t.get("type_name") or t.get("id", "")
+        if t.get("children"):
+            raise Unsupported(f"CAST to {type_name}(...)")
+        try_cast = bool(node.get("try_cast"))
+        return lambda env: _cast(child(env), type_name, env.n, try_cast)
+    if cls == "FUNCTION":
+        return _function(node)
+    raise Unsupported(f"{cls} {typ}")
+
+
+def _case(env: Env, checks: list[tuple[Fn, Fn]], other: Fn) -> Value:
+    n = env.n
+    chosen = np.full(n, len(checks), np.int64)
+    open_ = np.ones(n, bool)
+    values = []
+    for i, (when, then) in enumerate(checks):
+        hold = _bools(when(env), n) & open_ if open_.any() else np.zeros(n, bool)
+        chosen[hold] = i
+        open_ &= ~hold
+        values.append(then(env))
+    values.append(other(env))
+    arrays = _common(values, n)
+    return pa.concat_arrays(arrays).take(pa.array(chosen * n + np.arange(n)))
+
+
+def _function(node: dict[str, Any]) -> Fn:
+    name = node["function_name"].lower()
+    if node.get("distinct") or node.get("filter") or node.get("order_bys", {}).get("orders"):
+        raise Unsupported(f"{name} with DISTINCT, FILTER or ORDER BY")
+    args = [a["expression"] for a in node["arguments"]]
+    if name in ("list_transform", "list_filter", "list_apply", "array_transform", "array_filter"):
+        lists = compile_node(args[0])
+        param, body = _lambda(args[1])
+        keep = "filter" in name
+
+        def with_lambda(env: Env) -> Value:
+            col = _array(lists(env), env.n)
+            flat, got, parents = _in_lambda(env, col, param, body)
+            if keep:
+                mask = _bools(got, len(flat))
+                return _rebuild(flat.filter(pa.array(mask)), parents[mask], env.n, _is_null(col))
+            return _rebuild(_array(got, len(flat)), parents, env.n, _is_null(col))
+        return with_lambda
+    fn = _FUNCTIONS.get(name)
+    if fn is None:
+        raise Unsupported(f"function {name}")
+    kids = [compile_node(a) for a in args]
+    for i in _CONSTANT_ARGS.get(name, ()):
+        if i < len(args) and args[i]["class"] != "CONSTANT":
+            raise Unsupported(f"{name} with a non-constant argument {i + 1}")
+    return lambda env: fn([k(env) for k in kids], env.n)
+
+
+# -- selects ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Select:
+    """A compiled select list: named expressions, and a star (with its exclusions) first."""
+
+    star: tuple[str, ...] | None
+    items: list[tuple[str, Fn]]
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        env = Env({n: table.column(n).combine_chunks() for n in table.column_names}, table.num_rows, {})
+        cols: dict[str, pa.Array] = {}
+        if self.star is not None:
+            cols.update({n: env.columns[n] for n in table.column_names if n not in self.star})
+        for name, fn in self.items:
+            cols[name] = _array(fn(env), table.num_rows)
+        return pa.table(cols)
+
+
+def compile_select(sql: str) -> Select:
+    """`SELECT [* EXCLUDE (...),] expr AS name, ... FROM ...` (the FROM is the caller's)."""
+    star = None
+    items = []
+    for node in parse_select(sql):
+        if node["class"] == "STAR":
+            if node.get("replace_list") or node.get("columns") or node.get("rename_list"):
+                raise Unsupported("STAR with REPLACE, COLUMNS or RENAME")
+            star = tuple(node.get("exclude_list") or ()) + tuple(
+                q["column_names"][-1] for q in node.get("qualified_exclude_list") or [])
+            continue
+        if not node.get("alias"):
+            raise Unsupported("a select item without a name")
+        items.append((node["alias"], compile_node(node)))
+    return Select(star, items)
+
+
+def table_query(sql: str) -> Callable[[pa.Table], pa.Table]:
+    """`SELECT ... FROM {source}` over one Arrow table: compiled here when it can be, else run by
+    DuckDB with the table as `{source}`."""
+    try:
+        return compile_select(sql.replace("{source}", "_source"))
+    except Unsupported:
+        def by_duckdb(table: pa.Table) -> pa.Table:
+            con = _connection()
+            con.register("_source", table)
+            try:
+                return con.sql(sql.replace("{source}", "_source")).to_arrow_table()
+            finally:
+                con.unregister("_source")
+        return by_duckdb
+
+
+def evaluate(fn: Fn, columns: dict[str, pa.Array], n: int) -> pa.Array:
+    """One compiled expression over columns of length n."""
+    return _array(fn(Env(columns, n, {})), n)
+
+
+@dataclass
+class Expression:
+    """A rules' expression over `l.` / `r.` columns: evaluated here when it compiles, else by
+    DuckDB (one small statement, the columns passed as structs `l` and `r`)."""
+
+    sql: str
+    fn: Fn | None
+
+    def __call__(self, columns: dict[str, pa.Array], n: int) -> pa.Array:
+        if self.fn is not None:
+            return evaluate(self.fn, columns, n)
+        return _by_duckdb(self.sql, columns, n)
+
+
+def expression(sql: str) -> Expression:
+    try:
+        return Expression(sql, compile_expr(sql))
+    except Unsupported:
+        return Expression(sql, None)
+
+
+_local = threading.local()
+
+
+def _connection() -> duckdb.DuckDBPyConnection:
+    """The thread's DuckDB connection for what is not evaluated here."""
+    con = getattr(_local, "con", None)
+    if con is None:
+        con = _local.con = duckdb.connect(":memory:")
+        con.execute("SET threads = 1")
+    return con
+
+
+def _by_duckdb(sql: str, columns: dict[str, pa.Array], n: int) -> pa.Array:
+    con = _connection()
+    sides: dict[str, dict[str, pa.Array]] = {}
+    for side, col in sorted(set(re.findall(r"\b([lr])\.([A-Za-z_][A-Za-z0-9_]*)", sql))):
+        sides.setdefault(side, {})[col] = columns[f"{side}.{col}"]
+    table = pa.table({side: pa.StructArray.from_arrays(list(cols.values()), list(cols.keys()))
+                      for side, cols in sides.items()} | {"_row": pa.array(np.arange(n))})
+    con.register("_cols", table)
+    try:
+        return con.sql(f"SELECT {sql} AS v FROM _cols ORDER BY _row").to_arrow_table().column(0).combine_chunks()
+    finally:
+        con.unregister("_cols")
