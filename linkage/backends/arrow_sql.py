@@ -12,6 +12,7 @@ tests/test_arrow_sql.py checks every expression of the rules against DuckDB on t
 from __future__ import annotations
 
 import json
+from datetime import date
 import re
 import threading
 import unicodedata
@@ -99,23 +100,43 @@ def _bools(v: Value, n: int) -> np.ndarray:
     return np.asarray(_array(pc.fill_null(v, False), n).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _common(values: list[Value], n: int) -> list[pa.Array]:
-    """Arrays of one type (CASE branches, coalesce, least): integers widen, NULL takes the others' type."""
-    types = [v.type for v in values if v.type != pa.null()]
+def _unify(types: list[pa.DataType]) -> pa.DataType:
+    """The type values of these types take together (DuckDB's implicit casts, for what the rules
+    write): integers widen to BIGINT, with a float to DOUBLE; NULL takes the others' type; lists
+    and structs unify element- and field-wise."""
+    types = [t for t in types if t != pa.null()]
     if not types:
-        return [pa.nulls(n) for _ in values]
+        return pa.null()
     if all(pa.types.is_integer(t) for t in types):
-        target = pa.int64()
-    elif all(pa.types.is_integer(t) or pa.types.is_floating(t) for t in types):
-        target = pa.float64()
-    else:
-        target = next((t for t in types if not (pa.types.is_list(t) and t.value_type == pa.null())), types[0])
-        if pa.types.is_large_string(target):
-            target = pa.string()
+        return pa.int64()
+    if all(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) for t in types):
+        return pa.float64()
+    if all(pa.types.is_list(t) for t in types):
+        return pa.list_(_unify([t.value_type for t in types]))
+    if all(pa.types.is_struct(t) for t in types):
+        names = [f.name for f in types[0]]
+        if any([f.name for f in t] != names for t in types):
+            raise Unsupported("structs with different fields")
+        return pa.struct([(nm, _unify([t.field(nm).type for t in types])) for nm in names])
+    if all(pa.types.is_string(t) or pa.types.is_large_string(t) for t in types):
+        return pa.string()
+    if all(t == types[0] for t in types):
+        return types[0]
+    raise Unsupported(f"values of types {sorted(set(map(str, types)))} together")
+
+
+def _common(values: list[Value], n: int) -> list[pa.Array]:
+    """Arrays of one type (CASE branches, coalesce, least, list elements)."""
+    target = _unify([v.type for v in values])
     out = []
     for v in values:
         a = _array(v, n)
-        out.append(a if a.type == target else (pa.nulls(n, target) if a.type == pa.null() else a.cast(target)))
+        if a.type == target:
+            out.append(a)
+        elif a.type == pa.null() or target == pa.null():
+            out.append(pa.nulls(len(a), target))
+        else:
+            out.append(a.cast(target))
     return out
 
 
@@ -236,13 +257,128 @@ def _concat(args: list[Value], n: int) -> Value:
     return pc.binary_join_element_wise(*[_strings(a) for a in args], "", null_handling="emit_null")
 
 
-def _sorted_lists(lists: pa.Array, n: int) -> pa.Array:
+def _sort_keys(values: pa.Array, descending: bool) -> list[np.ndarray]:
+    """Sort keys of list elements, most significant first, as DuckDB orders them: a struct by its
+    fields in order, a NULL field above every value (whatever the direction)."""
+    if pa.types.is_struct(values.type):
+        keys = []
+        for i in range(values.type.num_fields):
+            keys += _sort_keys(pc.struct_field(values, [i]), descending)
+        return keys
+    null = _is_null(values)
+    raw = np.asarray(values.to_numpy(zero_copy_only=False), dtype=object)
+    rank = np.zeros(len(raw), np.int64)
+    if (~null).any():
+        present = raw[~null]
+        if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+            present = present.astype(str)
+        else:
+            present = present.astype(np.float64) if not pa.types.is_boolean(values.type) else present.astype(np.int64)
+        rank[~null] = np.unique(present, return_inverse=True)[1].ravel()
+    rank[null] = rank.max(initial=0) + 1
+    return [-rank if descending else rank]
+
+
+def _sorted_lists(lists: pa.Array, n: int, direction: str = "ASC") -> pa.Array:
+    """list_sort: each row's elements in order, NULL elements last (DuckDB's default)."""
     flat, parents = _flat(lists)
-    values = np.asarray(flat.to_numpy(zero_copy_only=False), dtype=object)
-    nulls = _is_null(flat)
-    keys = np.where(nulls, "", values).astype(str) if len(values) else np.zeros(0, str)
-    order = np.lexsort((keys, ~nulls, parents))  # per row: NULLs first, then ascending (DuckDB)
+    descending = direction.upper() == "DESC"
+    keys = _sort_keys(flat, descending)
+    order = np.lexsort(tuple(reversed([parents, _is_null(flat).astype(np.int64), *keys])))
     return _rebuild(flat.take(pa.array(order)), parents[order], n, _is_null(lists))
+
+
+def _list_concat(a: pa.Array, b: pa.Array, n: int) -> pa.Array:
+    """list_concat: a NULL list counts as empty."""
+    fa, pa_ = _flat(a)
+    fb, pb = _flat(b)
+    ea, eb = _common([fa, fb], n)
+    rows = np.r_[pa_, pb]
+    side = np.r_[np.zeros(len(pa_)), np.ones(len(pb))]
+    order = np.lexsort((np.arange(len(rows)), side, rows))
+    return _rebuild(pa.concat_arrays([ea, eb]).take(pa.array(order)), rows[order], n, np.zeros(n, bool))
+
+
+def _slice_lists(lists: pa.Array, begin: Value, end: Value, n: int) -> pa.Array:
+    """list[begin:end], 1-based and inclusive."""
+    lo, hi = int(begin.as_py()), int(end.as_py())
+    if lo < 1 or hi < 0:
+        raise Unsupported("a list slice from the end")
+    flat, parents = _flat(lists)
+    counts = np.bincount(parents, minlength=n) if len(parents) else np.zeros(n, np.int64)
+    position = np.arange(len(parents)) - np.r_[0, np.cumsum(counts)][parents] + 1
+    keep = (position >= lo) & (position <= hi)
+    return _rebuild(flat.filter(pa.array(keep)), parents[keep], n, _is_null(lists))
+
+
+def _struct(names: list[str], values: list[Value], n: int) -> pa.Array:
+    return pa.StructArray.from_arrays([_array(v, n) for v in values], names)
+
+
+def _in(value: Value, options: list[Value], n: int) -> pa.Array:
+    """x IN (a, b, ...): NULL when x is NULL, or when nothing equals it and an option is NULL."""
+    hit, unknown = np.zeros(n, bool), np.zeros(n, bool)
+    for o in options:
+        eq = _array(pc.equal(value, o), n)
+        hit |= _bools(eq, n)
+        unknown |= _is_null(eq)
+    return pa.array(hit, mask=~hit & unknown)
+
+
+def _strpos(s: Value, sub: Value, n: int) -> pa.Array:
+    """strpos: the 1-based character position of the first occurrence, 0 if none."""
+    a, b = _array(s, n), _array(sub, n)
+    null = _is_null(a) | _is_null(b)
+    left = np.asarray(pc.fill_null(a, "").to_numpy(zero_copy_only=False), dtype=object).astype(str)
+    right = np.asarray(pc.fill_null(b, "").to_numpy(zero_copy_only=False), dtype=object).astype(str)
+    found = np.char.find(left, right) + 1 if n else np.zeros(0, np.int64)
+    return pa.array(np.asarray(found, np.int64), mask=null)
+
+
+def _make_date(y: Value, m: Value, d: Value, n: int) -> pa.Array:
+    y, m, d = (_array(v, n).cast(pa.int64()) for v in (y, m, d))
+    null = _is_null(y) | _is_null(m) | _is_null(d)
+    yy, mm, dd = (np.asarray(pc.fill_null(v, 1).to_numpy(zero_copy_only=False), np.int64) for v in (y, m, d))
+    days = ((yy - 1970).astype("datetime64[Y]").astype("datetime64[M]") + (mm - 1)).astype("datetime64[D]") + (dd - 1)
+    return pa.array(days, pa.date32(), mask=null) if n else pa.array([], pa.date32())
+
+
+@dataclass(frozen=True)
+class _Years:
+    """INTERVAL (n) YEAR: only ever added to a date."""
+
+    n: Value
+
+
+def _plus(a: Value, b: Value, n: int) -> Value:
+    if isinstance(b, _Years) or isinstance(a, _Years):
+        dates, years = (a, b.n) if isinstance(b, _Years) else (b, a.n)
+        return _add_years(_array(dates, n), _array(years, n), n)
+    return pc.add(a, b)
+
+
+def _add_years(dates: pa.Array, years: pa.Array, n: int) -> pa.Array:
+    """date + INTERVAL n YEAR: the same day and month n years on (29 February to the 28th)."""
+    null = _is_null(dates) | _is_null(years)
+    d = np.asarray(pc.fill_null(dates.cast(pa.date32()), 0).to_numpy(zero_copy_only=False)).astype("datetime64[D]")
+    k = np.asarray(pc.fill_null(years.cast(pa.int64()), 0).to_numpy(zero_copy_only=False), np.int64)
+    year = d.astype("datetime64[Y]")
+    month = d.astype("datetime64[M]")
+    day = (d - month.astype("datetime64[D]")).astype(np.int64)
+    target = (month + 12 * k)
+    length = ((target + 1).astype("datetime64[D]") - target.astype("datetime64[D]")).astype(np.int64)
+    out = target.astype("datetime64[D]") + np.minimum(day, length - 1)
+    del year
+    return pa.array(out, pa.date32(), mask=null) if n else pa.array([], pa.date32())
+
+
+def _date_diff(part: Value, a: Value, b: Value, n: int) -> pa.Array:
+    if str(part.as_py()).lower() not in ("year", "years", "y", "yr", "yrs", "yyyy"):
+        raise Unsupported(f"date_diff by {part.as_py()}")
+    a, b = (_array(v, n).cast(pa.date32()) for v in (a, b))
+    ya = pc.year(a)
+    yb = pc.year(b)
+    return pc.subtract(yb, ya)
 
 
 def _add_to_list(lists: pa.Array, x: pa.Array, n: int, first: bool) -> pa.Array:
@@ -279,6 +415,32 @@ def _strip_accents(s: Value) -> Value:
     return pa.array(folded, pa.string()).take(encoded.indices)
 
 
+def _regexp_replace(s: Value, pattern: Value, replacement: Value, options: Value | None = None) -> Value:
+    """The first match replaced; with option 'g', every match."""
+    opts = "" if options is None else str(options.as_py())
+    if opts not in ("", "g"):
+        raise Unsupported(f"regexp_replace options {opts!r}")
+    return pc.replace_substring_regex(s, pattern=pattern.as_py(), replacement=replacement.as_py(),
+                                      max_replacements=None if opts == "g" else 1)
+
+
+def _split_part(s: Value, sep: Value, index: Value) -> Value:
+    """split_part(s, sep, i): the i-th part (1-based), '' past the last."""
+    i = int(index.as_py())
+    if i < 1:
+        raise Unsupported("split_part from the end")
+    parts = pc.split_pattern(s, pattern=sep.as_py())
+    longer = pc.greater_equal(pc.list_value_length(parts), i)
+    safe = pc.if_else(longer, parts, pa.scalar([""] * i, parts.type))
+    return pc.list_element(safe, i - 1)
+
+
+def _strftime(v: Value, fmt: Value) -> Value:
+    if pa.types.is_date(v.type):
+        v = v.cast(pa.timestamp("s"))
+    return pc.strftime(v, format=fmt.as_py())
+
+
 def _nullif(a: Value, b: Value, n: int) -> Value:
     same = _bools(pc.equal(a, b), n)
     a = _array(a, n)
@@ -295,6 +457,8 @@ def _cast(v: Value, type_name: str, n: int, try_cast: bool) -> Value:
     if t == "DATE":
         if pa.types.is_string(v.type) and try_cast:
             return _try_date(_array(v, n))
+        if isinstance(v, pa.Scalar) and pa.types.is_string(v.type):  # DATE '2026-01-01'
+            return pa.scalar(date.fromisoformat(v.as_py()), pa.date32())
         if pa.types.is_timestamp(v.type):
             return v.cast(pa.date32())
         if pa.types.is_date(v.type):
@@ -324,12 +488,13 @@ _FUNCTIONS: dict[str, Callable[[list[Value], int], Value]] = {
     "list_value": lambda a, n: _list_value(a, n),
     "len": lambda a, n: pc.list_value_length(a[0]),
     "length": lambda a, n: pc.utf8_length(a[0]),
-    "regexp_replace": lambda a, n: pc.replace_substring_regex(a[0], pattern=a[1].as_py(), replacement=a[2].as_py(),
-                                                              max_replacements=1),
+    "regexp_replace": lambda a, n: _regexp_replace(*a),
+    "split_part": lambda a, n: _split_part(a[0], a[1], a[2]),
+    "strftime": lambda a, n: _strftime(a[0], a[1]),
     "suffix": lambda a, n: pc.ends_with(a[0], pattern=a[1].as_py()),
     "abs": lambda a, n: pc.abs(a[0]),
     "-": lambda a, n: pc.negate(a[0]) if len(a) == 1 else pc.subtract(a[0], a[1]),
-    "+": lambda a, n: pc.add(a[0], a[1]),
+    "+": lambda a, n: _plus(a[0], a[1], n),
     "least": lambda a, n: pc.min_element_wise(*_common(a, n), skip_nulls=True),
     "greatest": lambda a, n: pc.max_element_wise(*_common(a, n), skip_nulls=True),
     "hamming": lambda a, n: _distance(Hamming.distance, a[0], a[1], n),
@@ -347,14 +512,24 @@ _FUNCTIONS: dict[str, Callable[[list[Value], int], Value]] = {
     "concat_ws": lambda a, n: pc.binary_join_element_wise(*[_strings(x) for x in a[1:]], a[0].as_py(),
                                                           null_handling="skip"),
     "array_to_string": lambda a, n: pc.binary_join(a[0], a[1].as_py()),
-    "list_sort": lambda a, n: _sorted_lists(_array(a[0], n), n),
+    "list_sort": lambda a, n: _sorted_lists(_array(a[0], n), n, a[1].as_py() if len(a) > 1 else "ASC"),
     "list_prepend": lambda a, n: _add_to_list(_array(a[1], n), _array(a[0], n), n, first=True),
     "list_append": lambda a, n: _add_to_list(_array(a[0], n), _array(a[1], n), n, first=False),
     "range": lambda a, n: _range(a[0], a[1], n),
+    "list_concat": lambda a, n: _list_concat(_array(a[0], n), _array(a[1], n), n),
+    "strpos": lambda a, n: _strpos(a[0], a[1], n),
+    "regexp_matches": lambda a, n: pc.match_substring_regex(a[0], pattern=a[1].as_py()),
+    "&": lambda a, n: pc.bit_wise_and(a[0], a[1]),
+    ">>": lambda a, n: pc.shift_right(a[0], a[1]),
+    "<<": lambda a, n: pc.shift_left(a[0], a[1]),
+    "date_diff": lambda a, n: _date_diff(a[0], a[1], a[2], n),
+    "make_date": lambda a, n: _make_date(a[0], a[1], a[2], n),
+    "to_years": lambda a, n: _Years(a[0]),
+    "trunc": lambda a, n: pc.trunc(a[0]),
     "try_strptime": lambda a, n: _try_strptime(_array(a[0], n), a[1]),
 }
-_CONSTANT_ARGS = {"string_split": (1,), "regexp_replace": (1, 2), "suffix": (1,), "replace": (1, 2), "lpad": (1, 2),
-                  "substr": (1, 2), "substring": (1, 2), "concat_ws": (0,), "array_to_string": (1,), "range": (0, 1),
+_CONSTANT_ARGS = {"string_split": (1,), "regexp_replace": (1, 2, 3), "suffix": (1,), "replace": (1, 2), "lpad": (1, 2),
+                  "substr": (1, 2), "substring": (1, 2), "concat_ws": (0,), "array_to_string": (1,), "range": (0, 1), "regexp_matches": (1,), "split_part": (1, 2), "strftime": (1,), "date_diff": (0,), "list_sort": (1,),
                   "try_strptime": (1,)}
 
 
@@ -371,6 +546,12 @@ def _constant(lit: dict[str, Any]) -> pa.Scalar:
     if kind in ("DECIMAL", "DOUBLE", "FLOAT", "NUMERIC"):
         return pa.scalar(float(text), pa.float64())
     raise Unsupported(f"constant of kind {kind}")
+
+
+def _field_index(struct: pa.Array, field: str) -> int:
+    if not pa.types.is_struct(struct.type):
+        raise KeyError(field)
+    return struct.type.get_field_index(field)
 
 
 def _cached(node: dict[str, Any], fn: Fn) -> Fn:
@@ -403,6 +584,15 @@ def _compile(node: dict[str, Any]) -> Fn:
     if cls == "COLUMN_REF":
         name = ".".join(node["column_names"])
 
+        if len(node["column_names"]) == 2:  # a column of a side, or a field of a struct (x.t in a lambda)
+            base, field = node["column_names"]
+
+            def column_or_field(env: Env) -> Value:
+                try:
+                    return env.columns[name]
+                except KeyError:
+                    return pc.struct_field(env.columns[base], [_field_index(env.columns[base], field)])
+            return column_or_field
         return lambda env: env.columns[name]
     if cls == "CONSTANT":
         value = _constant(node["literal"]) if "literal" in node else pa.scalar(node.get("value"))
@@ -434,7 +624,14 @@ def _compile(node: dict[str, Any]) -> Fn:
         if typ == "OPERATOR_COALESCE":
             return lambda env: pc.coalesce(*_common([k(env) for k in kids], env.n))
         if typ in ("COMPARE_IN", "COMPARE_NOT_IN"):
-            raise Unsupported(typ)
+            negate = typ == "COMPARE_NOT_IN"
+
+            def member(env: Env) -> Value:
+                got = _in(kids[0](env), [k(env) for k in kids[1:]], env.n)
+                return pc.invert(got) if negate else got
+            return member
+        if typ == "ARRAY_SLICE" and len(kids) == 3 and all(c["class"] == "CONSTANT" for c in node["children"][1:]):
+            return lambda env: _slice_lists(_array(kids[0](env), env.n), kids[1](env), kids[2](env), env.n)
         raise Unsupported(typ)
     if cls == "CASE":
         checks = [(compile_node(c["when_expr"]), compile_node(c["then_expr"])) for c in node["case_checks"]]
@@ -486,6 +683,12 @@ def _function(node: dict[str, Any]) -> Fn:
                 return _rebuild(flat.filter(pa.array(mask)), parents[mask], env.n, _is_null(col))
             return _rebuild(_array(got, len(flat)), parents, env.n, _is_null(col))
         return with_lambda
+    if name == "struct_pack":
+        names = [a["name"] for a in node["arguments"]]
+        if not all(names):
+            raise Unsupported("struct_pack without field names")
+        fields = [compile_node(a) for a in args]
+        return lambda env: _struct(names, [f(env) for f in fields], env.n)
     fn = _FUNCTIONS.get(name)
     if fn is None:
         raise Unsupported(f"function {name}")
@@ -507,12 +710,17 @@ class Select:
     items: list[tuple[str, Fn]]
 
     def __call__(self, table: pa.Table) -> pa.Table:
-        env = Env({n: table.column(n).combine_chunks() for n in table.column_names}, table.num_rows, {})
+        given = {n: table.column(n).combine_chunks() for n in table.column_names}
+        return self.over(Columns(lambda name: given[name], given), table.num_rows, table.column_names)
+
+    def over(self, columns: dict[str, pa.Array], n: int, star: list[str] | None = None) -> pa.Table:
+        """The select list over `columns` (a star selects `star`, the input table's columns)."""
+        env = Env(columns, n, {})
         cols: dict[str, pa.Array] = {}
         if self.star is not None:
-            cols.update({n: env.columns[n] for n in table.column_names if n not in self.star})
+            cols.update({c: columns[c] for c in star or [] if c not in self.star})
         for name, fn in self.items:
-            cols[name] = _array(fn(env), table.num_rows)
+            cols[name] = _array(fn(env), n)
         return pa.table(cols)
 
 
@@ -527,9 +735,10 @@ def compile_select(sql: str) -> Select:
             star = tuple(node.get("exclude_list") or ()) + tuple(
                 q["column_names"][-1] for q in node.get("qualified_exclude_list") or [])
             continue
-        if not node.get("alias"):
+        name = node.get("alias") or (node["column_names"][-1] if node["class"] == "COLUMN_REF" else None)
+        if not name:
             raise Unsupported("a select item without a name")
-        items.append((node["alias"], compile_node(node)))
+        items.append((name, compile_node(node)))
     return Select(star, items)
 
 

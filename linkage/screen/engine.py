@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkage.backends.arrow_sql import _bools, _flat, expression, sides, table_query
+from linkage.backends.arrow_sql import Unsupported, _bools, _flat, expression, sides, table_query
 from linkage.block import year_suffix_sql
 from linkage.calibrate import calibrated
 from linkage.compare import Gammas, _apply_fuzzy, _merge_records, pair_query
@@ -40,6 +40,7 @@ from linkage.score import _rows, one_person_probability, scored_table, weight_su
 from linkage.screen.config import ScreenConfig
 from linkage.screen.index import ScreenIndex, key_hash
 from linkage.screen.records import Record
+from linkage.screen.rows import OutputRows
 from linkage.settings import Settings
 from linkage.workspace.nightly import _place_text
 
@@ -101,6 +102,10 @@ class Screener:
         self._filters = {bit: expression(r.filter) for bit, r in enumerate(self.settings.blocking) if r.filter}
         _, self._compiled, self._fcols = pair_query(self.settings, "pairs")
         self._levels = [expression(c.sql_level) for c in self._compiled]
+        try:  # the output rows too, unless the rules use SQL the evaluator lacks (DuckDB then)
+            self._rows_out: OutputRows | None = OutputRows(self.settings)
+        except Unsupported:
+            self._rows_out = None
         self._tf_items: dict[str, list[tuple[str, int]]] = {}
         for c in self.settings.comparisons:
             for level_id, col in c.tf.items():
@@ -336,7 +341,10 @@ class Screener:
 
     def _matches(self, index: ScreenIndex, scored: pa.Table, reg: pa.Table) -> list[dict[str, Any]]:
         """The batch's output rows (flags, explanation) for the kept candidates: the matches query
-        in DuckDB over the call's tables, registered (only calls with a lead get here)."""
+        over the call's rows (linkage/screen/rows.py), or in DuckDB over the call's tables when the
+        rules use SQL the evaluator lacks (only calls with a lead get here)."""
+        if self._rows_out is not None:
+            return self._rows_out(scored, reg, index.w, index.w_row)
         con = _connection()
         w_idx = np.unique(np.asarray(scored.column("w_idx").to_numpy(), np.int64))
         tables = {"scored": scored, "reg": reg, "w": index.w.take(pa.array(index.w_row[w_idx]))}
