@@ -170,7 +170,7 @@ def _found(a: pa.Array, b: pa.Array, n: int) -> tuple[np.ndarray, np.ndarray, np
     fa, pa_ = _flat(a)
     fb, pb = _flat(b)
     both = pa.chunked_array([_strings(fa), _strings(fb)], pa.string()).combine_chunks()
-    codes = np.asarray(pc.dictionary_encode(both).indices.to_numpy(zero_copy_only=False), np.int64)
+    codes = np.asarray(pc.fill_null(pc.dictionary_encode(both).indices, -1).to_numpy(zero_copy_only=False), np.int64)
     valid = ~_is_null(both)
     width = int(codes.max()) + 1 if len(codes) else 1
     ca, cb = codes[: len(fa)], codes[len(fa):]
@@ -226,16 +226,23 @@ def _in_lambda(env: Env, lists: pa.Array, param: str, body: Fn) -> tuple[pa.Arra
 
 
 def _distance(scorer, a: Value, b: Value, n: int, dtype=np.int64) -> pa.Array:
+    """rapidfuzz's scorer per row, as DuckDB's namesake: NULL in, NULL out. Where DuckDB refuses
+    (hamming on strings of unequal or no length) the row is NULL: a rule that ran in the batch never
+    reached such a row there. DuckDB's Jaro-Winkler of two empty strings is 0."""
     a, b = _array(a, n), _array(b, n)
     null = _is_null(a) | _is_null(b)
     left = np.asarray(pc.fill_null(a, "").to_numpy(zero_copy_only=False), dtype=object)
     right = np.asarray(pc.fill_null(b, "").to_numpy(zero_copy_only=False), dtype=object)
-    if scorer is Hamming.distance:  # DuckDB refuses unequal lengths; a row it would refuse is no row of ours
-        lengths = np.asarray(pc.utf8_length(a).to_numpy(zero_copy_only=False) != pc.utf8_length(b).to_numpy(zero_copy_only=False))
-        null |= np.where(null, False, lengths.astype(bool))
+    if scorer is Hamming.distance:
+        la = np.asarray(pc.fill_null(pc.utf8_length(a), 0).to_numpy(zero_copy_only=False))
+        lb = np.asarray(pc.fill_null(pc.utf8_length(b), 0).to_numpy(zero_copy_only=False))
+        null |= (la != lb) | (la == 0)
         right = np.where(null, left, right)
-    out = process.cpdist(left, right, scorer=scorer, dtype=dtype, workers=1) if n else np.zeros(0, dtype)
-    return pa.array(np.asarray(out, dtype=dtype), mask=null)
+    out = np.asarray(process.cpdist(left, right, scorer=scorer, dtype=dtype, workers=1), dtype=dtype) if n \
+        else np.zeros(0, dtype)
+    if scorer is JaroWinkler.normalized_similarity:
+        out[(left == "") & (right == "")] = 0.0
+    return pa.array(out, mask=null)
 
 
 def _substr(s: Value, start: Value, length: Value | None = None) -> Value:
@@ -391,19 +398,58 @@ def _add_to_list(lists: pa.Array, x: pa.Array, n: int, first: bool) -> pa.Array:
     return _rebuild(pa.concat_arrays([elements, xs]).take(pa.array(order)), rows[order], n, np.zeros(n, bool))
 
 
+def _valid_dates(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Days since 1970 of (year, month, day) and whether such a day exists."""
+    ok = (m >= 1) & (m <= 12) & (d >= 1)
+    month = (y - 1970).astype("datetime64[Y]").astype("datetime64[M]") + np.where(ok, m - 1, 0)
+    length = ((month + 1).astype("datetime64[D]") - month.astype("datetime64[D]")).astype(np.int64)
+    ok &= d <= length
+    return (month.astype("datetime64[D]") + np.where(ok, d - 1, 0)).astype(np.int64), ok
+
+
+def _dates(s: pa.Array, pattern: str, known_null: str, duckdb_sql: str) -> pa.Array:
+    """Text to DATE as DuckDB's `duckdb_sql` (over `x`) reads it: values matching `pattern` (groups
+    y, m, d) parsed and checked here, values matching `known_null` (or empty) NULL, and any other
+    value (a time after the date, another separator: rare) read by DuckDB itself."""
+    n = len(s)
+    parts = pc.extract_regex(s, pattern)
+    matched = np.asarray(parts.is_valid().to_numpy(zero_copy_only=False), bool)
+    if "a" in [f.name for f in parts.type]:  # the two separators must be the same
+        same = pc.equal(pc.struct_field(parts, "a"), pc.struct_field(parts, "b"))
+        matched &= _bools(same, n)
+    ymd = [np.asarray(pc.fill_null(pc.struct_field(parts, k), "1").cast(pa.int64()).to_numpy(zero_copy_only=False))
+           for k in ("y", "m", "d")]
+    days, ok = _valid_dates(*ymd)
+    out = np.where(matched & ok, days, 0)
+    null = ~(matched & ok)
+    rest = ~matched & ~_is_null(s) & ~_bools(pc.match_substring_regex(s, known_null), n) & _bools(pc.not_equal(s, ""), n)
+    result = pa.array(out.astype(np.int32), pa.date32(), mask=null)
+    if rest.any():
+        rows = np.flatnonzero(rest)
+        got = _duckdb_values(duckdb_sql, s.take(pa.array(rows))).cast(pa.date32())
+        merged = result.to_pylist()
+        for i, v in zip(rows.tolist(), got.to_pylist()):
+            merged[i] = v
+        result = pa.array(merged, pa.date32())
+    return result
+
+
+_ISO_DATE = r"^(?P<y>\d{4})(?P<a>[-/ \\])(?P<m>\d{1,2})(?P<b>[-/ \\])(?P<d>\d{1,2})$"
+_DMY_DATE = r"^(?P<d>\d{1,2})/(?P<m>\d{1,2})/(?P<y>\d{4})$"
+
+
 def _try_date(s: Value) -> Value:
-    """TRY_CAST(text AS DATE): ISO dates (year-month-day, one or two digit month and day)."""
+    """TRY_CAST(text AS DATE)."""
     s = _array(s, 1) if isinstance(s, pa.Scalar) else s
-    ok = pc.match_substring_regex(s, r"^\d{4}-\d{1,2}-\d{1,2}$")
-    parsed = pc.strptime(pc.if_else(ok, s, pa.scalar(None, pa.string())), format="%Y-%m-%d", unit="s", error_is_null=True)
-    return parsed.cast(pa.date32())
+    return _dates(s, _ISO_DATE, r"^\d{1,2}/\d{1,2}/\d{4}$", "TRY_CAST(x AS DATE)")
 
 
 def _try_strptime(s: Value, fmt: Value) -> Value:
+    """try_strptime(text, '%d/%m/%Y') (a timestamp in DuckDB; its date is what the rules read)."""
     if fmt.as_py() != "%d/%m/%Y":
         raise Unsupported(f"try_strptime format {fmt.as_py()!r}")
-    ok = pc.match_substring_regex(s, r"^\d{1,2}/\d{1,2}/\d{4}$")
-    return pc.strptime(pc.if_else(ok, s, pa.scalar(None, pa.string())), format="%d/%m/%Y", unit="us", error_is_null=True)
+    return _dates(s, _DMY_DATE, r"^\d{4}[-/ ]\d{1,2}[-/ ]\d{1,2}$", "try_strptime(x, '%d/%m/%Y')").cast(
+        pa.timestamp("us"))
 
 
 def _strip_accents(s: Value) -> Value:
@@ -495,6 +541,7 @@ _FUNCTIONS: dict[str, Callable[[list[Value], int], Value]] = {
     "abs": lambda a, n: pc.abs(a[0]),
     "-": lambda a, n: pc.negate(a[0]) if len(a) == 1 else pc.subtract(a[0], a[1]),
     "+": lambda a, n: _plus(a[0], a[1], n),
+    "*": lambda a, n: pc.multiply(a[0], a[1]),
     "least": lambda a, n: pc.min_element_wise(*_common(a, n), skip_nulls=True),
     "greatest": lambda a, n: pc.max_element_wise(*_common(a, n), skip_nulls=True),
     "hamming": lambda a, n: _distance(Hamming.distance, a[0], a[1], n),
@@ -794,6 +841,16 @@ def _connection() -> duckdb.DuckDBPyConnection:
         con = _local.con = duckdb.connect(":memory:")
         con.execute("SET threads = 1")
     return con
+
+
+def _duckdb_values(sql: str, values: pa.Array) -> pa.Array:
+    """`sql` over a column `x` of `values`, by DuckDB (what the evaluator leaves to it)."""
+    con = _connection()
+    con.register("_values", pa.table({"x": values, "_row": pa.array(np.arange(len(values)))}))
+    try:
+        return con.sql(f"SELECT {sql} AS v FROM _values ORDER BY _row").to_arrow_table().column(0).combine_chunks()
+    finally:
+        con.unregister("_values")
 
 
 def _by_duckdb(sql: str, columns: dict[str, pa.Array], n: int) -> pa.Array:
