@@ -64,8 +64,7 @@ def main() -> None:
 
     run = E._run
     E._run = lambda con, sql: timed("sql: " + " ".join(sql.split())[:50], run)(con, sql)
-    E.prepared_arrow = timed("prepared_arrow", E.prepared_arrow)
-    E.ValueMemo.normalize = timed("normalise (memo)", E.ValueMemo.normalize)
+    E.ValueMemo.prepared = timed("normalise + prepare (memo)", E.ValueMemo.prepared)
     for name in STAGES:
         setattr(E.Screener, name, timed(name, getattr(E.Screener, name)))
     screening.screen(records[:3])

@@ -90,7 +90,14 @@ def map_distinct(arr: pa.Array, fn: Callable[[str], str]) -> pa.Array:
     return mapped.take(encoded.indices)
 
 
-def _column(norm: pd.DataFrame, name: str, kind: pa.DataType) -> pa.Array:
+def _column(norm: pd.DataFrame | pa.Table, name: str, kind: pa.DataType) -> pa.Array:
+    if isinstance(norm, pa.Table):  # the desk's memo assembles the normalised table in Arrow
+        if name not in norm.column_names:
+            return pa.nulls(norm.num_rows, type=kind)
+        got = norm.column(name).combine_chunks()
+        if got.type == pa.null():
+            return pa.nulls(norm.num_rows, type=kind)
+        return pc.cast(pc.fill_null(got, False) if kind == pa.bool_() else got, kind)
     if name not in norm.columns:
         return pa.nulls(len(norm), type=kind)
     col = norm[name]
@@ -121,11 +128,12 @@ def _alias_keys(aliases: pa.Array) -> tuple[pa.Array, pa.Array]:
     return lists, pa.ListArray.from_arrays(lists.offsets, folded)
 
 
-def prepared_arrow(norm: pd.DataFrame, uid_column: str, src: str) -> pa.Table:
-    """The normalised columns the engine reads, plus those that need our Python functions."""
+def prepared_arrow(norm: pd.DataFrame | pa.Table, uid_column: str, src: str) -> pa.Table:
+    """The normalised columns the engine reads, plus those that need our Python functions
+    (`norm`: normalize_table's frame, or the same columns in Arrow)."""
     n = len(norm)
     cols: dict[str, pa.Array] = {
-        "uid": pc.cast(pa.array(norm[uid_column].astype(object), from_pandas=True), pa.string()),
+        "uid": _column(norm, uid_column, pa.string()),
         "src": pa.array([src] * n, type=pa.string()),
     }
     for name in TEXT_COLUMNS:
@@ -148,10 +156,24 @@ def prepared_arrow(norm: pd.DataFrame, uid_column: str, src: str) -> pa.Table:
     cols["record_date_raw"] = _column(norm, RECORD_DATE.get(src, ""), pa.string())
     cols["status_raw"] = _column(norm, "status", pa.string())
     cols["full_name_raw"] = _column(norm, "full_name", pa.string())
-    aliases = norm["aliases"] if "aliases" in norm.columns else pd.Series([[]] * n)
-    cols["aliases_norm"], cols["alias_keys"] = _alias_keys(pa.array(aliases.tolist(), type=pa.list_(pa.string())))
+    cols["aliases_norm"], cols["alias_keys"] = _alias_keys(_lists(norm, "aliases", [[]] * n))
     cols.update(_marks_columns(norm))
     return pa.table(cols)
+
+
+def _names(norm: pd.DataFrame | pa.Table) -> list[str]:
+    return norm.column_names if isinstance(norm, pa.Table) else list(norm.columns)
+
+
+def _lists(norm: pd.DataFrame | pa.Table, name: str, absent: list) -> pa.Array:
+    """A column of lists of text (`absent`: its values when the table lacks it)."""
+    kind = pa.list_(pa.string())
+    if name not in _names(norm):
+        return pa.array(absent, type=kind)
+    if isinstance(norm, pa.Table):
+        got = norm.column(name).combine_chunks()
+        return pa.array(got.to_pylist(), type=kind) if got.type in (pa.null(), pa.list_(pa.null())) else got.cast(kind)
+    return pa.array(norm[name].tolist(), type=kind)
 
 
 def _marks_columns(norm: pd.DataFrame) -> dict[str, pa.Array]:
@@ -159,9 +181,9 @@ def _marks_columns(norm: pd.DataFrame) -> dict[str, pa.Array]:
     comparison's input; NULL when the source has no marks column or the record none) and
     `marks_text` (the text as written, quoted by the explanation). Residents carry none."""
     n = len(norm)
-    if "marks_keys" not in norm.columns:
+    if "marks_keys" not in _names(norm):
         return {"marks_keys": pa.nulls(n, pa.list_(pa.string())), "marks_text": pa.nulls(n, pa.string())}
-    keys = pa.array(norm["marks_keys"].tolist(), type=pa.list_(pa.string()))
+    keys = _lists(norm, "marks_keys", [None] * n)
     text = _column(norm, "identifying_marks", pa.string())
     text = blank_as_null(text)
     return {"marks_keys": keys, "marks_text": text}

@@ -1,6 +1,7 @@
-"""The desk's memo of normalised values (linkage.normalize.distinct.ValueMemo) gives the table
-normalize_table gives, call after call: one record or lists, values seen before or not, after its
-pieces are merged and after a kind starts afresh; and it holds each distinct value once."""
+"""The desk's memo of normalised values (linkage.normalize.distinct.ValueMemo) gives the prepared
+table prepared_arrow(normalize_table(...)) gives, call after call: one record or lists, values
+seen before or not, after its tables are compacted and after a kind starts afresh; and it holds
+each distinct value once."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from linkage.ingest.contract import COLUMNS
 from linkage.normalize.distinct import ValueMemo
 from linkage.normalize.table import normalize_table
+from linkage.prepare import REGISTER_UID, prepared_arrow
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data_samples" / "sample"
 
@@ -31,21 +33,23 @@ def test_memo_gives_the_normalised_table(source):
     memo = ValueMemo(None, max_values=150)  # small: the kinds with many values start afresh
     memo._COMPACT = 5  # merge pieces often
     for frame in frames(source):
-        pd.testing.assert_frame_equal(memo.normalize(frame, source), normalize_table(frame, source))
+        got = memo.prepared(frame, source, REGISTER_UID[source])
+        want = prepared_arrow(normalize_table(frame, source), REGISTER_UID[source], source)
+        assert got.schema == want.schema
+        assert got.equals(want)
     seen = set().union(*(frame["birth_date"].dropna() for frame in frames(source)))
     last = set(frames(source)[-1]["birth_date"].dropna())
-    assert set(memo._where["dates"]) == last < seen  # started afresh with the last call's 300 records
+    assert set(memo._where["dates"]) - {None} == last < seen  # started afresh with the last call's 300 records
 
 
 def test_memo_holds_each_value_once():
     memo = ValueMemo(None)
     calls = frames("residents")
     for frame in calls:
-        memo.normalize(frame, "residents")
+        memo.prepared(frame, "residents", "person_id")
     places = set()
     for frame in calls:
         for c in ("birth_place", "hometown", "permanent_address", "current_address"):
             places |= set(frame[c].dropna())
-    assert set(memo._where["places"]) == places
-    rows = sum(len(p) for p in memo._pieces["places"])
-    assert rows <= len(places) + len(calls)  # each value once, plus a missing-value row per call that learnt
+    assert set(memo._where["places"]) - {None} == places
+    assert memo._tables["places"].num_rows == len(places) + 1  # each value once, and the missing value

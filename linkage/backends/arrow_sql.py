@@ -683,7 +683,9 @@ def _compile(node: dict[str, Any]) -> Fn:
     if cls == "CASE":
         checks = [(compile_node(c["when_expr"]), compile_node(c["then_expr"])) for c in node["case_checks"]]
         other = compile_node(node["else_expr"])
-        return lambda env: _case(env, checks, other)
+        constants = [_constant_of(c["then_expr"]) for c in node["case_checks"]] + [_constant_of(node["else_expr"])]
+        fixed = None if any(c is None for c in constants) else constants
+        return lambda env: _case(env, checks, other, fixed)
     if cls == "CAST":
         child = compile_node(node["child"])
         t = node["type_expr"] if "type_expr" in node else node.get("cast_type", {})
@@ -697,19 +699,37 @@ def _compile(node: dict[str, Any]) -> Fn:
     raise Unsupported(f"{cls} {typ}")
 
 
-def _case(env: Env, checks: list[tuple[Fn, Fn]], other: Fn) -> Value:
+def _case(env: Env, checks: list[tuple[Fn, Fn]], other: Fn, constants: list[pa.Scalar] | None) -> Value:
+    """CASE: each row takes the first branch whose condition holds (conditions are not evaluated
+    once every row has its branch); constant branches are picked from an array of their values."""
     n = env.n
     chosen = np.full(n, len(checks), np.int64)
     open_ = np.ones(n, bool)
-    values = []
-    for i, (when, then) in enumerate(checks):
-        hold = _bools(when(env), n) & open_ if open_.any() else np.zeros(n, bool)
+    for i, (when, _) in enumerate(checks):
+        if not open_.any():
+            break
+        hold = _bools(when(env), n) & open_
         chosen[hold] = i
         open_ &= ~hold
-        values.append(then(env))
-    values.append(other(env))
+    if constants is not None:
+        target = _unify([c.type for c in constants])
+        values = np.array([c.as_py() for c in constants] + [None], dtype=object)
+        picked = values[chosen]
+        return pa.array(picked.tolist(), type=target if target != pa.null() else None)
+    values = [then(env) for _, then in checks] + [other(env)]
     arrays = _common(values, n)
     return pa.concat_arrays(arrays).take(pa.array(chosen * n + np.arange(n)))
+
+
+def _constant_of(node: dict[str, Any]) -> pa.Scalar | None:
+    """The value of a subexpression that reads no column (a literal, -1, a cast of one)."""
+    if "COLUMN_REF" in json.dumps(node) or "LAMBDA" in json.dumps(node):
+        return None
+    try:
+        got = _compile(node)(Env({}, 1, {}))
+    except (Unsupported, KeyError, pa.ArrowException):
+        return None
+    return got if isinstance(got, pa.Scalar) else None
 
 
 def _function(node: dict[str, Any]) -> Fn:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from itertools import groupby
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -23,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkage.normalize.table import KINDS, parts
+from linkage.normalize.table import KINDS, Part, parts
 
 # Kinds worth a dictionary: their values repeat. Record ids are (nearly) all distinct, so a
 # dictionary would only add a copy of them: they are normalised chunk by chunk.
@@ -178,78 +177,63 @@ class ValueMemo:
     records at a time, again and again: the desk (linkage/screen) sees the same places,
     ethnicities, birth dates and names over and over, and a field normaliser's fixed pandas cost
     for a one-row frame is most of a record's normalisation. A call's new values of a kind go
-    through `normalise_values` together (as a run's dictionaries do), so the table is the one
-    `normalize_table` gives without the memo. Bounded: past `max_values` values of a kind, that
-    kind starts afresh (with the call's values)."""
+    through `normalise_values` together (as a run's dictionaries do); each kind's rows are kept as
+    one Arrow table, and a call's prepared table is assembled from them in Arrow (no pandas frame
+    per call): the table `prepared_arrow(normalize_table(...))` gives. Bounded: past `max_values`
+    values of a kind, that kind starts afresh (with the call's values)."""
 
-    _COMPACT = 64  # a kind's pieces are merged into one when there are more (lists take from each)
+    _COMPACT = 64  # a kind's table is made one chunk again when it has more
 
     def __init__(self, rules: Path | None = None, max_values: int = 200_000) -> None:
         self.rules, self.max_values = rules, max_values
-        self._where: dict[str, dict[str, tuple[int, int]]] = {}  # kind -> value -> (piece, row)
-        self._pieces: dict[str, list[pd.DataFrame]] = {}
-        self._missing: dict[str, pd.DataFrame] = {}  # a kind's row for a missing value, when no value
+        self._where: dict[str, dict[str | None, int]] = {}  # kind -> value (None: missing) -> row
+        self._tables: dict[str, pa.Table] = {}
+        self._shapes: dict[tuple[str, str], dict[str, str]] = {}
         self._lock = threading.Lock()  # a server's calls may come from several threads
 
-    def normalize(self, df: pd.DataFrame, source: str) -> pd.DataFrame:
-        """normalize_table(df, source, rules) with the memo's dictionaries."""
-        from linkage.normalize.table import normalize_table
+    def prepared(self, df: pd.DataFrame, source: str, uid_column: str) -> pa.Table:
+        """prepared_arrow(normalize_table(df, source, rules), uid_column, source), from the memo."""
+        from linkage.prepare import prepared_arrow
 
+        cols = {c: pa.array([_text_value(v) for v in df[c].tolist()], pa.string()) for c in df.columns}
         with self._lock:
-            dictionaries, positions = self._lookups(df, source)
-        return normalize_table(df, source, self.rules, dictionaries, positions)
+            for part in parts(source, df.columns):
+                values = [_text_value(v) for v in df[part.column].tolist()] if part.column in df.columns \
+                    else [None] * len(df)
+                table, rows = self._rows(part.kind, values)
+                for out, col in self._shape(part, table.column_names).items():
+                    cols[out] = table.column(col).take(rows)
+        return prepared_arrow(pa.table(cols), uid_column, source)
 
-    def _lookups(self, df: pd.DataFrame, source: str) -> tuple[dict[str, Dictionary], dict[str, np.ndarray]]:
-        """Per kind, a Dictionary of the frame's values, and each column's positions in it."""
-        found = [(p.column, p.kind) for p in parts(source, df.columns) if p.kind in DEDUPED and p.column in df.columns]
-        kinds = list(dict.fromkeys(kind for _, kind in found))
-        dictionaries, positions = {}, {}
-        for kind in kinds:
-            cols = [c for c, k in found if k == kind]
-            values = {c: [None if v is None or v is pd.NA or v != v else str(v) for v in df[c].tolist()] for c in cols}
-            self._learn(kind, [v for vs in values.values() for v in vs if v is not None])
-            wanted = list(dict.fromkeys(v for vs in values.values() for v in vs if v is not None))
-            dictionaries[kind] = self._dictionary(kind, wanted)
-            at = {v: i for i, v in enumerate(wanted)}
-            for c in cols:
-                positions[c] = np.array([-1 if v is None else at[v] for v in values[c]], dtype=np.int64)
-        return dictionaries, positions
-
-    def _learn(self, kind: str, values: list[str]) -> None:
-        """Normalise the values the memo lacks (one normaliser call for all of them)."""
+    def _rows(self, kind: str, values: list[str | None]) -> tuple[pa.Table, pa.Array]:
+        """The kind's table and the rows of these values (normalising the ones it lacks, in one
+        normaliser call)."""
         where = self._where.setdefault(kind, {})
         new = [v for v in dict.fromkeys(values) if v not in where]
-        if not new:
-            return
-        if len(where) + len(new) > self.max_values:
-            where.clear()
-            self._pieces[kind] = []
-            new = list(dict.fromkeys(values))
-        pieces = self._pieces.setdefault(kind, [])
-        # with a missing value last, as a run's dictionary has it (a piece's columns keep its dtypes)
-        pieces.append(normalise_values(kind, pa.array(new + [None], pa.string()), self.rules))
-        where.update({v: (len(pieces) - 1, i) for i, v in enumerate(new)})
-        if len(pieces) > self._COMPACT:
-            offsets = np.cumsum([0] + [len(p) for p in pieces])
-            self._pieces[kind] = [pd.concat(pieces, ignore_index=True)]  # the missing rows stay, unused
-            for v, (k, i) in where.items():
-                where[v] = (0, int(offsets[k]) + i)
+        if new:
+            if len(where) + len(new) > self.max_values:
+                where.clear()
+                self._tables.pop(kind, None)
+                new = list(dict.fromkeys(values))
+            piece = pa.Table.from_pandas(normalise_values(kind, pa.array(new, pa.string()), self.rules),
+                                         preserve_index=False)
+            table = self._tables.get(kind)
+            start = table.num_rows if table is not None else 0
+            table = piece if table is None else pa.concat_tables([table, piece], promote_options="permissive")
+            if table.num_columns and table.column(0).num_chunks > self._COMPACT:
+                table = table.combine_chunks()
+            self._tables[kind] = table
+            where.update({v: start + i for i, v in enumerate(new)})
+        return self._tables[kind], pa.array([where[v] for v in values], pa.int64())
 
-    def _dictionary(self, kind: str, values: list[str]) -> Dictionary:
-        """A Dictionary of just these values (then the missing value's row)."""
-        if not values:
-            if kind not in self._missing:
-                self._missing[kind] = normalise_values(kind, pa.nulls(1, pa.string()), self.rules)
-            return Dictionary(kind, pa.array([], pa.string()), self._missing[kind])
-        where, pieces = self._where[kind], self._pieces[kind]
-        got = [where[v] for v in values]
-        if len({k for k, _ in got}) == 1:
-            frame = pieces[got[0][0]].take([i for _, i in got])
-        else:  # a take from each piece, then back in the values' order
-            order = sorted(range(len(got)), key=lambda j: got[j])
-            frame = pd.concat([pieces[k].take([got[j][1] for j in run])
-                               for k, run in ((k, list(g)) for k, g in groupby(order, key=lambda j: got[j][0]))],
-                              ignore_index=True).take(np.argsort(order, kind="stable"))
-        k = got[0][0]  # the missing value's row: the last of a piece
-        frame = pd.concat([frame, pieces[k].iloc[-1:]], ignore_index=True)
-        return Dictionary(kind, pa.array(values, pa.string()), frame.reset_index(drop=True))
+    def _shape(self, part: Part, columns: list[str]) -> dict[str, str]:
+        """A part's output column -> its kind's column (every shape selects and renames)."""
+        key = (part.kind, part.column)
+        if key not in self._shapes:
+            shaped = part.shape(pd.DataFrame({c: [c] for c in columns}))
+            self._shapes[key] = {out: shaped[out].iloc[0] for out in shaped.columns}
+        return self._shapes[key]
+
+
+def _text_value(v: object) -> str | None:
+    return None if v is None or v is pd.NA or v != v else str(v)

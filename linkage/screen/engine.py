@@ -35,7 +35,7 @@ from linkage.ingest.contract import COLUMNS
 from linkage.model import match_weights, prior_weight, run_prior
 from linkage.normalize.distinct import ValueMemo
 from linkage.outputs import matches_sql
-from linkage.prepare import REGISTER_UID, derived_sql, prepared_arrow
+from linkage.prepare import REGISTER_UID, derived_sql
 from linkage.score import _rows, one_person_probability, scored_table, weight_sums
 from linkage.screen.config import ScreenConfig
 from linkage.screen.index import ScreenIndex, key_hash
@@ -129,7 +129,7 @@ class Screener:
                 continue
             frame = pd.DataFrame({c: pd.Series([records[i].values[c] for i in probes], dtype=object)
                                   for c in COLUMNS[source]})
-            table = self._derived(prepared_arrow(self._memo.normalize(frame, source), REGISTER_UID[source], source))
+            table = self._derived(self._memo.prepared(frame, source, REGISTER_UID[source]))
             table = pa.table({c: table.column(c).cast(schema.field(c).type) for c in names})
             parts.append(table.append_column("_probe", pa.array(probes, pa.int64())))
         known = np.array([-1 if (k := index.person_idx(r.person_id)) is None else k for r in records], np.int64)
