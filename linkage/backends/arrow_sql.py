@@ -601,6 +601,13 @@ def _field_index(struct: pa.Array, field: str) -> int:
     return struct.type.get_field_index(field)
 
 
+def _all_are(v: Value, value: bool, n: int) -> bool:
+    """Whether every row of a condition is `value` (no NULL)."""
+    if isinstance(v, pa.Scalar):
+        return v.is_valid and v.as_py() is value
+    return v.null_count == 0 and (v.true_count if value else v.false_count) == n
+
+
 def _cached(node: dict[str, Any], fn: Fn) -> Fn:
     key = json.dumps(_shape(node), sort_keys=True)
 
@@ -623,7 +630,13 @@ def _shape(node: Any) -> Any:
 
 
 def compile_node(node: dict[str, Any]) -> Fn:
-    return _cached(node, _compile(node))
+    """A node's closure; a subexpression that reads no column is evaluated once, here."""
+    fn = _compile(node)
+    if node["class"] not in ("CONSTANT", "COLUMN_REF", "LAMBDA"):
+        value = _constant_of(node, fn)
+        if value is not None:
+            return lambda env: value
+    return _cached(node, fn)
 
 
 def _compile(node: dict[str, Any]) -> Fn:
@@ -648,9 +661,13 @@ def _compile(node: dict[str, Any]) -> Fn:
         kids = [compile_node(c) for c in node["children"]]
         op = pc.and_kleene if typ == "CONJUNCTION_AND" else pc.or_kleene
 
+        settled = False if typ == "CONJUNCTION_AND" else True
+
         def conj(env: Env) -> Value:
             out = kids[0](env)
             for k in kids[1:]:
+                if _all_are(out, settled, env.n):  # DuckDB's AND / OR stop there too
+                    break
                 out = op(out, k(env))
             return out
         return conj
@@ -716,17 +733,26 @@ def _case(env: Env, checks: list[tuple[Fn, Fn]], other: Fn, constants: list[pa.S
         values = np.array([c.as_py() for c in constants] + [None], dtype=object)
         picked = values[chosen]
         return pa.array(picked.tolist(), type=target if target != pa.null() else None)
-    values = [then(env) for _, then in checks] + [other(env)]
+    branches = [then for _, then in checks] + [other]
+    used = np.unique(chosen)  # a branch no row takes is not evaluated (unless it alone gives a type)
+    values = [branches[i](env) for i in used]
+    if _unify([v.type for v in values]) == pa.null() and len(used) < len(branches):
+        used = np.arange(len(branches))
+        values = [b(env) for b in branches]
+    if len(used) == 1:
+        return _array(values[0], n)
     arrays = _common(values, n)
-    return pa.concat_arrays(arrays).take(pa.array(chosen * n + np.arange(n)))
+    slot = np.searchsorted(used, chosen)
+    return pa.concat_arrays(arrays).take(pa.array(slot * n + np.arange(n)))
 
 
-def _constant_of(node: dict[str, Any]) -> pa.Scalar | None:
+def _constant_of(node: dict[str, Any], fn: Fn | None = None) -> pa.Scalar | None:
     """The value of a subexpression that reads no column (a literal, -1, a cast of one)."""
-    if "COLUMN_REF" in json.dumps(node) or "LAMBDA" in json.dumps(node):
+    text = json.dumps(node)
+    if "COLUMN_REF" in text or "LAMBDA" in text:
         return None
     try:
-        got = _compile(node)(Env({}, 1, {}))
+        got = (fn or _compile(node))(Env({}, 1, {}))
     except (Unsupported, KeyError, pa.ArrowException):
         return None
     return got if isinstance(got, pa.Scalar) else None
