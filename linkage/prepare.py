@@ -92,12 +92,13 @@ def map_distinct(arr: pa.Array, fn: Callable[[str], str]) -> pa.Array:
 
 def _column(norm: pd.DataFrame | pa.Table, name: str, kind: pa.DataType) -> pa.Array:
     if isinstance(norm, pa.Table):  # the desk's memo assembles the normalised table in Arrow
-        if name not in norm.column_names:
+        i = norm.schema.get_field_index(name)
+        if i < 0 or norm.schema.field(i).type == pa.null():
             return pa.nulls(norm.num_rows, type=kind)
-        got = norm.column(name).combine_chunks()
-        if got.type == pa.null():
-            return pa.nulls(norm.num_rows, type=kind)
-        return pc.cast(pc.fill_null(got, False) if kind == pa.bool_() else got, kind)
+        got = norm.column(i).combine_chunks()
+        if kind == pa.bool_():
+            got = pc.fill_null(got, False)
+        return got if got.type == kind else pc.cast(got, kind)
     if name not in norm.columns:
         return pa.nulls(len(norm), type=kind)
     col = norm[name]

@@ -97,7 +97,11 @@ def _array(v: Value, n: int) -> pa.Array:
 
 def _bools(v: Value, n: int) -> np.ndarray:
     """True where the condition holds (NULL does not)."""
-    return np.asarray(_array(pc.fill_null(v, False), n).to_numpy(zero_copy_only=False), dtype=bool)
+    if isinstance(v, pa.Scalar):
+        return np.full(n, bool(v.is_valid and v.as_py()))
+    if v.null_count:
+        v = pc.fill_null(v, False)
+    return np.asarray(v.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _unify(types: list[pa.DataType]) -> pa.DataType:
@@ -632,6 +636,8 @@ def _shape(node: Any) -> Any:
 def compile_node(node: dict[str, Any]) -> Fn:
     """A node's closure; a subexpression that reads no column is evaluated once, here."""
     fn = _compile(node)
+    if node["class"] == "COLUMN_REF":  # a look-up: nothing to keep
+        return fn
     if node["class"] not in ("CONSTANT", "COLUMN_REF", "LAMBDA"):
         value = _constant_of(node, fn)
         if value is not None:
@@ -803,8 +809,8 @@ class Select:
     items: list[tuple[str, Fn]]
 
     def __call__(self, table: pa.Table) -> pa.Table:
-        given = {n: table.column(n).combine_chunks() for n in table.column_names}
-        return self.over(Columns(lambda name: given[name], given), table.num_rows, table.column_names)
+        return self.over(Columns(lambda name: table.column(name).combine_chunks()), table.num_rows,
+                         table.column_names)
 
     def over(self, columns: dict[str, pa.Array], n: int, star: list[str] | None = None) -> pa.Table:
         """The select list over `columns` (a star selects `star`, the input table's columns)."""
@@ -868,6 +874,12 @@ class Expression:
         if self.fn is not None:
             return evaluate(self.fn, columns, n)
         return _by_duckdb(self.sql, columns, n)
+
+
+def evaluate_many(exprs: list[Expression], columns: dict[str, pa.Array], n: int) -> list[pa.Array]:
+    """Several expressions over the same columns, their common subexpressions evaluated once."""
+    env = Env(columns, n, {})
+    return [_array(e.fn(env), n) if e.fn is not None else e(columns, n) for e in exprs]
 
 
 def expression(sql: str) -> Expression:

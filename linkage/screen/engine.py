@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkage.backends.arrow_sql import Unsupported, _bools, _flat, expression, sides, table_query
+from linkage.backends.arrow_sql import Unsupported, _bools, _flat, evaluate_many, expression, sides, table_query
 from linkage.block import year_suffix_sql
 from linkage.calibrate import calibrated
 from linkage.compare import Gammas, _apply_fuzzy, _merge_records, pair_query
@@ -163,27 +163,36 @@ class Screener:
     def _keys(self, reg: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each rule's keys of the call's register records, as block.rule_keys_sql gives them:
         (rule bit, r_idx, key text); list keys one per element; no NULL or empty key; a year
-        window's suffixes appended."""
+        window's suffixes appended (each window's computed once per call)."""
         n = reg.num_rows
-        cols = sides(r=(reg, pa.array(np.arange(n))))
+        values = evaluate_many([e for e, _ in self._key_exprs], sides(r=(reg, pa.array(np.arange(n)))), n)
+        years = {"y": reg.column("birth_year").combine_chunks()}
+        suffixes: dict[int, tuple[pa.Array, np.ndarray, np.ndarray]] = {}
         bits, rows, keys = [], [], []
-        for bit, (expr, window) in enumerate(self._key_exprs):
-            k = expr(cols, n)
+        for bit, (k, (_, window)) in enumerate(zip(values, self._key_exprs)):
             at = np.arange(n)
             if pa.types.is_list(k.type):
                 k, at = _flat(k)
             k = k.cast(pa.string())
-            ok = np.asarray(pc.fill_null(pc.not_equal(k, ""), False).to_numpy(zero_copy_only=False), bool)
+            ok = _bools(pc.not_equal(k, ""), len(k))
             k, at = k.filter(pa.array(ok)), at[ok]
             if window is not None:
-                years = reg.column("birth_year").combine_chunks().take(pa.array(at))
-                suffix, parent = _flat(window({"y": years}, len(at)))
-                k = pc.binary_join_element_wise(k.take(pa.array(parent)), suffix, "")
-                at = at[parent]
+                w = self.settings.blocking[bit].year_window
+                if w not in suffixes:
+                    flat, parent = _flat(window(years, n))
+                    count = np.bincount(parent, minlength=n)
+                    suffixes[w] = (flat, count, np.r_[0, np.cumsum(count)[:-1]])
+                flat, count, start = suffixes[w]
+                rep = count[at]
+                take = np.repeat(start[at] - np.r_[0, np.cumsum(rep)[:-1]], rep) + np.arange(rep.sum())
+                k = pc.binary_join_element_wise(k.take(pa.array(np.repeat(np.arange(len(at)), rep))),
+                                                flat.take(pa.array(take)), "")
+                at = np.repeat(at, rep)
             bits.append(np.full(len(at), bit, np.int64))
             rows.append(at)
-            keys.append(np.asarray(k.to_numpy(zero_copy_only=False), dtype=object))
-        return np.concatenate(bits), np.concatenate(rows), np.concatenate(keys)
+            keys.append(k)
+        text = pa.concat_arrays(keys) if keys else pa.array([], pa.string())
+        return np.concatenate(bits), np.concatenate(rows), np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
 
     def _block(self, reg: pa.Table, index: ScreenIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The call's candidate pairs: (w_idx, person_idx, rules bitmask), sorted by w_idx then
