@@ -232,6 +232,21 @@ def normalize_names(values: pd.Series, *, rules: str | Path | None = None) -> pd
     return pd.DataFrame({c: pc.take(cols[c], idx).to_pandas().array for c in COLUMNS}, index=values.index)
 
 
+@lru_cache(maxsize=8)
+def _word_sets(key: str) -> dict[str, pa.Array]:
+    """The rules' word sets as Arrow arrays, built once per rules folder (a call on a few names,
+    at the desk, spent most of its time sorting them)."""
+    R, t = _load(key), pa.large_string()
+    return {
+        "family_last": pa.array(sorted(R.family_last_words), type=t),
+        "special_first": pa.array(sorted(R.word_prefixes | R.leading_first_words), type=t),
+        "known_first": pa.array(sorted(R.known_first), type=t),
+        "drop": pa.array(sorted(drop_leading_words(key)), type=t),
+        "two_syllable_given": pa.array(sorted(R.two_syllable_given), type=t),
+        "gender_middles": pa.array(sorted(R.gender_middles), type=t),
+    }
+
+
 def _fast_columns(arr: pa.Array, key: str, R: NameRules) -> tuple[dict[str, pa.Array], np.ndarray]:
     """Columns computed word by word with Arrow (each distinct word once), and the mask of values
     for which they are right: values made only of letters and spaces whose words are all "safe"
@@ -265,18 +280,16 @@ def _fast_columns(arr: pa.Array, key: str, R: NameRules) -> tuple[dict[str, pa.A
         last = flat_canon.take(pa.array(last_i, mask=lengths < 1))
         second_last = flat_canon.take(pa.array(np.maximum(offsets[1:] - 2, 0), mask=lengths < 3))
     # minority patterns (a prefix first, or a minority family last) take the slow path
-    last_family_words = pa.array(sorted(R.family_last_words), type=t)
-    special_first = sorted(R.word_prefixes | R.leading_first_words)
-    special = pc.is_in(first, pa.array(special_first, type=t)).to_numpy(zero_copy_only=False)
+    sets = _word_sets(key)
+    special = pc.is_in(first, sets["special_first"]).to_numpy(zero_copy_only=False)
     special |= (
         (lengths >= 2)
-        & ~pc.is_in(first, pa.array(sorted(R.known_first), type=t)).to_numpy(zero_copy_only=False)
-        & pc.is_in(last, last_family_words).to_numpy(zero_copy_only=False)
+        & ~pc.is_in(first, sets["known_first"]).to_numpy(zero_copy_only=False)
+        & pc.is_in(last, sets["family_last"]).to_numpy(zero_copy_only=False)
     )
     if len(flat):  # a first word the phonetic key drops (Y, A, Ka) also takes the slow path
         first_fold = flat_fold.take(pa.array(first_i, mask=lengths < 2))
-        drop = pa.array(sorted(drop_leading_words(key)), type=t)
-        special |= pc.is_in(first_fold, drop).to_numpy(zero_copy_only=False)
+        special |= pc.is_in(first_fold, sets["drop"]).to_numpy(zero_copy_only=False)
     ok &= ~special
 
     def join(flat_values: pa.Array, offs: np.ndarray) -> pa.Array:
@@ -289,10 +302,8 @@ def _fast_columns(arr: pa.Array, key: str, R: NameRules) -> tuple[dict[str, pa.A
     middle = join(flat_canon.filter(pa.array(keep)), mid_offsets)
     middle = pc.if_else(pa.array(lengths >= 3), middle, empty)
     pair = pc.binary_join_element_wise(second_last, last, pa.scalar(" ", type=t))
-    g2 = pc.is_in(pair, pa.array(sorted(R.two_syllable_given), type=t)).to_numpy(zero_copy_only=False)
-    g2 |= (lengths >= 4) & ~pc.is_in(second_last, pa.array(sorted(R.gender_middles), type=t)).to_numpy(
-        zero_copy_only=False
-    )
+    g2 = pc.is_in(pair, sets["two_syllable_given"]).to_numpy(zero_copy_only=False)
+    g2 |= (lengths >= 4) & ~pc.is_in(second_last, sets["gender_middles"]).to_numpy(zero_copy_only=False)
     cols = {
         "norm": join(flat_canon, offsets),
         "ascii": join(flat_fold, offsets),
