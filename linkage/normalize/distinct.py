@@ -196,35 +196,37 @@ class ValueMemo:
         from linkage.prepare import prepared_arrow
 
         cols = {c: pa.array([_text_value(v) for v in df[c].tolist()], pa.string()) for c in df.columns}
+        found = [(part, [_text_value(v) for v in df[part.column].tolist()] if part.column in df.columns
+                  else [None] * len(df)) for part in parts(source, df.columns)]
         with self._lock:
-            for part in parts(source, df.columns):
-                values = [_text_value(v) for v in df[part.column].tolist()] if part.column in df.columns \
-                    else [None] * len(df)
-                table, rows = self._rows(part.kind, values)
+            for kind in dict.fromkeys(part.kind for part, _ in found):  # a kind's new values: one call
+                self._learn(kind, [v for part, values in found if part.kind == kind for v in values])
+            for part, values in found:
+                table, where = self._tables[part.kind], self._where[part.kind]
+                rows = pa.array([where[v] for v in values], pa.int64())
                 for out, col in self._shape(part, table.column_names).items():
                     cols[out] = table.column(col).take(rows)
         return prepared_arrow(pa.table(cols), uid_column, source)
 
-    def _rows(self, kind: str, values: list[str | None]) -> tuple[pa.Table, pa.Array]:
-        """The kind's table and the rows of these values (normalising the ones it lacks, in one
-        normaliser call)."""
+    def _learn(self, kind: str, values: list[str | None]) -> None:
+        """Normalise the values the kind's table lacks (in one normaliser call)."""
         where = self._where.setdefault(kind, {})
         new = [v for v in dict.fromkeys(values) if v not in where]
-        if new:
-            if len(where) + len(new) > self.max_values:
-                where.clear()
-                self._tables.pop(kind, None)
-                new = list(dict.fromkeys(values))
-            piece = pa.Table.from_pandas(normalise_values(kind, pa.array(new, pa.string()), self.rules),
-                                         preserve_index=False)
-            table = self._tables.get(kind)
-            start = table.num_rows if table is not None else 0
-            table = piece if table is None else pa.concat_tables([table, piece], promote_options="permissive")
-            if table.num_columns and table.column(0).num_chunks > self._COMPACT:
-                table = table.combine_chunks()
-            self._tables[kind] = table
-            where.update({v: start + i for i, v in enumerate(new)})
-        return self._tables[kind], pa.array([where[v] for v in values], pa.int64())
+        if not new:
+            return
+        if len(where) + len(new) > self.max_values:
+            where.clear()
+            self._tables.pop(kind, None)
+            new = list(dict.fromkeys(values))
+        piece = pa.Table.from_pandas(normalise_values(kind, pa.array(new, pa.string()), self.rules),
+                                     preserve_index=False)
+        table = self._tables.get(kind)
+        start = table.num_rows if table is not None else 0
+        table = piece if table is None else pa.concat_tables([table, piece], promote_options="permissive")
+        if table.num_columns and table.column(0).num_chunks > self._COMPACT:
+            table = table.combine_chunks()
+        self._tables[kind] = table
+        where.update({v: start + i for i, v in enumerate(new)})
 
     def _shape(self, part: Part, columns: list[str]) -> dict[str, str]:
         """A part's output column -> its kind's column (every shape selects and renames)."""
