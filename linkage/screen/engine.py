@@ -122,6 +122,7 @@ class Screener:
         probe's person_idx (-1: new person)."""
         names = [c for c in index.reg.schema.names if c not in ("r_idx", "person_idx")]
         schema = index.reg.schema
+        target = pa.schema([schema.field(c) for c in names])
         parts = []
         for source in ("residents", "id_cards"):
             probes = [i for i, r in enumerate(records) if r.source == source]
@@ -130,7 +131,7 @@ class Screener:
             frame = pd.DataFrame({c: pd.Series([records[i].values[c] for i in probes], dtype=object)
                                   for c in COLUMNS[source]})
             table = self._derived(self._memo.prepared(frame, source, REGISTER_UID[source]))
-            table = pa.table({c: table.column(c).cast(schema.field(c).type) for c in names})
+            table = table.select(names).cast(target)
             parts.append(table.append_column("_probe", pa.array(probes, pa.int64())))
         known = np.array([-1 if (k := index.person_idx(r.person_id)) is None else k for r in records], np.int64)
         probes = np.flatnonzero(known >= 0)
