@@ -100,6 +100,28 @@ def test_every_register_record_is_screened_as_the_batch_scores_it(world):
         assert len(got) > 300  # the sample's register holds hundreds of leads
 
 
+def test_sql_the_evaluator_lacks_is_left_to_duckdb_with_the_same_answer(world, monkeypatch):
+    """Rules using SQL the Arrow evaluator does not implement still screen as the batch scores:
+    those expressions (here every list_has_any and strpos: comparison levels, a blocking filter,
+    the explanation) are run by DuckDB."""
+    from linkage.backends import arrow_sql
+
+    monkeypatch.delitem(arrow_sql._FUNCTIONS, "list_has_any")
+    monkeypatch.delitem(arrow_sql._FUNCTIONS, "strpos")
+    screening = open_screening(world["ws"], world["rules"])
+    assert screening.screener._rows_out is None
+    assert any(e.fn is None for e in screening.screener._levels)
+    assert any(e.fn is None for e in screening.screener._filters.values())
+    frame = read("residents")
+    want = world["matches"]
+    leads = frame[frame.person_id.isin(set(want.person_id))].head(60)
+    sample = pd.concat([leads, frame.head(40)]).drop_duplicates("person_id")
+    got = as_frame(screening.screen(records(sample, "residents"), threshold=0.0))
+    expected = want[want.person_id.isin(set(sample.person_id))]
+    assert len(expected) >= 60
+    assert_same(got.drop(columns=["_probe", "danger_level", "alert"]), expected.drop(columns=["run_id"]))
+
+
 def test_the_threshold_keeps_the_leads_at_or_above_it(world):
     screening = open_screening(world["ws"], world["rules"])
     t = screening.screener.config.threshold

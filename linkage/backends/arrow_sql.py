@@ -847,14 +847,7 @@ def table_query(sql: str) -> Callable[[pa.Table], pa.Table]:
     try:
         return compile_select(sql.replace("{source}", "_source"))
     except Unsupported:
-        def by_duckdb(table: pa.Table) -> pa.Table:
-            con = _connection()
-            con.register("_source", table)
-            try:
-                return con.sql(sql.replace("{source}", "_source")).to_arrow_table()
-            finally:
-                con.unregister("_source")
-        return by_duckdb
+        return lambda table: duckdb_query(sql.replace("{source}", "_source"), {"_source": table})
 
 
 def evaluate(fn: Fn, columns: dict[str, pa.Array], n: int) -> pa.Array:
@@ -901,25 +894,30 @@ def _connection() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _duckdb_values(sql: str, values: pa.Array) -> pa.Array:
-    """`sql` over a column `x` of `values`, by DuckDB (what the evaluator leaves to it)."""
+def duckdb_query(sql: str, tables: dict[str, pa.Table]) -> pa.Table:
+    """`sql` run by DuckDB over Arrow tables registered under their names: what the evaluator
+    leaves to it (one thread's connection)."""
     con = _connection()
-    con.register("_values", pa.table({"x": values, "_row": pa.array(np.arange(len(values)))}))
+    for name, table in tables.items():
+        con.register(name, table)
     try:
-        return con.sql(f"SELECT {sql} AS v FROM _values ORDER BY _row").to_arrow_table().column(0).combine_chunks()
+        return con.sql(sql).to_arrow_table()
     finally:
-        con.unregister("_values")
+        for name in tables:
+            con.unregister(name)
+
+
+def _duckdb_values(sql: str, values: pa.Array) -> pa.Array:
+    """`sql` over a column `x` of `values`, by DuckDB."""
+    table = pa.table({"x": values, "_row": pa.array(np.arange(len(values)))})
+    return duckdb_query(f"SELECT {sql} AS v FROM _values ORDER BY _row", {"_values": table}).column(0).combine_chunks()
 
 
 def _by_duckdb(sql: str, columns: dict[str, pa.Array], n: int) -> pa.Array:
-    con = _connection()
-    sides: dict[str, dict[str, pa.Array]] = {}
+    """An expression over `l.` / `r.` columns, by DuckDB: the sides passed as struct columns."""
+    sides_: dict[str, dict[str, pa.Array]] = {}
     for side, col in sorted(set(re.findall(r"\b([lr])\.([A-Za-z_][A-Za-z0-9_]*)", sql))):
-        sides.setdefault(side, {})[col] = columns[f"{side}.{col}"]
+        sides_.setdefault(side, {})[col] = columns[f"{side}.{col}"]
     table = pa.table({side: pa.StructArray.from_arrays(list(cols.values()), list(cols.keys()))
-                      for side, cols in sides.items()} | {"_row": pa.array(np.arange(n))})
-    con.register("_cols", table)
-    try:
-        return con.sql(f"SELECT {sql} AS v FROM _cols ORDER BY _row").to_arrow_table().column(0).combine_chunks()
-    finally:
-        con.unregister("_cols")
+                      for side, cols in sides_.items()} | {"_row": pa.array(np.arange(n))})
+    return duckdb_query(f"SELECT {sql} AS v FROM _cols ORDER BY _row", {"_cols": table}).column(0).combine_chunks()

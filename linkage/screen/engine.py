@@ -15,19 +15,18 @@ request do not merge."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkage.backends.arrow_sql import Unsupported, _bools, _flat, evaluate_many, expression, sides, table_query
+from linkage.backends.arrow_sql import (Unsupported, _bools, _flat, duckdb_query, evaluate_many, expression, sides,
+                                       table_query)
 from linkage.block import year_suffix_sql
 from linkage.calibrate import calibrated
 from linkage.compare import Gammas, _apply_fuzzy, _merge_records, pair_query
@@ -43,44 +42,6 @@ from linkage.screen.records import Record
 from linkage.screen.rows import OutputRows
 from linkage.settings import Settings
 from linkage.workspace.nightly import _place_text
-
-_local = threading.local()
-_PARSED_MAX = 64  # statements kept parsed per connection (the per-call SQL texts are a handful)
-
-
-def _connection() -> duckdb.DuckDBPyConnection:
-    """One in-memory DuckDB connection per thread (temp tables and views are the connection's)."""
-    con = getattr(_local, "con", None)
-    if con is None:
-        con = duckdb.connect(":memory:")
-        con.execute("SET threads = 1")
-        con.execute("SET enable_progress_bar = false")
-        _local.con = con
-        _local.parsed = {}
-    return con
-
-
-def _run(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyConnection:
-    """Execute `sql` on the thread's connection, parsed once: a call's statements are the same
-    few long texts (the comparisons' levels, the flags and explanation), and their parsing is a
-    fixed cost per call. `con.execute`, not `con.sql(...)`: DuckDB 2's relation API binds a
-    statement once for its schema and again to run it (profiled: the first bind is a third of a
-    one-record call's query time)."""
-    parsed: dict[str, Any] = _local.parsed
-    stmt = parsed.get(sql)
-    if stmt is None:
-        if len(parsed) >= _PARSED_MAX:
-            parsed.clear()
-        stmt = parsed[sql] = con.extract_statements(sql)[0]
-    return con.execute(stmt)
-
-
-def _rows_of(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
-    """A (small) query's rows as dicts."""
-    cur = _run(con, sql)
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, row)) for row in cur.fetchall()]
-
 
 @dataclass
 class Screener:
@@ -355,16 +316,9 @@ class Screener:
         rules use SQL the evaluator lacks (only calls with a lead get here)."""
         if self._rows_out is not None:
             return self._rows_out(scored, reg, index.w, index.w_row)
-        con = _connection()
         w_idx = np.unique(np.asarray(scored.column("w_idx").to_numpy(), np.int64))
         tables = {"scored": scored, "reg": reg, "w": index.w.take(pa.array(index.w_row[w_idx]))}
-        for name, table in tables.items():
-            con.register(name, table)
-        try:
-            return _rows_of(con, self._matches_sql)
-        finally:
-            for name in tables:
-                con.unregister(name)
+        return duckdb_query(self._matches_sql, tables).to_pylist()
 
     def _mark(self, index: ScreenIndex, results: list[dict[str, Any]], threshold: float) -> None:
         """Each candidate's danger level; alert = at or above the threshold on a wanted person of
