@@ -25,6 +25,7 @@ from linkage.settings import Settings
 NULL = -1
 _MERGE_NULL = 127
 _ROUNDING = 1e-6  # more than float32's step near 1 (6e-8)
+_PARALLEL_PAIRS = 10_000  # distinct pairs of strings worth rapidfuzz's threads
 
 
 @dataclass
@@ -80,8 +81,11 @@ def similarity(left: pa.Array, right: pa.Array, cutoff: float) -> np.ndarray:
     lc, lv = _codes(left)
     rc, rv = _codes(right)
     pairs, inverse = np.unique(lc * len(rv) + rc, return_inverse=True)
+    # rapidfuzz's threads for a batch; one thread for the desk's few pairs (a pool per call cost
+    # more than the scores)
+    workers = -1 if len(pairs) >= _PARALLEL_PAIRS else 1
     score = process.cpdist(lv[pairs // len(rv)], rv[pairs % len(rv)], scorer=JaroWinkler.normalized_similarity,
-                           score_cutoff=cutoff - _ROUNDING, workers=-1)
+                           score_cutoff=cutoff - _ROUNDING, workers=workers)
     return np.asarray(score)[inverse]
 
 
