@@ -92,7 +92,7 @@ def distinct_values(con: duckdb.DuckDBPyConnection, refs: list[tuple[str, str]])
 def normalise_values(kind: str, values: pa.Array, rules: Path | None) -> pd.DataFrame:
     """A kind's normalised columns for some values (runs in a worker). The values reach the
     normaliser as a chunk's column does (Arrow -> pandas), so the dtypes are a chunk's."""
-    series = pa.table({"v": values}).to_pandas()["v"]
+    series = values.to_pandas()  # as a table's column converts (a seventh of the cost for a few values)
     return KINDS[kind](series, rules).reset_index(drop=True)
 
 
