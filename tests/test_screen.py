@@ -122,6 +122,19 @@ def test_sql_the_evaluator_lacks_is_left_to_duckdb_with_the_same_answer(world, m
     assert_same(got.drop(columns=["_probe", "danger_level", "alert"]), expected.drop(columns=["run_id"]))
 
 
+def test_the_registers_birth_dates_and_places_are_normalised_when_the_desk_opens(world):
+    """rules/screen.yaml prewarm_columns: the register's distinct values of those columns are in
+    the memo before any record is screened (the parity test above screens with them)."""
+    screening = open_screening(world["ws"], world["rules"])
+    memo = screening.screener._memo
+    residents, cards = read("residents"), read("id_cards")
+    dates = (set(residents.birth_date) | set(cards.birth_date)) - {""}
+    places = (set(residents.hometown) | set(cards.hometown) | set(residents.birth_place)) - {""}
+    assert dates <= set(memo._where["dates"])
+    assert places <= set(memo._where["places"])
+    assert "names" not in memo._where  # names are left to the calls
+
+
 def test_the_threshold_keeps_the_leads_at_or_above_it(world):
     screening = open_screening(world["ws"], world["rules"])
     t = screening.screener.config.threshold

@@ -200,7 +200,7 @@ class ValueMemo:
                   else [None] * len(df)) for part in parts(source, df.columns)]
         with self._lock:
             for kind in dict.fromkeys(part.kind for part, _ in found):  # a kind's new values: one call
-                self._learn(kind, [v for part, values in found if part.kind == kind for v in values])
+                self.learn(kind, [v for part, values in found if part.kind == kind for v in values])
             for part, values in found:
                 table, where = self._tables[part.kind], self._where[part.kind]
                 rows = pa.array([where[v] for v in values], pa.int64())
@@ -208,7 +208,7 @@ class ValueMemo:
                     cols[out] = table.column(col).take(rows)
         return prepared_arrow(pa.table(cols), uid_column, source)
 
-    def _learn(self, kind: str, values: list[str | None]) -> None:
+    def learn(self, kind: str, values: list[str | None]) -> None:
         """Normalise the values the kind's table lacks (in one normaliser call)."""
         where = self._where.setdefault(kind, {})
         new = [v for v in dict.fromkeys(values) if v not in where]

@@ -24,6 +24,7 @@ class ScreenConfig:
     batch_records: int = 100
     alert_danger_levels: tuple[str, ...] = field(default=("đặc biệt nguy hiểm",))
     register_persons: int = 100_000_000
+    prewarm_columns: tuple[str, ...] = ()
     path: str = ""
 
 
@@ -45,7 +46,7 @@ def load_screen_config(settings: Settings, rules: Path | None = None) -> ScreenC
     path = rules_dir(rules) / CONFIG
     data = load_yaml(CONFIG, rules) if path.is_file() else {}
     known = {"threshold", "max_records", "max_body_bytes", "reload_check_seconds", "cli_chunk_records",
-             "alert_danger_levels", "batch_records", "register_persons"}
+             "alert_danger_levels", "batch_records", "register_persons", "prewarm_columns"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise RulesError(f"{path}: unknown key(s) {unknown} (known: {sorted(known)})")
@@ -56,6 +57,9 @@ def load_screen_config(settings: Settings, rules: Path | None = None) -> ScreenC
     levels = data.get("alert_danger_levels", list(ScreenConfig.__dataclass_fields__["alert_danger_levels"].default))
     if not isinstance(levels, list) or not all(isinstance(v, str) for v in levels):
         raise RulesError(f"{path}: alert_danger_levels: expected a list of strings")
+    prewarm = data.get("prewarm_columns") or []
+    if not isinstance(prewarm, list) or not all(isinstance(v, str) for v in prewarm):
+        raise RulesError(f"{path}: prewarm_columns: expected a list of column names")
     return ScreenConfig(
         threshold=float(threshold),
         max_records=int(_number(data, "max_records", 100, path, int, 1)),
@@ -65,5 +69,6 @@ def load_screen_config(settings: Settings, rules: Path | None = None) -> ScreenC
         batch_records=int(_number(data, "batch_records", 100, path, int, 1)),
         register_persons=int(_number(data, "register_persons", 100_000_000, path, int, 1)),
         alert_danger_levels=tuple(unicodedata.normalize("NFC", v).strip().lower() for v in levels),
+        prewarm_columns=tuple(prewarm),
         path=str(path) if path.is_file() else "",
     )

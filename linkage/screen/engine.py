@@ -33,6 +33,7 @@ from linkage.compare import Gammas, _apply_fuzzy, _merge_records, pair_query
 from linkage.ingest.contract import COLUMNS
 from linkage.model import match_weights, prior_weight, run_prior
 from linkage.normalize.distinct import ValueMemo
+from linkage.normalize.table import parts
 from linkage.outputs import matches_sql
 from linkage.prepare import REGISTER_UID, derived_sql
 from linkage.score import _rows, one_person_probability, scored_table, weight_sums
@@ -72,6 +73,17 @@ class Screener:
             for level_id, col in c.tf.items():
                 self._tf_items.setdefault(col, []).append((c.name, c.level_ids().index(level_id)))
         self._memo = ValueMemo(self.rules)  # each field value normalised once, kept across calls
+
+    def warm(self, values: dict[str, pa.Array]) -> None:
+        """Normalise a register's distinct values of some columns once (rules/screen.yaml
+        prewarm_columns), each kind in one call, so records seen later find them in the memo."""
+        kinds: dict[str, list[str]] = {}
+        for source in ("residents", "id_cards"):
+            for part in parts(source, list(values)):
+                if part.column in values:
+                    kinds.setdefault(part.kind, []).extend(values[part.column].to_pylist())
+        for kind, got in kinds.items():
+            self._memo.learn(kind, got)
 
     # -- records -> the engine's register vocabulary ------------------------------------------
 

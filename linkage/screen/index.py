@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -83,6 +83,7 @@ class ScreenIndex:
     place: np.ndarray  # person_idx -> place in person_id order
     reg: pa.Table  # stored register records sorted by person_idx (memory-mapped)
     reg_person: np.ndarray  # person_idx column of `reg`
+    register_values: dict[str, pa.Array] = field(default_factory=dict)  # column -> its distinct raw values
 
     def person_idx(self, person_id: str) -> int | None:
         i = int(np.searchsorted(self.uids, person_id))
@@ -139,7 +140,7 @@ def _export_reg(con: duckdb.DuckDBPyConnection, workspace: Path, stamp: tuple[in
 
 
 def load_index(workspace: Path, settings: Settings, danger_column: str = "danger_level",
-               locked: bool = False) -> ScreenIndex:
+               locked: bool = False, value_columns: tuple[str, ...] = ()) -> ScreenIndex:
     """Read what screening needs from the workspace (read-only), then close it. `locked`: the
     caller holds the workspace's lock (a reload), so the lock file is ours, not a night's."""
     workspace = Path(workspace)
@@ -152,7 +153,9 @@ def load_index(workspace: Path, settings: Settings, danger_column: str = "danger
     con = duckdb.connect(str(workspace / store.DB), read_only=True)
     try:
         con.execute(f"SET threads = {int(settings.engine.get('threads', 2))}")
-        return _load(con, workspace, settings, stamp, danger_column)
+        index = _load(con, workspace, settings, stamp, danger_column)
+        index.register_values = _register_values(con, value_columns)
+        return index
     finally:
         con.close()
 
@@ -210,6 +213,20 @@ def _load(con, workspace: Path, settings: Settings, stamp, danger_column: str) -
         uids=uids, uid_person=uid_person, place=place, reg=reg,
         reg_person=np.asarray(reg.column("person_idx").to_numpy(), dtype=np.int64),
     )
+
+
+def _register_values(con: duckdb.DuckDBPyConnection, columns: tuple[str, ...]) -> dict[str, pa.Array]:
+    """The distinct raw values of these columns over the stored residents and cards (a column
+    neither holds is left out)."""
+    out = {}
+    held = {t: {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+                                          [t]).fetchall()} for t in ("raw_residents", "raw_id_cards")}
+    for col in columns:
+        parts = [f'SELECT "{col}" AS v FROM {t}' for t, cols in held.items() if col in cols]
+        if parts:
+            out[col] = con.sql(f"SELECT DISTINCT v FROM ({' UNION ALL '.join(parts)}) WHERE v IS NOT NULL"
+                               ).to_arrow_table().column(0).combine_chunks().cast(pa.string())
+    return out
 
 
 def _candidates(con: duckdb.DuckDBPyConnection, settings: Settings,

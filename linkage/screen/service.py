@@ -79,4 +79,6 @@ def open_wanted_screening(wanted: Path, model: Path, rules: Path | None = None) 
 def open_screening(workspace: Path, rules: Path | None = None) -> Screening:
     settings = load_settings(rules)
     screener = Screener(settings, load_screen_config(settings, rules), rules)
-    return Screening(Path(workspace), screener, load_index(Path(workspace), settings))
+    index = load_index(Path(workspace), settings, value_columns=screener.config.prewarm_columns)
+    screener.warm(index.register_values)
+    return Screening(Path(workspace), screener, index)
