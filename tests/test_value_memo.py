@@ -52,4 +52,5 @@ def test_memo_holds_each_value_once():
         for c in ("birth_place", "hometown", "permanent_address", "current_address"):
             places |= set(frame[c].dropna())
     assert set(memo._where["places"]) - {None} == places
-    assert memo._tables["places"].num_rows == len(places) + 1  # each value once, and the missing value
+    rows = sum(p.num_rows for p in memo._pieces["places"])
+    assert rows == len(places) + 1  # each value once, and the missing value

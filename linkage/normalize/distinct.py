@@ -182,12 +182,12 @@ class ValueMemo:
     per call): the table `prepared_arrow(normalize_table(...))` gives. Bounded: past `max_values`
     values of a kind, that kind starts afresh (with the call's values)."""
 
-    _COMPACT = 64  # a kind's table is made one chunk again when it has more
+    _COMPACT = 64  # a kind's pieces are merged into one when there are more
 
     def __init__(self, rules: Path | None = None, max_values: int = 200_000) -> None:
         self.rules, self.max_values = rules, max_values
-        self._where: dict[str, dict[str | None, int]] = {}  # kind -> value (None: missing) -> row
-        self._tables: dict[str, pa.Table] = {}
+        self._where: dict[str, dict[str | None, tuple[int, int]]] = {}  # kind -> value -> (piece, row)
+        self._pieces: dict[str, list[pa.Table]] = {}
         self._shapes: dict[tuple[str, str], dict[str, str]] = {}
         self._lock = threading.Lock()  # a server's calls may come from several threads
 
@@ -202,31 +202,43 @@ class ValueMemo:
             for kind in dict.fromkeys(part.kind for part, _ in found):  # a kind's new values: one call
                 self.learn(kind, [v for part, values in found if part.kind == kind for v in values])
             for part, values in found:
-                table, where = self._tables[part.kind], self._where[part.kind]
-                rows = pa.array([where[v] for v in values], pa.int64())
-                for out, col in self._shape(part, table.column_names).items():
-                    cols[out] = table.column(col).take(rows)
+                rows = self._rows(part.kind, values)
+                for out, col in self._shape(part, rows.column_names).items():
+                    cols[out] = rows.column(col).combine_chunks()
         return prepared_arrow(pa.table(cols), uid_column, source)
 
+    def _rows(self, kind: str, values: list[str | None]) -> pa.Table:
+        """The kind's normalised rows of these values, in order: a take from each piece holding
+        some (a take on a many-chunked table would first copy all of it)."""
+        pieces, where = self._pieces[kind], self._where[kind]
+        at = np.array([where[v] for v in values], dtype=np.int64).reshape(-1, 2)
+        used = np.unique(at[:, 0])
+        if len(used) == 1:
+            return pieces[int(used[0])].take(pa.array(at[:, 1]))
+        picked = [np.flatnonzero(at[:, 0] == p) for p in used]
+        joined = pa.concat_tables([pieces[int(p)].take(pa.array(at[i, 1])) for p, i in zip(used, picked)],
+                                  promote_options="permissive")
+        return joined.take(pa.array(np.argsort(np.concatenate(picked))))
+
     def learn(self, kind: str, values: list[str | None]) -> None:
-        """Normalise the values the kind's table lacks (in one normaliser call)."""
+        """Normalise the values the kind's pieces lack (in one normaliser call, one new piece)."""
         where = self._where.setdefault(kind, {})
         new = [v for v in dict.fromkeys(values) if v not in where]
         if not new:
             return
         if len(where) + len(new) > self.max_values:
             where.clear()
-            self._tables.pop(kind, None)
+            self._pieces[kind] = []
             new = list(dict.fromkeys(values))
-        piece = pa.Table.from_pandas(normalise_values(kind, pa.array(new, pa.string()), self.rules),
-                                     preserve_index=False)
-        table = self._tables.get(kind)
-        start = table.num_rows if table is not None else 0
-        table = piece if table is None else pa.concat_tables([table, piece], promote_options="permissive")
-        if table.num_columns and table.column(0).num_chunks > self._COMPACT:
-            table = table.combine_chunks()
-        self._tables[kind] = table
-        where.update({v: start + i for i, v in enumerate(new)})
+        pieces = self._pieces.setdefault(kind, [])
+        pieces.append(pa.Table.from_pandas(normalise_values(kind, pa.array(new, pa.string()), self.rules),
+                                           preserve_index=False))
+        where.update({v: (len(pieces) - 1, i) for i, v in enumerate(new)})
+        if len(pieces) > self._COMPACT:
+            offsets = np.cumsum([0] + [p.num_rows for p in pieces])
+            self._pieces[kind] = [pa.concat_tables(pieces, promote_options="permissive").combine_chunks()]
+            for v, (k, i) in where.items():
+                where[v] = (0, int(offsets[k]) + i)
 
     def _shape(self, part: Part, columns: list[str]) -> dict[str, str]:
         """A part's output column -> its kind's column (every shape selects and renames)."""

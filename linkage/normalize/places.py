@@ -746,7 +746,11 @@ def resolve_places(values: pd.Series, rules: Path | None = None) -> pd.DataFrame
         return pd.DataFrame(out, index=values.index)[list(COLUMNS)]
     res = _resolver(ix)
     row_fid = _final_ids(_as_arrow(values), res)
-    table = list(zip(*res.final_rows))
+    # only the results these rows use: the resolver keeps every result it has given (a desk's
+    # memo or a worker's later pieces would copy them all each call)
+    used, row_fid = np.unique(row_fid, return_inverse=True)
+    row_fid = row_fid.ravel()
+    table = list(zip(*(res.final_rows[i] for i in used))) or [()] * len(COLUMNS)
     take = pa.array(row_fid)
     out: dict[str, object] = {}
     for j, col in enumerate(COLUMNS):
