@@ -288,8 +288,8 @@ class Screener:
         if m == 0:
             return Gammas(np.zeros(0, np.int64), np.zeros((0, len(names)), np.int8), names)
         cols = sides(l=(index.w, pa.array(index.w_row[pw][pair_of_row])), r=(reg, pa.array(rows)))
-        levels = np.column_stack([np.asarray(lv(cols, m).to_numpy(zero_copy_only=False)) for lv in self._levels]
-                                 ).astype(np.int8)
+        levels = np.column_stack([np.asarray(lv.to_numpy(zero_copy_only=False))
+                                  for lv in evaluate_many(self._levels, cols, m)]).astype(np.int8)
         strings = {f"{side}{i}": cols[f"{'l' if side == 'fl' else 'r'}.{col}"]
                    for i, pair in enumerate(self._fcols) for side, col in zip(("fl", "fr"), pair)}
         _apply_fuzzy(pa.RecordBatch.from_pydict(strings) if strings else None, levels, self._compiled, self._fcols)
