@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Mapping
 from typing import Any
 from dataclasses import dataclass, replace
@@ -142,19 +143,27 @@ def ingest(sources: Mapping[str, Path | str | None], out_dir: Path | str, rules:
         raise InputError("no source given: pass at least one of wanted, residents, id_cards")
     out = Path(out_dir)
     results: dict[str, SourceRead] = {}
-    # One source's rows in memory at a time: each goes into the (temporary) workspace as soon as it
-    # is checked. The workspace replaces the old one only once every source was read, and the
-    # quarantine and summary are written after: a bad file still leaves nothing written.
+    # Each source's rows go into the (temporary) workspace as soon as they are checked, in a second
+    # thread (DuckDB releases the GIL) while the next source is read and checked: the two cores
+    # overlap, and at most two sources' rows are held at once. The workspace replaces the old one
+    # only once every source was read, and the quarantine and summary are written after: a bad
+    # file still leaves nothing written.
     created = _missing_root(out)
     try:
         engine = _engine(rules)
-        with open_tables(out / WORKSPACE, engine.get("memory_limit"), engine.get("workspace_compression")) as put:
+        with open_tables(out / WORKSPACE, engine.get("memory_limit"), engine.get("workspace_compression")) as put, \
+                ThreadPoolExecutor(max_workers=1) as writer:
+            writing = None
             for source, path in given.items():
                 r = read_source_checked(path, source, rules)
                 pa.default_memory_pool().release_unused()  # the reader's freed pages, before DuckDB's share
-                put(source, r.accepted)
+                if writing is not None:
+                    writing.result()
+                writing = writer.submit(put, source, r.accepted)
                 results[source] = replace(r, accepted=None)
                 del r
+            if writing is not None:
+                writing.result()
     except BaseException:
         if created is not None and not any(p.is_file() for p in created.rglob("*")):
             shutil.rmtree(created, ignore_errors=True)  # the folders made for the temporary workspace

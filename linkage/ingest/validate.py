@@ -17,9 +17,12 @@ from linkage.normalize.ids import DAMAGED, REPAIRED, repair_spreadsheet_ids
 
 _ID_SEPARATORS = r"[\s.\-\x{00A0}]+"
 _TWELVE_DIGITS = r"^[0-9]{12}$"
-# What a spreadsheet writes for a number (only these values are looked at closely).
-# Plain digits only when short of 12 and not starting with 0 (a number lost its leading zeros).
-_NUMBER_LIKE = r"^\s*(?:[1-9][0-9]{0,10}|[0-9]+\.0+|[0-9](?:[.,][0-9]*)?[eE]\+?[0-9]{1,2})\s*$"
+# What a spreadsheet writes for a number (only these values are looked at closely): a float or
+# scientific notation, and, for a column that may hold a 12-digit id, plain digits one or two
+# short of 12 not starting with 0 (a number that lost its leading zeros). Plain digits of any
+# other length are never changed by the repair (a valid 9-digit CMND is one: 425k per 1M cards).
+_NUMBER_FORMS = r"[0-9]+\.0+|[0-9](?:[.,][0-9]*)?[eE]\+?[0-9]{1,2}"
+_LOST_ZEROS = r"[1-9][0-9]{9,10}"
 
 
 @dataclass
@@ -109,7 +112,8 @@ def _spreadsheet_ids(source: str, col: str, values: pa.ChunkedArray, widths: tup
     the row is still worth matching on its other fields). Returns the column and the damaged mask."""
     n = len(values)
     none = np.zeros(n, dtype=bool)
-    looks = pc.fill_null(pc.match_substring_regex(values, _NUMBER_LIKE), False)
+    forms = f"{_LOST_ZEROS}|{_NUMBER_FORMS}" if 12 in widths else _NUMBER_FORMS
+    looks = pc.fill_null(pc.match_substring_regex(values, rf"^\s*(?:{forms})\s*$"), False)
     if not pc.any(looks).as_py():
         return values, none
     pos = np.flatnonzero(np.asarray(looks.to_numpy(zero_copy_only=False), dtype=bool) & ~bad)
