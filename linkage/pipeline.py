@@ -163,11 +163,12 @@ def _normalise(ctx: Context, sources: list[str], bar: Reporter) -> None:
     start_register(ctx.con)
     registers = [s for s in sources if s != "wanted"]
     rows = sum(ctx.con.execute(f'SELECT count(*) FROM "{s}"').fetchall()[0][0] for s in registers)
+    limit = eng.get("normalise_memory_limit") or settings.memory_limit
     if workers < 2 or rows < int(eng.get("parallel_min_rows", 200_000)):
-        dictionaries = build_dictionaries(ctx.con, sources, ctx.rules, chunk)
+        dictionaries = build_dictionaries(ctx.con, sources, ctx.rules, chunk, limit=limit)
     else:
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            dictionaries = build_dictionaries(ctx.con, sources, ctx.rules, chunk, pool.map)
+            dictionaries = build_dictionaries(ctx.con, sources, ctx.rules, chunk, pool.map, limit)
     where = {s: source_positions(ctx.con, s, dictionaries) for s in sources}
     drop_tables(ctx.con, dictionaries)
     if "wanted" in sources:

@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from linkage.buffer_pool import drop_cached_blocks
 from linkage.normalize.table import KINDS, Part, parts
 
 # Kinds worth a dictionary: their values repeat. Record ids are (nearly) all distinct, so a
@@ -148,9 +149,12 @@ def build_dictionaries(
     rules: Path | None,
     piece_rows: int,
     mapper: Mapper = map,
+    limit: str | None = None,
 ) -> dict[str, Dictionary]:
     """One Dictionary per deduplicated kind present in the sources' workspace tables. `mapper`:
-    `map`, or a process pool's `map` (results in submission order: the same dictionaries)."""
+    `map`, or a process pool's `map` (results in submission order: the same dictionaries).
+    `limit`: DuckDB's memory limit, to drop the pages the distinct-value queries left cached
+    before the values are normalised (a worker's memory counts beside the run's)."""
     jobs: list[tuple[str, pa.Array]] = []
     values_of: dict[str, pa.Array] = {}
     for kind, refs in kind_columns(con, sources).items():
@@ -158,6 +162,8 @@ def build_dictionaries(
         values_of[kind] = values
         with_null = pa.concat_arrays([values, pa.nulls(1, pa.string())])
         jobs.extend((kind, piece) for piece in _pieces(with_null, max(int(piece_rows), 1)))
+    if limit:
+        drop_cached_blocks(con, limit)
     frames: dict[str, list[pd.DataFrame]] = {}
     results = mapper(normalise_values, [k for k, _ in jobs], [v for _, v in jobs], [rules] * len(jobs))
     for (kind, _), frame in zip(jobs, results):
