@@ -7,6 +7,7 @@ next night died with 'Referenced column "identifying_marks" not found'.)"""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import duckdb
@@ -68,8 +69,10 @@ def test_a_night_normalised_in_chunks_by_workers_gives_the_same_candidates(tmp_p
     rules = tmp_path / "rules"
     shutil.copytree(Path(__file__).resolve().parent.parent / "rules", rules)
     m = rules / "matching.yaml"
-    m.write_text(m.read_text(encoding="utf-8").replace("normalise_chunk_rows: 200000", "normalise_chunk_rows: 4000")
-                 .replace("parallel_min_rows: 200000", "parallel_min_rows: 1"), encoding="utf-8")
+    text, n_chunk = re.subn(r"normalise_chunk_rows: \d+", "normalise_chunk_rows: 4000", m.read_text(encoding="utf-8"))
+    text, n_min = re.subn(r"parallel_min_rows: \d+", "parallel_min_rows: 1", text)
+    assert n_chunk == n_min == 1, "the engine settings in rules/matching.yaml changed their keys"
+    m.write_text(text, encoding="utf-8")
     model = save_model(default_model(load_settings(), rules_hash()), tmp_path / "model.json")
     night(tmp_path / "one", tmp_path / "out_one", "2026-01-01", model)
     res = CliRunner().invoke(app, ["nightly", "--workspace", str(tmp_path / "par"), "--out", str(tmp_path / "out_par"),
