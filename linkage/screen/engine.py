@@ -96,7 +96,7 @@ class Screener:
         names = [c for c in index.reg.schema.names if c not in ("r_idx", "person_idx")]
         schema = index.reg.schema
         target = pa.schema([schema.field(c) for c in names])
-        parts = []
+        pieces = []
         for source in ("residents", "id_cards"):
             probes = [i for i, r in enumerate(records) if r.source == source]
             if not probes:
@@ -105,7 +105,7 @@ class Screener:
                                   for c in COLUMNS[source]})
             table = self._derived(self._memo.prepared(frame, source, REGISTER_UID[source]))
             table = table.select(names).cast(target)
-            parts.append(table.append_column("_probe", pa.array(probes, pa.int64())))
+            pieces.append(table.append_column("_probe", pa.array(probes, pa.int64())))
         known = np.array([-1 if (k := index.person_idx(r.person_id)) is None else k for r in records], np.int64)
         probes = np.flatnonzero(known >= 0)
         lo = np.searchsorted(index.reg_person, known[probes], "left")
@@ -118,9 +118,9 @@ class Screener:
         # the stored records of a probe's person from the other register join the screened one
         src = np.array([r.source for r in records], dtype=object)
         other = np.asarray(old.column("src").to_numpy(zero_copy_only=False), dtype=object) != src[old_probe]
-        parts.append(old.filter(pa.array(other)).select(names).append_column(
+        pieces.append(old.filter(pa.array(other)).select(names).append_column(
             "_probe", pa.array(old_probe[other], pa.int64())))
-        reg = pa.concat_tables(parts).combine_chunks()
+        reg = pa.concat_tables(pieces).combine_chunks()
         probe = np.asarray(reg.column("_probe").to_numpy(), np.int64)
         srcs = np.asarray(reg.column("src").to_numpy(zero_copy_only=False), dtype=object).astype(str)
         _, src_rank = np.unique(srcs, return_inverse=True)
@@ -158,7 +158,7 @@ class Screener:
                     suffixes[w] = (flat, count, np.r_[0, np.cumsum(count)[:-1]])
                 flat, count, start = suffixes[w]
                 rep = count[at]
-                take = np.repeat(start[at] - np.r_[0, np.cumsum(rep)[:-1]], rep) + np.arange(rep.sum())
+                take = _spans(start[at], rep)
                 k = pc.binary_join_element_wise(k.take(pa.array(np.repeat(np.arange(len(at)), rep))),
                                                 flat.take(pa.array(take)), "")
                 at = np.repeat(at, rep)
@@ -183,7 +183,7 @@ class Screener:
             n = np.searchsorted(wk.hashes, hashes[sel], "right") - lo
             if not n.sum():
                 continue
-            w = wk.w_idx[np.repeat(lo - np.r_[0, np.cumsum(n)[:-1]], n) + np.arange(n.sum())]
+            w = wk.w_idx[_spans(lo, n)]
             r = np.repeat(r_idx[sel], n)
             keep = np.unique(np.c_[w, r], axis=0)
             w, r = keep[:, 0], keep[:, 1]
@@ -234,7 +234,7 @@ class Screener:
         # the competitors: the wanted record's other current candidates
         lo = index.cand_start[pw]
         n = index.cand_start[pw + 1] - lo
-        rows = np.repeat(lo - np.r_[0, np.cumsum(n)[:-1]], n) + np.arange(n.sum())
+        rows = _spans(lo, n)
         owner = np.repeat(np.arange(n_pairs), n)
         other = index.cand_person[rows] != known[pp[owner]]
         rows, owner = rows[other], owner[other]
@@ -283,7 +283,7 @@ class Screener:
         lo = np.searchsorted(person, pp, "left")
         n = np.searchsorted(person, pp, "right") - lo
         pair_of_row = np.repeat(np.arange(len(pp)), n)
-        rows = np.repeat(lo - np.r_[0, np.cumsum(n)[:-1]], n) + np.arange(n.sum())
+        rows = _spans(lo, n)
         m = len(rows)
         if m == 0:
             return Gammas(np.zeros(0, np.int64), np.zeros((0, len(names)), np.int8), names)
@@ -346,6 +346,11 @@ class Screener:
                 c["danger_level"] = level
                 c["alert"] = bool(level in levels and c["match_probability"] >= threshold)
                 res["alert"] = res["alert"] or c["alert"]
+
+
+def _spans(start: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """start[i], start[i] + 1, ..., start[i] + count[i] - 1 for every i, concatenated."""
+    return np.repeat(start - np.r_[0, np.cumsum(count)[:-1]], count) + np.arange(count.sum())
 
 
 def _codes(*arrays: pa.Array) -> list[np.ndarray]:
