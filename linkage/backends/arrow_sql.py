@@ -894,10 +894,10 @@ def _connection() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def duckdb_query(sql: str, tables: dict[str, pa.Table]) -> pa.Table:
-    """`sql` run by DuckDB over Arrow tables registered under their names: what the evaluator
-    leaves to it (one thread's connection)."""
-    con = _connection()
+def duckdb_query(sql: str, tables: dict[str, pa.Table], con: duckdb.DuckDBPyConnection | None = None) -> pa.Table:
+    """`sql` run by DuckDB over Arrow tables registered under their names (what the evaluator
+    leaves to it, on the thread's connection; or on `con`), unregistered afterwards."""
+    con = con or _connection()
     for name, table in tables.items():
         con.register(name, table)
     try:

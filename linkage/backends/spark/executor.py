@@ -12,6 +12,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from linkage.backends.arrow_sql import duckdb_query
+
 _STATE: dict[str, Any] = {}
 
 
@@ -59,16 +61,6 @@ def wanted_table(token: str, broadcast) -> pa.Table:
     return _STATE[key]
 
 
-def _sql(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], sql: str) -> pa.Table:
-    for name, t in tables.items():
-        con.register(name, t)
-    try:
-        return con.sql(sql).to_arrow_table()
-    finally:
-        for name in tables:
-            con.unregister(name)
-
-
 def _out(table: pa.Table, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
     if table.num_rows:
         yield from table.select(schema.names).cast(schema).to_batches()
@@ -94,7 +86,7 @@ def normalise_batches(batches: Iterator[pa.RecordBatch], source: str, rules: str
         r_idx, person_idx = raw.column("_r_idx"), raw.column("_person_idx")
         prepared = prepare_chunk(raw.drop_columns(["_r_idx", "_person_idx"]), source, Path(rules) if rules else None)
         prepared = prepared.add_column(0, "r_idx", r_idx)
-        got = _sql(con, {"_prepared": prepared}, sql).append_column("person_idx", person_idx)
+        got = duckdb_query(sql, {"_prepared": prepared}, con).append_column("person_idx", person_idx)
         yield from (got.to_batches() if schema is None else _out(got, schema))
 
 
