@@ -736,7 +736,8 @@ def _case(env: Env, checks: list[tuple[Fn, Fn]], other: Fn, constants: list[pa.S
         open_ &= ~hold
     if constants is not None:
         target = _unify([c.type for c in constants])
-        values = np.array([c.as_py() for c in constants] + [None], dtype=object)
+        values = np.empty(len(constants), dtype=object)
+        values[:] = [c.as_py() for c in constants]
         picked = values[chosen]
         return pa.array(picked.tolist(), type=target if target != pa.null() else None)
     branches = [then for _, then in checks] + [other]
