@@ -131,11 +131,15 @@ def _vocabs(key: str) -> tuple[_Vocab, _Vocab]:
     return _compile(data, path, lambda s: unicodedata.normalize("NFC", s.lower())), _compile(data, path, fold)
 
 
+_COMMA = re.compile(r"(?<!\d),|,(?!\d)")  # a decimal comma ("1,5cm") stays
+_PUNCT = re.compile(r"[:()\[\]\"'“”]")
+_BLANKS = re.compile(r"[ \t\r\f\v\u00a0]+")
+
+
 def _clean(text: str) -> str:
     t = unicodedata.normalize("NFC", text).lower()
-    t = re.sub(r"(?<!\d),|,(?!\d)", " ", t)  # a decimal comma ("1,5cm") stays
-    t = re.sub(r"[:()\[\]\"'“”]", " ", t)
-    return re.sub(r"[ \t\r\f\v\u00a0]+", " ", t).strip()
+    t = _PUNCT.sub(" ", _COMMA.sub(" ", t))
+    return _BLANKS.sub(" ", t).strip()
 
 
 def _read_one(segment: str, prefix: str, v: _Vocab) -> Mark | None:
@@ -168,12 +172,16 @@ def _read_one(segment: str, prefix: str, v: _Vocab) -> Mark | None:
 
 def read_marks(text: str, rules: str | Path | None = None) -> list[Mark]:
     """Every mark in one text, in the order written; words that name no kind are ignored."""
-    key = str(rules_dir(rules))
+    return _read_marks(text, str(rules_dir(rules)))
+
+
+def _read_marks(text: str, key: str) -> list[Mark]:
+    """read_marks with the rules folder resolved (once per column, not once per text)."""
     t = _clean(text)
     if not t:
         return []
     exact, folded = _vocabs(key)
-    v = exact if any(ord(c) > 127 for c in t) else folded
+    v = folded if t.isascii() else exact
     if v is folded:
         t = fold(t)
     marks: list[Mark] = []
@@ -200,7 +208,8 @@ def normalize_marks(values: pd.Series, rules: str | Path | None = None) -> pd.Da
     "?" when not written), `marks_detail` (every mark, with directions, distance and shape, for a
     reviewer) and `marks_n` (marks read; 0 for a text in which no mark could be read)."""
     codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
-    read = [read_marks(u, rules) if isinstance(u, str) else [] for u in uniques] + [[]]
+    key = str(rules_dir(rules))
+    read = [_read_marks(u, key) if isinstance(u, str) else [] for u in uniques] + [[]]
     keys = np.empty(len(read), dtype=object)
     detail = np.empty(len(read), dtype=object)
     keys[:] = [sorted({m.key for m in ms if m.key}) for ms in read]
