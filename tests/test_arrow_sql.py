@@ -143,6 +143,9 @@ EDGE_SQL = [
     "CASE WHEN x IS NULL THEN ['|*'] ELSE list_append(list_transform(range(-1, 2), lambda d: '|' || (len(a) + d)::VARCHAR), '|?') END",
     "list_sort([{'w': len(a) * 1.0, 't': y, 'k': 0}, {'w': NULL, 't': x, 'k': 1}, {'w': 1.0, 't': NULL, 'k': 2}], 'DESC')",
     "damerau_levenshtein(x, y)", "jaro_winkler_similarity(x, y)", "coalesce(list_has_any(a, b), FALSE) OR x = y",
+    "CASE len(a) WHEN 0 THEN 'none' WHEN 1 THEN 'one: ' || y WHEN 2 THEN x END",
+    "CASE y WHEN 'b' THEN 1 WHEN 'x' THEN 2 WHEN '' THEN 3 ELSE len(b) END",
+    "CASE y WHEN '1' THEN 'one' WHEN 'b' THEN 'bee' END",
 ]
 
 

@@ -708,7 +708,8 @@ def _compile(node: dict[str, Any]) -> Fn:
         other = compile_node(node["else_expr"])
         constants = [_constant_of(c["then_expr"]) for c in node["case_checks"]] + [_constant_of(node["else_expr"])]
         fixed = None if any(c is None for c in constants) else constants
-        return lambda env: _case(env, checks, other, fixed)
+        subject = _simple_subject(node)
+        return lambda env: _case(env, checks, other, fixed, subject)
     if cls == "CAST":
         child = compile_node(node["child"])
         t = node["type_expr"] if "type_expr" in node else node.get("cast_type", {})
@@ -722,12 +723,48 @@ def _compile(node: dict[str, Any]) -> Fn:
     raise Unsupported(f"{cls} {typ}")
 
 
-def _case(env: Env, checks: list[tuple[Fn, Fn]], other: Fn, constants: list[pa.Scalar] | None) -> Value:
+def _simple_subject(node: dict[str, Any]) -> tuple[Fn, list[Any]] | None:
+    """`CASE x WHEN 0 THEN ... WHEN 1 THEN ...` (every condition `x = constant` on the same x,
+    the constants all integers or all texts): x's closure and the constants, so the branch is
+    found by one pass over x's values instead of a comparison kernel per branch."""
+    whens = [c["when_expr"] for c in node["case_checks"]]
+    if not whens or any(w["class"] != "COMPARISON" or w["type"] != "COMPARE_EQUAL" or w["right"]["class"] != "CONSTANT"
+                        for w in whens):
+        return None
+    if len({json.dumps(_shape(w["left"]), sort_keys=True) for w in whens}) != 1:
+        return None
+    options = [_constant(w["right"]["literal"]).as_py() for w in whens]
+    if not (all(type(o) is int for o in options) or all(type(o) is str for o in options)):
+        return None
+    return compile_node(whens[0]["left"]), options
+
+
+def _chosen_by_subject(env: Env, subject: tuple[Fn, list[Any]], chosen: np.ndarray) -> bool:
+    """The simple CASE's branch of each row (unchanged where none holds); False when x's type
+    does not fit the constants (the conditions are then evaluated one by one)."""
+    fn, options = subject
+    x = _array(fn(env), env.n)
+    numeric = type(options[0]) is int
+    if not (pa.types.is_integer(x.type) if numeric else pa.types.is_string(x.type) or pa.types.is_large_string(x.type)):
+        return False
+    values = np.asarray(x.to_numpy(zero_copy_only=False), dtype=object)
+    open_ = ~_is_null(x)
+    for i, option in enumerate(options):
+        hold = open_ & (values == option)
+        chosen[hold] = i
+        open_ &= ~hold
+    return True
+
+
+def _case(env: Env, checks: list[tuple[Fn, Fn]], other: Fn, constants: list[pa.Scalar] | None,
+          subject: tuple[Fn, list[Any]] | None = None) -> Value:
     """CASE: each row takes the first branch whose condition holds (conditions are not evaluated
     once every row has its branch); constant branches are picked from an array of their values."""
     n = env.n
     chosen = np.full(n, len(checks), np.int64)
     open_ = np.ones(n, bool)
+    if subject is not None and _chosen_by_subject(env, subject, chosen):
+        open_[:] = False
     for i, (when, _) in enumerate(checks):
         if not open_.any():
             break
