@@ -1,4 +1,4 @@
-"""Where a single-record screening call spends its CPU: per-stage and per-statement timers.
+"""Where a single-record screening call spends its CPU: timers per stage of the screener.
 
     PYTHONPATH=. .venv/bin/python bench/bench_screen.py --residents 100000 --wanted 10000 --out /tmp/bs100k --build-only
     PYTHONPATH=. .venv/bin/python bench/screen_call_profile.py --out /tmp/bs100k [--n 200] [--warm] [--profile FILE]

@@ -12,11 +12,11 @@ tests/test_arrow_sql.py checks every expression of the rules against DuckDB on t
 from __future__ import annotations
 
 import json
-from datetime import date
 import re
 import threading
 import unicodedata
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Callable
 
 import duckdb
@@ -153,7 +153,6 @@ def _strings(v: Value) -> Value:
 
 def _flat(lists: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """A list column's elements and the row each belongs to (NULL lists have none)."""
-    lists = _array(lists, len(lists)) if isinstance(lists, pa.Scalar) else lists
     return pc.list_flatten(lists), np.asarray(pc.list_parent_indices(lists).to_numpy(zero_copy_only=False), np.int64)
 
 
@@ -168,18 +167,24 @@ def _is_null(v: pa.Array) -> np.ndarray:
     return np.asarray(v.is_null().to_numpy(zero_copy_only=False), dtype=bool)
 
 
+def shared_codes(*arrays: pa.Array) -> list[np.ndarray]:
+    """Integer codes of the arrays' values as text, one code per distinct value across all of
+    them (-1: NULL)."""
+    joined = pa.chunked_array([_strings(a) for a in arrays], pa.string()).combine_chunks()
+    codes = np.asarray(pc.fill_null(pc.dictionary_encode(joined).indices, -1).to_numpy(zero_copy_only=False), np.int64)
+    bounds = np.cumsum([0] + [len(a) for a in arrays])
+    return [codes[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
 def _found(a: pa.Array, b: pa.Array, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per row, how many distinct non-null elements of `b` are in `a`, how many distinct non-null
     elements `b` has, and whether either list is NULL."""
     fa, pa_ = _flat(a)
     fb, pb = _flat(b)
-    both = pa.chunked_array([_strings(fa), _strings(fb)], pa.string()).combine_chunks()
-    codes = np.asarray(pc.fill_null(pc.dictionary_encode(both).indices, -1).to_numpy(zero_copy_only=False), np.int64)
-    valid = ~_is_null(both)
-    width = int(codes.max()) + 1 if len(codes) else 1
-    ca, cb = codes[: len(fa)], codes[len(fa):]
-    ka = np.unique((pa_ * width + ca)[valid[: len(fa)]])
-    kb = np.unique((pb * width + cb)[valid[len(fa):]])
+    ca, cb = shared_codes(fa, fb)
+    width = int(max(ca.max(initial=0), cb.max(initial=0))) + 1
+    ka = np.unique((pa_ * width + ca)[ca >= 0])
+    kb = np.unique((pb * width + cb)[cb >= 0])
     hit = np.isin(kb, ka)
     rows_b = kb // width
     return (np.bincount(rows_b[hit], minlength=n), np.bincount(rows_b, minlength=n),
@@ -349,9 +354,8 @@ def _strpos(s: Value, sub: Value, n: int) -> pa.Array:
 def _make_date(y: Value, m: Value, d: Value, n: int) -> pa.Array:
     y, m, d = (_array(v, n).cast(pa.int64()) for v in (y, m, d))
     null = _is_null(y) | _is_null(m) | _is_null(d)
-    yy, mm, dd = (np.asarray(pc.fill_null(v, 1).to_numpy(zero_copy_only=False), np.int64) for v in (y, m, d))
-    days = ((yy - 1970).astype("datetime64[Y]").astype("datetime64[M]") + (mm - 1)).astype("datetime64[D]") + (dd - 1)
-    return pa.array(days, pa.date32(), mask=null) if n else pa.array([], pa.date32())
+    days, _ = _valid_dates(*(np.asarray(pc.fill_null(v, 1).to_numpy(zero_copy_only=False), np.int64) for v in (y, m, d)))
+    return pa.array(days.astype(np.int32), pa.date32(), mask=null)
 
 
 @dataclass(frozen=True)
@@ -373,13 +377,10 @@ def _add_years(dates: pa.Array, years: pa.Array, n: int) -> pa.Array:
     null = _is_null(dates) | _is_null(years)
     d = np.asarray(pc.fill_null(dates.cast(pa.date32()), 0).to_numpy(zero_copy_only=False)).astype("datetime64[D]")
     k = np.asarray(pc.fill_null(years.cast(pa.int64()), 0).to_numpy(zero_copy_only=False), np.int64)
-    year = d.astype("datetime64[Y]")
     month = d.astype("datetime64[M]")
     day = (d - month.astype("datetime64[D]")).astype(np.int64)
-    target = (month + 12 * k)
-    length = ((target + 1).astype("datetime64[D]") - target.astype("datetime64[D]")).astype(np.int64)
-    out = target.astype("datetime64[D]") + np.minimum(day, length - 1)
-    del year
+    target = month + 12 * k
+    out = target.astype("datetime64[D]") + np.minimum(day, _month_length(target) - 1)
     return pa.array(out, pa.date32(), mask=null) if n else pa.array([], pa.date32())
 
 
@@ -402,12 +403,16 @@ def _add_to_list(lists: pa.Array, x: pa.Array, n: int, first: bool) -> pa.Array:
     return _rebuild(pa.concat_arrays([elements, xs]).take(pa.array(order)), rows[order], n, np.zeros(n, bool))
 
 
+def _month_length(month: np.ndarray) -> np.ndarray:
+    """Days in each month (datetime64[M])."""
+    return ((month + 1).astype("datetime64[D]") - month.astype("datetime64[D]")).astype(np.int64)
+
+
 def _valid_dates(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Days since 1970 of (year, month, day) and whether such a day exists."""
     ok = (m >= 1) & (m <= 12) & (d >= 1)
     month = (y - 1970).astype("datetime64[Y]").astype("datetime64[M]") + np.where(ok, m - 1, 0)
-    length = ((month + 1).astype("datetime64[D]") - month.astype("datetime64[D]")).astype(np.int64)
-    ok &= d <= length
+    ok &= d <= _month_length(month)
     return (month.astype("datetime64[D]") + np.where(ok, d - 1, 0)).astype(np.int64), ok
 
 
@@ -428,14 +433,13 @@ def _dates(s: pa.Array, pattern: str, known_null: str, duckdb_sql: str) -> pa.Ar
     null = ~(matched & ok)
     rest = ~matched & ~_is_null(s) & ~_bools(pc.match_substring_regex(s, known_null), n) & _bools(pc.not_equal(s, ""), n)
     result = pa.array(out.astype(np.int32), pa.date32(), mask=null)
-    if rest.any():
-        rows = np.flatnonzero(rest)
-        got = _duckdb_values(duckdb_sql, s.take(pa.array(rows))).cast(pa.date32())
-        merged = result.to_pylist()
-        for i, v in zip(rows.tolist(), got.to_pylist()):
-            merged[i] = v
-        result = pa.array(merged, pa.date32())
-    return result
+    if not rest.any():
+        return result
+    rows = np.flatnonzero(rest)
+    got = _duckdb_values(duckdb_sql, s.take(pa.array(rows))).cast(pa.date32())
+    at = np.arange(n)
+    at[rows] = n + np.arange(len(rows))
+    return pa.concat_arrays([result, got]).take(pa.array(at))
 
 
 _ISO_DATE = r"^(?P<y>\d{4})(?P<a>[-/ \\])(?P<m>\d{1,2})(?P<b>[-/ \\])(?P<d>\d{1,2})$"
@@ -444,7 +448,6 @@ _DMY_DATE = r"^(?P<d>\d{1,2})/(?P<m>\d{1,2})/(?P<y>\d{4})$"
 
 def _try_date(s: Value) -> Value:
     """TRY_CAST(text AS DATE)."""
-    s = _array(s, 1) if isinstance(s, pa.Scalar) else s
     return _dates(s, _ISO_DATE, r"^\d{1,2}/\d{1,2}/\d{4}$", "TRY_CAST(x AS DATE)")
 
 
@@ -529,7 +532,7 @@ _COMPARE = {"COMPARE_EQUAL": pc.equal, "COMPARE_NOTEQUAL": pc.not_equal, "COMPAR
             "COMPARE_LESSTHANOREQUALTO": pc.less_equal, "COMPARE_GREATERTHAN": pc.greater,
             "COMPARE_GREATERTHANOREQUALTO": pc.greater_equal}
 
-# name -> (arity or None for any, function of (args, n))
+# function name -> its evaluation from the arguments' values and the row count
 _FUNCTIONS: dict[str, Callable[[list[Value], int], Value]] = {
     "string_split": lambda a, n: pc.split_pattern(a[0], pattern=a[1].as_py()),
     "list_has_any": lambda a, n: _list_has_any(_array(a[0], n), _array(a[1], n), n),
@@ -579,9 +582,11 @@ _FUNCTIONS: dict[str, Callable[[list[Value], int], Value]] = {
     "trunc": lambda a, n: pc.trunc(a[0]),
     "try_strptime": lambda a, n: _try_strptime(_array(a[0], n), a[1]),
 }
-_CONSTANT_ARGS = {"string_split": (1,), "regexp_replace": (1, 2, 3), "suffix": (1,), "replace": (1, 2), "lpad": (1, 2),
-                  "substr": (1, 2), "substring": (1, 2), "concat_ws": (0,), "array_to_string": (1,), "range": (0, 1), "regexp_matches": (1,), "split_part": (1, 2), "strftime": (1,), "date_diff": (0,), "list_sort": (1,),
-                  "try_strptime": (1,)}
+# the arguments (by position) that must be literals: their values choose the kernel's options
+_CONSTANT_ARGS = {"string_split": (1,), "regexp_replace": (1, 2, 3), "suffix": (1,), "replace": (1, 2),
+                  "lpad": (1, 2), "substr": (1, 2), "substring": (1, 2), "concat_ws": (0,), "array_to_string": (1,),
+                  "range": (0, 1), "regexp_matches": (1,), "split_part": (1, 2), "strftime": (1,), "date_diff": (0,),
+                  "list_sort": (1,), "try_strptime": (1,)}
 
 
 def _constant(lit: dict[str, Any]) -> pa.Scalar:
@@ -638,7 +643,7 @@ def compile_node(node: dict[str, Any]) -> Fn:
     fn = _compile(node)
     if node["class"] == "COLUMN_REF":  # a look-up: nothing to keep
         return fn
-    if node["class"] not in ("CONSTANT", "COLUMN_REF", "LAMBDA"):
+    if node["class"] not in ("CONSTANT", "LAMBDA"):
         value = _constant_of(node, fn)
         if value is not None:
             return lambda env: value
@@ -706,9 +711,8 @@ def _compile(node: dict[str, Any]) -> Fn:
     if cls == "CASE":
         checks = [(compile_node(c["when_expr"]), compile_node(c["then_expr"])) for c in node["case_checks"]]
         other = compile_node(node["else_expr"])
-        constants = [_constant_of(c["then_expr"]) for c in node["case_checks"]] + [_constant_of(node["else_expr"])]
-        fixed = None if any(c is None for c in constants) else constants
         subject = _simple_subject(node)
+        fixed = _constant_branches([c["then_expr"] for c in node["case_checks"]] + [node["else_expr"]])
         return lambda env: _case(env, checks, other, fixed, subject)
     if cls == "CAST":
         child = compile_node(node["child"])
@@ -756,7 +760,19 @@ def _chosen_by_subject(env: Env, subject: tuple[Fn, list[Any]], chosen: np.ndarr
     return True
 
 
-def _case(env: Env, checks: list[tuple[Fn, Fn]], other: Fn, constants: list[pa.Scalar] | None,
+def _constant_branches(branches: list[dict[str, Any]]) -> tuple[pa.DataType | None, np.ndarray] | None:
+    """When every branch of a CASE is a constant: their common type and their values, found once."""
+    constants = [_constant_of(b) for b in branches]
+    if any(c is None for c in constants):
+        return None
+    target = _unify([c.type for c in constants])
+    values = np.empty(len(constants), dtype=object)  # element by element: a list constant stays a list
+    values[:] = [c.as_py() for c in constants]
+    return (target if target != pa.null() else None), values
+
+
+def _case(env: Env, checks: list[tuple[Fn, Fn]], other: Fn,
+          constants: tuple[pa.DataType | None, np.ndarray] | None,
           subject: tuple[Fn, list[Any]] | None = None) -> Value:
     """CASE: each row takes the first branch whose condition holds (conditions are not evaluated
     once every row has its branch); constant branches are picked from an array of their values."""
@@ -772,11 +788,8 @@ def _case(env: Env, checks: list[tuple[Fn, Fn]], other: Fn, constants: list[pa.S
         chosen[hold] = i
         open_ &= ~hold
     if constants is not None:
-        target = _unify([c.type for c in constants])
-        values = np.empty(len(constants), dtype=object)
-        values[:] = [c.as_py() for c in constants]
-        picked = values[chosen]
-        return pa.array(picked.tolist(), type=target if target != pa.null() else None)
+        target, values = constants
+        return pa.array(values[chosen].tolist(), type=target)
     branches = [then for _, then in checks] + [other]
     used = np.unique(chosen)  # a branch no row takes is not evaluated (unless it alone gives a type)
     values = [branches[i](env) for i in used]

@@ -25,8 +25,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkage.backends.arrow_sql import (Unsupported, _bools, _flat, duckdb_query, evaluate_many, expression, sides,
-                                       table_query)
+from linkage.backends.arrow_sql import (Unsupported, _bools, _flat, duckdb_query, evaluate_many, expression,
+                                       shared_codes, sides, table_query)
 from linkage.block import year_suffix_sql
 from linkage.calibrate import calibrated
 from linkage.compare import Gammas, _apply_fuzzy, _merge_records, pair_query
@@ -59,7 +59,8 @@ class Screener:
         # prepare stage's derived columns, each blocking rule's register keys and filter, and each
         # comparison's levels
         self._derived = table_query(derived_sql(self.place_text))
-        self._key_exprs = [(expression(r.right), None if r.year_window is None else expression(year_suffix_sql("r", r.year_window)))
+        self._key_exprs = [(expression(r.right),
+                            None if r.year_window is None else expression(year_suffix_sql("r", r.year_window)))
                            for r in self.settings.blocking]
         self._filters = {bit: expression(r.filter) for bit, r in enumerate(self.settings.blocking) if r.filter}
         _, self._compiled, self._fcols = pair_query(self.settings, "pairs")
@@ -290,8 +291,9 @@ class Screener:
         cols = sides(l=(index.w, pa.array(index.w_row[pw][pair_of_row])), r=(reg, pa.array(rows)))
         levels = np.column_stack([np.asarray(lv.to_numpy(zero_copy_only=False))
                                   for lv in evaluate_many(self._levels, cols, m)]).astype(np.int8)
-        strings = {f"{side}{i}": cols[f"{'l' if side == 'fl' else 'r'}.{col}"]
-                   for i, pair in enumerate(self._fcols) for side, col in zip(("fl", "fr"), pair)}
+        strings = {}  # the fuzzy bands' string columns, named as compare's pair query names them
+        for i, (left, right) in enumerate(self._fcols):
+            strings[f"fl{i}"], strings[f"fr{i}"] = cols[f"l.{left}"], cols[f"r.{right}"]
         _apply_fuzzy(pa.RecordBatch.from_pydict(strings) if strings else None, levels, self._compiled, self._fcols)
         pair_idx, merged = _merge_records(pair_of_row, levels)
         return Gammas(pair_idx, merged, names)
@@ -353,14 +355,6 @@ def _spans(start: np.ndarray, count: np.ndarray) -> np.ndarray:
     return np.repeat(start - np.r_[0, np.cumsum(count)[:-1]], count) + np.arange(count.sum())
 
 
-def _codes(*arrays: pa.Array) -> list[np.ndarray]:
-    """Integer codes of string values, shared across the arrays (-1: NULL)."""
-    joined = pa.chunked_array([a.cast(pa.string()) for a in arrays], pa.string()).combine_chunks()
-    codes = np.asarray(pc.fill_null(pc.dictionary_encode(joined).indices, -1).to_numpy(zero_copy_only=False), np.int64)
-    bounds = np.cumsum([0] + [len(a) for a in arrays])
-    return [codes[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-
-
 def _tf_counts(index: ScreenIndex, col: str, w_rows: np.ndarray, pp: np.ndarray, reg: pa.Table,
                old: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per pair: persons holding the wanted record's value of `col`, the column's total of
@@ -368,7 +362,7 @@ def _tf_counts(index: ScreenIndex, col: str, w_rows: np.ndarray, pp: np.ndarray,
     holds its call's values (`reg`) instead of its stored ones (`old`): the nightly's counts, each
     distinct (person, value) counted once, moved by the difference."""
     x = index.w.column(col).take(pa.array(w_rows, pa.int64())).combine_chunks()
-    cx, cnew, cold = _codes(x, reg.column(col).combine_chunks(), old.column(col).combine_chunks())
+    cx, cnew, cold = shared_codes(x, reg.column(col).combine_chunks(), old.column(col).combine_chunks())
     width = max(int(max(cx.max(initial=0), cnew.max(initial=0), cold.max(initial=0))) + 1, 1)
     new_p = np.asarray(reg.column("person_idx").to_numpy(), np.int64)
     old_p = np.asarray(old.column("person_idx").to_numpy(), np.int64)
