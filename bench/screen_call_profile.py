@@ -7,7 +7,10 @@ Draws --n register records (7 residents : 3 cards, reproducible), screens each i
 own against the workspace built by bench_screen.py, and prints the CPU-ms per call (p50, p95,
 mean), the wall-clock ms, and per stage (and per DuckDB query, where the rules use SQL the Arrow
 evaluator leaves to DuckDB) the CPU-ms averaged over the calls
-and how often it ran (x0.32: on 32 % of calls). --warm screens the records once before timing
+and how often it ran (x0.32: on 32 % of calls). --no-reuse normalises every record (a record
+sent exactly as stored otherwise takes its stored row); --changed writes each record's full name
+in capitals (so none is as stored). Then each record is screened again with the other reuse
+setting and the answers compared. --warm screens the records once before timing
 (the value memo then holds their values); --profile writes a cProfile file. Timers wrap the
 screener's own methods; nothing is asserted.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import random
 import time
 from pathlib import Path
@@ -48,11 +52,21 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--warm", action="store_true")
     ap.add_argument("--profile", type=Path)
+    ap.add_argument("--no-reuse", action="store_true",
+                    help="normalise every record (rules/screen.yaml reuse_stored_rows: false)")
+    ap.add_argument("--changed", action="store_true",
+                    help="each record with its full name in capitals: never the stored record, always normalised")
     a = ap.parse_args()
     records = draw(a.out, a.n)
+    if a.changed:
+        for r in records:
+            r.values["full_name"] = r.values["full_name"].upper()
     screening = open_screening(a.out / "ws")
+    screening.screener.config = dataclasses.replace(screening.screener.config, reuse_stored_rows=not a.no_reuse)
     spent: dict[str, float] = collections.defaultdict(float)
     runs: collections.Counter = collections.Counter()
+    per_call: list[dict[str, float]] = []  # each timed call's stages, for the slowest calls' breakdown
+    this_call: dict[str, float] = collections.defaultdict(float)
 
     def timed(name, fn):
         def wrapper(*args, **kw):
@@ -61,6 +75,7 @@ def main() -> None:
                 return fn(*args, **kw)
             finally:
                 spent[name] += time.process_time() - t
+                this_call[name] += time.process_time() - t
                 runs[name] += 1
         return wrapper
 
@@ -83,10 +98,12 @@ def main() -> None:
         prof = cProfile.Profile()
         prof.enable()
     for r in records:
+        this_call.clear()
         t, c = time.perf_counter(), time.process_time()
         screening.screen([r])
         wall.append((time.perf_counter() - t) * 1000)
         cpu.append((time.process_time() - c) * 1000)
+        per_call.append(dict(this_call))
     if prof:
         prof.disable()
         prof.dump_stats(a.profile)
@@ -95,6 +112,18 @@ def main() -> None:
     print(f"wall ms: p50 {np.percentile(wall, 50):.1f} p95 {np.percentile(wall, 95):.1f} mean {np.mean(wall):.1f}")
     for name, s in sorted(spent.items(), key=lambda kv: -kv[1]):
         print(f"{1000 * s / n:8.2f} CPU-ms per call  x{runs[name] / n:.2f}  {name}")
+    answers = [screening.screen([r]) for r in records]
+    screening.screener.config = dataclasses.replace(screening.screener.config, reuse_stored_rows=a.no_reuse)
+    same = sum(_answer(x) == _answer(screening.screen([r])) for x, r in zip(answers, records))
+    print(f"the same candidates and probabilities (to 1e-9) with reuse_stored_rows {a.no_reuse}: {same} of {n} records")
+    slow = [i for i in np.argsort(cpu)[::-1][: max(1, n // 10)]]
+    print(f"the slowest {len(slow)} calls (CPU ms {min(cpu[i] for i in slow):.1f}-{max(cpu[i] for i in slow):.1f}), mean per stage:")
+    for name in sorted(spent, key=lambda k: -sum(per_call[i].get(k, 0.0) for i in slow)):
+        print(f"{1000 * sum(per_call[i].get(name, 0.0) for i in slow) / len(slow):8.2f}  {name}")
+
+
+def _answer(result: list[dict]) -> list[tuple[str, float]]:
+    return [(c["wanted_id"], round(c["match_probability"], 9)) for c in result[0]["candidates"]]
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ class ScreenConfig:
     alert_danger_levels: tuple[str, ...] = field(default=("đặc biệt nguy hiểm",))
     register_persons: int = 100_000_000
     prewarm_columns: tuple[str, ...] = ()
+    reuse_stored_rows: bool = True
     path: str = ""
 
 
@@ -46,7 +47,8 @@ def load_screen_config(settings: Settings, rules: Path | None = None) -> ScreenC
     path = rules_dir(rules) / CONFIG
     data = load_yaml(CONFIG, rules) if path.is_file() else {}
     known = {"threshold", "max_records", "max_body_bytes", "reload_check_seconds", "cli_chunk_records",
-             "alert_danger_levels", "batch_records", "register_persons", "prewarm_columns"}
+             "alert_danger_levels", "batch_records", "register_persons", "prewarm_columns",
+             "reuse_stored_rows"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise RulesError(f"{path}: unknown key(s) {unknown} (known: {sorted(known)})")
@@ -60,6 +62,9 @@ def load_screen_config(settings: Settings, rules: Path | None = None) -> ScreenC
     prewarm = data.get("prewarm_columns") or []
     if not isinstance(prewarm, list) or not all(isinstance(v, str) for v in prewarm):
         raise RulesError(f"{path}: prewarm_columns: expected a list of column names")
+    reuse = data.get("reuse_stored_rows", True)
+    if not isinstance(reuse, bool):
+        raise RulesError(f"{path}: reuse_stored_rows: expected true or false, got {reuse!r}")
     return ScreenConfig(
         threshold=float(threshold),
         max_records=int(_number(data, "max_records", 100, path, int, 1)),
@@ -70,5 +75,6 @@ def load_screen_config(settings: Settings, rules: Path | None = None) -> ScreenC
         register_persons=int(_number(data, "register_persons", 100_000_000, path, int, 1)),
         alert_danger_levels=tuple(unicodedata.normalize("NFC", v).strip().lower() for v in levels),
         prewarm_columns=tuple(prewarm),
+        reuse_stored_rows=reuse,
         path=str(path) if path.is_file() else "",
     )

@@ -42,7 +42,9 @@ from linkage.screen.index import ScreenIndex, key_hash
 from linkage.screen.records import Record
 from linkage.screen.rows import OutputRows
 from linkage.settings import Settings
+from linkage.workspace.fingerprint import fingerprint
 from linkage.workspace.nightly import _place_text
+from linkage.workspace.stages import stage_hashes
 
 @dataclass
 class Screener:
@@ -74,6 +76,7 @@ class Screener:
             for level_id, col in c.tf.items():
                 self._tf_items.setdefault(col, []).append((c.name, c.level_ids().index(level_id)))
         self._memo = ValueMemo(self.rules)  # each field value normalised once, kept across calls
+        self._prepare_hash = stage_hashes(self.rules, self.settings, self.place_text)["prepare"]
 
     def warm(self, values: dict[str, pa.Array]) -> None:
         """Normalise a register's distinct values of some columns once (rules/screen.yaml
@@ -94,33 +97,37 @@ class Screener:
         uid = probe number (as text), numbered (r_idx) by probe, then src descending; and `old`:
         the stored records of the probes' persons (the TF counts they held). Returns them and each
         probe's person_idx (-1: new person)."""
-        names = [c for c in index.reg.schema.names if c not in ("r_idx", "person_idx")]
+        names = [c for c in index.reg.schema.names if c not in ("r_idx", "person_idx", "fp")]
         schema = index.reg.schema
         target = pa.schema([schema.field(c) for c in names])
-        pieces = []
-        for source in ("residents", "id_cards"):
-            probes = [i for i, r in enumerate(records) if r.source == source]
-            if not probes:
-                continue
-            frame = pd.DataFrame({c: pd.Series([records[i].values[c] for i in probes], dtype=object)
-                                  for c in COLUMNS[source]})
-            table = self._derived(self._memo.prepared(frame, source, REGISTER_UID[source]))
-            table = table.select(names).cast(target)
-            pieces.append(table.append_column("_probe", pa.array(probes, pa.int64())))
         known = np.array([-1 if (k := index.person_idx(r.person_id)) is None else k for r in records], np.int64)
         probes = np.flatnonzero(known >= 0)
         lo = np.searchsorted(index.reg_person, known[probes], "left")
         n = np.searchsorted(index.reg_person, known[probes], "right") - lo
+        with_fp = names + ["fp"] * ("fp" in schema.names)
         # slices, not take(): a take on the memory-mapped, many-chunked register would copy it whole
-        old = pa.concat_tables([index.reg.slice(int(a), int(b)).select(names) for a, b in zip(lo, n)]
-                               or [schema.empty_table().select(names)]).combine_chunks()
+        old = pa.concat_tables([index.reg.slice(int(a), int(b)).select(with_fp) for a, b in zip(lo, n)]
+                               or [schema.empty_table().select(with_fp)]).combine_chunks()
         old_probe = np.repeat(probes, n)
-        old = old.append_column("person_idx", pa.array(old_probe, pa.int64()))
-        # the stored records of a probe's person from the other register join the screened one
         src = np.array([r.source for r in records], dtype=object)
-        other = np.asarray(old.column("src").to_numpy(zero_copy_only=False), dtype=object) != src[old_probe]
-        pieces.append(old.filter(pa.array(other)).select(names).append_column(
-            "_probe", pa.array(old_probe[other], pa.int64())))
+        same = np.asarray(old.column("src").to_numpy(zero_copy_only=False), dtype=object) == src[old_probe]
+        as_stored = self._as_stored(records, index, old, old_probe, same)
+        old = old.select(names).append_column("person_idx", pa.array(old_probe, pa.int64()))
+        pieces = []
+        for source in ("residents", "id_cards"):
+            todo = [i for i, r in enumerate(records) if r.source == source and not as_stored[i]]
+            if not todo:
+                continue
+            frame = pd.DataFrame({c: pd.Series([records[i].values[c] for i in todo], dtype=object)
+                                  for c in COLUMNS[source]})
+            table = self._derived(self._memo.prepared(frame, source, REGISTER_UID[source]))
+            table = table.select(names).cast(target)
+            pieces.append(table.append_column("_probe", pa.array(todo, pa.int64())))
+        # the stored records of a probe's person from the other register join the screened one; a
+        # record screened as stored is its stored row
+        keep = ~same | as_stored[old_probe]
+        pieces.append(old.filter(pa.array(keep)).select(names).append_column(
+            "_probe", pa.array(old_probe[keep], pa.int64())))
         reg = pa.concat_tables(pieces).combine_chunks()
         probe = np.asarray(reg.column("_probe").to_numpy(), np.int64)
         srcs = np.asarray(reg.column("src").to_numpy(zero_copy_only=False), dtype=object).astype(str)
@@ -132,6 +139,23 @@ class Screener:
         reg = reg.append_column("uid", pa.array(probe.astype(str), pa.string()))
         reg = reg.append_column("r_idx", pa.array(np.arange(len(probe)), pa.int64()))
         return reg, old, known
+
+    def _as_stored(self, records: list[Record], index: ScreenIndex, old: pa.Table, old_probe: np.ndarray,
+                   same: np.ndarray) -> np.ndarray:
+        """Per record: whether it is its known person's stored record of its source (`same`), field
+        for field (the same source fingerprint), normalised by the night under these normalisation
+        rules: its stored row is then the row normalising it would give, and normalising is most
+        of the cost of a record seen for the first time."""
+        if (not self.config.reuse_stored_rows or "fp" not in old.column_names
+                or index.prepare_hash != self._prepare_hash or not same.any()):
+            return np.zeros(len(records), bool)
+        stored = np.asarray(old.column("fp").to_numpy(zero_copy_only=False), dtype=object)
+        probes = np.unique(old_probe[same])
+        fp = np.full(len(records), None, dtype=object)
+        fp[probes] = [fingerprint(records[i].values, records[i].source) for i in probes]
+        hit = same & (stored == fp[old_probe])
+        return (np.bincount(old_probe[hit], minlength=len(records)) == 1) & (
+            np.bincount(old_probe[same], minlength=len(records)) == 1)
 
     # -- blocking: the rules' keys looked up in the index, then the rules' filters ---------------
 

@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 
 from linkage.errors import RulesError, UsageError
+from linkage.ingest.contract import KEY
 from linkage.model import Model, load_model
 from linkage.settings import Settings
 from linkage.workspace import store
@@ -81,8 +82,9 @@ class ScreenIndex:
     uids: np.ndarray  # person ids, sorted
     uid_person: np.ndarray  # person_idx of each sorted uid
     place: np.ndarray  # person_idx -> place in person_id order
-    reg: pa.Table  # stored register records sorted by person_idx (memory-mapped)
+    reg: pa.Table  # stored register records sorted by person_idx (memory-mapped), with `fp`
     reg_person: np.ndarray  # person_idx column of `reg`
+    prepare_hash: str = ""  # the night's normalisation rules (stage_hashes' "prepare"): "" = none stored
     register_values: dict[str, pa.Array] = field(default_factory=dict)  # column -> its distinct raw values
 
     def person_idx(self, person_id: str) -> int | None:
@@ -122,10 +124,16 @@ def _export_reg(con: duckdb.DuckDBPyConnection, workspace: Path, stamp: tuple[in
     folder (one per generation, older ones removed), memory-mapped."""
     cache = Path(workspace) / CACHE
     cache.mkdir(parents=True, exist_ok=True)
-    target = cache / f"reg-{stamp[0]}-{stamp[1]}.arrow"
+    target = cache / f"reg-fp-{stamp[0]}-{stamp[1]}.arrow"
     if not target.is_file():
         tmp = cache / f".{target.name}.{os.getpid()}.tmp"
-        reader = con.sql("SELECT * FROM reg ORDER BY person_idx, r_idx").to_arrow_reader(batch_size=65_536)
+        # each record's source fingerprint (`fp`: NULL where its key is not one raw record's), so a
+        # record screened exactly as stored can take its stored row (engine.Screener._prepared)
+        raw = " UNION ALL ".join(f"""SELECT '{s}' AS src, {KEY[s]} AS uid,
+                                     CASE WHEN count(DISTINCT fp) = 1 AND count(*) = 1 THEN any_value(fp) END AS fp
+                                     FROM raw_{s} GROUP BY {KEY[s]}""" for s in ("residents", "id_cards"))
+        reader = con.sql(f"""SELECT g.*, f.fp FROM reg g LEFT JOIN ({raw}) f USING (src, uid)
+                             ORDER BY g.person_idx, g.r_idx""").to_arrow_reader(batch_size=65_536)
         with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, reader.schema) as writer:
             for batch in reader:
                 writer.write_batch(batch)
@@ -205,7 +213,8 @@ def _load(con, workspace: Path, settings: Settings, stamp, danger_column: str) -
     reg = _export_reg(con, workspace, stamp)
     return ScreenIndex(
         workspace=workspace, stamp=stamp, loaded_at=time.time(),
-        last_night=str(_meta(con, "last_night") or ""), model=model, model_path=str(model_path),
+        last_night=str(_meta(con, "last_night") or ""), model=model,
+        prepare_hash=str(json.loads(_meta(con, "stage_hashes") or "{}").get("prepare", "")), model_path=str(model_path),
         n_persons=int(n_persons), w=w, w_row=w_row, wanted_id=np.asarray(w.column("uid").to_pylist(), dtype=object),
         danger_level=danger, keys=keys, tf_counts=tf_counts, tf_totals=tf_totals, w_tf_n=w_tf_n,
         cand_w=cand_w, cand_person=cand_person, cand_rules=cand_rules, cand_levels=levels, cand_start=cand_start,

@@ -6,7 +6,8 @@
 - `candidates`: matching.yaml's blocking rules and comparisons: a change rebuilds the candidate
   set (blocking and comparison) from the stored prepared records;
 - anything else (scoring thresholds, flags, explanation, strings, review, quality, this config)
-  only needs rescoring, which every night does anyway.
+  only needs rescoring, which every night does anyway (the desk's, dedupe's, relatives' and the
+  audit's settings: not even that).
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ from linkage.settings import Settings
 # version prepares its stored records again instead of mixing old and new rows.
 PREPARED_VERSION = 3  # 3: identifying marks (marks_keys, marks_text)
 
-# Files under rules/ that normalisation never reads.
-NOT_PREPARE = {"matching.yaml", "quality.yaml", "review.yaml", "nightly.yaml"}
-NOT_PREPARE_DIRS = {"strings"}
+# Files under rules/ that normalisation never reads (the desk's, dedupe's, relatives' and the
+# audit's settings among them: editing them must not re-normalise the register, and the desk
+# reuses a stored row only while this hash is the night's).
+NOT_PREPARE = {"matching.yaml", "quality.yaml", "review.yaml", "nightly.yaml", "screen.yaml", "dedupe.yaml",
+               "relatives.yaml", "enrich.yaml"}
+NOT_PREPARE_DIRS = {"strings", "examples"}
 
 
 def _files_hash(root: Path, skip_names: set[str], skip_dirs: set[str]) -> str:
