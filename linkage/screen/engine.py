@@ -40,7 +40,7 @@ from linkage.score import _rows, one_person_probability, scored_table, weight_su
 from linkage.screen.config import ScreenConfig
 from linkage.screen.index import ScreenIndex, key_hash
 from linkage.screen.records import Record
-from linkage.screen.rows import OutputRows
+from linkage.screen.rows import OutputRows, RecordLevels
 from linkage.settings import Settings
 from linkage.workspace.fingerprint import fingerprint
 from linkage.workspace.nightly import _place_text
@@ -300,9 +300,11 @@ class Screener:
 
     # -- comparisons: compare()'s steps over the call's few pairs ------------------------------------
 
-    def _compare(self, reg: pa.Table, index: ScreenIndex, pw: np.ndarray, pp: np.ndarray) -> Gammas:
+    def _compare(self, reg: pa.Table, index: ScreenIndex, pw: np.ndarray,
+                 pp: np.ndarray) -> tuple[Gammas, RecordLevels]:
         """compare()'s levels for the call's pairs: each pair against each of its person's records
-        (the rules' SQL levels evaluated here, rapidfuzz's bands), the best level per person."""
+        (the rules' SQL levels evaluated here, rapidfuzz's bands), the best level per person; and
+        the levels per record (the output rows read the current record's)."""
         names = tuple(c.name for c in self._compiled)
         person = np.asarray(reg.column("person_idx").to_numpy(), np.int64)  # sorted: reg is by probe
         lo = np.searchsorted(person, pp, "left")
@@ -311,7 +313,8 @@ class Screener:
         rows = _spans(lo, n)
         m = len(rows)
         if m == 0:
-            return Gammas(np.zeros(0, np.int64), np.zeros((0, len(names)), np.int8), names)
+            empty = np.zeros((0, len(names)), np.int8)
+            return Gammas(np.zeros(0, np.int64), empty, names), RecordLevels(rows, rows, empty)
         cols = sides(l=(index.w, pa.array(index.w_row[pw][pair_of_row])), r=(reg, pa.array(rows)))
         levels = np.column_stack([np.asarray(lv.to_numpy(zero_copy_only=False))
                                   for lv in evaluate_many(self._levels, cols, m)]).astype(np.int8)
@@ -320,7 +323,7 @@ class Screener:
             strings[f"fl{i}"], strings[f"fr{i}"] = cols[f"l.{left}"], cols[f"r.{right}"]
         _apply_fuzzy(pa.RecordBatch.from_pydict(strings) if strings else None, levels, self._compiled, self._fcols)
         pair_idx, merged = _merge_records(pair_of_row, levels)
-        return Gammas(pair_idx, merged, names)
+        return Gammas(pair_idx, merged, names), RecordLevels(pw[pair_of_row], rows, levels)
 
     # -- the whole call ------------------------------------------------------------------------------
 
@@ -335,10 +338,10 @@ class Screener:
         results = [{"person_id": r.person_id, "source": r.source,
                     "in_register": bool(known[i] >= 0), "candidates": [], "alert": False}
                    for i, r in enumerate(records)]
-        gammas = self._compare(reg, index, pairs[0], pairs[1])
+        gammas, record_levels = self._compare(reg, index, pairs[0], pairs[1])
         scored = self._score(records, index, pairs, gammas, known, threshold, reg, old) if len(gammas.pair_idx) else None
         if scored is not None and scored.num_rows:
-            for row in self._matches(index, scored, reg):
+            for row in self._matches(index, scored, reg, record_levels):
                 if row["match_probability"] < threshold:
                     continue
                 p = int(row.pop("person_id"))
@@ -348,12 +351,13 @@ class Screener:
             res["candidates"].sort(key=lambda c: (-c["match_probability"], c["wanted_id"]))
         return results
 
-    def _matches(self, index: ScreenIndex, scored: pa.Table, reg: pa.Table) -> list[dict[str, Any]]:
+    def _matches(self, index: ScreenIndex, scored: pa.Table, reg: pa.Table,
+                 record_levels: RecordLevels | None = None) -> list[dict[str, Any]]:
         """The batch's output rows (flags, explanation) for the kept candidates: the matches query
         over the call's rows (linkage/screen/rows.py), or in DuckDB over the call's tables when the
         rules use SQL the evaluator lacks (only calls with a lead get here)."""
         if self._rows_out is not None:
-            return self._rows_out(scored, reg, index.w, index.w_row)
+            return self._rows_out(scored, reg, index.w, index.w_row, record_levels)
         w_idx = np.unique(np.asarray(scored.column("w_idx").to_numpy(), np.int64))
         tables = {"scored": scored, "reg": reg, "w": index.w.take(pa.array(index.w_row[w_idx]))}
         return duckdb_query(self._matches_sql, tables).to_pylist()

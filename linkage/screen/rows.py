@@ -7,14 +7,38 @@ next most recent ones) chosen here by the same orders. Planning that query cost 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from linkage.backends.arrow_sql import Expression, compile_select, expression, sides
+from linkage.compare import NULL
+from linkage.explain import current_comparisons
 from linkage.outputs import current_items_sql, final_items_sql, row_items_sql, status_tests_sql
 from linkage.settings import Settings
+
+
+@dataclass
+class RecordLevels:
+    """The compare stage's levels of a call: per (wanted record, register record of the call) row,
+    every comparison's level (compare.NULL: none)."""
+
+    w_idx: np.ndarray
+    reg_row: np.ndarray
+    levels: np.ndarray
+
+    def at(self, w_idx: np.ndarray, reg_row: np.ndarray) -> np.ndarray | None:
+        """The levels of these (wanted record, register record) rows; None when one was not compared."""
+        width = int(max(self.reg_row.max(initial=0), reg_row.max(initial=0))) + 1
+        keys = self.w_idx * width + self.reg_row
+        order = np.argsort(keys, kind="stable")
+        want = w_idx * width + reg_row
+        pos = np.searchsorted(keys[order], want)
+        if (reg_row < 0).any() or (pos >= len(keys)).any() or (keys[order][np.minimum(pos, len(keys) - 1)] != want).any():
+            return None
+        return self.levels[order[pos]]
 
 
 def _numpy(table: pa.Table, name: str) -> np.ndarray:
@@ -42,10 +66,19 @@ class OutputRows:
         self._dead: Expression = expression(dead)
         self._alive: Expression = expression(alive)
         self._current = compile_select("SELECT " + ", ".join(current_items_sql(settings)))
+        levels = current_comparisons(settings)
+        tests = current_items_sql(settings)[len(levels):]
+        self._tests = compile_select("SELECT " + ", ".join(tests)) if tests else None
+        names = [c.name for c in settings.comparisons]
+        self._level_cols = [(f"g_{name}", names.index(name)) for name in levels]
         self._rows = compile_select("SELECT " + ", ".join(row_items_sql(settings, "")))
         self._final = compile_select("SELECT " + ", ".join(final_items_sql(settings)))
 
-    def __call__(self, scored: pa.Table, reg: pa.Table, w: pa.Table, w_row: np.ndarray) -> list[dict[str, Any]]:
+    def __call__(self, scored: pa.Table, reg: pa.Table, w: pa.Table, w_row: np.ndarray,
+                 record_levels: RecordLevels | None = None) -> list[dict[str, Any]]:
+        """`record_levels`: the compare stage's levels of each wanted record against each register
+        record of the call; the current record's are taken from there instead of evaluated again
+        (current_level_sql gives the same levels, fuzzy bands included)."""
         n = scored.num_rows
         sp = _numpy(scored, "person_idx").astype(np.int64)
         person = _numpy(reg, "person_idx").astype(np.int64)
@@ -68,7 +101,14 @@ class OutputRows:
         given = {"src.sources": sources.take(pa.array(sp)), "st.person_status": status.take(pa.array(sp))}
         cols = sides(**tables)
         cols.update(given)
-        sc = self._current.over(sides(l=tables["l"], r=tables["c"]), n)
+        w_idx = _numpy(scored, "w_idx").astype(np.int64)
+        known = record_levels.at(w_idx, current[sp]) if record_levels is not None else None
+        if known is None:
+            sc = self._current.over(sides(l=tables["l"], r=tables["c"]), n)
+        else:
+            sc = self._tests.over(sides(l=tables["l"], r=tables["c"]), n) if self._tests else pa.table({})
+            for name, j in self._level_cols:
+                sc = sc.append_column(name, pa.array(known[:, j].astype(np.int64), mask=known[:, j] == NULL))
         cols.update({f"sc.{name}": sc.column(name).combine_chunks() for name in sc.column_names})
         rows = self._rows.over(cols, n)
         return self._final(rows).drop_columns(["run_id"]).to_pylist()
