@@ -146,6 +146,8 @@ EDGE_SQL = [
     "CASE len(a) WHEN 0 THEN 'none' WHEN 1 THEN 'one: ' || y WHEN 2 THEN x END",
     "CASE y WHEN 'b' THEN 1 WHEN 'x' THEN 2 WHEN '' THEN 3 ELSE len(b) END",
     "CASE y WHEN '1' THEN 'one' WHEN 'b' THEN 'bee' END",
+    "concat_ws('; ', nullif(x, x), nullif(y, 'b'))",
+    "array_to_string(list_sort(list_concat(a, b), 'DESC'), ',')", "list_sort(list_concat(b, a))[1:2]",  # '' where both are NULL (Arrow's own skip drops the row)
 ]
 
 

@@ -134,6 +134,22 @@ def test_a_record_as_stored_takes_its_stored_row_and_a_changed_one_is_normalised
     assert_same(got.drop(columns=["_probe"]), again.drop(columns=["_probe"]))
 
 
+def test_records_screened_one_per_call_get_the_batchs_rows(world):
+    """One record per call (a desk's usual request): a lead's output row and the record's keys are
+    then a single row, evaluated by linkage/backends/arrow_row.py; the same rows as the batch."""
+    screening = open_screening(world["ws"], world["rules"])
+    want = world["matches"]
+    residents, cards = read("residents"), read("id_cards")
+    res = residents[residents.person_id.isin(set(want.person_id))].head(40)
+    card = cards[cards.card_number.isin(set(want.person_id) - set(res.person_id))].head(40)
+    results = [r for frame, source in ((res, "residents"), (card, "id_cards"))
+               for rec in records(frame, source) for r in screening.screen([rec], threshold=0.0)]
+    got = as_frame(results)
+    expected = want[want.person_id.isin(set(res.person_id) | set(card.card_number))]
+    assert len(expected) >= 80
+    assert_same(got.drop(columns=["_probe", "danger_level", "alert"]), expected.drop(columns=["run_id"]))
+
+
 def test_sql_the_evaluator_lacks_is_left_to_duckdb_with_the_same_answer(world, monkeypatch):
     """Rules using SQL the Arrow evaluator does not implement still screen as the batch scores:
     those expressions (here every list_has_any and strpos: comparison levels, a blocking filter,

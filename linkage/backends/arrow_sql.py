@@ -52,6 +52,8 @@ def sides(**tables: tuple[pa.Table, pa.Array]) -> Columns:
     def load(name: str) -> pa.Array:
         side, _, col = name.partition(".")
         table, rows = tables[side]
+        if len(rows) == 1 and rows.null_count == 0:  # one row: a slice, not a take over the column
+            return table.column(col).slice(rows[0].as_py(), 1).combine_chunks()
         return table.column(col).take(rows).combine_chunks()
     return Columns(load)
 
@@ -327,6 +329,28 @@ def _slice_lists(lists: pa.Array, begin: Value, end: Value, n: int) -> pa.Array:
     return _rebuild(flat.filter(pa.array(keep)), parents[keep], n, _is_null(lists))
 
 
+def _array_to_string(lists: pa.Array, sep: str, n: int) -> pa.Array:
+    """array_to_string as DuckDB's: NULL elements skipped, NULL when every element is NULL (Arrow's
+    binary_join gives NULL for any NULL element)."""
+    flat, parents = _flat(lists)
+    keep = ~_is_null(flat)
+    if keep.all():
+        return pc.binary_join(lists, sep)
+    only_null = (np.bincount(parents, minlength=n) > 0) & (np.bincount(parents[keep], minlength=n) == 0)
+    kept = _rebuild(flat.filter(pa.array(keep)), parents[keep], n, _is_null(lists) | only_null)
+    return pc.binary_join(kept, sep)
+
+
+def _concat_ws(sep: str, args: list[pa.Array], n: int) -> pa.Array:
+    """concat_ws: NULLs skipped; '' where every argument is NULL (Arrow's skip drops such a row)."""
+    none = np.ones(n, bool)
+    for a in args:
+        none &= _is_null(a)
+    if none.any():
+        args = [pc.if_else(pa.array(none), pa.scalar("", pa.string()), args[0]), *args[1:]]
+    return pc.binary_join_element_wise(*args, sep, null_handling="skip")
+
+
 def _struct(names: list[str], values: list[Value], n: int) -> pa.Array:
     return pa.StructArray.from_arrays([_array(v, n) for v in values], names)
 
@@ -563,9 +587,8 @@ _FUNCTIONS: dict[str, Callable[[list[Value], int], Value]] = {
     "substr": lambda a, n: _substr(*a),
     "substring": lambda a, n: _substr(*a),
     "||": lambda a, n: _concat(a, n),
-    "concat_ws": lambda a, n: pc.binary_join_element_wise(*[_strings(x) for x in a[1:]], a[0].as_py(),
-                                                          null_handling="skip"),
-    "array_to_string": lambda a, n: pc.binary_join(a[0], a[1].as_py()),
+    "concat_ws": lambda a, n: _concat_ws(a[0].as_py(), [_array(_strings(x), n) for x in a[1:]], n),
+    "array_to_string": lambda a, n: _array_to_string(_array(a[0], n), a[1].as_py(), n),
     "list_sort": lambda a, n: _sorted_lists(_array(a[0], n), n, a[1].as_py() if len(a) > 1 else "ASC"),
     "list_prepend": lambda a, n: _add_to_list(_array(a[1], n), _array(a[0], n), n, first=True),
     "list_append": lambda a, n: _add_to_list(_array(a[0], n), _array(a[1], n), n, first=False),
@@ -858,6 +881,7 @@ class Select:
 
     star: tuple[str, ...] | None
     items: list[tuple[str, Fn]]
+    row: list[tuple[str, Any]] | None = None  # the items over one row (linkage/backends/arrow_row.py)
 
     def __call__(self, table: pa.Table) -> pa.Table:
         return self.over(Columns(lambda name: table.column(name).combine_chunks()), table.num_rows,
@@ -865,10 +889,15 @@ class Select:
 
     def over(self, columns: dict[str, pa.Array], n: int, star: list[str] | None = None) -> pa.Table:
         """The select list over `columns` (a star selects `star`, the input table's columns)."""
-        env = Env(columns, n, {})
         cols: dict[str, pa.Array] = {}
         if self.star is not None:
             cols.update({c: columns[c] for c in star or [] if c not in self.star})
+        if n == 1 and self.row is not None:
+            from linkage.backends.arrow_row import one_row
+
+            cols.update(one_row(self.row, columns))
+            return pa.table(cols)
+        env = Env(columns, n, {})
         for name, fn in self.items:
             cols[name] = _array(fn(env), n)
         return pa.table(cols)
@@ -876,8 +905,11 @@ class Select:
 
 def compile_select(sql: str) -> Select:
     """`SELECT [* EXCLUDE (...),] expr AS name, ... FROM ...` (the FROM is the caller's)."""
+    from linkage.backends.arrow_row import row_items
+
     star = None
     items = []
+    nodes = []
     for node in parse_select(sql):
         if node["class"] == "STAR":
             if node.get("replace_list") or node.get("columns") or node.get("rename_list"):
@@ -889,7 +921,8 @@ def compile_select(sql: str) -> Select:
         if not name:
             raise Unsupported("a select item without a name")
         items.append((name, compile_node(node)))
-    return Select(star, items)
+        nodes.append((name, node))
+    return Select(star, items, row_items(nodes))
 
 
 def table_query(sql: str) -> Callable[[pa.Table], pa.Table]:
@@ -913,24 +946,36 @@ class Expression:
 
     sql: str
     fn: Fn | None
+    row: Any = None  # its one-row closure (linkage/backends/arrow_row.py), when it has one
 
     def __call__(self, columns: dict[str, pa.Array], n: int) -> pa.Array:
         if self.fn is not None:
-            return evaluate(self.fn, columns, n)
+            return evaluate_many([self], columns, n)[0]
         return _by_duckdb(self.sql, columns, n)
 
 
 def evaluate_many(exprs: list[Expression], columns: dict[str, pa.Array], n: int) -> list[pa.Array]:
-    """Several expressions over the same columns, their common subexpressions evaluated once."""
+    """Several expressions over the same columns, their common subexpressions evaluated once (one
+    row in Python, linkage/backends/arrow_row.py, when every expression has a one-row form)."""
+    if n == 1 and all(e.row is not None for e in exprs):
+        from linkage.backends.arrow_row import RowEnv
+
+        env1 = RowEnv(columns)
+        return [pa.array([value], typ) for value, typ in (e.row(env1) for e in exprs)]
     env = Env(columns, n, {})
     return [_array(e.fn(env), n) if e.fn is not None else e(columns, n) for e in exprs]
 
 
 def expression(sql: str) -> Expression:
+    from linkage.backends.arrow_row import row_items
+
     try:
-        return Expression(sql, compile_expr(sql))
+        node = parse_select(f"SELECT {sql}")[0]
+        fn = compile_node(node)
     except Unsupported:
         return Expression(sql, None)
+    row = row_items([("v", node)])
+    return Expression(sql, fn, row[0][1] if row else None)
 
 
 _local = threading.local()

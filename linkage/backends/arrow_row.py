@@ -1,0 +1,438 @@
+"""The rules' SQL over one row, in Python: a desk call's output row, or its one record's keys, is a
+single row, and over one row each Arrow kernel's fixed cost (a few microseconds, some thousand
+kernels for a lead's explanation) is all of the work. The same expression tree as
+linkage/backends/arrow_sql.py, compiled a second time into closures over (value, Arrow type)
+pairs for the nodes whose semantics are plain in Python (column look-ups, constants, AND / OR / NOT,
+comparisons, IS NULL, COALESCE, IN, CASE, `||`, nullif, casts to text, struct_pack, list_value,
+list_filter / list_transform); every other function runs its Arrow kernel on one-row arrays of
+its arguments' values. Types follow arrow_sql's rules (a CASE takes its taken branch's type, its
+constant branches' common type), so a row evaluated here equals the Arrow path's row
+(tests/test_arrow_row.py compares them on every expression of the default rules)."""
+
+from __future__ import annotations
+
+import json
+import operator
+from typing import Any, Callable
+
+import pyarrow as pa
+
+from linkage.backends import arrow_sql as A
+
+Row = tuple[Any, Any]  # a value (Python) and its Arrow type (None: an object only Arrow kernels use)
+
+
+class RowEnv:
+    """One row's columns (one-row Arrow arrays, taken on first use), the values evaluated so far, the
+    lambda parameters bound, and an Arrow Env for what runs as Arrow."""
+
+    __slots__ = ("columns", "cache", "bound", "_arrow")
+
+    def __init__(self, columns: dict[str, pa.Array], bound: dict[str, Row] | None = None) -> None:
+        self.columns, self.cache, self.bound, self._arrow = columns, {}, bound or {}, None
+
+    def arrow(self) -> A.Env:
+        """The row as the Arrow path sees it (a lambda's parameters as one-row columns)."""
+        if self._arrow is None:
+            columns = self.columns
+            if self.bound:
+                outer = self.columns
+                columns = A.Columns(lambda name: outer[name],
+                                    {k: pa.array([v], t) for k, (v, t) in self.bound.items() if t is not None})
+            self._arrow = A.Env(columns, 1, {})
+        return self._arrow
+
+
+RowFn = Callable[[RowEnv], Row]
+
+
+def _of(value: Any) -> Row:
+    """An Arrow result (array of one row, scalar, or an interval object) as a Row."""
+    if isinstance(value, pa.Array):
+        return value[0].as_py(), value.type
+    if isinstance(value, pa.ChunkedArray):
+        return _of(value.combine_chunks())
+    if isinstance(value, pa.Scalar):
+        return value.as_py(), value.type
+    return value, None
+
+
+def _to_arrow(row: Row) -> Any:
+    value, typ = row
+    if typ is None:
+        return value
+    return pa.array([value], typ)
+
+
+def _as(row: Row, target: pa.DataType) -> Any:
+    """The value as the target type gives it (arrow_sql._common's casts)."""
+    value, typ = row
+    if typ == target or value is None:
+        return value
+    if pa.types.is_integer(typ) and pa.types.is_floating(target):
+        return float(value)
+    return pa.scalar(value, typ).cast(target).as_py()
+
+
+_KINDS = (pa.types.is_integer, pa.types.is_floating, pa.types.is_string, pa.types.is_boolean, pa.types.is_date)
+
+
+def _comparable(a: pa.DataType, b: pa.DataType) -> bool:
+    """Both sides of a kind Python compares as Arrow does (numbers, texts, booleans, dates)."""
+    numeric = (pa.types.is_integer(a) or pa.types.is_floating(a)) and (pa.types.is_integer(b) or pa.types.is_floating(b))
+    return numeric or any(k(a) and k(b) for k in _KINDS[2:])
+
+
+_OPS = {"COMPARE_EQUAL": operator.eq, "COMPARE_NOTEQUAL": operator.ne, "COMPARE_LESSTHAN": operator.lt,
+        "COMPARE_LESSTHANOREQUALTO": operator.le, "COMPARE_GREATERTHAN": operator.gt,
+        "COMPARE_GREATERTHANOREQUALTO": operator.ge}
+
+
+def _compare(op: str, a: Row, b: Row) -> Row:
+    if a[0] is None or b[0] is None:
+        return None, pa.bool_()
+    if a[1] is not None and b[1] is not None and _comparable(a[1], b[1]):
+        return _OPS[op](a[0], b[0]), pa.bool_()
+    return _of(A._COMPARE[op](_to_arrow(a), _to_arrow(b)))
+
+
+# -- compiling ---------------------------------------------------------------------------------------
+
+
+def compile_row(node: dict[str, Any]) -> RowFn:
+    """A node's one-row closure; constant subexpressions folded, equal ones evaluated once."""
+    if node["class"] not in ("CONSTANT", "LAMBDA", "COLUMN_REF"):
+        value = A._constant_of(node)
+        if value is not None:
+            got = (value.as_py(), value.type)
+            return lambda env: got
+    fn = _compile(node)
+    if node["class"] in ("COLUMN_REF", "CONSTANT"):
+        return fn
+    key = json.dumps(A._shape(node), sort_keys=True)
+
+    def cached(env: RowEnv) -> Row:  # a lambda's element has an env (and cache) of its own
+        got = env.cache.get(key)
+        if got is None:
+            got = env.cache[key] = fn(env)
+        return got
+    return cached
+
+
+def _literal(node: dict[str, Any]) -> bool:
+    """Whether the Arrow path gives this argument as a scalar (a literal, or folded to one)."""
+    return node["class"] == "CONSTANT" or (node["class"] != "LAMBDA" and A._constant_of(node) is not None)
+
+
+def _compile(node: dict[str, Any]) -> RowFn:
+    cls, typ = node["class"], node["type"]
+    if cls == "COLUMN_REF":
+        names = node["column_names"]
+        name = ".".join(names)
+
+        def column(env: RowEnv) -> Row:
+            if names[0] in env.bound:  # a lambda's parameter, or a field of it
+                value, t = env.bound[names[0]]
+                for field in names[1:]:
+                    value, t = (None if value is None else value[field]), t.field(field).type
+                return value, t
+            try:
+                col = env.columns[name]
+            except KeyError:
+                if len(names) != 2:
+                    raise
+                return _of(A.compile_node(node)(env.arrow()))
+            return col[0].as_py(), col.type
+        return column
+    if cls == "CONSTANT":
+        value = A._constant(node["literal"]) if "literal" in node else pa.scalar(node.get("value"))
+        got = (value.as_py(), value.type)
+        return lambda env: got
+    if cls == "CONJUNCTION":
+        kids = [compile_row(c) for c in node["children"]]
+        settled = typ != "CONJUNCTION_AND"  # AND stops at a FALSE, OR at a TRUE
+
+        def conj(env: RowEnv) -> Row:
+            unknown = False
+            for k in kids:
+                v = k(env)[0]
+                if v is None:
+                    unknown = True
+                elif bool(v) is settled:
+                    return settled, pa.bool_()
+            return (None if unknown else not settled), pa.bool_()
+        return conj
+    if cls == "COMPARISON":
+        if typ not in _OPS:
+            raise A.Unsupported(typ)
+        left, right = compile_row(node["left"]), compile_row(node["right"])
+        return lambda env: _compare(typ, left(env), right(env))
+    if cls == "OPERATOR":
+        return _operator(node)
+    if cls == "CASE":
+        return _case(node)
+    if cls == "CAST":
+        return _cast(node)
+    if cls == "FUNCTION":
+        return _function(node)
+    raise A.Unsupported(f"{cls} {typ}")
+
+
+def _operator(node: dict[str, Any]) -> RowFn:
+    typ = node["type"]
+    kids = [compile_row(c) for c in node["children"]]
+    if typ == "OPERATOR_NOT":
+        def negate(env: RowEnv) -> Row:
+            v = kids[0](env)[0]
+            return (None if v is None else not v), pa.bool_()
+        return negate
+    if typ in ("OPERATOR_IS_NULL", "OPERATOR_IS_NOT_NULL"):
+        want = typ == "OPERATOR_IS_NULL"
+        return lambda env: ((kids[0](env)[0] is None) is want, pa.bool_())
+    if typ == "OPERATOR_COALESCE":
+        def coalesce(env: RowEnv) -> Row:
+            rows = [k(env) for k in kids]  # all evaluated, as the Arrow path does (their common type)
+            target = A._unify([t for _, t in rows])
+            for r in rows:
+                if r[0] is not None:
+                    return _as(r, target), target
+            return None, target
+        return coalesce
+    if typ in ("COMPARE_IN", "COMPARE_NOT_IN"):
+        negate = typ == "COMPARE_NOT_IN"
+
+        def member(env: RowEnv) -> Row:
+            x = kids[0](env)
+            hit = unknown = False
+            for k in kids[1:]:
+                eq = _compare("COMPARE_EQUAL", x, k(env))[0]
+                hit, unknown = hit or eq is True, unknown or eq is None
+            got = True if hit else (None if unknown else False)
+            return (got if got is None or not negate else not got), pa.bool_()
+        return member
+    if typ == "ARRAY_SLICE" and len(kids) == 3 and all(c["class"] == "CONSTANT" for c in node["children"][1:]):
+        lo, hi = (int(A._constant(c["literal"]).as_py()) for c in node["children"][1:])
+        if lo < 1 or hi < 0:
+            raise A.Unsupported("a list slice from the end")
+
+        def sliced(env: RowEnv) -> Row:
+            values, t = kids[0](env)
+            return (None if values is None else values[lo - 1:hi]), t
+        return sliced
+    arrow = A.compile_node(node)
+    return lambda env: _of(arrow(env.arrow()))  # what else arrow_sql evaluates: Arrow's own
+
+
+def _case(node: dict[str, Any]) -> RowFn:
+    checks = [(compile_row(c["when_expr"]), compile_row(c["then_expr"])) for c in node["case_checks"]]
+    branches = [then for _, then in checks] + [compile_row(node["else_expr"])]
+    fixed = A._constant_branches([c["then_expr"] for c in node["case_checks"]] + [node["else_expr"]])
+    constant = None
+    if fixed is not None:
+        target, values = fixed
+        constant = [(pa.array([v], target)[0].as_py(), target or pa.null()) for v in values.tolist()]
+
+    def case(env: RowEnv) -> Row:
+        chosen = len(checks)
+        for i, (when, _) in enumerate(checks):
+            if when(env)[0] is True:
+                chosen = i
+                break
+        if constant is not None:
+            return constant[chosen]
+        got = branches[chosen](env)
+        if got[1] == pa.null() and len(branches) > 1:  # the others give the type (arrow_sql._case)
+            target = A._unify([b(env)[1] for b in branches])
+            return _as(got, target), target
+        return got
+    return case
+
+
+def _cast(node: dict[str, Any]) -> RowFn:
+    child = compile_row(node["child"])
+    t = node["type_expr"] if "type_expr" in node else node.get("cast_type", {})
+    type_name = t.get("type_name") or t.get("id", "")
+    if t.get("children"):
+        raise A.Unsupported(f"CAST to {type_name}(...)")
+    try_cast = bool(node.get("try_cast"))
+
+    def cast(env: RowEnv) -> Row:
+        value, typ = child(env)
+        if type_name.upper() == "VARCHAR" and typ is not None and pa.types.is_string(typ):
+            return value, typ
+        arg = pa.scalar(value, typ) if typ is not None else value  # as a literal reaches _cast
+        return _of(A._cast(arg if node["child"]["class"] == "CONSTANT" else _to_arrow((value, typ)),
+                           type_name, 1, try_cast))
+    return cast
+
+
+def _function(node: dict[str, Any]) -> RowFn:
+    name = node["function_name"].lower()
+    if node.get("distinct") or node.get("filter") or node.get("order_bys", {}).get("orders"):
+        raise A.Unsupported(f"{name} with DISTINCT, FILTER or ORDER BY")
+    args = [a["expression"] for a in node["arguments"]]
+    if name in ("list_transform", "list_filter", "list_apply", "array_transform", "array_filter"):
+        return _with_lambda(node, name, args)
+    kids = [compile_row(a) for a in args]
+    if name == "||" and len(kids) == 2:
+        def concat(env: RowEnv) -> Row:
+            a, b = kids[0](env), kids[1](env)
+            if a[1] is not None and b[1] is not None and pa.types.is_string(a[1]) and pa.types.is_string(b[1]):
+                return (None if a[0] is None or b[0] is None else a[0] + b[0]), pa.string()
+            return _of(A._FUNCTIONS["||"]([_to_arrow(a), _to_arrow(b)], 1))
+        return concat
+    if name in ("&", ">>") and len(kids) == 2:
+        op = operator.and_ if name == "&" else operator.rshift
+
+        def bits(env: RowEnv) -> Row:
+            a, b = kids[0](env), kids[1](env)
+            if a[1] == pa.int64() and b[1] == pa.int64() and (name == "&" or 0 <= (b[0] or 0) < 64):
+                return (None if a[0] is None or b[0] is None else op(a[0], b[0])), pa.int64()
+            return _of(A._FUNCTIONS[name]([_to_arrow(a), _to_arrow(b)], 1))
+        return bits
+    if name == "nullif":
+        def nullif(env: RowEnv) -> Row:
+            a, b = kids[0](env), kids[1](env)
+            if a[1] is None or b[1] is None or not _comparable(a[1], b[1]):
+                return _of(A._FUNCTIONS["nullif"]([_to_arrow(a), _to_arrow(b)], 1))
+            return (None if a[0] is not None and a[0] == b[0] else a[0]), a[1]
+        return nullif
+    if name == "struct_pack":
+        names = [a["name"] for a in node["arguments"]]
+        if not all(names):
+            raise A.Unsupported("struct_pack without field names")
+
+        def struct(env: RowEnv) -> Row:
+            rows = [k(env) for k in kids]
+            if any(t is None for _, t in rows):
+                return _of(A._struct(names, [_to_arrow(r) for r in rows], 1))
+            return dict(zip(names, (v for v, _ in rows))), pa.struct(list(zip(names, (t for _, t in rows))))
+        return struct
+    if name == "list_value" and kids:
+        def list_value(env: RowEnv) -> Row:
+            rows = [k(env) for k in kids]
+            target = A._unify([t for _, t in rows])
+            return [_as(r, target) for r in rows], pa.list_(target)
+        return list_value
+    fn = A._FUNCTIONS.get(name)
+    if fn is None:
+        raise A.Unsupported(f"function {name}")
+    for i in A._CONSTANT_ARGS.get(name, ()):
+        if i < len(args) and args[i]["class"] != "CONSTANT":
+            raise A.Unsupported(f"{name} with a non-constant argument {i + 1}")
+    literal = [_literal(a) for a in args]
+    plain = _PLAIN.get(name)
+
+    def via_arrow(env: RowEnv) -> Row:
+        rows = [k(env) for k in kids]
+        if plain is not None:
+            got = plain(rows)
+            if got is not None:
+                return got
+        return _of(fn([pa.scalar(v, t) if lit else _to_arrow((v, t)) for lit, (v, t) in zip(literal, rows)], 1))
+    return via_arrow
+
+
+def _sortable(typ: pa.DataType) -> bool:
+    if pa.types.is_struct(typ):
+        return all(_sortable(f.type) for f in typ)
+    return (typ == pa.null() or pa.types.is_string(typ) or pa.types.is_boolean(typ) or pa.types.is_integer(typ)
+            or pa.types.is_floating(typ))
+
+
+def _sort_key(value: Any, typ: pa.DataType) -> tuple:
+    """arrow_sql._sort_keys' order: a struct by its fields in order, a NULL field after every value."""
+    if pa.types.is_struct(typ):
+        return tuple(_sort_key(None if value is None else value[f.name], f.type) for f in typ)
+    if value is None:
+        return (1,)
+    if pa.types.is_integer(typ) or pa.types.is_floating(typ):
+        return (0, float(value))
+    return (0, value)
+
+
+def _list_sort(rows: list[Row]) -> Row | None:
+    values, typ = rows[0]
+    if typ is None or not pa.types.is_list(typ) or not _sortable(typ.value_type):
+        return None
+    if values is None:
+        return None, typ
+    direction = rows[1][0] if len(rows) > 1 else "ASC"
+    present = [v for v in values if v is not None]
+    present.sort(key=lambda v: _sort_key(v, typ.value_type), reverse=direction.upper() == "DESC")  # stable
+    return present + [v for v in values if v is None], typ  # NULL elements last
+
+
+def _list_concat(rows: list[Row]) -> Row | None:
+    (a, ta), (b, tb) = rows
+    if ta is None or tb is None or not (pa.types.is_list(ta) and pa.types.is_list(tb)):
+        return None
+    target = A._unify([ta.value_type, tb.value_type])
+    out = [_as((v, ta.value_type), target) for v in a or []] + [_as((v, tb.value_type), target) for v in b or []]
+    return out, pa.list_(target)
+
+
+def _array_to_string(rows: list[Row]) -> Row | None:
+    (values, typ), (sep, _) = rows
+    if typ is None or not pa.types.is_list(typ) or not pa.types.is_string(typ.value_type):
+        return None
+    present = [v for v in values or [] if v is not None]
+    if values is None or (values and not present):  # DuckDB's: NULL elements skipped, all NULL gives NULL
+        return None, pa.string()
+    return sep.join(present), pa.string()
+
+
+def _concat_ws(rows: list[Row]) -> Row | None:
+    if any(t is None or not (pa.types.is_string(t) or t == pa.null()) for _, t in rows[1:]):
+        return None
+    return rows[0][0].join(v for v, _ in rows[1:] if v is not None), pa.string()
+
+
+# functions evaluated in Python over one row (None from one: its Arrow kernel instead)
+_PLAIN: dict[str, Callable[[list[Row]], Row | None]] = {
+    "list_sort": _list_sort, "list_concat": _list_concat, "array_to_string": _array_to_string,
+    "concat_ws": _concat_ws,
+}
+
+
+def _with_lambda(node: dict[str, Any], name: str, args: list[dict[str, Any]]) -> RowFn:
+    lists = compile_row(args[0])
+    lam = args[1]
+    params = lam["lhs"]
+    names = params["column_names"] if params["class"] == "COLUMN_REF" else None
+    if not names or len(names) != 1:
+        raise A.Unsupported("lambda with more than one parameter")
+    param, body = names[0], compile_row(lam["expr"])
+    keep = "filter" in name
+    arrow = A.compile_node(node)
+
+    def with_lambda(env: RowEnv) -> Row:
+        values, typ = lists(env)
+        if values is None or not values:  # the Arrow path's types for no elements
+            return _of(arrow(env.arrow()))
+        element = typ.value_type
+        got = [body(RowEnv(env.columns, {**env.bound, param: (v, element)})) for v in values]
+        if keep:
+            return [v for v, (ok, _) in zip(values, got) if ok is True], typ
+        target = A._unify([t for _, t in got])
+        return [_as(r, target) for r in got], pa.list_(target)
+    return with_lambda
+
+
+def row_items(nodes: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, RowFn]] | None:
+    """A select list's one-row closures; None when a node cannot be compiled (the Arrow path then)."""
+    try:
+        return [(name, compile_row(node)) for name, node in nodes]
+    except (A.Unsupported, KeyError):
+        return None
+
+
+def one_row(items: list[tuple[str, RowFn]], columns: dict[str, pa.Array]) -> dict[str, pa.Array]:
+    """The items over one row, as one-row arrays."""
+    env = RowEnv(columns)
+    out = {}
+    for name, fn in items:
+        value, typ = fn(env)
+        out[name] = pa.array([value], typ)
+    return out
+
