@@ -107,8 +107,9 @@ def test_every_register_record_is_screened_as_the_batch_scores_it(world, reuse):
 
 def test_a_record_as_stored_takes_its_stored_row_and_a_changed_one_is_normalised(world):
     """Every register record of the sample, sent as stored, has its source fingerprint computed at
-    the desk equal to the workspace's (DuckDB's), so none is normalised again; a record with one
-    field written otherwise is normalised, and gets the answer it gets with reuse turned off."""
+    the desk equal to the workspace's (DuckDB's), so none is normalised or blocked again (its
+    person's stored candidates and levels are the night's); a record with one field written
+    otherwise is normalised and blocked, and gets the answer it gets with reuse turned off."""
     screening = open_screening(world["ws"], world["rules"])
     screener = screening.screener
     seen: list[int] = []
@@ -119,15 +120,18 @@ def test_a_record_as_stored_takes_its_stored_row_and_a_changed_one_is_normalised
         return prepared(df, source, uid)
 
     screener._memo.prepared = spy
+    blocked = []
+    block = screener._block
+    screener._block = lambda reg, index: blocked.append(reg.num_rows) or block(reg, index)
     for source in ("residents", "id_cards"):
         screening.screen(records(read(source), source), threshold=0.0)
-    assert seen == []
+    assert seen == [] and blocked == []  # the night's candidates and levels, not blocked again
     res = read("residents")
     want = world["matches"]
     changed = res[res.person_id.isin(set(want.person_id))].head(5).copy()
     changed["full_name"] = changed.full_name.str.upper()  # the same name, written in capitals
     got = as_frame(screening.screen(records(changed, "residents"), threshold=0.0))
-    assert seen == [5]
+    assert seen == [5] and len(blocked) == 1
     screener.config = dataclasses.replace(screener.config, reuse_stored_rows=False)
     again = as_frame(screening.screen(records(changed, "residents"), threshold=0.0))
     assert len(got) >= 5

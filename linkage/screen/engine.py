@@ -91,12 +91,13 @@ class Screener:
 
     # -- records -> the engine's register vocabulary ------------------------------------------
 
-    def _prepared(self, records: list[Record], index: ScreenIndex) -> tuple[pa.Table, pa.Table, np.ndarray]:
+    def _prepared(self, records: list[Record],
+                  index: ScreenIndex) -> tuple[pa.Table, pa.Table, np.ndarray, np.ndarray]:
         """The call's register records (`reg`): each probe's record, derived as the prepare stage
         derives it, plus its person's other stored records, with person_idx = probe number and
         uid = probe number (as text), numbered (r_idx) by probe, then src descending; and `old`:
-        the stored records of the probes' persons (the TF counts they held). Returns them and each
-        probe's person_idx (-1: new person)."""
+        the stored records of the probes' persons (the TF counts they held). Returns them, each
+        probe's person_idx (-1: new person) and whether it is its stored record (_as_stored)."""
         names = [c for c in index.reg.schema.names if c not in ("r_idx", "person_idx", "fp")]
         schema = index.reg.schema
         target = pa.schema([schema.field(c) for c in names])
@@ -138,7 +139,7 @@ class Screener:
         reg = reg.drop_columns(["_probe", "uid"]).append_column("person_idx", pa.array(probe, pa.int64()))
         reg = reg.append_column("uid", pa.array(probe.astype(str), pa.string()))
         reg = reg.append_column("r_idx", pa.array(np.arange(len(probe)), pa.int64()))
-        return reg, old, known
+        return reg, old, known, as_stored
 
     def _as_stored(self, records: list[Record], index: ScreenIndex, old: pa.Table, old_probe: np.ndarray,
                    same: np.ndarray) -> np.ndarray:
@@ -325,6 +326,20 @@ class Screener:
         pair_idx, merged = _merge_records(pair_of_row, levels)
         return Gammas(pair_idx, merged, names), RecordLevels(pw[pair_of_row], rows, levels)
 
+    def _stored_pairs(self, index: ScreenIndex, known: np.ndarray) -> tuple[tuple[np.ndarray, ...], Gammas]:
+        """The night's candidate pairs of the probes' persons, with their stored levels: what
+        blocking and comparing the call would give when each probe is its person's stored record
+        (the person's records are then those the night compared), as _block and _compare give them."""
+        lo, hi = index.person_cand_start[known], index.person_cand_start[known + 1]
+        rows = index.person_cand[_spans(lo, hi - lo)]
+        probe = np.repeat(np.arange(len(known)), hi - lo)
+        w = index.cand_w[rows]
+        order = np.lexsort((probe, w))
+        rows, w, probe = rows[order], w[order], probe[order]
+        names = tuple(c.name for c in self._compiled)
+        gammas = Gammas(np.arange(len(rows)), index.cand_levels[rows], names)
+        return (w, probe, index.cand_rules[rows]), gammas
+
     # -- the whole call ------------------------------------------------------------------------------
 
     def screen(self, index: ScreenIndex, records: list[Record], threshold: float | None = None) -> list[dict[str, Any]]:
@@ -333,14 +348,20 @@ class Screener:
         if not records:
             return []
         threshold = self.config.threshold if threshold is None else float(threshold)
-        reg, old, known = self._prepared(records, index)
-        pairs = self._block(reg, index)
+        reg, old, known, as_stored = self._prepared(records, index)
         results = [{"person_id": r.person_id, "source": r.source,
                     "in_register": bool(known[i] >= 0), "candidates": [], "alert": False}
                    for i, r in enumerate(records)]
-        gammas, record_levels = self._compare(reg, index, pairs[0], pairs[1])
+        if as_stored.all():  # every record as the night compared it: its candidates and levels stored
+            pairs, gammas = self._stored_pairs(index, known)
+            record_levels = None
+        else:
+            pairs = self._block(reg, index)
+            gammas, record_levels = self._compare(reg, index, pairs[0], pairs[1])
         scored = self._score(records, index, pairs, gammas, known, threshold, reg, old) if len(gammas.pair_idx) else None
         if scored is not None and scored.num_rows:
+            if record_levels is None:  # the leads' levels per record, for their output rows
+                _, record_levels = self._compare(reg, index, _numpy(scored, "w_idx"), _numpy(scored, "person_idx"))
             for row in self._matches(index, scored, reg, record_levels):
                 if row["match_probability"] < threshold:
                     continue
@@ -376,6 +397,10 @@ class Screener:
                 c["danger_level"] = level
                 c["alert"] = bool(level in levels and c["match_probability"] >= threshold)
                 res["alert"] = res["alert"] or c["alert"]
+
+
+def _numpy(table: pa.Table, name: str) -> np.ndarray:
+    return np.asarray(table.column(name).to_numpy(), np.int64)
 
 
 def _spans(start: np.ndarray, count: np.ndarray) -> np.ndarray:

@@ -85,6 +85,8 @@ class ScreenIndex:
     reg: pa.Table  # stored register records sorted by person_idx (memory-mapped), with `fp`
     reg_person: np.ndarray  # person_idx column of `reg`
     prepare_hash: str = ""  # the night's normalisation rules (stage_hashes' "prepare"): "" = none stored
+    person_cand: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # pairs by person_idx
+    person_cand_start: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))  # person -> first
     register_values: dict[str, pa.Array] = field(default_factory=dict)  # column -> its distinct raw values
 
     def person_idx(self, person_id: str) -> int | None:
@@ -202,11 +204,13 @@ def _load(con, workspace: Path, settings: Settings, stamp, danger_column: str) -
         w_tf_n[col] = np.asarray(got["n"], dtype=np.int64)
     cand_w, cand_person, cand_rules, levels = _candidates(con, settings)
     cand_start = np.searchsorted(cand_w, np.arange(len(w_row) + 1))
+    person_cand = np.argsort(cand_person, kind="stable").astype(np.int32 if len(cand_person) < 2**31 else np.int64)
     persons = _column(con, "SELECT uid, person_idx FROM persons ORDER BY uid")
     uids = np.asarray(persons["uid"], dtype=object)
     uid_person = np.asarray(persons["person_idx"], dtype=np.int64)
     place = np.zeros(int(uid_person.max()) + 1 if len(uid_person) else 0, dtype=np.int64)
     place[uid_person] = np.arange(len(uid_person))
+    person_cand_start = np.searchsorted(cand_person[person_cand], np.arange(len(place) + 1))
     n_persons = con.execute("SELECT count(DISTINCT person_idx) FROM reg").fetchall()[0][0]
     base_tf = _base_tf(settings, w, w_tf_n, tf_totals)
     cand_total = _cand_totals(settings, model, int(n_persons), levels, w_row[cand_w], base_tf)
@@ -220,6 +224,7 @@ def _load(con, workspace: Path, settings: Settings, stamp, danger_column: str) -
         cand_w=cand_w, cand_person=cand_person, cand_rules=cand_rules, cand_levels=levels, cand_start=cand_start,
         cand_total=cand_total, base_tf=base_tf,
         uids=uids, uid_person=uid_person, place=place, reg=reg,
+        person_cand=person_cand, person_cand_start=person_cand_start,
         reg_person=np.asarray(reg.column("person_idx").to_numpy(), dtype=np.int64),
     )
 
