@@ -10,7 +10,9 @@
 4. over HTTP on localhost (a `linkage screen serve` process): a bounded load test of single-record
    requests at 1 and 4 concurrent clients, and of 100-record lists; latency p50/p95 per request,
    records/s, and records per CPU-second of the server process (the per-core throughput).
-Figures are printed (one JSON line per measure); nothing is asserted.
+A record drawn as the register stores it takes the night's normalised row, candidates and levels
+(rules/screen.yaml reuse_stored_rows); --changed writes each one's full name in capitals, so every
+call does the whole work. Figures are printed (one JSON line per measure); nothing is asserted.
 """
 
 from __future__ import annotations
@@ -193,12 +195,17 @@ def main() -> None:
     ap.add_argument("--build-only", action="store_true")
     ap.add_argument("--rules", type=Path, default=None,
                     help="rules directory to screen with (default: the project's); must be those the workspace was built with")
+    ap.add_argument("--changed", action="store_true",
+                    help="each drawn record with its full name in capitals: never its stored record, so every "
+                         "call normalises, blocks and compares (rules/screen.yaml reuse_stored_rows does not apply)")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     ws = build(a)
     if a.build_only:
         return
     rows = draw(a, a.records)
+    if a.changed:
+        rows = [dict(r, full_name=r["full_name"].upper()) for r in rows]
     in_process(a, ws, rows)
     over_http(a, ws, rows)
 
