@@ -11,8 +11,7 @@ import json
 import re
 import resource
 import time
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from multiprocessing import get_context
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +29,8 @@ from linkage.rundir import staging, swap_in
 from linkage.ingest import ingest
 from linkage.matches_io import matches_form, matches_parts
 from linkage.model import Model, load_model, save_model
-from linkage.normalize.distinct import Dictionary, Positions, build_dictionaries, drop_tables, source_positions
+from linkage.normalize.distinct import DEDUPED, Dictionary, Positions, build_dictionaries, drop_tables, source_positions
+from linkage.normalize.pool import normaliser_pool
 from linkage.normalize.table import normalize_table
 from linkage.outputs import fingerprint, write_manifest, write_matches
 from linkage.prepare import (
@@ -167,8 +167,8 @@ def _normalise(ctx: Context, sources: list[str], bar: Reporter) -> None:
     if workers < 2 or rows < int(eng.get("parallel_min_rows", 200_000)):
         dictionaries = build_dictionaries(ctx.con, sources, ctx.rules, chunk, limit=limit)
     else:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            dictionaries = build_dictionaries(ctx.con, sources, ctx.rules, chunk, pool.map, limit)
+        with normaliser_pool(workers, DEDUPED, ctx.rules) as pool:
+            dictionaries = build_dictionaries(ctx.con, sources, ctx.rules, chunk, pool, limit)
     where = {s: source_positions(ctx.con, s, dictionaries) for s in sources}
     drop_tables(ctx.con, dictionaries)
     if "wanted" in sources:

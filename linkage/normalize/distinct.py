@@ -14,7 +14,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future
+from typing import Iterator
 
 import duckdb
 import numpy as np
@@ -26,10 +27,10 @@ from linkage.buffer_pool import drop_cached_blocks
 from linkage.normalize.table import KINDS, Part, parts
 
 # Kinds worth a dictionary: their values repeat. Record ids are (nearly) all distinct, so a
-# dictionary would only add a copy of them: they are normalised chunk by chunk.
-DEDUPED = ("names", "aliases", "dates", "places", "gender", "ethnicity", "marks")
-
-Mapper = Callable[..., Iterable[pd.DataFrame]]
+# dictionary would only add a copy of them: they are normalised chunk by chunk. In the order their
+# values are queried and given to the workers: the costliest first (at 1M, the cards' marks texts
+# and the places take most of the workers' time), so no worker is left alone with a long piece.
+DEDUPED = ("marks", "places", "names", "dates", "aliases", "ethnicity", "gender")
 
 
 @dataclass
@@ -73,14 +74,15 @@ def _text(values: pd.Series) -> pa.Array:
 
 
 def kind_columns(con: duckdb.DuckDBPyConnection, sources: list[str]) -> dict[str, list[tuple[str, str]]]:
-    """kind -> (source table, column) of every present input column of a deduplicated kind."""
-    out: dict[str, list[tuple[str, str]]] = {}
+    """kind -> (source table, column) of every present input column of a deduplicated kind, the
+    kinds in DEDUPED's order."""
+    out: dict[str, list[tuple[str, str]]] = {kind: [] for kind in DEDUPED}
     for source in sources:
         cols = [r[0] for r in con.execute(f'DESCRIBE "{source}"').fetchall()]
         for part in parts(source, cols):
-            if part.kind in DEDUPED and part.column in cols and (source, part.column) not in out.get(part.kind, []):
-                out.setdefault(part.kind, []).append((source, part.column))
-    return out
+            if part.kind in DEDUPED and part.column in cols and (source, part.column) not in out[part.kind]:
+                out[part.kind].append((source, part.column))
+    return {kind: refs for kind, refs in out.items() if refs}
 
 
 def distinct_values(con: duckdb.DuckDBPyConnection, refs: list[tuple[str, str]]) -> pa.Array:
@@ -148,30 +150,32 @@ def build_dictionaries(
     sources: list[str],
     rules: Path | None,
     piece_rows: int,
-    mapper: Mapper = map,
+    pool: Executor | None = None,
     limit: str | None = None,
 ) -> dict[str, Dictionary]:
-    """One Dictionary per deduplicated kind present in the sources' workspace tables. `mapper`:
-    `map`, or a process pool's `map` (results in submission order: the same dictionaries).
-    `limit`: DuckDB's memory limit, to drop the pages the distinct-value queries left cached
-    before the values are normalised (a worker's memory counts beside the run's)."""
-    jobs: list[tuple[str, pa.Array]] = []
+    """One Dictionary per deduplicated kind present in the sources' workspace tables. `pool`: worker
+    processes (linkage/normalize/pool.py), given each kind's pieces as soon as its values are
+    queried (the costliest kinds first, DEDUPED), so they work while the other kinds are queried;
+    None: normalised here. `limit`: DuckDB's memory limit, to drop the pages the distinct-value
+    queries left cached (a worker's memory counts beside the run's)."""
+    jobs: list[tuple[str, Future | pd.DataFrame]] = []
     values_of: dict[str, pa.Array] = {}
     for kind, refs in kind_columns(con, sources).items():
         values = distinct_values(con, refs)
         values_of[kind] = values
         with_null = pa.concat_arrays([values, pa.nulls(1, pa.string())])
-        jobs.extend((kind, piece) for piece in _pieces(with_null, max(int(piece_rows), 1)))
+        for piece in _pieces(with_null, max(int(piece_rows), 1)):
+            jobs.append((kind, pool.submit(normalise_values, kind, piece, rules) if pool else piece))
     if limit:
         drop_cached_blocks(con, limit)
-    frames: dict[str, list[pd.DataFrame]] = {}
-    results = mapper(normalise_values, [k for k, _ in jobs], [v for _, v in jobs], [rules] * len(jobs))
-    for (kind, _), frame in zip(jobs, results):
-        frames.setdefault(kind, []).append(frame)
     for kind, values in values_of.items():  # for source_positions: value -> position, as a DuckDB table
         con.register("_values", pa.table({"v": values, "pos": pa.array(np.arange(len(values), dtype=np.int64))}))
         con.execute(f"CREATE OR REPLACE TEMP TABLE {_table_name(kind)} AS SELECT * FROM _values")
         con.unregister("_values")
+    frames: dict[str, list[pd.DataFrame]] = {}
+    for kind, job in jobs:
+        frame = job.result() if isinstance(job, Future) else normalise_values(kind, job, rules)
+        frames.setdefault(kind, []).append(frame)
     return {
         kind: Dictionary(kind, values_of[kind], pd.concat(frames[kind], ignore_index=True))
         for kind in values_of

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from linkage.errors import RulesError
 from linkage.rules import load_yaml, rules_dir
@@ -68,6 +70,7 @@ class _Vocab:
     unit_cm: dict[str, float]
     half: str
     separators: re.Pattern
+    separators_re2: str  # the same alternation for Arrow's kernels (RE2)
 
 
 def _alternation(forms: list[str], period_at_end: bool = False) -> re.Pattern:
@@ -118,6 +121,8 @@ def _compile(data: dict, path: Path, mode) -> _Vocab:
         distance=re.compile(rf"(\d+(?:[.,]\d+)?)\s*({unit_alt})(?!\w)(\s*{re.escape(half)}(?!\w))?"),
         unit_cm=units, half=half,
         separators=re.compile("|".join(re.escape(s) for s in seps) or "\x00"),
+        separators_re2="|".join("".join(c if c.isalnum() and c.isascii() else f"\\x{{{ord(c):x}}}" for c in s)
+                                for s in seps) or "\\x{0}",
     )
 
 
@@ -177,17 +182,20 @@ def read_marks(text: str, rules: str | Path | None = None) -> list[Mark]:
 
 def _read_marks(text: str, key: str) -> list[Mark]:
     """read_marks with the rules folder resolved (once per column, not once per text)."""
+    folded, pieces = _split(text, key)
+    return [m for piece in pieces for m in _read_piece(piece, key, folded)]
+
+
+def _split(text: str, key: str) -> tuple[bool, list[str]]:
+    """A text cleaned and cut at the separators: (read without diacritics, its pieces)."""
     t = _clean(text)
     if not t:
-        return []
+        return False, []
     exact, folded = _vocabs(key)
     v = folded if t.isascii() else exact
     if v is folded:
         t = fold(t)
-    marks: list[Mark] = []
-    for piece in v.separators.split(t.replace("\n", " \n ") if "\n" in t else t):
-        marks.extend(_read_piece(piece.strip(), key, v is folded))
-    return marks
+    return v is folded, [p.strip() for p in v.separators.split(t.replace("\n", " \n ") if "\n" in t else t)]
 
 
 @lru_cache(maxsize=1 << 16)
@@ -203,24 +211,106 @@ def _read_piece(piece: str, key: str, folded: bool) -> tuple[Mark, ...]:
     return tuple(m for m in found if m is not None)
 
 
+# Texts whose cleaning Arrow's kernels do as Python does: letters of the Latin blocks Vietnamese
+# uses, combining marks, printable ASCII, ASCII whitespace, the no-break space and curly quotes.
+# Python's str.lower / strip / \d and utf8proc's differ outside them ("İ", a final sigma, other
+# digits and spaces): those texts are cleaned in Python (tests/test_marks_arrow.py).
+_NOT_PLAIN_RE2 = (r"[^\x{9}-\x{d}\x{20}-\x{7e}\x{a0}-\x{12f}\x{131}-\x{24f}\x{300}-\x{36f}\x{1e00}-\x{1eff}"
+                  r"\x{2018}\x{2019}\x{201c}\x{201d}]")
+_TRIM = " \t\n\x0b\x0c\r"  # what Python's strip removes from a cleaned plain text
+
+
+def _clean_arrow(texts: pa.Array) -> pa.Array:
+    """_clean on plain texts (_PLAIN) in Arrow's kernels. RE2 has no look-around: a decimal comma
+    ("1,5cm") is set aside as \x01 (two passes: "1,2,3" overlaps) while the other commas go."""
+    # NFC changes a plain text only where it holds a combining mark (a quarter of the time on
+    # Arrow's side goes to texts it leaves as they are)
+    combining = pc.match_substring_regex(texts, r"[\x{300}-\x{36f}]")
+    t = pc.utf8_lower(pc.replace_with_mask(texts, combining, pc.utf8_normalize(texts.filter(combining), "NFC"))
+                      if pc.any(combining).as_py() else texts)
+    for _ in range(2):
+        t = pc.replace_substring_regex(t, r"([0-9]),([0-9])", "\\1\x01\\2")
+    t = pc.replace_substring(pc.replace_substring(t, ",", " "), "\x01", ",")
+    t = pc.replace_substring_regex(t, r"[:()\[\]\"'\x{201c}\x{201d}]", " ")
+    t = pc.replace_substring_regex(t, r"[\t\r\x{c}\x{b}\x{a0}]", " ")  # a run of blanks as one space,
+    t = pc.replace_substring_regex(t, r" {2,}", " ")  # in two passes: one with `+` costs 6 times more
+    return pc.utf8_trim(t, _TRIM)
+
+
+def _split_all(texts: pa.Array, key: str) -> tuple[pa.ListArray, np.ndarray]:
+    """_split of every (distinct, non-null) text: its pieces as a list array, and whether each is
+    read without diacritics. Plain texts are cut in Arrow; the others one by one in Python."""
+    n = len(texts)
+    odd = pc.match_substring_regex(texts, _NOT_PLAIN_RE2).to_numpy(zero_copy_only=False)
+    plain = np.flatnonzero(~odd)
+    t = _clean_arrow(texts.take(pa.array(plain)))
+    folded = pc.string_is_ascii(t).to_numpy(zero_copy_only=False)
+    t = pc.replace_substring(t, "\n", " \n ")
+    pieces = pc.split_pattern_regex(t, _vocabs(key)[0].separators_re2)
+    pieces = pa.ListArray.from_arrays(pieces.offsets, pc.utf8_trim(pieces.flatten(), _TRIM))
+    rest = np.flatnonzero(odd)
+    split = [_split(x, key) for x in texts.take(pa.array(rest)).to_pylist()]
+    lists = pa.concat_arrays([pieces, pa.array([p for _, p in split], pa.list_(pa.string()))])
+    order = np.empty(n, dtype=np.int64)
+    order[np.concatenate([plain, rest])] = np.arange(n)
+    is_folded = np.concatenate([folded, np.array([f for f, _ in split], dtype=bool)])
+    return lists.take(pa.array(order)), is_folded[order]
+
+
+def _per_text(counts: np.ndarray, occ_text: np.ndarray, n_texts: int) -> np.ndarray:
+    """List offsets of each text from the item counts of its piece occurrences."""
+    per = np.bincount(occ_text, weights=counts, minlength=n_texts).astype(np.int64)
+    return np.concatenate([[0], np.cumsum(per)])
+
+
+def _read_all(texts: pa.Array, key: str) -> tuple[pa.ListArray, pa.ListArray, np.ndarray]:
+    """Each text's sorted distinct keys, its details in order and its count of marks: every
+    distinct piece (with its writing mode) is read once, the texts assembled in numpy and Arrow."""
+    lists, folded = _split_all(texts, key)
+    occ_text = pc.list_parent_indices(lists).to_numpy()
+    flags = pa.array(np.where(folded[occ_text], "1", "0"))
+    enc = pc.binary_join_element_wise(lists.flatten(), flags, "").dictionary_encode()
+    occ = enc.indices.to_numpy(zero_copy_only=False)
+    read = [_read_piece(k[:-1], key, k[-1] == "1") for k in enc.dictionary.to_pylist()]
+    n_marks = np.array([len(ms) for ms in read], dtype=np.int64)
+    details = pa.array([[m.detail for m in ms] for ms in read], pa.list_(pa.string()))
+    text_details = pa.ListArray.from_arrays(_per_text(n_marks[occ], occ_text, len(texts)),
+                                            details.take(pa.array(occ)).flatten())
+    piece_keys = [[m.key for m in ms if m.key] for ms in read]
+    vocab = sorted({k for ks in piece_keys for k in ks})
+    rank = {k: i for i, k in enumerate(vocab)}
+    key_codes = pa.array([[rank[k] for k in ks] for ks in piece_keys], pa.list_(pa.int64()))
+    taken = key_codes.take(pa.array(occ))
+    pairs = np.unique(occ_text[pc.list_parent_indices(taken).to_numpy()] * max(len(vocab), 1)
+                      + taken.flatten().to_numpy())
+    text_of, code = np.divmod(pairs, max(len(vocab), 1))
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(text_of, minlength=len(texts)))])
+    text_keys = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(vocab, pa.string()).take(pa.array(code)))
+    return text_keys, text_details, np.bincount(occ_text, weights=n_marks[occ], minlength=len(texts)).astype(np.int64)
+
+
 def normalize_marks(values: pd.Series, rules: str | Path | None = None) -> pd.DataFrame:
     """Index-aligned columns: `marks_keys` (kind|landmark|side per mark whose place is known; side
     "?" when not written), `marks_detail` (every mark, with directions, distance and shape, for a
-    reviewer) and `marks_n` (marks read; 0 for a text in which no mark could be read)."""
-    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
-    key = str(rules_dir(rules))
-    read = [_read_marks(u, key) if isinstance(u, str) else [] for u in uniques] + [[]]
-    keys = np.empty(len(read), dtype=object)
-    detail = np.empty(len(read), dtype=object)
-    keys[:] = [sorted({m.key for m in ms if m.key}) for ms in read]
-    detail[:] = [[m.detail for m in ms] for ms in read]
-    n = np.array([len(ms) for ms in read], dtype=np.int64)
-    codes = np.where(codes < 0, len(read) - 1, codes)
-    has_text = (values.astype("string").str.strip().fillna("") != "").to_numpy()
-    count = pd.array(n[codes], dtype="Int32")
-    count[~has_text] = pd.NA
+    reviewer) and `marks_n` (marks read; 0 for a text in which no mark could be read, missing
+    for no text). Each distinct text once, the cleaning and cutting in Arrow's kernels."""
+    arr = pa.array(values.astype("string").array, from_pandas=True)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    enc = pc.dictionary_encode(arr.cast(pa.string()))
+    texts = enc.dictionary
+    keys, details, n = _read_all(texts, str(rules_dir(rules)))
+    blank = pc.equal(pc.utf8_trim_whitespace(texts), "").to_numpy(zero_copy_only=False)  # pandas' str.strip
+    # one row more for a missing text: no keys, no details, no count
+    codes = pc.fill_null(enc.indices, len(texts)).to_numpy(zero_copy_only=False)
+    take = pa.array(codes)
+    none = pa.array([[]], pa.list_(pa.string()))
+    count = pd.array(np.append(n, 0)[codes], dtype="Int32")
+    count[np.append(blank, True)[codes]] = pd.NA
     return pd.DataFrame({
-        "marks_keys": pd.Series([list(x) for x in keys[codes]], index=values.index, dtype=object),
-        "marks_detail": pd.Series([list(x) for x in detail[codes]], index=values.index, dtype=object),
+        "marks_keys": pd.Series(pa.concat_arrays([keys.cast(none.type), none]).take(take).to_pylist(),
+                                index=values.index, dtype=object),
+        "marks_detail": pd.Series(pa.concat_arrays([details.cast(none.type), none]).take(take).to_pylist(),
+                                  index=values.index, dtype=object),
         "marks_n": count,
     }, index=values.index)
