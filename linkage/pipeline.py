@@ -29,7 +29,15 @@ from linkage.rundir import staging, swap_in
 from linkage.ingest import ingest
 from linkage.matches_io import matches_form, matches_parts
 from linkage.model import Model, load_model, save_model
-from linkage.normalize.distinct import DEDUPED, Dictionary, Positions, build_dictionaries, drop_tables, source_positions
+from linkage.normalize.distinct import (
+    DEDUPED,
+    Dictionary,
+    Positions,
+    build_dictionaries,
+    drop_tables,
+    normalised_arrow,
+    source_positions,
+)
 from linkage.normalize.pool import normaliser_pool
 from linkage.normalize.table import normalize_table
 from linkage.outputs import fingerprint, write_manifest, write_matches
@@ -39,6 +47,7 @@ from linkage.prepare import (
     finish_register,
     load_register,
     prepared_arrow,
+    prepared_reads,
     start_register,
     uses_place_text,
 )
@@ -125,8 +134,13 @@ def prepare_chunk(raw: pa.Table, source: str, rules: Path | None,
                   dictionaries: dict[str, Dictionary] | None = None,
                   positions: dict[str, np.ndarray] | None = None) -> pa.Table:
     """Normalise one chunk of a register and return its prepared Arrow table (runs in a worker,
-    or in the run's process when the kinds' distinct values were normalised beforehand)."""
-    norm = normalize_table(raw.to_pandas(), source, rules=rules, dictionaries=dictionaries, positions=positions)
+    or in the run's process when the kinds' distinct values were normalised beforehand: then in
+    Arrow, from the dictionaries' rows)."""
+    if dictionaries is not None:
+        norm = normalised_arrow(raw, source, rules, dictionaries, positions or {},
+                                prepared_reads(REGISTER_UID[source], source))
+    else:
+        norm = normalize_table(raw.to_pandas(), source, rules=rules)
     return prepared_arrow(norm, REGISTER_UID[source], source)
 
 

@@ -162,6 +162,12 @@ def prepared_arrow(norm: pd.DataFrame | pa.Table, uid_column: str, src: str) -> 
     return pa.table(cols)
 
 
+def prepared_reads(uid_column: str, src: str) -> frozenset[str]:
+    """The normalised columns `prepared_arrow` reads: a table built for it needs no other."""
+    return frozenset((uid_column, RECORD_DATE.get(src, ""), "status", "full_name", "aliases", "marks_keys",
+                      "identifying_marks") + TEXT_COLUMNS + INT_COLUMNS + BOOL_COLUMNS + PLACE_COLUMNS)
+
+
 def _names(norm: pd.DataFrame | pa.Table) -> list[str]:
     return norm.column_names if isinstance(norm, pa.Table) else list(norm.columns)
 

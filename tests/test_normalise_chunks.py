@@ -85,6 +85,31 @@ def test_dictionary_lookup_gives_the_columns_of_normalising_each_table(piece_row
             pd.testing.assert_frame_equal(joined, normalize_table(part, name))
 
 
+def test_a_chunk_prepared_in_arrow_is_the_chunk_prepared_from_its_frame():
+    """The run prepares a register chunk in Arrow from the dictionaries' rows (distinct.normalised_arrow):
+    the same table as prepared_arrow over normalize_table's frame, with positions or without."""
+    from linkage.pipeline import prepare_chunk
+    from linkage.prepare import REGISTER_UID, prepared_arrow
+
+    tables = _sources()
+    con = duckdb.connect()
+    for name, table in tables.items():
+        con.register(f"_{name}", table)
+        con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _{name}')
+    dictionaries = build_dictionaries(con, list(tables), None, 3001)
+    for name in ("residents", "id_cards"):
+        table = tables[name]
+        where = source_positions(con, name, dictionaries)
+        for lo, hi in ((0, table.num_rows), (997, 3000)):
+            raw = table.slice(lo, hi - lo)
+            rows = raw.column("_row").to_pylist()
+            want = prepared_arrow(normalize_table(raw.to_pandas(), name), REGISTER_UID[name], name)
+            assert want.num_rows == hi - lo and "marks_keys" in want.column_names
+            got = prepare_chunk(raw, name, None, dictionaries, where.between(rows[0] - 1, rows[-1]))
+            assert got.equals(want)
+            assert prepare_chunk(raw, name, None, dictionaries, {}).equals(want)  # looked up instead
+
+
 def test_a_value_missing_from_the_dictionary_is_an_error():
     tables = _sources()
     con = duckdb.connect()

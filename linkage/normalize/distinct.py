@@ -12,10 +12,10 @@ up: the same columns as normalising the chunk itself (tests/test_normalise_chunk
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
-from pathlib import Path
 from concurrent.futures import Executor, Future
-from typing import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Collection, Iterator
 
 import duckdb
 import numpy as np
@@ -41,6 +41,7 @@ class Dictionary:
     kind: str
     values: pa.Array
     frame: pd.DataFrame
+    _table: pa.Table | None = field(default=None, repr=False)
 
     def rows(self, positions: np.ndarray, index: pd.Index) -> pd.DataFrame:
         """The normalised rows at the given positions in `values` (-1: a missing value; -2: a value
@@ -54,16 +55,27 @@ class Dictionary:
 
     def lookup(self, values: pd.Series) -> pd.DataFrame:
         """The normalised rows of a column, index-aligned; every present value must be known."""
-        arr = _text(values)
+        out = self.frame.take(self.positions(_text(values)))
+        out.index = values.index
+        return out
+
+    def positions(self, arr: pa.Array) -> np.ndarray:
+        """Each value's row in the frame (a missing value: the last row); every present value
+        must be known."""
         idx = pc.index_in(arr, value_set=self.values)
         unknown = pc.and_(pc.is_valid(arr), pc.is_null(idx))
         if pc.any(unknown).as_py():
             example = arr.filter(unknown)[0].as_py()
             raise ValueError(f"{self.kind}: value not in this run's dictionary ({len(example)} characters)")
-        pos = pc.fill_null(idx, len(self.values)).to_numpy(zero_copy_only=False)
-        out = self.frame.take(pos)
-        out.index = values.index
-        return out
+        return pc.fill_null(idx, len(self.values)).to_numpy(zero_copy_only=False)
+
+    def arrow_rows(self, positions: np.ndarray, columns: list[str]) -> pa.Table:
+        """`rows`' columns as an Arrow table (the frame converted once, on first use)."""
+        if (positions == -2).any():
+            raise ValueError(f"{self.kind}: value not in this run's dictionary")
+        if self._table is None:
+            self._table = pa.Table.from_pandas(self.frame, preserve_index=False)
+        return self._table.select(columns).take(pa.array(np.where(positions < 0, len(self.values), positions)))
 
 
 def _text(values: pd.Series) -> pa.Array:
@@ -180,6 +192,41 @@ def build_dictionaries(
         kind: Dictionary(kind, values_of[kind], pd.concat(frames[kind], ignore_index=True))
         for kind in values_of
     }
+
+
+def shape_columns(part: Part, columns: list[str]) -> dict[str, str]:
+    """A part's output column -> its kind's column (every shape selects and renames)."""
+    shaped = part.shape(pd.DataFrame({c: [c] for c in columns}))
+    return {out: shaped[out].iloc[0] for out in shaped.columns}
+
+
+def normalised_arrow(raw: pa.Table, source: str, rules: Path | None, dictionaries: dict[str, Dictionary],
+                     positions: dict[str, np.ndarray], keep: Collection[str]) -> pa.Table:
+    """The input columns and the `keep` columns of those `normalize_table(raw.to_pandas(), source,
+    rules, dictionaries, positions)` gives, as an Arrow table: each part's rows taken from its
+    kind's dictionary in Arrow (a kind without one, the ids, normalised as a pandas column). A
+    register chunk's pandas frame (85 columns, taken row by row from the dictionaries, then
+    converted back to Arrow) was most of the run process's time in the chunk loop."""
+    n = raw.num_rows
+    out = {name: raw.column(name) for name in raw.column_names}
+    for part in parts(source, raw.column_names):
+        present = part.column in raw.column_names
+        if part.kind in dictionaries:
+            d = dictionaries[part.kind]
+            wanted = {name: col for name, col in shape_columns(part, list(d.frame.columns)).items() if name in keep}
+            pos = (positions[part.column] if part.column in positions
+                   else d.positions(raw.column(part.column).combine_chunks().cast(pa.string())) if present
+                   else np.full(n, -1, dtype=np.int64))
+            got = d.arrow_rows(pos, list(dict.fromkeys(wanted.values())))
+        else:
+            values = raw.column(part.column).to_pandas() if present else pd.Series(pd.NA, index=range(n), dtype="string")
+            got = pa.Table.from_pandas(KINDS[part.kind](values, rules), preserve_index=False)
+            wanted = {name: col for name, col in shape_columns(part, got.column_names).items() if name in keep}
+        for name, col in wanted.items():
+            if name in out:
+                raise RuntimeError(f"normalised column name clash: {[name]}")
+            out[name] = got.column(col)
+    return pa.table(out)
 
 
 class ValueMemo:
