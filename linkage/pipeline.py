@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Collection, Iterator
 
 import duckdb
 import numpy as np
@@ -178,12 +178,16 @@ def _normalise(ctx: Context, sources: list[str], bar: Reporter) -> None:
     registers = [s for s in sources if s != "wanted"]
     rows = sum(ctx.con.execute(f'SELECT count(*) FROM "{s}"').fetchall()[0][0] for s in registers)
     limit = eng.get("normalise_memory_limit") or settings.memory_limit
+    where: dict[str, Positions] = {}
+
+    def find_positions(kinds: Collection[str]) -> None:
+        where.update({s: source_positions(ctx.con, s, kinds) for s in sources})
+
     if workers < 2 or rows < int(eng.get("parallel_min_rows", 200_000)):
-        dictionaries = build_dictionaries(ctx.con, sources, ctx.rules, chunk, limit=limit)
+        dictionaries = build_dictionaries(ctx.con, sources, ctx.rules, chunk, limit=limit, meanwhile=find_positions)
     else:
         with normaliser_pool(workers, DEDUPED, ctx.rules) as pool:
-            dictionaries = build_dictionaries(ctx.con, sources, ctx.rules, chunk, pool, limit)
-    where = {s: source_positions(ctx.con, s, dictionaries) for s in sources}
+            dictionaries = build_dictionaries(ctx.con, sources, ctx.rules, chunk, pool, limit, find_positions)
     drop_tables(ctx.con, dictionaries)
     if "wanted" in sources:
         for raw, positions in _chunks(ctx.con, "wanted", 2**62, where["wanted"]):  # one chunk

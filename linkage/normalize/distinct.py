@@ -15,7 +15,7 @@ import threading
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Collection, Iterator
+from typing import Callable, Collection, Iterator
 
 import duckdb
 import numpy as np
@@ -142,10 +142,10 @@ class Positions:
         return {c: p[a:b] for c, p in self.columns.items()}
 
 
-def source_positions(con: duckdb.DuckDBPyConnection, source: str,
-                     dictionaries: dict[str, Dictionary] | None) -> Positions:
-    """Every row's positions in the dictionaries, found by one DuckDB join per column over the
-    whole source (joining per chunk, or hashing a dictionary per chunk, costs a second a chunk)."""
+def source_positions(con: duckdb.DuckDBPyConnection, source: str, dictionaries: Collection[str] | None) -> Positions:
+    """Every row's positions in the dictionaries (of these kinds), found by one DuckDB join per
+    column over the whole source (joining per chunk, or hashing a dictionary per chunk, costs a
+    second a chunk)."""
     cols = [r[0] for r in con.execute(f'DESCRIBE "{source}"').fetchall()]
     refs = list(dict.fromkeys((p.column, p.kind) for p in parts(source, cols)
                               if dictionaries and p.kind in dictionaries and p.column in cols))
@@ -164,12 +164,15 @@ def build_dictionaries(
     piece_rows: int,
     pool: Executor | None = None,
     limit: str | None = None,
+    meanwhile: Callable[[Collection[str]], None] | None = None,
 ) -> dict[str, Dictionary]:
     """One Dictionary per deduplicated kind present in the sources' workspace tables. `pool`: worker
     processes (linkage/normalize/pool.py), given each kind's pieces as soon as its values are
     queried (the costliest kinds first, DEDUPED), so they work while the other kinds are queried;
     None: normalised here. `limit`: DuckDB's memory limit, to drop the pages the distinct-value
-    queries left cached (a worker's memory counts beside the run's)."""
+    queries left cached (a worker's memory counts beside the run's). `meanwhile(kinds)`: the
+    caller's DuckDB work on the value -> position tables (source_positions), done while the
+    workers normalise."""
     jobs: list[tuple[str, Future | pd.DataFrame]] = []
     values_of: dict[str, pa.Array] = {}
     for kind, refs in kind_columns(con, sources).items():
@@ -184,6 +187,8 @@ def build_dictionaries(
         con.register("_values", pa.table({"v": values, "pos": pa.array(np.arange(len(values), dtype=np.int64))}))
         con.execute(f"CREATE OR REPLACE TEMP TABLE {_table_name(kind)} AS SELECT * FROM _values")
         con.unregister("_values")
+    if meanwhile is not None:
+        meanwhile(set(values_of))
     frames: dict[str, list[pd.DataFrame]] = {}
     for kind, job in jobs:
         frame = job.result() if isinstance(job, Future) else normalise_values(kind, job, rules)
