@@ -26,6 +26,7 @@ from linkage.block import RuleCount, block
 from linkage.compare import Gammas, compare
 from linkage.errors import InputError
 from linkage.rundir import staging, swap_in
+from linkage.buffer_pool import drop_cached_blocks
 from linkage.ingest import ingest
 from linkage.matches_io import matches_form, matches_parts
 from linkage.model import Model, load_model, save_model
@@ -180,15 +181,16 @@ def _normalise(ctx: Context, sources: list[str], bar: Reporter) -> None:
     limit = eng.get("normalise_memory_limit") or settings.memory_limit
     where: dict[str, Positions] = {}
 
-    def find_positions(kinds: Collection[str]) -> None:
+    def find_positions(kinds: Collection[str]) -> None:  # while the workers normalise
         where.update({s: source_positions(ctx.con, s, kinds) for s in sources})
+        drop_tables(ctx.con, kinds)
+        drop_cached_blocks(ctx.con, limit)  # the sources' pages the joins read: the workers' memory counts
 
     if workers < 2 or rows < int(eng.get("parallel_min_rows", 200_000)):
         dictionaries = build_dictionaries(ctx.con, sources, ctx.rules, chunk, limit=limit, meanwhile=find_positions)
     else:
         with normaliser_pool(workers, DEDUPED, ctx.rules) as pool:
             dictionaries = build_dictionaries(ctx.con, sources, ctx.rules, chunk, pool, limit, find_positions)
-    drop_tables(ctx.con, dictionaries)
     if "wanted" in sources:
         for raw, positions in _chunks(ctx.con, "wanted", 2**62, where["wanted"]):  # one chunk
             add_wanted(ctx.con, normalize_table(raw.to_pandas(), "wanted", rules=ctx.rules,
