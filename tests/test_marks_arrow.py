@@ -60,15 +60,15 @@ def _random_texts(n: int, seed: int) -> list:
     return out + [None, "", "   ", "\x1c", 5]
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_normalize_marks_is_each_text_read_alone(seed):
-    texts = _random_texts(3000, seed)
+@pytest.mark.parametrize("seed, n", [(1, 3000), (2, 3000), (3, 300)])  # 300: below marks._ARROW_FROM, in Python
+def test_normalize_marks_is_each_text_read_alone(seed, n):
+    texts = _random_texts(n, seed)
     values = pd.Series(texts + texts[:50], dtype=object)  # repeated texts too
     got = normalize_marks(values)
     want = _reference(list(values))
-    assert (got["marks_n"].fillna(0) > 0).sum() > 1000  # marks were read
+    assert (got["marks_n"].fillna(0) > 0).sum() > n / 3  # marks were read
     pd.testing.assert_frame_equal(got, want)
-    assert got["marks_keys"][0] is not got["marks_keys"][3000]  # rows never share a list object
+    assert got["marks_keys"][0] is not got["marks_keys"][n]  # rows never share a list object
 
 
 def test_a_rules_folder_without_separators_cuts_nothing(tmp_path):

@@ -289,28 +289,37 @@ def _read_all(texts: pa.Array, key: str) -> tuple[pa.ListArray, pa.ListArray, np
     return text_keys, text_details, np.bincount(occ_text, weights=n_marks[occ], minlength=len(texts)).astype(np.int64)
 
 
+# Distinct texts from which the Arrow path pays: below, its kernels' fixed cost (about 0.6 ms a
+# call of normalize_marks) exceeds the work, and a few texts (the desk's record) are read in Python.
+_ARROW_FROM = 1000
+
+
 def normalize_marks(values: pd.Series, rules: str | Path | None = None) -> pd.DataFrame:
     """Index-aligned columns: `marks_keys` (kind|landmark|side per mark whose place is known; side
     "?" when not written), `marks_detail` (every mark, with directions, distance and shape, for a
     reviewer) and `marks_n` (marks read; 0 for a text in which no mark could be read, missing
-    for no text). Each distinct text once, the cleaning and cutting in Arrow's kernels."""
+    for no text). Each distinct text once; many texts are cleaned and cut in Arrow's kernels."""
     arr = pa.array(values.astype("string").array, from_pandas=True)
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     enc = pc.dictionary_encode(arr.cast(pa.string()))
-    texts = enc.dictionary
-    keys, details, n = _read_all(texts, str(rules_dir(rules)))
+    texts, key = enc.dictionary, str(rules_dir(rules))
+    codes = pc.fill_null(enc.indices, len(texts)).to_numpy(zero_copy_only=False)  # len(texts): missing
+    if len(texts) >= _ARROW_FROM:
+        keys, details, n = _read_all(texts, key)
+        none, take = pa.array([[]], pa.list_(pa.string())), pa.array(codes)
+        row_keys = pa.concat_arrays([keys.cast(none.type), none]).take(take).to_pylist()
+        row_details = pa.concat_arrays([details.cast(none.type), none]).take(take).to_pylist()
+    else:
+        read = [_read_marks(t, key) for t in texts.to_pylist()] + [[]]
+        row_keys = [sorted({m.key for m in read[c] if m.key}) for c in codes]
+        row_details = [[m.detail for m in read[c]] for c in codes]
+        n = np.array([len(ms) for ms in read[:-1]], dtype=np.int64)
     blank = pc.equal(pc.utf8_trim_whitespace(texts), "").to_numpy(zero_copy_only=False)  # pandas' str.strip
-    # one row more for a missing text: no keys, no details, no count
-    codes = pc.fill_null(enc.indices, len(texts)).to_numpy(zero_copy_only=False)
-    take = pa.array(codes)
-    none = pa.array([[]], pa.list_(pa.string()))
     count = pd.array(np.append(n, 0)[codes], dtype="Int32")
     count[np.append(blank, True)[codes]] = pd.NA
     return pd.DataFrame({
-        "marks_keys": pd.Series(pa.concat_arrays([keys.cast(none.type), none]).take(take).to_pylist(),
-                                index=values.index, dtype=object),
-        "marks_detail": pd.Series(pa.concat_arrays([details.cast(none.type), none]).take(take).to_pylist(),
-                                  index=values.index, dtype=object),
+        "marks_keys": pd.Series(row_keys, index=values.index, dtype=object),
+        "marks_detail": pd.Series(row_details, index=values.index, dtype=object),
         "marks_n": count,
     }, index=values.index)
