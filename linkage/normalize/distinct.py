@@ -224,7 +224,8 @@ def normalised_arrow(raw: pa.Table, source: str, rules: Path | None, dictionarie
                    else np.full(n, -1, dtype=np.int64))
             got = d.arrow_rows(pos, list(dict.fromkeys(wanted.values())))
         else:
-            values = raw.column(part.column).to_pandas() if present else pd.Series(pd.NA, index=range(n), dtype="string")
+            values = (raw.column(part.column).to_pandas() if present
+                      else pd.Series(pd.NA, index=range(n), dtype="string"))
             got = pa.Table.from_pandas(KINDS[part.kind](values, rules), preserve_index=False)
             wanted = {name: col for name, col in shape_columns(part, got.column_names).items() if name in keep}
         for name, col in wanted.items():

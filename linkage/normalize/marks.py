@@ -221,8 +221,9 @@ _TRIM = " \t\n\x0b\x0c\r"  # what Python's strip removes from a cleaned plain te
 
 
 def _clean_arrow(texts: pa.Array) -> pa.Array:
-    """_clean on plain texts (_PLAIN) in Arrow's kernels. RE2 has no look-around: a decimal comma
-    ("1,5cm") is set aside as \x01 (two passes: "1,2,3" overlaps) while the other commas go."""
+    """_clean on plain texts (_NOT_PLAIN_RE2 finds nothing) in Arrow's kernels. RE2 has no
+    look-around: a decimal comma ("1,5cm") is set aside as \x01 (two passes: "1,2,3" overlaps)
+    while the other commas go."""
     # NFC changes a plain text only where it holds a combining mark (a quarter of the time on
     # Arrow's side goes to texts it leaves as they are)
     combining = pc.match_substring_regex(texts, r"[\x{300}-\x{36f}]")
@@ -285,7 +286,8 @@ def _read_all(texts: pa.Array, key: str) -> tuple[pa.ListArray, pa.ListArray, np
                       + taken.flatten().to_numpy())
     text_of, code = np.divmod(pairs, max(len(vocab), 1))
     offsets = np.concatenate([[0], np.cumsum(np.bincount(text_of, minlength=len(texts)))])
-    text_keys = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(vocab, pa.string()).take(pa.array(code)))
+    text_keys = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()),
+                                         pa.array(vocab, pa.string()).take(pa.array(code)))
     return text_keys, text_details, np.bincount(occ_text, weights=n_marks[occ], minlength=len(texts)).astype(np.int64)
 
 
