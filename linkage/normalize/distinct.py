@@ -304,11 +304,10 @@ class ValueMemo:
                 where[v] = (0, int(offsets[k]) + i)
 
     def _shape(self, part: Part, columns: list[str]) -> dict[str, str]:
-        """A part's output column -> its kind's column (every shape selects and renames)."""
+        """shape_columns, once per part."""
         key = (part.kind, part.column)
         if key not in self._shapes:
-            shaped = part.shape(pd.DataFrame({c: [c] for c in columns}))
-            self._shapes[key] = {out: shaped[out].iloc[0] for out in shaped.columns}
+            self._shapes[key] = shape_columns(part, columns)
         return self._shapes[key]
 
 
