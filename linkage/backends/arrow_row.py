@@ -3,9 +3,9 @@ single row, and over one row each Arrow kernel's fixed cost (a few microseconds,
 kernels for a lead's explanation) is all of the work. The same expression tree as
 linkage/backends/arrow_sql.py, compiled a second time into closures over (value, Arrow type)
 pairs for the nodes whose semantics are plain in Python (column look-ups, constants, AND / OR / NOT,
-comparisons, IS NULL, COALESCE, IN, CASE, `||`, nullif, casts to text, struct_pack, list_value,
-list_filter / list_transform); every other function runs its Arrow kernel on one-row arrays of
-its arguments' values. Types follow arrow_sql's rules (a CASE takes its taken branch's type, its
+comparisons, IS NULL, COALESCE, IN, CASE, `||`, `&`, `>>`, nullif, casts to text, struct_pack,
+list_value, list_filter / list_transform, list_sort, list_concat, slices, array_to_string,
+concat_ws); every other function runs its Arrow kernel on one-row arrays of its arguments' values. Types follow arrow_sql's rules (a CASE takes its taken branch's type, its
 constant branches' common type), so a row evaluated here equals the Arrow path's row
 (tests/test_arrow_row.py compares them on every expression of the default rules)."""
 
@@ -255,14 +255,14 @@ def _cast(node: dict[str, Any]) -> RowFn:
     if t.get("children"):
         raise A.Unsupported(f"CAST to {type_name}(...)")
     try_cast = bool(node.get("try_cast"))
+    literal = _literal(node["child"])  # the Arrow path gives _cast a literal as a scalar
 
     def cast(env: RowEnv) -> Row:
         value, typ = child(env)
         if type_name.upper() == "VARCHAR" and typ is not None and pa.types.is_string(typ):
             return value, typ
-        arg = pa.scalar(value, typ) if typ is not None else value  # as a literal reaches _cast
-        return _of(A._cast(arg if node["child"]["class"] == "CONSTANT" else _to_arrow((value, typ)),
-                           type_name, 1, try_cast))
+        arg = pa.scalar(value, typ) if literal and typ is not None else _to_arrow((value, typ))
+        return _of(A._cast(arg, type_name, 1, try_cast))
     return cast
 
 
