@@ -32,7 +32,7 @@ from linkage.screen import engine as E
 from linkage.screen.records import check_record
 from linkage.screen.service import open_screening
 
-STAGES = ("_prepared", "_block", "_compare", "_score", "_tf", "_keys", "_matches", "_stored_pairs")
+STAGES = ("_prepared", "_pairs", "_block", "_compare", "_score", "_tf", "_keys", "_matches")
 
 
 def draw(out: Path, n: int) -> list:

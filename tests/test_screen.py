@@ -109,7 +109,8 @@ def test_a_record_as_stored_takes_its_stored_row_and_a_changed_one_is_normalised
     """Every register record of the sample, sent as stored, has its source fingerprint computed at
     the desk equal to the workspace's (DuckDB's), so none is normalised or blocked again (its
     person's stored candidates and levels are the night's); a record with one field written
-    otherwise is normalised and blocked, and gets the answer it gets with reuse turned off."""
+    otherwise is normalised and blocked, and gets the answer it gets with reuse turned off, alone
+    and in a call with records as stored."""
     screening = open_screening(world["ws"], world["rules"])
     screener = screening.screener
     seen: list[int] = []
@@ -132,10 +133,20 @@ def test_a_record_as_stored_takes_its_stored_row_and_a_changed_one_is_normalised
     changed["full_name"] = changed.full_name.str.upper()  # the same name, written in capitals
     got = as_frame(screening.screen(records(changed, "residents"), threshold=0.0))
     assert seen == [5] and len(blocked) == 1
+    # one call of records as stored and changed ones: the stored ones take the night's pairs, the
+    # changed ones are blocked and compared
+    stored = res[res.person_id.isin(set(want.person_id))].iloc[5:45]
+    mixed = records(pd.concat([stored.iloc[:20], changed, stored.iloc[20:]]), "residents")
+    seen.clear()
+    got_mixed = as_frame(screening.screen(mixed, threshold=0.0))
+    assert seen == [5] and len(blocked) == 2
     screener.config = dataclasses.replace(screener.config, reuse_stored_rows=False)
     again = as_frame(screening.screen(records(changed, "residents"), threshold=0.0))
     assert len(got) >= 5
     assert_same(got.drop(columns=["_probe"]), again.drop(columns=["_probe"]))
+    mixed_again = as_frame(screening.screen(mixed, threshold=0.0))
+    assert len(got_mixed) >= 45
+    assert_same(got_mixed.drop(columns=["_probe"]), mixed_again.drop(columns=["_probe"]))
 
 
 def test_records_screened_one_per_call_get_the_batchs_rows(world):

@@ -326,19 +326,29 @@ class Screener:
         pair_idx, merged = _merge_records(pair_of_row, levels)
         return Gammas(pair_idx, merged, names), RecordLevels(pw[pair_of_row], rows, levels)
 
-    def _stored_pairs(self, index: ScreenIndex, known: np.ndarray) -> tuple[tuple[np.ndarray, ...], Gammas]:
-        """The night's candidate pairs of the probes' persons, with their stored levels: what
-        blocking and comparing the call would give when each probe is its person's stored record
-        (the person's records are then those the night compared), as _block and _compare give them."""
-        lo, hi = index.person_cand_start[known], index.person_cand_start[known + 1]
-        rows = index.person_cand[_spans(lo, hi - lo)]
-        probe = np.repeat(np.arange(len(known)), hi - lo)
-        w = index.cand_w[rows]
+    def _pairs(self, reg: pa.Table, index: ScreenIndex, known: np.ndarray,
+               as_stored: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], Gammas, RecordLevels]:
+        """The call's candidate pairs (w_idx, person_idx = probe, rules), sorted, and their levels.
+        A probe that is its person's stored record has the night's candidate pairs and levels (the
+        person's records are those the night compared); the others are blocked and compared here.
+        The record levels cover the compared pairs only."""
+        stored = np.flatnonzero(as_stored)
+        lo, hi = index.person_cand_start[known[stored]], index.person_cand_start[known[stored] + 1]
+        rows = index.person_cand[_spans(lo, hi - lo)] if len(stored) else np.zeros(0, np.int64)
+        w, probe, rules = index.cand_w[rows], np.repeat(stored, hi - lo), index.cand_rules[rows]
+        levels = index.cand_levels[rows]
+        if as_stored.all():
+            record_levels = RecordLevels(*(np.zeros(0, np.int64),) * 2, levels[:0])
+        else:
+            todo = ~as_stored[np.asarray(reg.column("person_idx").to_numpy(), np.int64)]
+            bw, bp, brules = self._block(reg.filter(pa.array(todo)), index)
+            gammas, record_levels = self._compare(reg, index, bw, bp)
+            w, probe, rules = np.r_[w, bw[gammas.pair_idx]], np.r_[probe, bp[gammas.pair_idx]], np.r_[
+                rules, brules[gammas.pair_idx]]
+            levels = np.concatenate([levels, gammas.levels])
         order = np.lexsort((probe, w))
-        rows, w, probe = rows[order], w[order], probe[order]
         names = tuple(c.name for c in self._compiled)
-        gammas = Gammas(np.arange(len(rows)), index.cand_levels[rows], names)
-        return (w, probe, index.cand_rules[rows]), gammas
+        return (w[order], probe[order], rules[order]), Gammas(np.arange(len(order)), levels[order], names), record_levels
 
     # -- the whole call ------------------------------------------------------------------------------
 
@@ -352,16 +362,15 @@ class Screener:
         results = [{"person_id": r.person_id, "source": r.source,
                     "in_register": bool(known[i] >= 0), "candidates": [], "alert": False}
                    for i, r in enumerate(records)]
-        if as_stored.all():  # every record as the night compared it: its candidates and levels stored
-            pairs, gammas = self._stored_pairs(index, known)
-            record_levels = None
-        else:
-            pairs = self._block(reg, index)
-            gammas, record_levels = self._compare(reg, index, pairs[0], pairs[1])
+        pairs, gammas, record_levels = self._pairs(reg, index, known, as_stored)
         scored = self._score(records, index, pairs, gammas, known, threshold, reg, old) if len(gammas.pair_idx) else None
         if scored is not None and scored.num_rows:
-            if record_levels is None:  # the leads' levels per record, for their output rows
-                _, record_levels = self._compare(reg, index, _numpy(scored, "w_idx"), _numpy(scored, "person_idx"))
+            lead = as_stored[_numpy(scored, "person_idx")]
+            if lead.any():  # the stored leads' levels per record, for their output rows
+                _, more = self._compare(reg, index, _numpy(scored, "w_idx")[lead], _numpy(scored, "person_idx")[lead])
+                record_levels = RecordLevels(np.r_[record_levels.w_idx, more.w_idx],
+                                             np.r_[record_levels.reg_row, more.reg_row],
+                                             np.concatenate([record_levels.levels, more.levels]))
             for row in self._matches(index, scored, reg, record_levels):
                 if row["match_probability"] < threshold:
                     continue
