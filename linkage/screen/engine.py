@@ -331,7 +331,8 @@ class Screener:
         """The call's candidate pairs (w_idx, person_idx = probe, rules), sorted, and their levels.
         A probe that is its person's stored record has the night's candidate pairs and levels (the
         person's records are those the night compared); the others are blocked and compared here.
-        The record levels cover the compared pairs only."""
+        The record levels cover the compared pairs only: a stored lead's current record gets its
+        levels from the output rows' own SQL (current_level_sql: one row, evaluated in Python)."""
         stored = np.flatnonzero(as_stored)
         lo, hi = index.person_cand_start[known[stored]], index.person_cand_start[known[stored] + 1]
         rows = index.person_cand[_spans(lo, hi - lo)] if len(stored) else np.zeros(0, np.int64)
@@ -365,12 +366,6 @@ class Screener:
         pairs, gammas, record_levels = self._pairs(reg, index, known, as_stored)
         scored = self._score(records, index, pairs, gammas, known, threshold, reg, old) if len(gammas.pair_idx) else None
         if scored is not None and scored.num_rows:
-            lead = as_stored[_numpy(scored, "person_idx")]
-            if lead.any():  # the stored leads' levels per record, for their output rows
-                _, more = self._compare(reg, index, _numpy(scored, "w_idx")[lead], _numpy(scored, "person_idx")[lead])
-                record_levels = RecordLevels(np.r_[record_levels.w_idx, more.w_idx],
-                                             np.r_[record_levels.reg_row, more.reg_row],
-                                             np.concatenate([record_levels.levels, more.levels]))
             for row in self._matches(index, scored, reg, record_levels):
                 if row["match_probability"] < threshold:
                     continue
