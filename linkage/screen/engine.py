@@ -233,7 +233,8 @@ class Screener:
     # -- scoring: each probe pair among its wanted record's current candidates ----------------------
 
     def _score(self, records: list[Record], index: ScreenIndex, pairs: tuple[np.ndarray, np.ndarray, np.ndarray],
-               gammas: Gammas, known: np.ndarray, threshold: float, reg: pa.Table, old: pa.Table) -> pa.Table:
+               gammas: Gammas, known: np.ndarray, threshold: float, reg: pa.Table, old: pa.Table,
+               as_stored: np.ndarray) -> pa.Table:
         """The probes' kept candidates at or above `threshold`, as score() writes them (`scored`):
         a row of the matches query depends on its own pair and person only, and that query (flags,
         explanation) is the largest cost of a call, so a call whose kept candidates all fall below
@@ -248,7 +249,7 @@ class Screener:
         pw, pp, prules = (a[gammas.pair_idx] for a in pairs)
         n_pairs = len(pw)
         places = np.array([index.person_place(r.person_id) for r in records], dtype=np.float64)
-        tf = self._tf(index, pw, pp, reg, old)
+        tf = self._tf(index, pw, pp, reg, old, as_stored[pp])
         priors = np.array([prior_weight(run_prior(model, index.n_persons + extra)) for extra in (0, 1)])
         prior = priors[(known[pp] < 0).astype(np.int64)]
         base = known[pp] >= 0  # the pair's competitors weigh what the index holds
@@ -284,12 +285,15 @@ class Screener:
         return table.filter(pc.greater_equal(table.column("match_probability"), threshold))
 
     def _tf(self, index: ScreenIndex, pw: np.ndarray, pp: np.ndarray, reg: pa.Table,
-            old: pa.Table) -> dict[str, dict[int, np.ndarray]]:
+            old: pa.Table, stored: np.ndarray) -> dict[str, dict[int, np.ndarray]]:
         """Per pair, each TF level's frequency of the wanted record's value among register persons
         once the probe's person is counted with its screened values instead of its stored ones
-        (the nightly's counts adjusted for that one person; NaN: nobody holds the value)."""
+        (the nightly's counts adjusted for that one person; NaN: nobody holds the value). When
+        every pair's probe is its person's stored record (`stored`), no count moves: the index's."""
         out: dict[str, dict[int, np.ndarray]] = {}
         rows = index.w_row[pw]
+        if stored.all():
+            return {name: {k: v[rows] for k, v in per.items()} for name, per in index.base_tf.items()}
         for col, items in self._tf_items.items():
             n, total, has = _tf_counts(index, col, rows, pp, reg, old)
             tf = np.full(len(pp), np.nan)
@@ -364,7 +368,8 @@ class Screener:
                     "in_register": bool(known[i] >= 0), "candidates": [], "alert": False}
                    for i, r in enumerate(records)]
         pairs, gammas, record_levels = self._pairs(reg, index, known, as_stored)
-        scored = self._score(records, index, pairs, gammas, known, threshold, reg, old) if len(gammas.pair_idx) else None
+        scored = (self._score(records, index, pairs, gammas, known, threshold, reg, old, as_stored)
+                  if len(gammas.pair_idx) else None)
         if scored is not None and scored.num_rows:
             for row in self._matches(index, scored, reg, record_levels):
                 if row["match_probability"] < threshold:
