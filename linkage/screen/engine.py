@@ -339,7 +339,7 @@ class Screener:
         levels from the output rows' own SQL (current_level_sql: one row, evaluated in Python)."""
         stored = np.flatnonzero(as_stored)
         lo, hi = index.person_cand_start[known[stored]], index.person_cand_start[known[stored] + 1]
-        rows = index.person_cand[_spans(lo, hi - lo)] if len(stored) else np.zeros(0, np.int64)
+        rows = index.person_cand[_spans(lo, hi - lo)]
         w, probe, rules = index.cand_w[rows], np.repeat(stored, hi - lo), index.cand_rules[rows]
         levels = index.cand_levels[rows]
         if as_stored.all():
@@ -408,13 +408,10 @@ class Screener:
                 res["alert"] = res["alert"] or c["alert"]
 
 
-def _numpy(table: pa.Table, name: str) -> np.ndarray:
-    return np.asarray(table.column(name).to_numpy(), np.int64)
-
-
 def _spans(start: np.ndarray, count: np.ndarray) -> np.ndarray:
     """start[i], start[i] + 1, ..., start[i] + count[i] - 1 for every i, concatenated."""
-    return np.repeat(start - np.r_[0, np.cumsum(count)[:-1]], count) + np.arange(count.sum())
+    before = np.concatenate([np.zeros(1, np.int64), np.cumsum(count, dtype=np.int64)[:-1]])  # integers when empty
+    return np.repeat(start - before, count) + np.arange(count.sum())
 
 
 def _tf_counts(index: ScreenIndex, col: str, w_rows: np.ndarray, pp: np.ndarray, reg: pa.Table,

@@ -217,15 +217,15 @@ def _load(con, workspace: Path, settings: Settings, stamp, danger_column: str) -
     reg = _export_reg(con, workspace, stamp)
     return ScreenIndex(
         workspace=workspace, stamp=stamp, loaded_at=time.time(),
-        last_night=str(_meta(con, "last_night") or ""), model=model,
-        prepare_hash=str(json.loads(_meta(con, "stage_hashes") or "{}").get("prepare", "")), model_path=str(model_path),
+        last_night=str(_meta(con, "last_night") or ""), model=model, model_path=str(model_path),
         n_persons=int(n_persons), w=w, w_row=w_row, wanted_id=np.asarray(w.column("uid").to_pylist(), dtype=object),
         danger_level=danger, keys=keys, tf_counts=tf_counts, tf_totals=tf_totals, w_tf_n=w_tf_n,
         cand_w=cand_w, cand_person=cand_person, cand_rules=cand_rules, cand_levels=levels, cand_start=cand_start,
         cand_total=cand_total, base_tf=base_tf,
         uids=uids, uid_person=uid_person, place=place, reg=reg,
-        person_cand=person_cand, person_cand_start=person_cand_start,
         reg_person=np.asarray(reg.column("person_idx").to_numpy(), dtype=np.int64),
+        prepare_hash=str(json.loads(_meta(con, "stage_hashes") or "{}").get("prepare", "")),
+        person_cand=person_cand, person_cand_start=person_cand_start,
     )
 
 

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from linkage.backends.arrow_sql import Expression, compile_select, expression, sides
 from linkage.compare import NULL
-from linkage.explain import current_comparisons
+from linkage.explain import current_comparisons, record_tests_sql
 from linkage.outputs import current_items_sql, final_items_sql, row_items_sql, status_tests_sql
 from linkage.settings import Settings
 
@@ -66,11 +66,10 @@ class OutputRows:
         self._dead: Expression = expression(dead)
         self._alive: Expression = expression(alive)
         self._current = compile_select("SELECT " + ", ".join(current_items_sql(settings)))
-        levels = current_comparisons(settings)
-        tests = current_items_sql(settings)[len(levels):]
+        tests = record_tests_sql(settings)  # current_items_sql without the current record's levels
         self._tests = compile_select("SELECT " + ", ".join(tests)) if tests else None
         names = [c.name for c in settings.comparisons]
-        self._level_cols = [(f"g_{name}", names.index(name)) for name in levels]
+        self._level_cols = [(f"g_{name}", names.index(name)) for name in current_comparisons(settings)]
         self._rows = compile_select("SELECT " + ", ".join(row_items_sql(settings, "")))
         self._final = compile_select("SELECT " + ", ".join(final_items_sql(settings)))
 
