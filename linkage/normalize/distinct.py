@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkage.buffer_pool import drop_cached_blocks
-from linkage.normalize.table import KINDS, Part, parts
+from linkage.normalize.table import ARROW_KINDS, KINDS, Part, parts
 
 # Kinds worth a dictionary: their values repeat. Record ids are (nearly) all distinct, so a
 # dictionary would only add a copy of them: they are normalised chunk by chunk. In the order their
@@ -109,6 +109,15 @@ def normalise_values(kind: str, values: pa.Array, rules: Path | None) -> pd.Data
     normaliser as a chunk's column does (Arrow -> pandas), so the dtypes are a chunk's."""
     series = values.to_pandas()  # as a table's column converts (a seventh of the cost for a few values)
     return KINDS[kind](series, rules).reset_index(drop=True)
+
+
+def normalised_table(kind: str, values: pa.Array, rules: Path | None) -> pa.Table:
+    """normalise_values' rows as an Arrow table; a kind with an Arrow path (table.ARROW_KINDS)
+    skips the pandas frame."""
+    arrow = ARROW_KINDS.get(kind)
+    if arrow is not None:
+        return arrow(values, rules)
+    return pa.Table.from_pandas(normalise_values(kind, values, rules), preserve_index=False)
 
 
 def _pieces(values: pa.Array, size: int) -> Iterator[pa.Array]:
@@ -294,8 +303,7 @@ class ValueMemo:
             self._pieces[kind] = []
             new = list(dict.fromkeys(values))
         pieces = self._pieces.setdefault(kind, [])
-        pieces.append(pa.Table.from_pandas(normalise_values(kind, pa.array(new, pa.string()), self.rules),
-                                           preserve_index=False))
+        pieces.append(normalised_table(kind, pa.array(new, pa.string()), self.rules))
         where.update({v: (len(pieces) - 1, i) for i, v in enumerate(new)})
         if len(pieces) > self._COMPACT:
             offsets = np.cumsum([0] + [p.num_rows for p in pieces])

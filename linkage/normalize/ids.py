@@ -181,6 +181,44 @@ def parse_ids(values: pd.Series, rules: str | Path | None = None, *, today: date
     if today is None:
         today = load_date_rules(rules, kind="birth").today
     codes, uniques = factorize_values(values)
+    got = _parse_unique(uniques, r, today)
+    out = {c: (take_str if c in _TEXT else take_int32 if c in _INT else take_bool)(got[c], codes) for c in _COLUMNS
+           if c != "id_cmnd_confirmed"}
+    out["id_cmnd_confirmed"] = pd.array(np.append(got["id_cmnd_confirmed"], None)[codes], dtype="boolean")
+    return pd.DataFrame({c: out[c] for c in _COLUMNS}, index=values.index)
+
+
+_COLUMNS = ("id_clean", "id_kind", "id_birth_province", "id_birth_province_2025", "id_gender", "id_century",
+            "id_birth_year", "id_valid_structure", "id_cmnd_provinces", "id_cmnd_confirmed", "id_leading_zero_restored")
+_TEXT = ("id_clean", "id_kind", "id_birth_province", "id_birth_province_2025", "id_gender", "id_cmnd_provinces")
+_INT = ("id_century", "id_birth_year")
+
+
+def ids_table(values: pa.Array, rules: str | Path | None = None, *, today: date | None = None) -> pa.Table:
+    """parse_ids' columns for an Arrow column of text, as the Arrow table its frame converts to:
+    without the pandas frame, which is most of the cost for a desk's one or two ids."""
+    r = load_id_rules(rules)
+    if today is None:
+        today = load_date_rules(rules, kind="birth").today
+    enc = pc.dictionary_encode(values.cast(pa.string()))
+    got = _parse_unique(pd.Series(enc.dictionary.to_pylist(), dtype=object), r, today)
+    idx = enc.indices
+    cols = {}
+    for c in _COLUMNS:
+        v = got[c]
+        if c in _TEXT:
+            cols[c] = pa.array(v, type=pa.large_string(), from_pandas=True).take(idx)
+        elif c in _INT:
+            cols[c] = pa.array(v, mask=v < 0, type=pa.int32()).take(idx)
+        elif c == "id_cmnd_confirmed":
+            cols[c] = pa.array(v, type=pa.bool_(), from_pandas=True).take(idx)
+        else:  # a missing input is False, as take_bool gives it
+            cols[c] = pa.array(v, type=pa.bool_()).take(idx).fill_null(False)
+    return pa.table(cols)
+
+
+def _parse_unique(uniques: pd.Series, r: IdRules, today: date) -> dict[str, np.ndarray]:
+    """parse_ids' columns per distinct value (an object Series of text)."""
     n = len(uniques)
 
     # Fast path: values already 9 or 12 plain digits need no cleaning.
@@ -249,23 +287,10 @@ def parse_ids(values: pd.Series, rules: str | Path | None = None, *, today: date
         cmnd_conf[i9] = conf.to_numpy(dtype=object)
         valid[i9] = provs.notna().to_numpy()
 
-    conf_rows = np.append(cmnd_conf, None)[codes]
-    return pd.DataFrame(
-        {
-            "id_clean": take_str(clean, codes),
-            "id_kind": take_str(kind, codes),
-            "id_birth_province": take_str(birth_prov, codes),
-            "id_birth_province_2025": take_str(birth_prov_2025, codes),
-            "id_gender": take_str(gender, codes),
-            "id_century": take_int32(century, codes),
-            "id_birth_year": take_int32(year, codes),
-            "id_valid_structure": take_bool(valid, codes),
-            "id_cmnd_provinces": take_str(cmnd_prov, codes),
-            "id_cmnd_confirmed": pd.array(conf_rows, dtype="boolean"),
-            "id_leading_zero_restored": take_bool(restored, codes),
-        },
-        index=values.index,
-    )
+    return {"id_clean": clean, "id_kind": kind, "id_birth_province": birth_prov,
+            "id_birth_province_2025": birth_prov_2025, "id_gender": gender, "id_century": century,
+            "id_birth_year": year, "id_valid_structure": valid, "id_cmnd_provinces": cmnd_prov,
+            "id_cmnd_confirmed": cmnd_conf, "id_leading_zero_restored": restored}
 
 
 # ---------------------------------------------------------------------- spreadsheet damage

@@ -736,27 +736,43 @@ def resolve_places(values: pd.Series, rules: Path | None = None) -> pd.DataFrame
     unknown or ambiguous; `ward_code_2025` may hold several codes joined by '|' (a split ward).
     Missing or blank input gives NULL codes and a NULL confidence; unresolvable text gives 0.0.
     """
+    cols = _place_columns(_as_arrow(values), rules)
+    out: dict[str, object] = {c: pd.arrays.ArrowStringArray(cols[c]) for c in COLUMNS if c != "confidence"}
+    out["confidence"] = cols["confidence"].to_numpy(zero_copy_only=False)
+    return pd.DataFrame(out, index=values.index)[list(COLUMNS)]
+
+
+def places_table(values: pa.Array, rules: Path | None = None) -> pa.Table:
+    """resolve_places' columns for an Arrow column of text, as the Arrow table its frame converts
+    to (a NaN confidence is NULL): without the pandas frame, most of the cost for a desk's few
+    addresses."""
+    cols = _place_columns(values.cast(pa.large_string()), rules)
+    cols["confidence"] = pa.array(cols["confidence"].to_numpy(zero_copy_only=False), from_pandas=True)
+    return pa.table({c: cols[c] for c in COLUMNS})
+
+
+def _place_columns(arr: pa.Array, rules: Path | None) -> dict[str, pa.Array]:
+    """Per row: the codes (large_string) and the confidence (float64, NaN for missing input)."""
     ix = load_index(rules)
     if not ix.prov_pre and not ix.prov_new:
         # A rules pack without Vietnamese administrative units (e.g. rules/examples/febrl4): no
         # text can resolve, so do not read it; present values get confidence 0 as unresolved.
-        present = values.notna() & (values.astype("string").str.strip() != "")
-        out = {col: pd.array([pd.NA] * len(values), dtype="string") for col in COLUMNS if col != "confidence"}
-        out["confidence"] = np.where(present.to_numpy(dtype=bool), 0.0, np.nan)
-        return pd.DataFrame(out, index=values.index)[list(COLUMNS)]
+        present = pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(arr), ""), False).to_numpy(zero_copy_only=False)
+        out = {col: pa.nulls(len(arr), pa.large_string()) for col in COLUMNS if col != "confidence"}
+        out["confidence"] = pa.array(np.where(present, 0.0, np.nan))
+        return out
     res = _resolver(ix)
-    row_fid = _final_ids(_as_arrow(values), res)
+    row_fid = _final_ids(arr, res)
     # only the results these rows use: the resolver keeps every result it has given (a desk's
     # memo or a worker's later pieces would copy them all each call)
     used, row_fid = np.unique(row_fid, return_inverse=True)
     row_fid = row_fid.ravel()
     table = list(zip(*(res.final_rows[i] for i in used))) or [()] * len(COLUMNS)
     take = pa.array(row_fid)
-    out: dict[str, object] = {}
+    out: dict[str, pa.Array] = {}
     for j, col in enumerate(COLUMNS):
         if col == "confidence":
-            out[col] = np.asarray(table[j], dtype="float64")[row_fid]
+            out[col] = pa.array(np.asarray(table[j], dtype="float64")[row_fid])
         else:
-            small = pa.array(table[j], type=pa.large_string())
-            out[col] = pd.arrays.ArrowStringArray(pc.take(small, take))
-    return pd.DataFrame(out, index=values.index)
+            out[col] = pc.take(pa.array(table[j], type=pa.large_string()), take)
+    return out
