@@ -11,8 +11,10 @@
    requests at 1 and 4 concurrent clients, and of 100-record lists; latency p50/p95 per request,
    records/s, and records per CPU-second of the server process (the per-core throughput).
 A record drawn as the register stores it takes the night's normalised row, candidates and levels
-(rules/screen.yaml reuse_stored_rows); --changed writes each one's full name in capitals, so every
-call does the whole work. Figures are printed (one JSON line per measure); nothing is asserted.
+(rules/screen.yaml reuse_stored_rows); --changed writes each one's full name in capitals (it is
+normalised, and as its normalised values are the stored ones it keeps the night's candidates);
+--changed typo drops the name's last letter, so every call does the whole work: normalise, block,
+compare. Figures are printed (one JSON line per measure); nothing is asserted.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+
+# How --changed writes a drawn record's full name.
+CHANGES = {"capitals": str.upper, "typo": lambda name: name[:-1]}
 
 
 def say(name: str, **figures) -> None:
@@ -195,9 +201,9 @@ def main() -> None:
     ap.add_argument("--build-only", action="store_true")
     ap.add_argument("--rules", type=Path, default=None,
                     help="rules directory to screen with (default: the project's); must be those the workspace was built with")
-    ap.add_argument("--changed", action="store_true",
-                    help="each drawn record with its full name in capitals: never its stored record, so every "
-                         "call normalises, blocks and compares (rules/screen.yaml reuse_stored_rows does not apply)")
+    ap.add_argument("--changed", nargs="?", const="capitals", choices=sorted(CHANGES),
+                    help="each drawn record's full name changed: 'capitals' (never its stored record, so it is "
+                         "normalised) or 'typo' (its last letter dropped: normalised, blocked and compared)")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     ws = build(a)
@@ -205,7 +211,7 @@ def main() -> None:
         return
     rows = draw(a, a.records)
     if a.changed:
-        rows = [dict(r, full_name=r["full_name"].upper()) for r in rows]
+        rows = [dict(r, full_name=CHANGES[a.changed](r["full_name"])) for r in rows]
     in_process(a, ws, rows)
     over_http(a, ws, rows)
 

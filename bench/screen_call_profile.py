@@ -9,7 +9,8 @@ mean), the wall-clock ms, and per stage (and per DuckDB query, where the rules u
 evaluator leaves to DuckDB) the CPU-ms averaged over the calls
 and how often it ran (x0.32: on 32 % of calls). --no-reuse normalises every record (a record
 sent exactly as stored otherwise takes its stored row); --changed writes each record's full name
-in capitals (so none is as stored). Then each record is screened again with the other reuse
+in capitals (so none is as stored, but each normalises to its stored values), --changed typo drops
+its last letter (so each is blocked and compared). Then each record is screened again with the other reuse
 setting and the answers compared. --warm screens the records once before timing
 (the value memo then holds their values); --profile writes a cProfile file. Timers wrap the
 screener's own methods; nothing is asserted.
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench_screen import CHANGES
 from linkage.backends import arrow_sql as A
 from linkage.screen import engine as E
 from linkage.screen.records import check_record
@@ -54,13 +56,13 @@ def main() -> None:
     ap.add_argument("--profile", type=Path)
     ap.add_argument("--no-reuse", action="store_true",
                     help="normalise every record (rules/screen.yaml reuse_stored_rows: false)")
-    ap.add_argument("--changed", action="store_true",
-                    help="each record with its full name in capitals: never the stored record, always normalised")
+    ap.add_argument("--changed", nargs="?", const="capitals", choices=sorted(CHANGES),
+                    help="each record's full name in capitals (normalised) or with a 'typo' (blocked and compared)")
     a = ap.parse_args()
     records = draw(a.out, a.n)
     if a.changed:
         for r in records:
-            r.values["full_name"] = r.values["full_name"].upper()
+            r.values["full_name"] = CHANGES[a.changed](r.values["full_name"])
     screening = open_screening(a.out / "ws")
     screening.screener.config = dataclasses.replace(screening.screener.config, reuse_stored_rows=not a.no_reuse)
     spent: dict[str, float] = collections.defaultdict(float)

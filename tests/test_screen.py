@@ -109,17 +109,18 @@ def test_every_register_record_is_screened_as_the_batch_scores_it(world, reuse):
 def test_a_record_as_stored_takes_its_stored_row_and_a_changed_one_is_normalised(world):
     """Every register record of the sample, sent as stored, has its source fingerprint computed at
     the desk equal to the workspace's (DuckDB's), so none is normalised or blocked again (its
-    person's stored candidates and levels are the night's); a record with one field written
-    otherwise is normalised and blocked, and gets the answer it gets with reuse turned off, alone
-    and in a call with records as stored."""
+    person's stored candidates and levels are the night's). A record written otherwise is
+    normalised; when the values blocking and comparing read come out as stored (a name in
+    capitals) it keeps the night's pairs, else (a letter dropped) it is blocked and compared. Each
+    gets the answer it gets with reuse turned off, alone and in a call with records as stored."""
     screening = open_screening(world["ws"], world["rules"])
     screener = screening.screener
     seen: list[int] = []
     prepared = screener._memo.prepared
 
-    def spy(df, source, uid):
-        seen.append(len(df))
-        return prepared(df, source, uid)
+    def spy(columns, source, uid):
+        seen.append(len(columns["full_name"]))  # records normalised
+        return prepared(columns, source, uid)
 
     screener._memo.prepared = spy
     blocked = []
@@ -130,23 +131,30 @@ def test_a_record_as_stored_takes_its_stored_row_and_a_changed_one_is_normalised
     assert seen == [] and blocked == []  # the night's candidates and levels, not blocked again
     res = read("residents")
     want = world["matches"]
-    changed = res[res.person_id.isin(set(want.person_id))].head(5).copy()
-    changed["full_name"] = changed.full_name.str.upper()  # the same name, written in capitals
-    got = as_frame(screening.screen(records(changed, "residents"), threshold=0.0))
+    leads = res[res.person_id.isin(set(want.person_id))]
+    capitals = leads.head(5).copy()
+    capitals["full_name"] = capitals.full_name.str.upper()  # the same name, written in capitals
+    got_capitals = as_frame(screening.screen(records(capitals, "residents"), threshold=0.0))
+    assert seen == [5] and blocked == []  # normalised, alike where the pair stage reads: not blocked
+    typo = leads.iloc[45:50].copy()
+    typo["full_name"] = typo.full_name.str[:-1]  # the given name's last letter dropped
+    seen.clear()
+    got = as_frame(screening.screen(records(typo, "residents"), threshold=0.0))
     assert seen == [5] and len(blocked) == 1
     # one call of records as stored and changed ones: the stored ones take the night's pairs, the
     # changed ones are blocked and compared
-    stored = res[res.person_id.isin(set(want.person_id))].iloc[5:45]
-    mixed = records(pd.concat([stored.iloc[:20], changed, stored.iloc[20:]]), "residents")
+    stored = leads.iloc[5:45]
+    mixed = records(pd.concat([stored.iloc[:20], typo, capitals, stored.iloc[20:]]), "residents")
     seen.clear()
     got_mixed = as_frame(screening.screen(mixed, threshold=0.0))
-    assert seen == [5] and len(blocked) == 2
+    assert seen == [10] and len(blocked) == 2 and blocked[1] == blocked[0]  # only the typo persons' records
     screener.config = dataclasses.replace(screener.config, reuse_stored_rows=False)
-    again = as_frame(screening.screen(records(changed, "residents"), threshold=0.0))
-    assert len(got) >= 5
-    assert_same(got.drop(columns=["_probe"]), again.drop(columns=["_probe"]))
+    for frame, before in ((capitals, got_capitals), (typo, got)):
+        again = as_frame(screening.screen(records(frame, "residents"), threshold=0.0))
+        assert len(before) >= 5
+        assert_same(before.drop(columns=["_probe"]), again.drop(columns=["_probe"]))
     mixed_again = as_frame(screening.screen(mixed, threshold=0.0))
-    assert len(got_mixed) >= 45
+    assert len(got_mixed) >= 50
     assert_same(got_mixed.drop(columns=["_probe"]), mixed_again.drop(columns=["_probe"]))
 
 

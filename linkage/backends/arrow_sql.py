@@ -83,6 +83,25 @@ def parse_select(sql: str) -> list[dict[str, Any]]:
     return got["statements"][0]["node"]["select_list"]
 
 
+def columns_read(sql: str, side: str) -> set[str]:
+    """The columns of `side` (`r` for `r.x`) an expression reads, found in its parse tree."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            names = node.get("column_names") if node.get("class") == "COLUMN_REF" else None
+            if names and len(names) == 2 and names[0] == side:
+                found.add(names[1])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(parse_select(f"SELECT {sql}"))
+    return found
+
+
 def compile_expr(sql: str) -> Fn:
     """One SQL expression compiled."""
     return compile_node(parse_select(f"SELECT {sql}")[0])

@@ -15,7 +15,7 @@ import threading
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Collection, Iterator
+from typing import Callable, Collection, Iterator, Mapping, Sequence
 
 import duckdb
 import numpy as np
@@ -263,18 +263,21 @@ class ValueMemo:
         self._shapes: dict[tuple[str, str], dict[str, str]] = {}
         self._lock = threading.Lock()  # a server's calls may come from several threads
 
-    def prepared(self, df: pd.DataFrame, source: str, uid_column: str) -> pa.Table:
-        """prepared_arrow(normalize_table(df, source, rules), uid_column, source), from the memo."""
+    def prepared(self, columns: Mapping[str, Sequence[object]], source: str, uid_column: str) -> pa.Table:
+        """prepared_arrow(normalize_table(frame, source, rules), uid_column, source), from the memo,
+        for the records whose values `columns` holds per column (a frame, or a dict of lists: the
+        desk's records need no frame)."""
         from linkage.prepare import prepared_arrow
 
-        cols = {c: pa.array([_text_value(v) for v in df[c].tolist()], pa.string()) for c in df.columns}
-        found = [(part, [_text_value(v) for v in df[part.column].tolist()] if part.column in df.columns
-                  else [None] * len(df)) for part in parts(source, df.columns)]
+        values = {c: [_text_value(v) for v in columns[c]] for c in columns}
+        n = len(next(iter(values.values()), []))
+        cols = {c: pa.array(v, pa.string()) for c, v in values.items()}
+        found = [(part, values.get(part.column, [None] * n)) for part in parts(source, list(values))]
         with self._lock:
             for kind in dict.fromkeys(part.kind for part, _ in found):  # a kind's new values: one call
-                self.learn(kind, [v for part, values in found if part.kind == kind for v in values])
-            for part, values in found:
-                rows = self._rows(part.kind, values)
+                self.learn(kind, [v for part, got in found if part.kind == kind for v in got])
+            for part, got in found:
+                rows = self._rows(part.kind, got)
                 for out, col in self._shape(part, rows.column_names).items():
                     cols[out] = rows.column(col).combine_chunks()
         return prepared_arrow(pa.table(cols), uid_column, source)

@@ -21,12 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkage.backends.arrow_sql import (Unsupported, _bools, _flat, duckdb_query, evaluate_many, expression,
-                                       shared_codes, sides, table_query)
+from linkage.backends.arrow_sql import (Unsupported, _bools, _flat, columns_read, duckdb_query, evaluate_many,
+                                       expression, shared_codes, sides, table_query)
 from linkage.block import year_suffix_sql
 from linkage.calibrate import calibrated
 from linkage.compare import Gammas, _apply_fuzzy, _merge_records, pair_query
@@ -75,6 +74,15 @@ class Screener:
         for c in self.settings.comparisons:
             for level_id, col in c.tf.items():
                 self._tf_items.setdefault(col, []).append((c.name, c.level_ids().index(level_id)))
+        # the register columns blocking, comparing and the TF counts read: a record whose values of
+        # these equal its stored record's has the night's candidates and levels
+        reads = set(self._tf_items) | {right for _, right in self._fcols}
+        for r in self.settings.blocking:
+            for sql in (r.right, r.filter, None if r.year_window is None else year_suffix_sql("r", r.year_window)):
+                reads |= columns_read(sql, "r") if sql else set()
+        for c in self._compiled:
+            reads |= columns_read(c.sql_level, "r")
+        self._pair_reads = sorted(reads)
         self._memo = ValueMemo(self.rules)  # each field value normalised once, kept across calls
         self._prepare_hash = stage_hashes(self.rules, self.settings, self.place_text)["prepare"]
 
@@ -97,7 +105,10 @@ class Screener:
         derives it, plus its person's other stored records, with person_idx = probe number and
         uid = probe number (as text), numbered (r_idx) by probe, then src descending; and `old`:
         the stored records of the probes' persons (the TF counts they held). Returns them, each
-        probe's person_idx (-1: new person) and whether it is its stored record (_as_stored)."""
+        probe's person_idx (-1: new person) and whether its pairs are its person's stored ones: a
+        record that is its stored record (_as_stored), or one normalised here whose values that
+        blocking, comparing and the TF counts read equal its stored record's (_reads_alike: a name
+        retyped in capitals, a date written another way)."""
         names = [c for c in index.reg.schema.names if c not in ("r_idx", "person_idx", "fp")]
         schema = index.reg.schema
         target = pa.schema([schema.field(c) for c in names])
@@ -114,15 +125,18 @@ class Screener:
         same = np.asarray(old.column("src").to_numpy(zero_copy_only=False), dtype=object) == src[old_probe]
         as_stored = self._as_stored(records, index, old, old_probe, same)
         old = old.select(names).append_column("person_idx", pa.array(old_probe, pa.int64()))
+        single = np.bincount(old_probe[same], minlength=len(records)) == 1  # one stored record of the source
+        alike = np.zeros(len(records), bool)
         pieces = []
         for source in ("residents", "id_cards"):
             todo = [i for i, r in enumerate(records) if r.source == source and not as_stored[i]]
             if not todo:
                 continue
-            frame = pd.DataFrame({c: pd.Series([records[i].values[c] for i in todo], dtype=object)
-                                  for c in COLUMNS[source]})
-            table = self._derived(self._memo.prepared(frame, source, REGISTER_UID[source]))
+            values = {c: [records[i].values[c] for i in todo] for c in COLUMNS[source]}
+            table = self._derived(self._memo.prepared(values, source, REGISTER_UID[source]))
             table = table.select(names).cast(target)
+            if self._may_reuse(index):
+                alike[todo] = self._reads_alike(table, todo, old, old_probe, same & single[old_probe])
             pieces.append(table.append_column("_probe", pa.array(todo, pa.int64())))
         # the stored records of a probe's person from the other register join the screened one; a
         # record screened as stored is its stored row
@@ -139,7 +153,29 @@ class Screener:
         reg = reg.drop_columns(["_probe", "uid"]).append_column("person_idx", pa.array(probe, pa.int64()))
         reg = reg.append_column("uid", pa.array(probe.astype(str), pa.string()))
         reg = reg.append_column("r_idx", pa.array(np.arange(len(probe)), pa.int64()))
-        return reg, old, known, as_stored
+        return reg, old, known, as_stored | alike
+
+    def _may_reuse(self, index: ScreenIndex) -> bool:
+        """The night's rows, pairs and levels stand for a record's only under these rules."""
+        return self.config.reuse_stored_rows and index.prepare_hash == self._prepare_hash
+
+    def _reads_alike(self, table: pa.Table, todo: list[int], old: pa.Table, old_probe: np.ndarray,
+                     eligible: np.ndarray) -> np.ndarray:
+        """Per normalised record (`table`, rows of the records `todo`): whether its person's one
+        stored record of its source (`eligible` rows of `old`) holds the same values in every column
+        the pair stage reads. Its blocking keys, filters, levels and TF counts are then those of the
+        stored record, which the night blocked and compared."""
+        out = np.zeros(len(todo), bool)
+        at = {int(old_probe[j]): int(j) for j in np.flatnonzero(eligible)}
+        picked = [(k, at[i]) for k, i in enumerate(todo) if i in at]
+        if not picked:
+            return out
+        cols = self._pair_reads
+        new = table.select(cols).take(pa.array([k for k, _ in picked])).to_pylist()
+        stored = old.select(cols).take(pa.array([j for _, j in picked])).to_pylist()
+        for (k, _), a, b in zip(picked, new, stored):
+            out[k] = all(_same_value(a[c], b[c]) for c in cols)
+        return out
 
     def _as_stored(self, records: list[Record], index: ScreenIndex, old: pa.Table, old_probe: np.ndarray,
                    same: np.ndarray) -> np.ndarray:
@@ -147,8 +183,7 @@ class Screener:
         for field (the same source fingerprint), normalised by the night under these normalisation
         rules: its stored row is then the row normalising it would give, and normalising is most
         of the cost of a record seen for the first time."""
-        if (not self.config.reuse_stored_rows or "fp" not in old.column_names
-                or index.prepare_hash != self._prepare_hash or not same.any()):
+        if not self._may_reuse(index) or "fp" not in old.column_names or not same.any():
             return np.zeros(len(records), bool)
         stored = np.asarray(old.column("fp").to_numpy(zero_copy_only=False), dtype=object)
         probes = np.unique(old_probe[same])
@@ -234,7 +269,7 @@ class Screener:
 
     def _score(self, records: list[Record], index: ScreenIndex, pairs: tuple[np.ndarray, np.ndarray, np.ndarray],
                gammas: Gammas, known: np.ndarray, threshold: float, reg: pa.Table, old: pa.Table,
-               as_stored: np.ndarray) -> pa.Table:
+               reuse: np.ndarray) -> pa.Table:
         """The probes' kept candidates at or above `threshold`, as score() writes them (`scored`):
         a row of the matches query depends on its own pair and person only, and that query (flags,
         explanation) is the largest cost of a call, so a call whose kept candidates all fall below
@@ -249,7 +284,7 @@ class Screener:
         pw, pp, prules = (a[gammas.pair_idx] for a in pairs)
         n_pairs = len(pw)
         places = np.array([index.person_place(r.person_id) for r in records], dtype=np.float64)
-        tf = self._tf(index, pw, pp, reg, old, as_stored[pp])
+        tf = self._tf(index, pw, pp, reg, old, reuse[pp])
         priors = np.array([prior_weight(run_prior(model, index.n_persons + extra)) for extra in (0, 1)])
         prior = priors[(known[pp] < 0).astype(np.int64)]
         base = known[pp] >= 0  # the pair's competitors weigh what the index holds
@@ -331,21 +366,23 @@ class Screener:
         return Gammas(pair_idx, merged, names), RecordLevels(pw[pair_of_row], rows, levels)
 
     def _pairs(self, reg: pa.Table, index: ScreenIndex, known: np.ndarray,
-               as_stored: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], Gammas, RecordLevels]:
+               reuse: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], Gammas, RecordLevels]:
         """The call's candidate pairs (w_idx, person_idx = probe, rules), sorted, and their levels.
-        A probe that is its person's stored record has the night's candidate pairs and levels (the
-        person's records are those the night compared); the others are blocked and compared here.
+        A probe whose pairs are its person's stored ones (`reuse`: its stored record, or alike where
+        the pair stage reads) has the night's candidate pairs and levels (the person's records are
+        those the night compared, as far as blocking and comparing see them); the others are blocked
+        and compared here.
         The record levels cover the compared pairs only: a stored lead's current record gets its
         levels from the output rows' own SQL (current_level_sql: one row, evaluated in Python)."""
-        stored = np.flatnonzero(as_stored)
+        stored = np.flatnonzero(reuse)
         lo, hi = index.person_cand_start[known[stored]], index.person_cand_start[known[stored] + 1]
         rows = index.person_cand[_spans(lo, hi - lo)]
         w, probe, rules = index.cand_w[rows], np.repeat(stored, hi - lo), index.cand_rules[rows]
         levels = index.cand_levels[rows]
-        if as_stored.all():
+        if reuse.all():
             record_levels = RecordLevels(*(np.zeros(0, np.int64),) * 2, levels[:0])
         else:
-            todo = ~as_stored[np.asarray(reg.column("person_idx").to_numpy(), np.int64)]
+            todo = ~reuse[np.asarray(reg.column("person_idx").to_numpy(), np.int64)]
             bw, bp, brules = self._block(reg.filter(pa.array(todo)), index)
             gammas, record_levels = self._compare(reg, index, bw, bp)
             w, probe, rules = np.r_[w, bw[gammas.pair_idx]], np.r_[probe, bp[gammas.pair_idx]], np.r_[
@@ -363,12 +400,12 @@ class Screener:
         if not records:
             return []
         threshold = self.config.threshold if threshold is None else float(threshold)
-        reg, old, known, as_stored = self._prepared(records, index)
+        reg, old, known, reuse = self._prepared(records, index)
         results = [{"person_id": r.person_id, "source": r.source,
                     "in_register": bool(known[i] >= 0), "candidates": [], "alert": False}
                    for i, r in enumerate(records)]
-        pairs, gammas, record_levels = self._pairs(reg, index, known, as_stored)
-        scored = (self._score(records, index, pairs, gammas, known, threshold, reg, old, as_stored)
+        pairs, gammas, record_levels = self._pairs(reg, index, known, reuse)
+        scored = (self._score(records, index, pairs, gammas, known, threshold, reg, old, reuse)
                   if len(gammas.pair_idx) else None)
         if scored is not None and scored.num_rows:
             for row in self._matches(index, scored, reg, record_levels):
@@ -437,6 +474,11 @@ def _tf_counts(index: ScreenIndex, col: str, w_rows: np.ndarray, pp: np.ndarray,
     n = index.w_tf_n[col][w_rows].astype(np.float64) + np.where(has, n_added, 0.0)
     total = float(index.tf_totals.get(col, 0)) + moved[pp]
     return n, total, has
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """Equal as the pair stage sees them (a NaN equals a NaN: neither matches anything)."""
+    return a == b or (isinstance(a, float) and isinstance(b, float) and a != a and b != b)
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:
