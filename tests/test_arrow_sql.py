@@ -182,3 +182,12 @@ def test_equal_subexpressions_are_evaluated_once(monkeypatch):
     got = evaluate(fn, {"l.a": pa.array(["ab", "ab", None, "x"]), "r.b": pa.array(["ab", "ba", "y", "y"])}, 4)
     assert got.to_pylist() == [True, True, None, False]
     assert len(calls) == 1
+
+
+def test_columns_read_finds_one_sides_columns_in_the_parse_tree():
+    from linkage.backends.arrow_sql import columns_read
+
+    sql = ("CASE WHEN l.a = r.b THEN 1 WHEN list_has_any(list_transform(r.c, x -> x || r.d), l.e) THEN 2 "
+           "ELSE coalesce(r.f, 'r.g') END")
+    assert columns_read(sql, "r") == {"b", "c", "d", "f"}  # not a text that looks like one
+    assert columns_read(sql, "l") == {"a", "e"}
