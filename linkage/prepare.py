@@ -84,6 +84,8 @@ _part_ascii = lru_cache(maxsize=200_000)(fold_ascii)
 
 def map_distinct(arr: pa.Array, fn: Callable[[str], str]) -> pa.Array:
     """Apply a scalar string function once per distinct non-null value of an Arrow array."""
+    if len(arr) <= _FEW:  # a desk's record: the values themselves, without the encoding's kernels
+        return pa.array([None if v is None else fn(v) for v in arr.to_pylist()], type=pa.string())
     arr = pc.cast(arr, pa.string())
     encoded = arr.dictionary_encode()
     mapped = pa.array([fn(v) for v in encoded.dictionary.to_pylist()], type=pa.string())
@@ -113,6 +115,19 @@ def _column(norm: pd.DataFrame | pa.Table, name: str, kind: pa.DataType) -> pa.A
     return pc.cast(arr, kind)
 
 
+_FEW = 8  # rows: a desk's call, whose fixed cost per Arrow kernel is most of its cost
+
+
+def blanks_as_null(columns: dict[str, pa.Array]) -> dict[str, pa.Array]:
+    """blank_as_null of each column; a few rows' columns are checked together first (a desk's
+    record has some forty such columns and usually no blank value)."""
+    if columns and len(next(iter(columns.values()))) <= _FEW:
+        joined = pa.concat_arrays(list(columns.values()))
+        if not pc.any(pc.or_(pc.equal(joined, ""), pc.utf8_is_space(joined))).as_py():
+            return columns
+    return {name: blank_as_null(col) for name, col in columns.items()}
+
+
 def blank_as_null(col: pa.Array) -> pa.Array:
     """Empty and whitespace-only strings as NULL; the column itself when it holds none (the usual
     case: a normaliser's output), so most columns cost one pass and no copy."""
@@ -137,9 +152,7 @@ def prepared_arrow(norm: pd.DataFrame | pa.Table, uid_column: str, src: str) -> 
         "uid": _column(norm, uid_column, pa.string()),
         "src": pa.array([src] * n, type=pa.string()),
     }
-    for name in TEXT_COLUMNS:
-        col = _column(norm, name, pa.string())
-        cols[name] = blank_as_null(col)
+    cols.update(blanks_as_null({name: _column(norm, name, pa.string()) for name in TEXT_COLUMNS}))
     for name in INT_COLUMNS:
         cols[name] = _column(norm, name, pa.int32())
     for name in BOOL_COLUMNS:

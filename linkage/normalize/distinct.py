@@ -306,7 +306,10 @@ class ValueMemo:
             self._pieces[kind] = []
             new = list(dict.fromkeys(values))
         pieces = self._pieces.setdefault(kind, [])
-        pieces.append(normalised_table(kind, pa.array(new, pa.string()), self.rules))
+        table = normalised_table(kind, pa.array(new, pa.string()), self.rules)
+        # as the prepared table types its text (string), once here rather than cast on every call
+        pieces.append(table.cast(pa.schema([f.with_type(pa.string()) if f.type == pa.large_string() else f
+                                            for f in table.schema])))
         where.update({v: (len(pieces) - 1, i) for i, v in enumerate(new)})
         if len(pieces) > self._COMPACT:
             offsets = np.cumsum([0] + [p.num_rows for p in pieces])

@@ -170,11 +170,9 @@ class Screener:
         picked = [(k, at[i]) for k, i in enumerate(todo) if i in at]
         if not picked:
             return out
-        cols = self._pair_reads
-        new = table.select(cols).take(pa.array([k for k, _ in picked])).to_pylist()
-        stored = old.select(cols).take(pa.array([j for _, j in picked])).to_pylist()
-        for (k, _), a, b in zip(picked, new, stored):
-            out[k] = all(_same_value(a[c], b[c]) for c in cols)
+        new, stored = table.select(self._pair_reads), old.select(self._pair_reads)
+        for k, j in picked:  # Arrow's equality: a NULL equals a NULL, a NaN is unlike anything
+            out[k] = new.slice(k, 1).equals(stored.slice(j, 1))
         return out
 
     def _as_stored(self, records: list[Record], index: ScreenIndex, old: pa.Table, old_probe: np.ndarray,
@@ -474,11 +472,6 @@ def _tf_counts(index: ScreenIndex, col: str, w_rows: np.ndarray, pp: np.ndarray,
     n = index.w_tf_n[col][w_rows].astype(np.float64) + np.where(has, n_added, 0.0)
     total = float(index.tf_totals.get(col, 0)) + moved[pp]
     return n, total, has
-
-
-def _same_value(a: Any, b: Any) -> bool:
-    """Equal as the pair stage sees them (a NaN equals a NaN: neither matches anything)."""
-    return a == b or (isinstance(a, float) and isinstance(b, float) and a != a and b != b)
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:
