@@ -74,15 +74,19 @@ class Screener:
         for c in self.settings.comparisons:
             for level_id, col in c.tf.items():
                 self._tf_items.setdefault(col, []).append((c.name, c.level_ids().index(level_id)))
+        # the columns each step reads, per side, taken together (arrow_sql.sides)
+        keys = [r.right for r in self.settings.blocking] + [
+            year_suffix_sql("r", r.year_window) for r in self.settings.blocking if r.year_window is not None]
+        filters = [r.filter for r in self.settings.blocking if r.filter]
+        levels = [c.sql_level for c in self._compiled]
+        self._key_reads = {"r": _reads(keys, "r")}
+        self._filter_reads = {side: _reads(filters, side) for side in ("l", "r")}
+        self._level_reads = {"l": _reads(levels, "l") | {a for a, _ in self._fcols},
+                             "r": _reads(levels, "r") | {b for _, b in self._fcols}}
         # the register columns blocking, comparing and the TF counts read: a record whose values of
         # these equal its stored record's has the night's candidates and levels
-        reads = set(self._tf_items) | {right for _, right in self._fcols}
-        for r in self.settings.blocking:
-            for sql in (r.right, r.filter, None if r.year_window is None else year_suffix_sql("r", r.year_window)):
-                reads |= columns_read(sql, "r") if sql else set()
-        for c in self._compiled:
-            reads |= columns_read(c.sql_level, "r")
-        self._pair_reads = sorted(reads)
+        self._pair_reads = sorted(self._key_reads["r"] | self._filter_reads["r"] | self._level_reads["r"]
+                                  | set(self._tf_items))
         self._memo = ValueMemo(self.rules)  # each field value normalised once, kept across calls
         self._prepare_hash = stage_hashes(self.rules, self.settings, self.place_text)["prepare"]
 
@@ -198,7 +202,8 @@ class Screener:
         (rule bit, r_idx, key text); list keys one per element; no NULL or empty key; a year
         window's suffixes appended (each window's computed once per call)."""
         n = reg.num_rows
-        values = evaluate_many([e for e, _ in self._key_exprs], sides(r=(reg, pa.array(np.arange(n)))), n)
+        values = evaluate_many([e for e, _ in self._key_exprs],
+                               sides(self._key_reads, r=(reg, pa.array(np.arange(n)))), n)
         years = {"y": reg.column("birth_year").combine_chunks()}
         suffixes: dict[int, tuple[pa.Array, np.ndarray, np.ndarray]] = {}
         bits, rows, keys = [], [], []
@@ -248,7 +253,7 @@ class Screener:
             w, r = keep[:, 0], keep[:, 1]
             rule = self.settings.blocking[bit]
             if rule.filter:
-                cols = sides(l=(index.w, pa.array(index.w_row[w])), r=(reg, pa.array(r)))
+                cols = sides(self._filter_reads, l=(index.w, pa.array(index.w_row[w])), r=(reg, pa.array(r)))
                 ok = _bools(self._filters[bit](cols, len(w)), len(w))
                 w, r = w[ok], r[ok]
             found_w.append(w)
@@ -353,7 +358,7 @@ class Screener:
         if m == 0:
             empty = np.zeros((0, len(names)), np.int8)
             return Gammas(np.zeros(0, np.int64), empty, names), RecordLevels(rows, rows, empty)
-        cols = sides(l=(index.w, pa.array(index.w_row[pw][pair_of_row])), r=(reg, pa.array(rows)))
+        cols = sides(self._level_reads, l=(index.w, pa.array(index.w_row[pw][pair_of_row])), r=(reg, pa.array(rows)))
         levels = np.column_stack([np.asarray(lv.to_numpy(zero_copy_only=False))
                                   for lv in evaluate_many(self._levels, cols, m)]).astype(np.int8)
         strings = {}  # the fuzzy bands' string columns, named as compare's pair query names them
@@ -441,6 +446,11 @@ class Screener:
                 c["danger_level"] = level
                 c["alert"] = bool(level in levels and c["match_probability"] >= threshold)
                 res["alert"] = res["alert"] or c["alert"]
+
+
+def _reads(sqls: list[str], side: str) -> set[str]:
+    """The columns of `side` some expressions read."""
+    return set().union(*(columns_read(sql, side) for sql in sqls))
 
 
 def _spans(start: np.ndarray, count: np.ndarray) -> np.ndarray:
