@@ -35,7 +35,7 @@ from linkage.normalize.distinct import ValueMemo
 from linkage.normalize.table import parts
 from linkage.outputs import matches_sql
 from linkage.prepare import REGISTER_UID, derived_sql
-from linkage.score import _rows, one_person_probability, scored_table, weight_sums
+from linkage.score import _rows, one_person_probability, scored_table
 from linkage.screen.config import ScreenConfig
 from linkage.screen.index import ScreenIndex, key_hash
 from linkage.screen.records import Record
@@ -64,6 +64,10 @@ class Screener:
                             None if r.year_window is None else expression(year_suffix_sql("r", r.year_window)))
                            for r in self.settings.blocking]
         self._filters = {bit: expression(r.filter) for bit, r in enumerate(self.settings.blocking) if r.filter}
+        self._windows: dict[int, tuple[Any, list[int]]] = {}  # year window -> its suffixes, its rules' bits
+        for bit, (rule, (_, window)) in enumerate(zip(self.settings.blocking, self._key_exprs)):
+            if window is not None:
+                self._windows.setdefault(rule.year_window, (window, []))[1].append(bit)
         _, self._compiled, self._fcols = pair_query(self.settings, "pairs")
         self._levels = [expression(c.sql_level) for c in self._compiled]
         try:  # the output rows too, unless the rules use SQL the evaluator lacks (DuckDB then)
@@ -200,36 +204,38 @@ class Screener:
     def _keys(self, reg: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each rule's keys of the call's register records, as block.rule_keys_sql gives them:
         (rule bit, r_idx, key text); list keys one per element; no NULL or empty key; a year
-        window's suffixes appended (each window's computed once per call)."""
+        window's suffixes appended (each window's computed once per call). All rules' keys are
+        checked and suffixed together: a call's few rows make each kernel's fixed cost the cost."""
         n = reg.num_rows
         values = evaluate_many([e for e, _ in self._key_exprs],
                                sides(self._key_reads, r=(reg, pa.array(np.arange(n)))), n)
-        years = {"y": reg.column("birth_year").combine_chunks()}
-        suffixes: dict[int, tuple[pa.Array, np.ndarray, np.ndarray]] = {}
-        bits, rows, keys = [], [], []
-        for bit, (k, (_, window)) in enumerate(zip(values, self._key_exprs)):
+        bits, rows, keys = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [pa.array([], pa.string())]
+        for bit, k in enumerate(values):
             at = np.arange(n)
             if pa.types.is_list(k.type):
                 k, at = _flat(k)
-            k = k.cast(pa.string())
-            ok = _bools(pc.not_equal(k, ""), len(k))
-            k, at = k.filter(pa.array(ok)), at[ok]
-            if window is not None:
-                w = self.settings.blocking[bit].year_window
-                if w not in suffixes:
-                    flat, parent = _flat(window(years, n))
-                    count = np.bincount(parent, minlength=n)
-                    suffixes[w] = (flat, count, np.r_[0, np.cumsum(count)[:-1]])
-                flat, count, start = suffixes[w]
-                rep = count[at]
-                take = _spans(start[at], rep)
-                k = pc.binary_join_element_wise(k.take(pa.array(np.repeat(np.arange(len(at)), rep))),
-                                                flat.take(pa.array(take)), "")
-                at = np.repeat(at, rep)
             bits.append(np.full(len(at), bit, np.int64))
             rows.append(at)
-            keys.append(k)
-        text = pa.concat_arrays(keys) if keys else pa.array([], pa.string())
+            keys.append(k if k.type == pa.string() else k.cast(pa.string()))
+        text, bit, at = pa.concat_arrays(keys), np.concatenate(bits), np.concatenate(rows)
+        ok = _bools(pc.not_equal(text, ""), len(text))
+        text, bit, at = text.filter(pa.array(ok)), bit[ok], at[ok]
+        if not self._windows:
+            return bit, at, np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
+        years = {"y": reg.column("birth_year").combine_chunks()}
+        windowed = np.isin(bit, [b for _, rules in self._windows.values() for b in rules])
+        texts, bits, rows = [text.filter(pa.array(~windowed))], [bit[~windowed]], [at[~windowed]]
+        for window, rules in self._windows.values():
+            sel = np.flatnonzero(np.isin(bit, rules))
+            flat, parent = _flat(window(years, n))
+            count = np.bincount(parent, minlength=n)
+            start = np.r_[0, np.cumsum(count)[:-1]]
+            rep = count[at[sel]]
+            texts.append(pc.binary_join_element_wise(text.take(pa.array(np.repeat(sel, rep))),
+                                                     flat.take(pa.array(_spans(start[at[sel]], rep))), ""))
+            bits.append(np.repeat(bit[sel], rep))
+            rows.append(np.repeat(at[sel], rep))
+        text = pa.concat_arrays(texts)
         return np.concatenate(bits), np.concatenate(rows), np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
 
     def _block(self, reg: pa.Table, index: ScreenIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -305,8 +311,13 @@ class Screener:
         rows, owner = rows[other], owner[other]
         fresh = ~base[owner]
         rows_f, owner_f = rows[fresh], owner[fresh]
-        total_p = prior + weight_sums(gammas.levels, model, tf, 1)
-        total_f = prior[owner_f] + weight_sums(index.cand_levels[rows_f], model, _rows(tf, owner_f), 1)
+        # the probe pairs' and the recomputed competitors' weights in one pass (each row's weights
+        # are its own: the same numbers as separate passes)
+        weights = match_weights(np.concatenate([gammas.levels, index.cand_levels[rows_f]]), model,
+                                _rows(tf, np.r_[np.arange(n_pairs), owner_f]))
+        sums = weights.sum(axis=1)
+        total_p = prior + sums[:n_pairs]
+        total_f = prior[owner_f] + sums[n_pairs:]
         g = np.r_[np.arange(n_pairs), owner[~fresh], owner_f]
         total = np.r_[total_p, index.cand_total[rows[~fresh]], total_f]
         order_c = index.place[index.cand_person[np.r_[rows[~fresh], rows_f]]].astype(np.float64)
@@ -318,7 +329,7 @@ class Screener:
         rank = (1 + np.bincount(gc[before], minlength=n_pairs)).astype(np.int32)
         match_p = calibrated(one_person_probability(g, total), model)[:n_pairs]
         keep = (rank <= s.top_k) & (total_p >= s.floor_weight) & (match_p >= s.floor_probability)
-        mw = match_weights(gammas.levels[keep], model, _rows(tf, keep))
+        mw = weights[:n_pairs][keep]
         table = scored_table(pw, pp, prules, rank, total_p, match_p, gammas, keep, mw)
         return table.filter(pc.greater_equal(table.column("match_probability"), threshold))
 
