@@ -76,3 +76,15 @@ def test_kleene_logic_case_types_and_nulls_as_arrow():
     assert items is not None
     assert one_row(items, _row(columns, 0))["v"].to_pylist() == [2]
 
+
+
+def test_dates_as_arrow_reads_them():
+    """TRY_CAST(text AS DATE) and try_strptime(text, '%d/%m/%Y') read in Python over one row: the
+    Arrow path's values (which asks DuckDB for what its patterns leave), row by row."""
+    texts = ["2026-01-05", "2026/1/5", "2026 01 05", "2026-01/05", "2026-02-30", "2026-13-01",
+             "05/01/2026", "5/1/2026", "31/02/2026", "1/13/2026", "2026-01-05 10:00:00", "", None, " 2026-01-05",
+             "2026-01-05\n", "٢٠٢٦-01-05", "abc", "29/02/2024", "29/02/2023", "2024-2-29"]
+    columns = {"x": pa.array(texts, pa.string())}
+    for sql in ["TRY_CAST(x AS DATE)", "try_strptime(x, '%d/%m/%Y')", "TRY_CAST(try_strptime(x, '%d/%m/%Y') AS DATE)",
+                "coalesce(TRY_CAST(trim(x) AS DATE), TRY_CAST(try_strptime(trim(x), '%d/%m/%Y') AS DATE))"]:
+        _check(sql, columns, range(len(texts)))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import operator
+from datetime import datetime
 from typing import Any, Callable
 
 import pyarrow as pa
@@ -261,6 +262,14 @@ def _cast(node: dict[str, Any]) -> RowFn:
         value, typ = child(env)
         if type_name.upper() == "VARCHAR" and typ is not None and pa.types.is_string(typ):
             return value, typ
+        if type_name.upper() == "DATE" and typ is not None and not literal:
+            if try_cast and pa.types.is_string(typ):
+                try:
+                    return A.one_date(value, A._ISO_DATE), pa.date32()
+                except A.Unsupported:  # a value only DuckDB reads: the Arrow path asks it
+                    pass
+            elif pa.types.is_timestamp(typ) and typ.tz is None:
+                return (None if value is None else value.date()), pa.date32()
         arg = pa.scalar(value, typ) if literal and typ is not None else _to_arrow((value, typ))
         return _of(A._cast(arg, type_name, 1, try_cast))
     return cast
@@ -388,10 +397,21 @@ def _concat_ws(rows: list[Row]) -> Row | None:
     return rows[0][0].join(v for v, _ in rows[1:] if v is not None), pa.string()
 
 
+def _try_strptime(rows: list[Row]) -> Row | None:
+    (text, typ), (fmt, _) = rows
+    if fmt != "%d/%m/%Y" or typ is None or not pa.types.is_string(typ):
+        return None
+    try:
+        got = A.one_date(text, A._DMY_DATE)
+    except A.Unsupported:
+        return None
+    return (None if got is None else datetime(got.year, got.month, got.day)), pa.timestamp("us")
+
+
 # functions evaluated in Python over one row (None from one: its Arrow kernel instead)
 _PLAIN: dict[str, Callable[[list[Row]], Row | None]] = {
     "list_sort": _list_sort, "list_concat": _list_concat, "array_to_string": _array_to_string,
-    "concat_ws": _concat_ws,
+    "concat_ws": _concat_ws, "try_strptime": _try_strptime,
 }
 
 

@@ -499,18 +499,45 @@ def _dates(s: pa.Array, pattern: str, known_null: str, duckdb_sql: str) -> pa.Ar
 
 _ISO_DATE = r"^(?P<y>\d{4})(?P<a>[-/ \\])(?P<m>\d{1,2})(?P<b>[-/ \\])(?P<d>\d{1,2})$"
 _DMY_DATE = r"^(?P<d>\d{1,2})/(?P<m>\d{1,2})/(?P<y>\d{4})$"
+_ISO_NULL = r"^\d{1,2}/\d{1,2}/\d{4}$"
+_DMY_NULL = r"^\d{4}[-/ ]\d{1,2}[-/ ]\d{1,2}$"
+_ONE_DATE = {pattern: (re.compile(pattern.replace("\\d", "[0-9]")), re.compile(known_null.replace("\\d", "[0-9]")))
+             for pattern, known_null in ((_ISO_DATE, _ISO_NULL), (_DMY_DATE, _DMY_NULL))}
+
+
+def one_date(text: str | None, pattern: str) -> date | None:
+    """_dates over one value in Python (RE2's \\d is [0-9]; `$` is the end, as fullmatch): the
+    date, or None for NULL; raises Unsupported for a value only DuckDB reads (or year 0)."""
+    if text is None or text == "":
+        return None
+    read, known_null = _ONE_DATE[pattern]
+    got = read.fullmatch(text)
+    if got is None:
+        if known_null.fullmatch(text):
+            return None
+        raise Unsupported("a date only DuckDB reads")
+    parts = got.groupdict()
+    if "a" in parts and parts["a"] != parts["b"]:
+        raise Unsupported("a date only DuckDB reads")  # as _dates: not matched, so DuckDB's
+    y, m, d = int(parts["y"]), int(parts["m"]), int(parts["d"])
+    if y == 0:
+        raise Unsupported("year 0")
+    try:
+        return date(y, m, d)
+    except ValueError:
+        return None
 
 
 def _try_date(s: Value) -> Value:
     """TRY_CAST(text AS DATE)."""
-    return _dates(s, _ISO_DATE, r"^\d{1,2}/\d{1,2}/\d{4}$", "TRY_CAST(x AS DATE)")
+    return _dates(s, _ISO_DATE, _ISO_NULL, "TRY_CAST(x AS DATE)")
 
 
 def _try_strptime(s: Value, fmt: Value) -> Value:
     """try_strptime(text, '%d/%m/%Y') (a timestamp in DuckDB; its date is what the rules read)."""
     if fmt.as_py() != "%d/%m/%Y":
         raise Unsupported(f"try_strptime format {fmt.as_py()!r}")
-    return _dates(s, _DMY_DATE, r"^\d{4}[-/ ]\d{1,2}[-/ ]\d{1,2}$", "try_strptime(x, '%d/%m/%Y')").cast(
+    return _dates(s, _DMY_DATE, _DMY_NULL, "try_strptime(x, '%d/%m/%Y')").cast(
         pa.timestamp("us"))
 
 
