@@ -152,3 +152,24 @@ def test_value_pieces_sent_to_workers_carry_only_their_values():
     pieces = list(_pieces(values, 1_000))
     assert pa.concat_arrays(pieces).equals(values)
     assert max(len(pickle.dumps(p)) for p in pieces) < len(pickle.dumps(values)) / 10
+
+
+def test_dictionary_rows_taken_through_encoded_columns_are_the_plain_rows():
+    """A dictionary keeps its columns of few values (a place's codes) dictionary-encoded for the
+    chunks' takes; the rows it gives are the frame's own, nulls and the missing row included."""
+    import numpy as np
+    import pyarrow as pa
+
+    from linkage.normalize.distinct import Dictionary
+
+    n = 4000
+    codes = pd.array([None if i % 7 == 0 else f"{i % 13:02d}" for i in range(n)] + [None], dtype="string")
+    names = pd.array([f"tên {i}" for i in range(n)] + [None], dtype="string")
+    frame = pd.DataFrame({"code": codes, "name": names, "year": pd.array(list(range(n)) + [None], dtype="Int32")})
+    d = Dictionary("places", pa.array([f"v{i}" for i in range(n)]), frame)
+    positions = np.random.default_rng(5).integers(-1, n, 3000)
+    got = d.arrow_rows(positions, ["code", "name", "year"])
+    assert pa.types.is_dictionary(d._table.schema.field("code").type)  # the path under test
+    assert not pa.types.is_dictionary(d._table.schema.field("name").type)  # mostly distinct: left as is
+    want = pa.Table.from_pandas(frame, preserve_index=False).take(pa.array(np.where(positions < 0, n, positions)))
+    assert got.equals(want) and got.schema.equals(want.schema)
