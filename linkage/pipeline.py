@@ -196,6 +196,8 @@ def _normalise(ctx: Context, sources: list[str], bar: Reporter) -> None:
             add_wanted(ctx.con, normalize_table(raw.to_pandas(), "wanted", rules=ctx.rules,
                                                 dictionaries=dictionaries, positions=positions), place_text)
             bar.advance(raw.num_rows)
+    for d in dictionaries.values():  # the registers' chunks take their rows in Arrow only
+        d.arrow_only()
     # A chunk is loaded into the engine table (DuckDB work, which releases the GIL) by a second
     # thread while the next one is prepared (Python work): one chunk loading, one being prepared.
     # Loads run one at a time, in source and row order: record numbering is the same every run.

@@ -173,3 +173,8 @@ def test_dictionary_rows_taken_through_encoded_columns_are_the_plain_rows():
     assert not pa.types.is_dictionary(d._table.schema.field("name").type)  # mostly distinct: left as is
     want = pa.Table.from_pandas(frame, preserve_index=False).take(pa.array(np.where(positions < 0, n, positions)))
     assert got.equals(want) and got.schema.equals(want.schema)
+    d.arrow_only()  # as a run does once the wanted list is in: the pandas frame released
+    assert d.frame is None and d.columns == ["code", "name", "year"]
+    assert d.arrow_rows(positions, ["code", "name", "year"]).equals(want)
+    with pytest.raises(RuntimeError, match="Arrow only"):
+        d.rows(positions, pd.RangeIndex(len(positions)))

@@ -40,8 +40,32 @@ class Dictionary:
 
     kind: str
     values: pa.Array
-    frame: pd.DataFrame
+    frame: pd.DataFrame | None  # None once `arrow_only` released it
     _table: pa.Table | None = field(default=None, repr=False)
+    _columns: list[str] | None = field(default=None, repr=False)
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.frame.columns) if self.frame is not None else list(self._columns or [])
+
+    def arrow_only(self) -> None:
+        """Keep the rows in Arrow only, for `arrow_rows`; the pandas frame (`rows`, `lookup`) is
+        released. A run's register chunks are taken in Arrow, and the frame's own copies of the
+        columns the Arrow table keeps dictionary-encoded (the place codes, the name words) were
+        50 MiB of the run process's peak at 1M, beside DuckDB's limit."""
+        self._arrow()
+        if self.frame is not None:
+            self._columns, self.frame = list(self.frame.columns), None
+
+    def _pandas(self) -> pd.DataFrame:
+        if self.frame is None:
+            raise RuntimeError(f"{self.kind}: this dictionary keeps its rows in Arrow only (arrow_only)")
+        return self.frame
+
+    def _arrow(self) -> pa.Table:
+        if self._table is None:
+            self._table = _few_values_encoded(pa.Table.from_pandas(self._pandas(), preserve_index=False))
+        return self._table
 
     def rows(self, positions: np.ndarray, index: pd.Index) -> pd.DataFrame:
         """The normalised rows at the given positions in `values` (-1: a missing value; -2: a value
@@ -49,13 +73,13 @@ class Dictionary:
         if (positions == -2).any():
             raise ValueError(f"{self.kind}: value not in this run's dictionary")
         pos = np.where(positions < 0, len(self.values), positions)
-        out = self.frame.take(pos)
+        out = self._pandas().take(pos)
         out.index = index
         return out
 
     def lookup(self, values: pd.Series) -> pd.DataFrame:
         """The normalised rows of a column, index-aligned; every present value must be known."""
-        out = self.frame.take(self.positions(_text(values)))
+        out = self._pandas().take(self.positions(_text(values)))
         out.index = values.index
         return out
 
@@ -73,9 +97,7 @@ class Dictionary:
         """`rows`' columns as an Arrow table (the frame converted once, on first use)."""
         if (positions == -2).any():
             raise ValueError(f"{self.kind}: value not in this run's dictionary")
-        if self._table is None:
-            self._table = _few_values_encoded(pa.Table.from_pandas(self.frame, preserve_index=False))
-        got = self._table.select(columns).take(pa.array(np.where(positions < 0, len(self.values), positions)))
+        got = self._arrow().select(columns).take(pa.array(np.where(positions < 0, len(self.values), positions)))
         return pa.table({name: col.cast(col.type.value_type) if pa.types.is_dictionary(col.type) else col
                          for name, col in zip(got.column_names, got.columns)})
 
@@ -264,7 +286,7 @@ def normalised_arrow(raw: pa.Table, source: str, rules: Path | None, dictionarie
         present = part.column in raw.column_names
         if part.kind in dictionaries:
             d = dictionaries[part.kind]
-            wanted = {name: col for name, col in _shape_of(part, list(d.frame.columns)).items() if name in keep}
+            wanted = {name: col for name, col in _shape_of(part, d.columns).items() if name in keep}
             pos = (positions[part.column] if part.column in positions
                    else d.positions(raw.column(part.column).combine_chunks().cast(pa.string())) if present
                    else np.full(n, -1, dtype=np.int64))
