@@ -319,7 +319,6 @@ class ValueMemo:
         self.rules, self.max_values = rules, max_values
         self._where: dict[str, dict[str | None, tuple[int, int]]] = {}  # kind -> value -> (piece, row)
         self._pieces: dict[str, list[pa.Table]] = {}
-        self._shapes: dict[tuple[str, str], dict[str, str]] = {}
         self._lock = threading.Lock()  # a server's calls may come from several threads
 
     def prepared(self, columns: Mapping[str, Sequence[object]], source: str, uid_column: str) -> pa.Table:
@@ -337,7 +336,7 @@ class ValueMemo:
                 self.learn(kind, [v for part, got in found if part.kind == kind for v in got])
             for part, got in found:
                 rows = self._rows(part.kind, got)
-                for out, col in self._shape(part, rows.column_names).items():
+                for out, col in _shape_of(part, rows.column_names).items():
                     cols[out] = rows.column(col).combine_chunks()
         return prepared_arrow(pa.table(cols), uid_column, source)
 
@@ -376,12 +375,6 @@ class ValueMemo:
             for v, (k, i) in where.items():
                 where[v] = (0, int(offsets[k]) + i)
 
-    def _shape(self, part: Part, columns: list[str]) -> dict[str, str]:
-        """shape_columns, once per part."""
-        key = (part.kind, part.column)
-        if key not in self._shapes:
-            self._shapes[key] = shape_columns(part, columns)
-        return self._shapes[key]
 
 
 def _text_value(v: object) -> str | None:
