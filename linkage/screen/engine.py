@@ -116,7 +116,7 @@ class Screener:
         probe's person_idx (-1: new person) and whether its pairs are its person's stored ones: a
         record that is its stored record (_as_stored), or one normalised here whose values that
         blocking, comparing and the TF counts read equal its stored record's (_reads_alike: a name
-        retyped in capitals, a date written another way)."""
+        retyped in capitals, any writing that normalises to the stored values)."""
         names = [c for c in index.reg.schema.names if c not in ("r_idx", "person_idx", "fp")]
         schema = index.reg.schema
         target = pa.schema([schema.field(c) for c in names])
