@@ -82,6 +82,9 @@ def variant_key(part: str) -> str:
 _part_ascii = lru_cache(maxsize=200_000)(fold_ascii)
 
 
+_FEW = 8  # rows: a desk's call, whose fixed cost per Arrow kernel is most of its cost
+
+
 def map_distinct(arr: pa.Array, fn: Callable[[str], str]) -> pa.Array:
     """Apply a scalar string function once per distinct non-null value of an Arrow array."""
     if len(arr) <= _FEW:  # a desk's record: the values themselves, without the encoding's kernels
@@ -113,9 +116,6 @@ def _column(norm: pd.DataFrame | pa.Table, name: str, kind: pa.DataType) -> pa.A
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     return pc.cast(arr, kind)
-
-
-_FEW = 8  # rows: a desk's call, whose fixed cost per Arrow kernel is most of its cost
 
 
 def blanks_as_null(columns: dict[str, pa.Array]) -> dict[str, pa.Array]:

@@ -63,7 +63,8 @@ def sides(read: Mapping[str, Collection[str]] | None = None, **tables: tuple[pa.
     given: dict[str, pa.Array] = {}
     for side, names in (read or {}).items():
         table, rows = tables[side]
-        names = [c for c in names if c in table.schema.names]
+        present = set(table.schema.names)
+        names = [c for c in names if c in present]
         if names:
             got = rows_of(table.select(names), rows)
             given.update({f"{side}.{c}": got.column(c).combine_chunks() for c in names})

@@ -376,6 +376,5 @@ class ValueMemo:
                 where[v] = (0, int(offsets[k]) + i)
 
 
-
 def _text_value(v: object) -> str | None:
     return None if v is None or v is pd.NA or v != v else str(v)
