@@ -50,7 +50,13 @@ def test_levels_keys_and_filters_row_by_row(pairs, label, sql):  # noqa: F811
     _check(sql, _pair_columns(left, right), range(0, left.num_rows, max(1, left.num_rows // 150)))
 
 
-@pytest.mark.parametrize("sql", EDGE_SQL)
+# where DuckDB refuses (hamming on texts of unequal or no length, a day that does not exist) or
+# gives a timestamp (a date plus years), the Arrow path's value and type
+ARROW_ONLY_SQL = ["hamming(x, y)", "hamming(y, y)", "make_date(2024, len(coalesce(a, [])) - 1, 29 + len(coalesce(b, [])))",
+                  "make_date(2023, 2, len(a))", "TRY_CAST(x AS DATE) + INTERVAL (len(coalesce(a, [])) - 1) YEAR"]
+
+
+@pytest.mark.parametrize("sql", EDGE_SQL + ARROW_ONLY_SQL)
 def test_edge_cases_row_by_row(sql):
     table = pa.table({"x": pa.array(EDGE["x"], pa.string()), "y": pa.array(EDGE["y"], pa.string()),
                       "a": pa.array(EDGE["a"], pa.list_(pa.string())), "b": pa.array(EDGE["b"], pa.list_(pa.string()))})

@@ -124,12 +124,13 @@ def test_the_desks_expressions_all_compile():
 
 EDGE = {
     "x": ["2020-01-05", "2020-1-5", "2021-02-29", "2020/01/05", "2020-01-05 10:00:00", "05/01/2020", "5/1/2020",
-          "31/02/2020", "abc", "", None, "Nguyễn Văn  A", "a|b|c", "đường 1, phường 2", " x "],
-    "y": ["2020", "1-5", None, "20", "10", "01", "1", "02", "b", "", "x", "văn", "b", ",", "x"],
+          "31/02/2020", "abc", "", None, "Nguyễn Văn  A", "a|b|c", "đường 1, phường 2", " x ",
+          "İSTANBUL ΣΑΣ", "ĐƯỜNG  Số 5\n", "a\x0bb c|d", "2024-02-29"],
+    "y": ["2020", "1-5", None, "20", "10", "01", "1", "02", "b", "", "x", "văn", "b", ",", "x", "Σ", "5", "a", "2023"],
     "a": [["a", "b"], ["b"], None, [], ["c", None], ["x"], ["a"], ["z", "y"], ["b", "a"], ["a"], None, ["văn"],
-          ["a|?", "b|left"], [None], ["k"]],
+          ["a|?", "b|left"], [None], ["k"], ["x|?"], None, ["b|l", "a|?"], ["a", "b", "c"]],
     "b": [["b"], ["a", "b"], ["a"], ["a"], [None], None, ["a", "a"], ["y"], ["c"], [], [], ["Văn"], ["a|left"],
-          [None], ["k", "k"]],
+          [None], ["k", "k"], ["x|l"], ["a"], None, ["a", "b"]],
 }
 EDGE_SQL = [
     "list_has_any(a, b)", "list_has_all(a, b)", "list_contains(a, y)", "list_sort(a, 'DESC')", "list_sort(b)",
@@ -148,6 +149,12 @@ EDGE_SQL = [
     "CASE y WHEN '1' THEN 'one' WHEN 'b' THEN 'bee' END",
     "concat_ws('; ', nullif(x, x), nullif(y, 'b'))",
     "array_to_string(list_sort(list_concat(a, b), 'DESC'), ',')", "list_sort(list_concat(b, a))[1:2]",  # '' where both are NULL (Arrow's own skip drops the row)
+    "trim(x)", "replace(lower(x), 'đ', 'd')", "regexp_matches(lower(x), '^(\\d|abc)')", "suffix(x, 'c')",
+    "regexp_replace(lower(x), '\\b(a|x)\\b', 'Y')", "regexp_replace(x, '[0-9]*', '-', 'g')",
+    "trim(regexp_replace(strip_accents(lower(trim(split_part(x, ',', 1)))), '\\s+', ' ', 'g'))",
+    "list_has_all(b, a)", "list_prepend(x, b)", "list_append(b, y)", "make_date(2000 + len(coalesce(a, [])), 2, 28)",
+    "date_diff('year', make_date(2000, 2, 29), TRY_CAST(x AS DATE))", "strftime(TRY_CAST(x AS DATE), '%Y')",
+    "least(len(a), len(b), 2)", "greatest(len(a), 1)", "lpad(y, 3, '0')", "len(a) - 1", "len(a) + len(b)",
 ]
 
 

@@ -12,12 +12,16 @@ type, its constant branches' common type), so a row evaluated here equals the Ar
 
 from __future__ import annotations
 
+import calendar
+import functools
 import json
 import operator
-from datetime import datetime
+import re
+from datetime import date, datetime
 from typing import Any, Callable
 
 import pyarrow as pa
+from rapidfuzz.distance import DamerauLevenshtein, Hamming, JaroWinkler
 
 from linkage.backends import arrow_sql as A
 
@@ -409,10 +413,273 @@ def _try_strptime(rows: list[Row]) -> Row | None:
     return (None if got is None else datetime(got.year, got.month, got.day)), pa.timestamp("us")
 
 
+# -- text, lists, dates and numbers as arrow_sql's kernels give them, for the types the rules use;
+# a function given other types (or values where Python and Arrow part ways) returns None: Arrow's.
+
+
+def _text(t: pa.DataType | None) -> bool:
+    return t is not None and (pa.types.is_string(t) or pa.types.is_large_string(t))
+
+
+def _texts(t: pa.DataType | None) -> bool:
+    return t is not None and pa.types.is_list(t) and _text(t.value_type)
+
+
+def _one_text(fn: Callable[..., Any]) -> Callable[[list[Row]], Row | None]:
+    """A text function of literal arguments: NULL in, NULL out, the input's type out."""
+    def plain(rows: list[Row]) -> Row | None:
+        (v, t), args = rows[0], [a for a, _ in rows[1:]]
+        if not _text(t) or any(a is None for a in args):
+            return None
+        if v is None:
+            return None, t
+        got = fn(v, *args)
+        return None if got is None else (got, t)
+    return plain
+
+
+# Python's lower() maps these otherwise than utf8proc's simple case mapping (İ: two code points;
+# Σ: final sigma), and beyond Latin, Greek, Cyrillic and Vietnamese letters the two Unicode
+# versions may differ: Arrow's kernel there
+_LOWER_AS_ARROW = re.compile("[\u0130\u03a3]|[^\u0000-\u052f\u1e00-\u1eff]")
+# RE2 syntax Python's re lacks or reads otherwise (\p classes, \Q..\E, \z, POSIX classes, flags)
+_RE2_ONLY = re.compile(r"\\[pPQEzCXKRhHvV0-9]|\(\?|\[\[:")
+
+
+@functools.lru_cache(maxsize=256)
+def _regex(pattern: str) -> re.Pattern[str] | None:
+    """A rules' RE2 pattern as Python's re (ASCII classes: RE2's \\d, \\w, \\b), or None."""
+    if _RE2_ONLY.search(pattern):
+        return None
+    try:
+        return re.compile(pattern, re.ASCII)
+    except re.error:
+        return None
+
+
+def _regex_for(text: str, pattern: str) -> re.Pattern[str] | None:
+    """The pattern where RE2 and Python agree on this text: no newline (Python's $ also matches
+    before a final one), no vertical tab (in Python's \\s, not RE2's), no empty match (where the
+    two differ in where the next match may start)."""
+    rx = _regex(pattern)
+    if rx is None or "\n" in text or "\x0b" in text:
+        return None
+    if any(m.start() == m.end() for m in rx.finditer(text)):
+        return None
+    return rx
+
+
+def _suffix(rows: list[Row]) -> Row | None:
+    (v, t), (end, _) = rows
+    if not _text(t) or not isinstance(end, str):
+        return None
+    return (None if v is None else v.endswith(end)), pa.bool_()
+
+
+def _strip_accents(rows: list[Row]) -> Row | None:
+    (v, t), = rows
+    return ((None if v is None else A.strip_accents(v)), pa.string()) if _text(t) else None
+
+
+def _regexp_replace(rows: list[Row]) -> Row | None:
+    (v, t), (pattern, _), (repl, _) = rows[:3]
+    opts = rows[3][0] if len(rows) > 3 else ""
+    if not _text(t) or not isinstance(pattern, str) or not isinstance(repl, str) or "\\" in repl \
+            or opts not in ("", "g"):
+        return None
+    if v is None:
+        return None, t
+    rx = _regex_for(v, pattern)
+    if rx is None:
+        return None
+    return rx.sub(lambda _: repl, v, count=0 if opts == "g" else 1), t
+
+
+def _regexp_matches(rows: list[Row]) -> Row | None:
+    (v, t), (pattern, _) = rows
+    if not _text(t) or not isinstance(pattern, str):
+        return None
+    if v is None:
+        return None, pa.bool_()
+    rx = _regex_for(v, pattern)
+    return None if rx is None else (rx.search(v) is not None, pa.bool_())
+
+
+def _split_part(v: str, sep: str, i: int) -> str | None:
+    if not sep or i < 1:
+        return None
+    parts = v.split(sep)
+    return parts[i - 1] if len(parts) >= i else ""
+
+
+def _string_split(rows: list[Row]) -> Row | None:
+    (v, t), (sep, _) = rows
+    if not _text(t) or not isinstance(sep, str) or not sep:
+        return None
+    return (None if v is None else v.split(sep)), pa.list_(t)
+
+
+def _strpos(rows: list[Row]) -> Row | None:
+    (a, ta), (b, tb) = rows
+    if not (_text(ta) and _text(tb)) or "\x00" in (a or "") + (b or ""):  # numpy's text drops trailing NULs
+        return None
+    return (None if a is None or b is None else a.find(b) + 1), pa.int64()
+
+
+def _lpad(rows: list[Row]) -> Row | None:
+    (v, t), (width, _), (fill, _) = rows
+    if t != pa.string() or not isinstance(width, int) or width < 0 or not isinstance(fill, str) or len(fill) != 1:
+        return None
+    return (None if v is None else v.rjust(width, fill)[:width]), pa.string()
+
+
+def _list_has(every: bool) -> Callable[[list[Row]], Row | None]:
+    def plain(rows: list[Row]) -> Row | None:
+        (a, ta), (b, tb) = rows
+        if not (_texts(ta) and _texts(tb)):
+            return None
+        if a is None or b is None:
+            return None, pa.bool_()
+        held = set(a)
+        wanted = [x for x in b if x is not None]
+        return (all if every else any)(x in held for x in wanted), pa.bool_()
+    return plain
+
+
+def _list_contains(rows: list[Row]) -> Row | None:
+    (values, t), (x, tx) = rows
+    if not (_texts(t) and _text(tx)):
+        return None
+    return (None if values is None or x is None else x in values), pa.bool_()
+
+
+def _list_add(first: bool) -> Callable[[list[Row]], Row | None]:
+    """list_prepend(x, list) / list_append(list, x): a NULL list counts as empty."""
+    def plain(rows: list[Row]) -> Row | None:
+        (x, tx), (values, t) = rows if first else rows[::-1]
+        if not (_text(tx) and _texts(t)):
+            return None
+        return ([x] + (values or []) if first else (values or []) + [x]), pa.list_(pa.string())
+    return plain
+
+
+def _distance(scorer: Callable[[str, str], Any], typ: pa.DataType) -> Callable[[list[Row]], Row | None]:
+    """arrow_sql._distance over one pair: NULL in, NULL out; Hamming NULL for unequal or no length;
+    Jaro-Winkler of two empty strings 0."""
+    def plain(rows: list[Row]) -> Row | None:
+        (a, ta), (b, tb) = rows
+        if not (_text(ta) and _text(tb)):
+            return None
+        if a is None or b is None:
+            return None, typ
+        if scorer is Hamming.distance and (len(a) != len(b) or not a):
+            return None, typ
+        if scorer is JaroWinkler.normalized_similarity and a == "" and b == "":
+            return 0.0, typ
+        return scorer(a, b), typ
+    return plain
+
+
+def _make_date(rows: list[Row]) -> Row | None:
+    """make_date as arrow_sql's: a day past its month's end gives the month's first day, a month
+    out of range the year's first day."""
+    if not all(t is not None and pa.types.is_integer(t) for _, t in rows):
+        return None
+    y, m, d = (v for v, _ in rows)
+    if y is None or m is None or d is None:
+        return None, pa.date32()
+    if not 1 <= y <= 9999:
+        return None
+    if not (1 <= m <= 12 and d >= 1):
+        return date(y, 1, 1), pa.date32()
+    return date(y, m, d if d <= calendar.monthrange(y, m)[1] else 1), pa.date32()
+
+
+def _day(value: Any, t: pa.DataType | None) -> date | None | bool:
+    """A date or a timestamp without zone as a date (False: another type)."""
+    if t is not None and (pa.types.is_date32(t) or (pa.types.is_timestamp(t) and t.tz is None)):
+        return value.date() if isinstance(value, datetime) else value
+    return False
+
+
+def _date_diff(rows: list[Row]) -> Row | None:
+    (part, _), a, b = rows
+    da, db = _day(*a), _day(*b)
+    if str(part).lower() not in ("year", "years", "y", "yr", "yrs", "yyyy") or da is False or db is False:
+        return None
+    return (None if da is None or db is None else db.year - da.year), pa.int64()
+
+
+def _strftime(rows: list[Row]) -> Row | None:
+    (v, t), (fmt, _) = rows
+    day = _day(v, t)
+    if fmt != "%Y" or day is False or (day is not None and not 1000 <= day.year <= 9999):
+        return None
+    return (None if day is None else str(day.year)), pa.string()
+
+
+def _add_years(day: date, years: int) -> date | None:
+    """date + INTERVAL n YEAR: the same day and month n years on (29 February to the 28th)."""
+    y = day.year + years
+    if not 1 <= y <= 9999:
+        return None
+    return date(y, day.month, min(day.day, calendar.monthrange(y, day.month)[1]))
+
+
+def _numbers(name: str) -> Callable[[list[Row]], Row | None]:
+    """+ and - over BIGINT or DOUBLE pairs (and a date plus years); - of one number."""
+    op = operator.add if name == "+" else operator.sub
+
+    def plain(rows: list[Row]) -> Row | None:
+        if name == "+" and len(rows) == 2 and any(isinstance(v, A._Years) for v, _ in rows):
+            (d, td), (k, _) = rows if isinstance(rows[1][0], A._Years) else rows[::-1]
+            years = _of(k.n)
+            if td != pa.date32() or years[1] is None or not pa.types.is_integer(years[1]):
+                return None
+            if d is None or years[0] is None:
+                return None, pa.date32()
+            got = _add_years(d, years[0])
+            return None if got is None else (got, pa.date32())
+        types = {t for _, t in rows}
+        if len(types) != 1 or types.pop() not in (pa.int64(), pa.float64()):
+            return None
+        t = rows[0][1]
+        if any(v is None for v, _ in rows):
+            return None, t
+        got = -rows[0][0] if len(rows) == 1 else op(rows[0][0], rows[1][0])
+        if t == pa.int64() and not -(1 << 62) < got < (1 << 62):
+            return None
+        return got, t
+    return plain
+
+
+def _least(pick: Callable[..., Any]) -> Callable[[list[Row]], Row | None]:
+    def plain(rows: list[Row]) -> Row | None:
+        if not all(t is not None and (pa.types.is_integer(t) or t == pa.null()) for _, t in rows):
+            return None
+        present = [v for v, _ in rows if v is not None]
+        return (pick(present) if present else None), A._unify([t for _, t in rows])
+    return plain
+
+
 # functions evaluated in Python over one row (None from one: its Arrow kernel instead)
 _PLAIN: dict[str, Callable[[list[Row]], Row | None]] = {
     "list_sort": _list_sort, "list_concat": _list_concat, "array_to_string": _array_to_string,
     "concat_ws": _concat_ws, "try_strptime": _try_strptime,
+    "trim": _one_text(lambda v, *other: None if other else v.strip(" ")),
+    "lower": _one_text(lambda v: None if _LOWER_AS_ARROW.search(v) else v.lower()),
+    "replace": _one_text(lambda v, old, new: v.replace(old, new) if old and isinstance(new, str) else None),
+    "split_part": _one_text(_split_part),
+    "suffix": _suffix, "strip_accents": _strip_accents,
+    "regexp_replace": _regexp_replace, "regexp_matches": _regexp_matches, "string_split": _string_split,
+    "strpos": _strpos, "lpad": _lpad,
+    "list_has_any": _list_has(every=False), "list_has_all": _list_has(every=True), "list_contains": _list_contains,
+    "list_prepend": _list_add(first=True), "list_append": _list_add(first=False),
+    "damerau_levenshtein": _distance(DamerauLevenshtein.distance, pa.int64()),
+    "hamming": _distance(Hamming.distance, pa.int64()),
+    "jaro_winkler_similarity": _distance(JaroWinkler.normalized_similarity, pa.float64()),
+    "make_date": _make_date, "date_diff": _date_diff, "strftime": _strftime,
+    "+": _numbers("+"), "-": _numbers("-"), "least": _least(min), "greatest": _least(max),
 }
 
 

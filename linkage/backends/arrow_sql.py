@@ -542,12 +542,16 @@ def _try_strptime(s: Value, fmt: Value) -> Value:
         pa.timestamp("us"))
 
 
+def strip_accents(text: str) -> str:
+    """strip_accents as DuckDB's (utf8proc: decomposed, marks dropped, composed), for one value."""
+    return unicodedata.normalize("NFC", "".join(ch for ch in unicodedata.normalize("NFD", text)
+                                                if unicodedata.category(ch) != "Mn"))
+
+
 def _strip_accents(s: Value) -> Value:
-    """strip_accents as DuckDB's (utf8proc: decomposed, marks dropped, composed), on distinct values."""
+    """strip_accents on distinct values."""
     encoded = pc.dictionary_encode(s)
-    folded = [None if v is None else unicodedata.normalize(
-        "NFC", "".join(ch for ch in unicodedata.normalize("NFD", v) if unicodedata.category(ch) != "Mn"))
-        for v in encoded.dictionary.to_pylist()]
+    folded = [None if v is None else strip_accents(v) for v in encoded.dictionary.to_pylist()]
     return pa.array(folded, pa.string()).take(encoded.indices)
 
 
