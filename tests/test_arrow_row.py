@@ -5,6 +5,8 @@ Arrow type (DuckDB's values: tests/test_arrow_sql.py)."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import pyarrow as pa
 import pytest
 
@@ -94,3 +96,27 @@ def test_dates_as_arrow_reads_them():
     for sql in ["TRY_CAST(x AS DATE)", "try_strptime(x, '%d/%m/%Y')", "TRY_CAST(try_strptime(x, '%d/%m/%Y') AS DATE)",
                 "coalesce(TRY_CAST(trim(x) AS DATE), TRY_CAST(try_strptime(trim(x), '%d/%m/%Y') AS DATE))"]:
         _check(sql, columns, range(len(texts)))
+
+
+def test_the_rules_functions_run_in_python_over_ordinary_values(monkeypatch):
+    """The functions a lead's output row and a record's derived columns call do not fall back to
+    their Arrow kernels for ordinary values (the fallback is correct, but it is the cost this
+    module removes): with those kernels made to fail, the rows still evaluate."""
+    from linkage.backends import arrow_row, arrow_sql
+
+    def refused(*_):
+        raise AssertionError("an Arrow kernel ran")
+
+    monkeypatch.setattr(arrow_sql, "_FUNCTIONS", {**arrow_sql._FUNCTIONS, **{k: refused for k in arrow_row._PLAIN}})
+    columns = {"x": pa.array(["Số 12  Đường Lê Lợi, phường 2"]), "y": pa.array(["12"]),
+               "d": pa.array([date(1990, 2, 28)], pa.date32()), "i": pa.array([3], pa.int64()),
+               "a": pa.array([["a|?", "b"]], pa.list_(pa.string())), "b": pa.array([["b"]], pa.list_(pa.string()))}
+    for sql in ["trim(x)", "lower(x)", "replace(x, 'Đ', 'D')", "split_part(x, ',', 2)", "string_split(x, ' ')",
+                "strpos(x, ',')", "lpad(y, 3, '0')", "regexp_replace(lower(x), '\\s+', ' ', 'g')",
+                "regexp_matches(x, '^(\\d|số)')", "list_has_any(a, b)", "list_has_all(a, b)", "list_contains(a, y)",
+                "list_prepend(y, a)", "list_append(a, y)", "damerau_levenshtein(x, y)", "hamming(y, '13')",
+                "jaro_winkler_similarity(x, y)", "make_date(1990, i, 1)", "date_diff('year', d, d)",
+                "strftime(d, '%Y')", "i + 1", "i - 1", "least(i, 2)", "greatest(i, 2)", "suffix(x, '2')",
+                "strip_accents(x)", "list_sort(a)", "array_to_string(a, ' ')", "concat_ws('|', x, y)"]:
+        value, _ = compile_row(parse_select(f"SELECT {sql}")[0])(RowEnv(columns))
+        assert value is not None, sql
