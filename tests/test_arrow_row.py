@@ -10,8 +10,8 @@ from datetime import date
 import pyarrow as pa
 import pytest
 
-from linkage.backends.arrow_row import RowEnv, compile_row, one_row, row_items
-from linkage.backends.arrow_sql import compile_expr, compile_select, evaluate, parse_select
+from linkage.backends.arrow_row import RowEnv, compile_row, few_rows, one_row, row_items
+from linkage.backends.arrow_sql import FEW_ROWS, compile_expr, compile_select, evaluate, parse_select
 from linkage.outputs import current_items_sql, final_items_sql, row_items_sql
 from linkage.prepare import derived_sql
 from test_arrow_sql import EDGE, EDGE_SQL, SETTINGS, _pair_columns, _rules_expressions, _same, pairs, prepared  # noqa: F401
@@ -50,6 +50,41 @@ def test_derived_columns_row_by_row(prepared, place_text):  # noqa: F811
 def test_levels_keys_and_filters_row_by_row(pairs, label, sql):  # noqa: F811
     left, right, _ = pairs
     _check(sql, _pair_columns(left, right), range(0, left.num_rows, max(1, left.num_rows // 150)))
+
+
+@pytest.mark.parametrize("label,sql", _rules_expressions(), ids=[label for label, _ in _rules_expressions()])
+def test_levels_keys_and_filters_over_a_few_rows(pairs, label, sql):  # noqa: F811
+    """A few rows (a desk call's pairs) in Python row by row: the Arrow path's column over them, or
+    None where two rows' values differ in type (the caller then takes the Arrow path)."""
+    left, right, _ = pairs
+    columns = _pair_columns(left, right)
+    arrow, row = compile_expr(sql), compile_row(parse_select(f"SELECT {sql}")[0])
+    took = 0
+    for start in range(0, min(left.num_rows, 600), 5):
+        part = {name: col.slice(start, 5) for name, col in columns.items()}
+        n = len(next(iter(part.values())))
+        got = few_rows([row], part, n)
+        if got is None:
+            continue
+        took += 1
+        want = evaluate(arrow, part, n)
+        assert got[0].type == want.type, (sql[:80], start)
+        assert not _same(got[0].to_pylist(), want.to_pylist()), (sql[:80], start)
+    assert took, sql[:80]
+
+
+def test_a_select_over_a_few_rows_is_the_arrow_paths(prepared):  # noqa: F811
+    """Select.over takes the rows in Python up to FEW_ROWS rows, the Arrow kernels above: the same
+    table either way."""
+    select = compile_select(derived_sql(False).replace("{source}", "_source"))
+    for source, table in prepared.items():
+        columns = {c: table.column(c).combine_chunks() for c in table.column_names}
+        for start, n in ((3, 2), (40, 5), (100, FEW_ROWS), (7, FEW_ROWS + 1)):
+            part = {name: col.slice(start, n) for name, col in columns.items()}
+            got = select.over(part, n)
+            want = pa.table({name: evaluate(fn, part, n) for name, fn in select.items})
+            assert got.schema == want.schema, (source, n)
+            assert got.to_pylist() == want.to_pylist(), (source, n)
 
 
 # where DuckDB refuses (hamming on texts of unequal or no length, a day that does not exist) or
@@ -117,6 +152,7 @@ def test_the_rules_functions_run_in_python_over_ordinary_values(monkeypatch):
                 "list_prepend(y, a)", "list_append(a, y)", "damerau_levenshtein(x, y)", "hamming(y, '13')",
                 "jaro_winkler_similarity(x, y)", "make_date(1990, i, 1)", "date_diff('year', d, d)",
                 "strftime(d, '%Y')", "i + 1", "i - 1", "least(i, 2)", "greatest(i, 2)", "suffix(x, '2')",
-                "strip_accents(x)", "list_sort(a)", "array_to_string(a, ' ')", "concat_ws('|', x, y)"]:
+                "strip_accents(x)", "list_sort(a)", "array_to_string(a, ' ')", "concat_ws('|', x, y)",
+                "len(a)", "length(x)", "abs(i - 5)", "substr(x, 2, 3)", "concat_ws('|', x, i)", "x || i"]:
         value, _ = compile_row(parse_select(f"SELECT {sql}")[0])(RowEnv(columns))
         assert value is not None, sql

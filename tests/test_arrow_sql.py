@@ -155,6 +155,8 @@ EDGE_SQL = [
     "list_has_all(b, a)", "list_prepend(x, b)", "list_append(b, y)", "make_date(2000 + len(coalesce(a, [])), 2, 28)",
     "date_diff('year', make_date(2000, 2, 29), TRY_CAST(x AS DATE))", "strftime(TRY_CAST(x AS DATE), '%Y')",
     "least(len(a), len(b), 2)", "greatest(len(a), 1)", "lpad(y, 3, '0')", "len(a) - 1", "len(a) + len(b)",
+    "length(x)", "abs(len(a) - 2)", "substr(x, 2)", "substr(x, 3, 0)", "concat_ws('|', x, len(a), y)",
+    "x || len(b)",
 ]
 
 

@@ -18,7 +18,7 @@ import json
 import operator
 import re
 from datetime import date, datetime
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import pyarrow as pa
 from rapidfuzz.distance import DamerauLevenshtein, Hamming, JaroWinkler
@@ -29,23 +29,31 @@ Row = tuple[Any, Any]  # a value (Python) and its Arrow type (None: an object on
 
 
 class RowEnv:
-    """One row's columns (one-row Arrow arrays, taken on first use), the values evaluated so far, the
-    lambda parameters bound, and an Arrow Env for what runs as Arrow."""
+    """Row `row` of columns (Arrow arrays of the call's rows, read as Python lists once per call and
+    shared by its rows' envs in `lists`), the values evaluated so far, the lambda parameters bound,
+    and an Arrow Env of the row for what runs as Arrow."""
 
-    __slots__ = ("columns", "cache", "bound", "_arrow")
+    __slots__ = ("columns", "cache", "bound", "row", "lists", "_arrow")
 
-    def __init__(self, columns: dict[str, pa.Array], bound: dict[str, Row] | None = None) -> None:
+    def __init__(self, columns: Mapping[str, pa.Array], bound: dict[str, Row] | None = None, row: int = 0,
+                 lists: dict[str, tuple[list[Any], pa.DataType]] | None = None) -> None:
         self.columns, self.cache, self.bound, self._arrow = columns, {}, bound or {}, None
+        self.row, self.lists = row, {} if lists is None else lists
+
+    def value(self, name: str) -> Row:
+        """A column's value in this row, and its type."""
+        got = self.lists.get(name)
+        if got is None:
+            col = self.columns[name]
+            got = self.lists[name] = (col.to_pylist(), col.type)
+        return got[0][self.row], got[1]
 
     def arrow(self) -> A.Env:
         """The row as the Arrow path sees it (a lambda's parameters as one-row columns)."""
         if self._arrow is None:
-            columns = self.columns
-            if self.bound:
-                outer = self.columns
-                columns = A.Columns(lambda name: outer[name],
-                                    {k: pa.array([v], t) for k, (v, t) in self.bound.items() if t is not None})
-            self._arrow = A.Env(columns, 1, {})
+            outer, row = self.columns, self.row
+            bound = {k: pa.array([v], t) for k, (v, t) in self.bound.items() if t is not None}
+            self._arrow = A.Env(A.Columns(lambda name: outer[name].slice(row, 1), bound), 1, {})
         return self._arrow
 
 
@@ -83,6 +91,13 @@ def _as(row: Row, target: pa.DataType) -> Any:
 _KINDS = (pa.types.is_integer, pa.types.is_floating, pa.types.is_string, pa.types.is_boolean, pa.types.is_date)
 
 
+@functools.lru_cache(maxsize=4096)
+def _unify(types: tuple[pa.DataType, ...]) -> pa.DataType:
+    """arrow_sql._unify, once per combination of types (a row's nodes ask it again and again)."""
+    return A._unify(list(types))
+
+
+@functools.lru_cache(maxsize=4096)
 def _comparable(a: pa.DataType, b: pa.DataType) -> bool:
     """Both sides of a kind Python compares as Arrow does (numbers, texts, booleans, dates)."""
     numeric = (pa.types.is_integer(a) or pa.types.is_floating(a)) and (pa.types.is_integer(b) or pa.types.is_floating(b))
@@ -143,12 +158,11 @@ def _compile(node: dict[str, Any]) -> RowFn:
                     value, t = (None if value is None else value[field]), t.field(field).type
                 return value, t
             try:
-                col = env.columns[name]
+                return env.value(name)
             except KeyError:
                 if len(names) != 2:
                     raise
                 return _of(A.compile_node(node)(env.arrow()))
-            return col[0].as_py(), col.type
         return column
     if cls == "CONSTANT":
         value = A._constant(node["literal"]) if "literal" in node else pa.scalar(node.get("value"))
@@ -198,7 +212,7 @@ def _operator(node: dict[str, Any]) -> RowFn:
     if typ == "OPERATOR_COALESCE":
         def coalesce(env: RowEnv) -> Row:
             rows = [k(env) for k in kids]  # all evaluated, as the Arrow path does (their common type)
-            target = A._unify([t for _, t in rows])
+            target = _unify(tuple(t for _, t in rows))
             for r in rows:
                 if r[0] is not None:
                     return _as(r, target), target
@@ -248,7 +262,7 @@ def _case(node: dict[str, Any]) -> RowFn:
             return constant[chosen]
         got = branches[chosen](env)
         if got[1] == pa.null() and len(branches) > 1:  # the others give the type (arrow_sql._case)
-            target = A._unify([b(env)[1] for b in branches])
+            target = _unify(tuple(b(env)[1] for b in branches))
             return _as(got, target), target
         return got
     return case
@@ -291,8 +305,9 @@ def _function(node: dict[str, Any]) -> RowFn:
     if name == "||" and len(kids) == 2:
         def concat(env: RowEnv) -> Row:
             a, b = kids[0](env), kids[1](env)
-            if a[1] is not None and b[1] is not None and pa.types.is_string(a[1]) and pa.types.is_string(b[1]):
-                return (None if a[0] is None or b[0] is None else a[0] + b[0]), pa.string()
+            ta, tb = _as_text(a), _as_text(b)
+            if ta is not False and tb is not False:
+                return (None if ta is None or tb is None else ta + tb), pa.string()
             return _of(A._FUNCTIONS["||"]([_to_arrow(a), _to_arrow(b)], 1))
         return concat
     if name in ("&", ">>") and len(kids) == 2:
@@ -325,7 +340,7 @@ def _function(node: dict[str, Any]) -> RowFn:
     if name == "list_value" and kids:
         def list_value(env: RowEnv) -> Row:
             rows = [k(env) for k in kids]
-            target = A._unify([t for _, t in rows])
+            target = _unify(tuple(t for _, t in rows))
             return [_as(r, target) for r in rows], pa.list_(target)
         return list_value
     fn = A._FUNCTIONS.get(name)
@@ -381,7 +396,7 @@ def _list_concat(rows: list[Row]) -> Row | None:
     (a, ta), (b, tb) = rows
     if ta is None or tb is None or not (pa.types.is_list(ta) and pa.types.is_list(tb)):
         return None
-    target = A._unify([ta.value_type, tb.value_type])
+    target = _unify((ta.value_type, tb.value_type))
     out = [_as((v, ta.value_type), target) for v in a or []] + [_as((v, tb.value_type), target) for v in b or []]
     return out, pa.list_(target)
 
@@ -396,10 +411,30 @@ def _array_to_string(rows: list[Row]) -> Row | None:
     return sep.join(present), pa.string()
 
 
+def _as_text(row: Row) -> str | None | bool:
+    """A text or an integer as arrow_sql's cast to text writes it (False: another type)."""
+    value, t = row
+    if t is None or not (_text(t) or pa.types.is_integer(t) or t == pa.null()):
+        return False
+    return value if value is None or isinstance(value, str) else str(value)
+
+
 def _concat_ws(rows: list[Row]) -> Row | None:
-    if any(t is None or not (pa.types.is_string(t) or t == pa.null()) for _, t in rows[1:]):
+    texts = [_as_text(r) for r in rows[1:]]
+    if any(v is False for v in texts):
         return None
-    return rows[0][0].join(v for v, _ in rows[1:] if v is not None), pa.string()
+    return rows[0][0].join(v for v in texts if v is not None), pa.string()
+
+
+def _substr(rows: list[Row]) -> Row | None:
+    """substr(s, start[, length]), 1-based, in code points (arrow_sql._substr)."""
+    (v, t), (begin, _) = rows[:2]
+    length = rows[2][0] if len(rows) > 2 else None
+    if not _text(t) or not isinstance(begin, int) or begin < 1 or not (length is None or isinstance(length, int)):
+        return None
+    if v is None:
+        return None, t
+    return (v[begin - 1:] if length is None else v[begin - 1:max(begin - 1 + length, 0)]), t
 
 
 def _try_strptime(rows: list[Row]) -> Row | None:
@@ -658,8 +693,24 @@ def _least(pick: Callable[..., Any]) -> Callable[[list[Row]], Row | None]:
         if not all(t is not None and (pa.types.is_integer(t) or t == pa.null()) for _, t in rows):
             return None
         present = [v for v, _ in rows if v is not None]
-        return (pick(present) if present else None), A._unify([t for _, t in rows])
+        return (pick(present) if present else None), _unify(tuple(t for _, t in rows))
     return plain
+
+
+def _len(rows: list[Row]) -> Row | None:
+    """len of a list (INTEGER; BIGINT for a large list) or length of a text, in code points."""
+    (v, t), = rows
+    if t is None or not (pa.types.is_list(t) or pa.types.is_large_list(t) or _text(t)):
+        return None
+    return (None if v is None else len(v)), pa.int64() if pa.types.is_large_list(t) or pa.types.is_large_string(t) \
+        else pa.int32()
+
+
+def _abs(rows: list[Row]) -> Row | None:
+    (v, t), = rows
+    if t not in (pa.int64(), pa.int32(), pa.float64()):
+        return None
+    return (None if v is None else abs(v)), t
 
 
 # functions evaluated in Python over one row (None from one: its Arrow kernel instead)
@@ -680,6 +731,7 @@ _PLAIN: dict[str, Callable[[list[Row]], Row | None]] = {
     "jaro_winkler_similarity": _distance(JaroWinkler.normalized_similarity, pa.float64()),
     "make_date": _make_date, "date_diff": _date_diff, "strftime": _strftime,
     "+": _numbers("+"), "-": _numbers("-"), "least": _least(min), "greatest": _least(max),
+    "len": _len, "length": _len, "abs": _abs, "substr": _substr, "substring": _substr,
 }
 
 
@@ -699,10 +751,10 @@ def _with_lambda(node: dict[str, Any], name: str, args: list[dict[str, Any]]) ->
         if values is None or not values:  # the Arrow path's types for no elements
             return _of(arrow(env.arrow()))
         element = typ.value_type
-        got = [body(RowEnv(env.columns, {**env.bound, param: (v, element)})) for v in values]
+        got = [body(RowEnv(env.columns, {**env.bound, param: (v, element)}, env.row, env.lists)) for v in values]
         if keep:
             return [v for v, (ok, _) in zip(values, got) if ok is True], typ
-        target = A._unify([t for _, t in got])
+        target = _unify(tuple(t for _, t in got))
         return [_as(r, target) for r in got], pa.list_(target)
     return with_lambda
 
@@ -723,4 +775,21 @@ def one_row(items: list[tuple[str, RowFn]], columns: dict[str, pa.Array]) -> dic
         value, typ = fn(env)
         out[name] = pa.array([value], typ)
     return out
+
+
+def few_rows(fns: list[RowFn], columns: Mapping[str, pa.Array], n: int) -> list[pa.Array] | None:
+    """Each closure over each of a few rows, as arrays of n rows; None when two rows' values of one
+    closure have different types (the Arrow path, which types a column once, then)."""
+    lists: dict[str, tuple[list[Any], pa.DataType]] = {}
+    values: list[list[Any]] = [[None] * n for _ in fns]
+    types: list[Any] = [None] * len(fns)
+    for i in range(n):
+        env = RowEnv(columns, None, i, lists)
+        for j, fn in enumerate(fns):
+            value, typ = fn(env)
+            if i and typ != types[j]:
+                return None
+            types[j] = typ
+            values[j][i] = value
+    return [pa.array(v, t) for v, t in zip(values, types)]
 

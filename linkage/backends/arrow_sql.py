@@ -938,6 +938,10 @@ def _function(node: dict[str, Any]) -> Fn:
 # -- selects ---------------------------------------------------------------------------------------
 
 
+# Up to this many rows an expression runs in Python row by row (linkage/backends/arrow_row.py): each
+# Arrow kernel's fixed cost is then most of the work (docs/benchmarks.md, "Screening at the desk").
+FEW_ROWS = 16
+
 @dataclass
 class Select:
     """A compiled select list: named expressions, and a star (with its exclusions) first."""
@@ -955,11 +959,13 @@ class Select:
         cols: dict[str, pa.Array] = {}
         if self.star is not None:
             cols.update({c: columns[c] for c in star or [] if c not in self.star})
-        if n == 1 and self.row is not None:
-            from linkage.backends.arrow_row import one_row
+        if n <= FEW_ROWS and self.row is not None:
+            from linkage.backends.arrow_row import few_rows
 
-            cols.update(one_row(self.row, columns))
-            return pa.table(cols)
+            got = few_rows([fn for _, fn in self.row], columns, n)
+            if got is not None:
+                cols.update(zip((name for name, _ in self.row), got))
+                return pa.table(cols)
         env = Env(columns, n, {})
         for name, fn in self.items:
             cols[name] = _array(fn(env), n)
@@ -1020,11 +1026,12 @@ class Expression:
 def evaluate_many(exprs: list[Expression], columns: dict[str, pa.Array], n: int) -> list[pa.Array]:
     """Several expressions over the same columns, their common subexpressions evaluated once (one
     row in Python, linkage/backends/arrow_row.py, when every expression has a one-row form)."""
-    if n == 1 and all(e.row is not None for e in exprs):
-        from linkage.backends.arrow_row import RowEnv
+    if n <= FEW_ROWS and all(e.row is not None for e in exprs):
+        from linkage.backends.arrow_row import few_rows
 
-        env1 = RowEnv(columns)
-        return [pa.array([value], typ) for value, typ in (e.row(env1) for e in exprs)]
+        got = few_rows([e.row for e in exprs], columns, n)
+        if got is not None:
+            return got
     env = Env(columns, n, {})
     return [_array(e.fn(env), n) if e.fn is not None else e(columns, n) for e in exprs]
 
