@@ -142,21 +142,21 @@ class Screener:
                 continue
             values = {c: [records[i].values[c] for i in todo] for c in COLUMNS[source]}
             table = self._derived(self._memo.prepared(values, source, REGISTER_UID[source]))
-            table = table.select(names).cast(target)
+            table = _cast(table.select(names), target)
             if self._may_reuse(index):
                 alike[todo] = self._reads_alike(table, todo, old, old_probe, same & single[old_probe])
             pieces.append(table.append_column("_probe", pa.array(todo, pa.int64())))
         # the stored records of a probe's person from the other register join the screened one; a
         # record screened as stored is its stored row
         keep = ~same | as_stored[old_probe]
-        pieces.append(old.filter(pa.array(keep)).select(names).append_column(
+        pieces.append(_picked(old, np.flatnonzero(keep)).select(names).append_column(
             "_probe", pa.array(old_probe[keep], pa.int64())))
         reg = pa.concat_tables(pieces).combine_chunks()
         probe = np.asarray(reg.column("_probe").to_numpy(), np.int64)
         srcs = np.asarray(reg.column("src").to_numpy(zero_copy_only=False), dtype=object).astype(str)
         _, src_rank = np.unique(srcs, return_inverse=True)
         order = np.lexsort((-src_rank, probe))  # by probe, then src descending (stable: screened first)
-        reg = reg.take(pa.array(order))
+        reg = _picked(reg, order)
         probe = probe[order]
         reg = reg.drop_columns(["_probe", "uid"]).append_column("person_idx", pa.array(probe, pa.int64()))
         reg = reg.append_column("uid", pa.array(probe.astype(str), pa.string()))
@@ -457,6 +457,27 @@ class Screener:
                 c["danger_level"] = level
                 c["alert"] = bool(level in levels and c["match_probability"] >= threshold)
                 res["alert"] = res["alert"] or c["alert"]
+
+
+def _picked(table: pa.Table, rows: np.ndarray) -> pa.Table:
+    """These rows of a call's small table, in this order: one-row slices joined (a take or a filter
+    runs a kernel per column, most of the cost over a few rows)."""
+    if len(rows) == table.num_rows and np.array_equal(rows, np.arange(len(rows))):
+        return table
+    if len(rows) > 8:
+        return table.take(pa.array(rows, pa.int64()))
+    return pa.concat_tables([table.slice(int(i), 1) for i in rows] or [table.slice(0, 0)]).combine_chunks()
+
+
+def _cast(table: pa.Table, target: pa.Schema) -> pa.Table:
+    """The table as `target` types it, casting only the columns typed otherwise (a call's table
+    holds one or two rows, and Table.cast runs a kernel per column)."""
+    if table.schema == target:
+        return table
+    for i, field in enumerate(target):
+        if table.schema.field(i).type != field.type:
+            table = table.set_column(i, field, table.column(i).cast(field.type))
+    return table if table.schema == target else table.cast(target)
 
 
 def _reads(sqls: list[str], side: str) -> set[str]:
