@@ -240,6 +240,9 @@ def names_table(values: pa.Array, *, rules: str | Path | None = None) -> pa.Tabl
     pandas frame, which is most of the cost for a desk's one or two names."""
     key = rules_key(rules)
     R = name_rules(rules)
+    if len(values) <= _SCALAR:  # each value through _one, no encoding and no takes
+        rows = [(None,) * len(COLUMNS) if v is None else _one(v, key, R) for v in values.to_pylist()]
+        return pa.table({c: pa.array([r[j] for r in rows], type=pa.large_string()) for j, c in enumerate(COLUMNS)})
     enc = pc.dictionary_encode(values)
     distinct = enc.dictionary.cast(pa.large_string())
     if len(distinct) <= _SCALAR:
