@@ -338,12 +338,20 @@ class Screener:
         """Per pair, each TF level's frequency of the wanted record's value among register persons
         once the probe's person is counted with its screened values instead of its stored ones
         (the nightly's counts adjusted for that one person; NaN: nobody holds the value). When
-        every pair's probe is its person's stored record (`stored`), no count moves: the index's."""
+        every pair's probe is its person's stored record (`stored`), no count moves: the index's;
+        nor does a column's where each probe's person holds the values it held (a changed name
+        moves the name columns' counts, not the birth date's)."""
         out: dict[str, dict[int, np.ndarray]] = {}
         rows = index.w_row[pw]
         if stored.all():
             return {name: {k: v[rows] for k, v in per.items()} for name, per in index.base_tf.items()}
+        new_p = reg.column("person_idx").to_pylist()
+        old_p = old.column("person_idx").to_pylist()
         for col, items in self._tf_items.items():
+            if _held(new_p, reg.column(col).to_pylist()) == _held(old_p, old.column(col).to_pylist()):
+                for name, level in items:
+                    out.setdefault(name, {})[level] = index.base_tf[name][level][rows]
+                continue
             n, total, has = _tf_counts(index, col, rows, pp, reg, old)
             tf = np.full(len(pp), np.nan)
             ok = has & (n > 0)
@@ -489,6 +497,11 @@ def _spans(start: np.ndarray, count: np.ndarray) -> np.ndarray:
     """start[i], start[i] + 1, ..., start[i] + count[i] - 1 for every i, concatenated."""
     before = np.concatenate([np.zeros(1, np.int64), np.cumsum(count, dtype=np.int64)[:-1]])  # integers when empty
     return np.repeat(start - before, count) + np.arange(count.sum())
+
+
+def _held(persons: list[int], values: list[Any]) -> set[tuple[int, Any]]:
+    """The (person, value) holdings a TF count counts (NULL holds nothing)."""
+    return {(p, v) for p, v in zip(persons, values) if v is not None}
 
 
 def _tf_counts(index: ScreenIndex, col: str, w_rows: np.ndarray, pp: np.ndarray, reg: pa.Table,
