@@ -344,6 +344,9 @@ class ValueMemo:
         """The kind's normalised rows of these values, in order: a take from each piece holding
         some (a take on a many-chunked table would first copy all of it)."""
         pieces, where = self._pieces[kind], self._where[kind]
+        if len(values) <= _FEW_ROWS:  # one-row slices: a take runs a kernel per column
+            return pa.concat_tables([pieces[k].slice(i, 1) for k, i in (where[v] for v in values)]
+                                    or [pieces[0].slice(0, 0)], promote_options="permissive")
         at = np.array([where[v] for v in values], dtype=np.int64).reshape(-1, 2)
         used = np.unique(at[:, 0])
         if len(used) == 1:
@@ -366,14 +369,19 @@ class ValueMemo:
         pieces = self._pieces.setdefault(kind, [])
         table = normalised_table(kind, pa.array(new, pa.string()), self.rules)
         # as the prepared table types its text (string), once here rather than cast on every call
-        pieces.append(table.cast(pa.schema([f.with_type(pa.string()) if f.type == pa.large_string() else f
-                                            for f in table.schema])))
+        for i, field in enumerate(table.schema):
+            if field.type == pa.large_string():
+                table = table.set_column(i, field.with_type(pa.string()), table.column(i).cast(pa.string()))
+        pieces.append(table)
         where.update({v: (len(pieces) - 1, i) for i, v in enumerate(new)})
         if len(pieces) > self._COMPACT:
             offsets = np.cumsum([0] + [p.num_rows for p in pieces])
             self._pieces[kind] = [pa.concat_tables(pieces, promote_options="permissive").combine_chunks()]
             for v, (k, i) in where.items():
                 where[v] = (0, int(offsets[k]) + i)
+
+
+_FEW_ROWS = 8  # a memo's look-up of up to this many values joins one-row slices
 
 
 def _text_value(v: object) -> str | None:
