@@ -10,7 +10,7 @@ from datetime import date
 import pyarrow as pa
 import pytest
 
-from linkage.backends.arrow_row import RowEnv, compile_row, few_rows, one_row, row_items
+from linkage.backends.arrow_row import RowEnv, compile_row, few_rows, row_items
 from linkage.backends.arrow_sql import FEW_ROWS, compile_expr, compile_select, evaluate, parse_select
 from linkage.outputs import current_items_sql, final_items_sql, row_items_sql
 from linkage.prepare import derived_sql
@@ -40,7 +40,7 @@ def test_derived_columns_row_by_row(prepared, place_text):  # noqa: F811
         columns = {c: table.column(c).combine_chunks() for c in table.column_names}
         for i in range(0, table.num_rows, 7):
             one = _row(columns, i)
-            got = pa.table(one_row(select.row, one))
+            got = pa.table(dict(zip((name for name, _ in select.row), few_rows([fn for _, fn in select.row], one, 1))))
             want = pa.table({name: evaluate(fn, one, 1) for name, fn in select.items})
             assert got.schema == want.schema, source
             assert not _same(list(got.to_pylist()[0].values()), list(want.to_pylist()[0].values())), (source, i)
@@ -117,7 +117,19 @@ def test_kleene_logic_case_types_and_nulls_as_arrow():
         _check(sql, columns, range(3))
     items = row_items([("v", parse_select("SELECT i + 1")[0])])
     assert items is not None
-    assert one_row(items, _row(columns, 0))["v"].to_pylist() == [2]
+    assert few_rows([items[0][1]], _row(columns, 0), 1)[0].to_pylist() == [2]
+
+
+def test_a_value_python_cannot_hold_leaves_the_rows_to_arrow():
+    """A date of year 0 (DuckDB reads '0000-01-01'; Python's dates start at year 1): the rows go to
+    the Arrow path, which gives the batch's value, instead of failing."""
+    from linkage.backends.arrow_sql import evaluate_many, expression
+
+    columns = {"r.d": pa.array([-719528, 0], pa.date32()), "r.x": pa.array(["a", "b"])}
+    row = compile_row(parse_select("SELECT r.d")[0])
+    assert few_rows([row], columns, 2) is None
+    got = evaluate_many([expression("r.d IS NULL"), expression("r.x || '!'")], columns, 2)
+    assert [g.to_pylist() for g in got] == [[False, False], ["a!", "b!"]]
 
 
 

@@ -767,29 +767,23 @@ def row_items(nodes: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, RowFn]
         return None
 
 
-def one_row(items: list[tuple[str, RowFn]], columns: dict[str, pa.Array]) -> dict[str, pa.Array]:
-    """The items over one row, as one-row arrays."""
-    env = RowEnv(columns)
-    out = {}
-    for name, fn in items:
-        value, typ = fn(env)
-        out[name] = pa.array([value], typ)
-    return out
-
-
 def few_rows(fns: list[RowFn], columns: Mapping[str, pa.Array], n: int) -> list[pa.Array] | None:
     """Each closure over each of a few rows, as arrays of n rows; None when two rows' values of one
-    closure have different types (the Arrow path, which types a column once, then)."""
+    closure have different types (the Arrow path, which types a column once, then) or a value has
+    no Python form (a date of year 0, which DuckDB reads and Python's dates lack)."""
     lists: dict[str, tuple[list[Any], pa.DataType]] = {}
     values: list[list[Any]] = [[None] * n for _ in fns]
     types: list[Any] = [None] * len(fns)
-    for i in range(n):
-        env = RowEnv(columns, None, i, lists)
-        for j, fn in enumerate(fns):
-            value, typ = fn(env)
-            if i and typ != types[j]:
-                return None
-            types[j] = typ
-            values[j][i] = value
+    try:
+        for i in range(n):
+            env = RowEnv(columns, None, i, lists)
+            for j, fn in enumerate(fns):
+                value, typ = fn(env)
+                if i and typ != types[j]:
+                    return None
+                types[j] = typ
+                values[j][i] = value
+    except OverflowError:
+        return None
     return [pa.array(v, t) for v, t in zip(values, types)]
 
