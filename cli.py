@@ -8,12 +8,14 @@ terminal the stages show progress bars, in a log one line each.
 
 from __future__ import annotations
 
+import importlib
 import sys
 import warnings
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
+import typer.main
 from typer.core import TyperGroup
 
 from linkage import __version__
@@ -40,9 +42,33 @@ USERS: dict[str, tuple[str, ...]] = {
 
 
 class ByUser(TyperGroup):
-    """Top-level help lists the commands by user, not by how the code is organised."""
+    """Top-level help lists the commands by user, not by how the code is organised. The commands in
+    LAZY are mounted when first named, listed or mistyped: their modules cost about 1 s of imports
+    (the review store's SQLAlchemy, audit) that `linkage run` does not need."""
+
+    def _mount(self, names: Any) -> None:
+        missing = [n for n in LAZY if n in names and n not in self.commands]
+        if missing:
+            extra = typer.Typer(add_completion=False, rich_markup_mode=None)
+            for name in missing:
+                LAZY[name](extra)
+            self.commands.update(typer.main.get_group(extra).commands)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        self._mount((cmd_name,))
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        self._mount(LAZY)
+        return super().list_commands(ctx)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        if args and args[0] not in self.commands:  # a lazy name, or a typo to suggest among all
+            self._mount(LAZY if args[0] not in LAZY else (args[0],))
+        return super().resolve_command(ctx, args)
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
+        self._mount(LAZY)
         for title, names in USERS.items():
             rows = [(n, self.commands[n].get_short_help_str(limit=120)) for n in names if n in self.commands]
             if rows:
@@ -461,35 +487,43 @@ def clean(
     sup.emit(summary, result.render(), quiet, as_json)
 
 
-def _mount_review() -> None:
+def _mount_review(into: typer.Typer) -> None:
     from linkage.review.cli import review_app
 
-    app.add_typer(review_app, name="review", help="Reviewer workbench: the web app (serve), accounts (users add), export of decisions.")
+    into.add_typer(review_app, name="review", help="Reviewer workbench: the web app (serve), accounts (users add), export of decisions.")
 
 
-def _mount_nightly() -> None:
+def _mount_nightly(into: typer.Typer) -> None:
     from linkage.workspace.cli import nightly
 
-    command(name="nightly")(nightly)
+    into.command(cls=Command, name="nightly")(nightly)
 
 
-def _mount_desk_and_list() -> None:
-    """Screening at the desk, relatives, and the wanted list's own questions: each command lives
-    with its code (linkage/screen, linkage/relatives, linkage/dedupe, linkage/audit)."""
-    from linkage.audit.cases_cli import cases
-    from linkage.audit.enrich_cli import enrich
-    from linkage.dedupe.cli import dedupe
-    from linkage.relatives.cli import relatives
+def _mount_screen(into: typer.Typer) -> None:
+    """Screening at the desk; it and the commands below live with their code (linkage/screen,
+    linkage/relatives, linkage/dedupe, linkage/audit)."""
     from linkage.screen.cli import screen_app
 
-    app.add_typer(screen_app, name="screen")
-    for name, fn in (("relatives", relatives), ("dedupe", dedupe), ("cases", cases), ("enrich", enrich)):
-        command(name=name)(fn)
+    into.add_typer(screen_app, name="screen")
 
 
-_mount_review()
-_mount_nightly()
-_mount_desk_and_list()
+def _mount_function(module: str, name: str) -> Any:
+    def mount(into: typer.Typer) -> None:
+        into.command(cls=Command, name=name)(getattr(importlib.import_module(module), name))
+
+    return mount
+
+
+# Mounted by ByUser when first needed, in this order (the order `--help` and completion list them).
+LAZY: dict[str, Any] = {
+    "review": _mount_review,
+    "nightly": _mount_nightly,
+    "screen": _mount_screen,
+    "relatives": _mount_function("linkage.relatives.cli", "relatives"),
+    "dedupe": _mount_function("linkage.dedupe.cli", "dedupe"),
+    "cases": _mount_function("linkage.audit.cases_cli", "cases"),
+    "enrich": _mount_function("linkage.audit.enrich_cli", "enrich"),
+}
 
 
 if __name__ == "__main__":  # pragma: no cover - `python cli.py`
