@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from linkage.normalize import ids
 from linkage.normalize.distinct import normalise_values, normalised_table
 from linkage.normalize.table import ARROW_KINDS, KINDS, parts
 
@@ -59,3 +60,28 @@ def test_every_arrow_kind_is_a_kind() -> None:
     # a kind without an Arrow path still gives its table through pandas
     got = normalised_table("dates", pa.array(["12/03/1990", None], pa.string()), None)
     assert got.num_rows == 2 and got.equals(_pandas("dates", ["12/03/1990", None]))
+
+
+def test_plain_ids_read_from_their_bytes_give_the_general_paths_table() -> None:
+    """A register's numbers are all 9 or 12 plain digits: ids_table reads them from the strings'
+    bytes (_plain_ids_table); the table is the pandas path's, on the sample's register numbers,
+    on ids with an unknown province or prefix, a birth year after today, NULLs, and on a slice."""
+    frames = {s: pd.read_csv(SAMPLE / f"{s}.csv", dtype=str).astype(object).where(lambda f: f.notna(), None)
+              for s in ("residents", "id_cards")}
+    values = (frames["residents"]["person_id"].tolist()[:3000] + frames["id_cards"]["card_number"].tolist()[:3000]
+              + frames["id_cards"]["old_id_number"].tolist()[:3000]
+              + ["999060398307", "001099000001", "001399000001", "000000000000", "999999999", "000000000", None, None])
+    assert sum(isinstance(v, str) and len(v) == 9 for v in values) > 1000
+    arr = pa.array(values, pa.string())
+    rules = ids.load_id_rules(None)
+    today = ids.load_date_rules(None, kind="birth").today
+    for piece in (arr, arr.slice(17, 4000)):
+        assert len(piece) >= ids._PLAIN_MIN and ids._plain_ids_table(piece, rules, today) is not None
+        got = normalised_table("ids", piece, None)
+        want = _pandas("ids", piece.to_pylist())
+        assert got.schema == want.schema
+        assert got.equals(want)
+    # one value not plain: the general path, the same table
+    mixed = pa.array(values + ["CCCD: 001203004005"], pa.string())
+    assert ids._plain_ids_table(mixed, rules, today) is None
+    assert normalised_table("ids", mixed, None).equals(_pandas("ids", mixed.to_pylist()))

@@ -291,6 +291,9 @@ def normalised_arrow(raw: pa.Table, source: str, rules: Path | None, dictionarie
                    else d.positions(raw.column(part.column).combine_chunks().cast(pa.string())) if present
                    else np.full(n, -1, dtype=np.int64))
             got = d.arrow_rows(pos, list(dict.fromkeys(wanted.values())))
+        elif present and part.kind in ARROW_KINDS:  # the ids, by their Arrow path (the same table)
+            got = ARROW_KINDS[part.kind](raw.column(part.column).combine_chunks(), rules)
+            wanted = {name: col for name, col in _shape_of(part, got.column_names).items() if name in keep}
         else:
             values = (raw.column(part.column).to_pandas() if present
                       else pd.Series(pd.NA, index=range(n), dtype="string"))
