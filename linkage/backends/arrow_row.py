@@ -1,14 +1,15 @@
-"""The rules' SQL over one row, in Python: a desk call's output row, or its one record's keys, is a
-single row, and over one row each Arrow kernel's fixed cost (a few microseconds, some thousand
-kernels for a lead's explanation) is all of the work. The same expression tree as
-linkage/backends/arrow_sql.py, compiled a second time into closures over (value, Arrow type)
-pairs for the nodes whose semantics are plain in Python (column look-ups, constants, AND / OR / NOT,
-comparisons, IS NULL, COALESCE, IN, CASE, `||`, `&`, `>>`, nullif, casts to text and to DATE,
-struct_pack, list_value, list_filter / list_transform, list_sort, list_concat, slices,
-array_to_string, concat_ws, try_strptime); every other function runs its Arrow kernel on one-row
+"""The rules' SQL over a few rows, in Python, row by row: a desk call's keys, pairs, derived columns
+and output rows are one to a few rows, and over so few each Arrow kernel's fixed cost (a few
+microseconds, some thousand kernels for a lead's explanation) is all of the work. The same
+expression tree as linkage/backends/arrow_sql.py, compiled a second time into closures over
+(value, Arrow type) pairs for the nodes whose semantics are plain in Python (column look-ups,
+constants, AND / OR / NOT, comparisons, IS NULL, COALESCE, IN, CASE, `||`, `&`, `>>`, nullif, casts
+to text and to DATE, struct_pack, list_value, list_filter / list_transform, slices) and the
+functions in `_PLAIN` (text, list, date and number functions the rules call), each for the types
+the rules give it; any other function, or one given other types, runs its Arrow kernel on one-row
 arrays of its arguments' values. Types follow arrow_sql's rules (a CASE takes its taken branch's
 type, its constant branches' common type), so a row evaluated here equals the Arrow path's row
-(tests/test_arrow_row.py compares them on every expression of the default rules)."""
+(tests/test_arrow_row.py compares them on every expression of the default rules and edge cases)."""
 
 from __future__ import annotations
 
