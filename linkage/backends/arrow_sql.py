@@ -942,6 +942,7 @@ def _function(node: dict[str, Any]) -> Fn:
 # Arrow kernel's fixed cost is then most of the work (docs/benchmarks.md, "Screening at the desk").
 FEW_ROWS = 16
 
+
 @dataclass
 class Select:
     """A compiled select list: named expressions, and a star (with its exclusions) first."""
@@ -1024,8 +1025,9 @@ class Expression:
 
 
 def evaluate_many(exprs: list[Expression], columns: dict[str, pa.Array], n: int) -> list[pa.Array]:
-    """Several expressions over the same columns, their common subexpressions evaluated once (one
-    row in Python, linkage/backends/arrow_row.py, when every expression has a one-row form)."""
+    """Several expressions over the same columns, their common subexpressions evaluated once (up
+    to FEW_ROWS rows in Python row by row, linkage/backends/arrow_row.py, when every expression has
+    a one-row form)."""
     if n <= FEW_ROWS and all(e.row is not None for e in exprs):
         from linkage.backends.arrow_row import few_rows
 

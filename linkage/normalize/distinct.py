@@ -306,6 +306,9 @@ def normalised_arrow(raw: pa.Table, source: str, rules: Path | None, dictionarie
     return pa.table(out)
 
 
+_FEW_ROWS = 8  # a memo's look-up of up to this many values joins one-row slices
+
+
 class ValueMemo:
     """Each kind's values normalised once and kept across calls, for a caller that normalises a few
     records at a time, again and again: the desk (linkage/screen) sees the same places,
@@ -372,9 +375,9 @@ class ValueMemo:
         pieces = self._pieces.setdefault(kind, [])
         table = normalised_table(kind, pa.array(new, pa.string()), self.rules)
         # as the prepared table types its text (string), once here rather than cast on every call
-        for i, field in enumerate(table.schema):
-            if field.type == pa.large_string():
-                table = table.set_column(i, field.with_type(pa.string()), table.column(i).cast(pa.string()))
+        for i, f in enumerate(table.schema):
+            if f.type == pa.large_string():
+                table = table.set_column(i, f.with_type(pa.string()), table.column(i).cast(pa.string()))
         pieces.append(table)
         where.update({v: (len(pieces) - 1, i) for i, v in enumerate(new)})
         if len(pieces) > self._COMPACT:
@@ -382,9 +385,6 @@ class ValueMemo:
             self._pieces[kind] = [pa.concat_tables(pieces, promote_options="permissive").combine_chunks()]
             for v, (k, i) in where.items():
                 where[v] = (0, int(offsets[k]) + i)
-
-
-_FEW_ROWS = 8  # a memo's look-up of up to this many values joins one-row slices
 
 
 def _text_value(v: object) -> str | None:

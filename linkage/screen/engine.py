@@ -478,13 +478,8 @@ def _picked(table: pa.Table, rows: np.ndarray) -> pa.Table:
 
 
 def _cast(table: pa.Table, target: pa.Schema) -> pa.Table:
-    """The table as `target` types it, casting only the columns typed otherwise (a call's table
-    holds one or two rows, and Table.cast runs a kernel per column)."""
-    if table.schema == target:
-        return table
-    for i, field in enumerate(target):
-        if table.schema.field(i).type != field.type:
-            table = table.set_column(i, field, table.column(i).cast(field.type))
+    """The table as `target` types it: Table.cast runs a kernel per column even where nothing
+    changes, and the memo's tables come out typed as the register already."""
     return table if table.schema == target else table.cast(target)
 
 
