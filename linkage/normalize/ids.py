@@ -143,7 +143,11 @@ def _digits(ids: np.ndarray, width: int) -> np.ndarray:
 
 def _read12(ids: np.ndarray, r: IdRules, today: date) -> dict[str, np.ndarray]:
     """Structure of 12-digit strings: province index, gender/century digit, birth year, validity."""
-    dg = _digits(ids, 12)
+    return _structure12(_digits(ids, 12), r, today)
+
+
+def _structure12(dg: np.ndarray, r: IdRules, today: date) -> dict[str, np.ndarray]:
+    """_read12 from the ids' digit matrix (one row per id, 12 digits)."""
     p3 = dg[:, 0] * 100 + dg[:, 1] * 10 + dg[:, 2]
     g = dg[:, 3]
     year = r.gc_year_from[g] + dg[:, 4] * 10 + dg[:, 5]
@@ -239,9 +243,8 @@ def _plain_ids_table(values: pa.Array, r: IdRules, today: date) -> pa.Table | No
     _, offsets, data = values.buffers()
     starts = np.frombuffer(offsets, dtype=np.int32)[values.offset:values.offset + n][i12]
     dg = np.frombuffer(data, dtype=np.uint8)[starts[:, None] + np.arange(12)].astype(np.int64) - 48
-    p3, g = dg[:, 0] * 100 + dg[:, 1] * 10 + dg[:, 2], dg[:, 3]
-    year = r.gc_year_from[g] + dg[:, 4] * 10 + dg[:, 5]
-    ok = (r.prov_pre[p3] != None) & (year <= today.year)  # noqa: E711 (elementwise), as _read12
+    s12 = _structure12(dg, r, today)
+    p3, g, year, ok = s12["p3"], s12["g"], s12["year"], s12["valid"]
     iv = i12[ok]
 
     def at(rows: np.ndarray, where: np.ndarray) -> pa.Array:  # `where` at these rows, NULL elsewhere
