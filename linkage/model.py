@@ -239,38 +239,94 @@ def prior_weight(prior: float) -> float:
 TfValues = dict[str, dict[int, np.ndarray]]  # comparison -> level index -> per-pair frequency
 
 
-def plain_weights(levels: np.ndarray, model: Model) -> np.ndarray:
-    """Each comparison's level weight for each pair (n x C), null levels 0: no term frequency,
-    no condition, no interaction (what match_weights and EM's posterior start from)."""
-    out = np.zeros(levels.shape, dtype=np.float64)
-    for j, w in enumerate(level_weights(model)):
-        lv = levels[:, j]
-        has = lv >= 0
-        out[has, j] = w[lv[has]]
+@dataclass(frozen=True)
+class WeightPlan:
+    """match_weights' tables, read from a model once. A desk call weighs two or three pairs, where
+    looking levels, conditions and interactions up in the model again cost more than the weighing;
+    each table holds the numbers the model's own formulas give, so weights are the same to the bit.
+    Level tables are C x (L + 1), L the most levels of a comparison: a null level (-1) reads the
+    last column."""
+
+    weights: np.ndarray  # each level's weight; 0 in the last column
+    tf_m: dict[tuple[int, int], float]  # (comparison, level) -> max(m, floor), for its TF weight
+    held: list[tuple[str, int, np.ndarray]]  # a condition: its name, comparison and levels (mask)
+    ratios: dict[str, np.ndarray]  # per condition: log2(u / u_given), NaN where not measured
+    floors: np.ndarray  # log2(m): no corrected weight goes below it
+    silent: list[tuple[int, int, np.ndarray]]  # (comparison, the other, the other's levels (mask))
+    absorbs: list[tuple[int, np.ndarray, list[int]]]  # (interaction, its absorb_at mask, absorbed)
+
+
+def _mask(model: Model, comparison: str, level_ids: list[str], width: int) -> np.ndarray:
+    """condition_rows' test as a table: True at the listed levels' indices, False at -1 (last)."""
+    ids = [lv.id for lv in model.comparison(comparison).levels]
+    out = np.zeros(width, bool)
+    out[[ids.index(lv) for lv in level_ids]] = True
     return out
 
 
-def match_weights(levels: np.ndarray, model: Model, tf_values: TfValues | None = None) -> np.ndarray:
-    """Weight of each comparison for each pair (n x C); null levels weigh 0.
+def weight_plan(model: Model) -> WeightPlan:
+    comps = model.comparisons
+    width = max((len(c.levels) for c in comps), default=0) + 1
+    index = {c.name: j for j, c in enumerate(comps)}
+    weights = np.zeros((len(comps), width))
+    floors = np.zeros((len(comps), width))
+    for j, (c, w) in enumerate(zip(comps, level_weights(model))):
+        weights[j, :len(w)] = w
+        floors[j, :len(c.levels)] = np.log2(np.maximum([p.m for p in c.levels], _P_FLOOR))
+    ratios = {}
+    for cond in model.conditions:
+        r = np.full((len(comps), width), np.nan)
+        for j, c in enumerate(comps):
+            r[j, :len(c.levels)] = [math.log2(max(p.u, _P_FLOOR) / max(p.u_given[cond["name"]], _P_FLOOR))
+                                    if cond["name"] in p.u_given else np.nan for p in c.levels]
+        ratios[cond["name"]] = r
+    return WeightPlan(
+        weights=weights,
+        tf_m={(j, k): max(lv.m, _P_FLOOR) for j, c in enumerate(comps) for k, lv in enumerate(c.levels)},
+        held=[(cond["name"], index[cond["comparison"]], _mask(model, cond["comparison"], cond["levels"], width))
+              for cond in model.conditions],
+        ratios=ratios, floors=floors,
+        silent=[(j, index[other], _mask(model, other, ids, width))
+                for j, c in enumerate(comps) for other, ids in c.silent_at.items()],
+        absorbs=[(j, _mask(model, c.name, c.absorb_at, width), [index[a] for a in c.absorbs])
+                 for j, c in enumerate(comps) if c.absorbs],
+    )
+
+
+def plain_weights(levels: np.ndarray, model: Model, plan: WeightPlan | None = None) -> np.ndarray:
+    """Each comparison's level weight for each pair (n x C), null levels 0: no term frequency,
+    no condition, no interaction (what match_weights and EM's posterior start from)."""
+    plan = plan or weight_plan(model)
+    return np.ascontiguousarray(plan.weights[np.arange(levels.shape[1])[None, :], levels])
+
+
+def match_weights(levels: np.ndarray, model: Model, tf_values: TfValues | None = None,
+                  plan: WeightPlan | None = None) -> np.ndarray:
+    """Weight of each comparison for each pair (n x C); null levels weigh 0. `plan`: the model's
+    weight_plan, when the caller keeps one (else read from the model here).
 
     At a term-frequency level, u is the frequency of the wanted record's value among register
     persons instead of the average u, so "Nguyễn" agreeing is worth little and a rare name a lot.
     """
+    plan = plan or weight_plan(model)
     tf_values = tf_values or {}
     tf_min = float(model.tf.get("minimum", 1e-5))
-    out = plain_weights(levels, model)
+    out = plain_weights(levels, model, plan)
     for j, c in enumerate(model.comparisons):
+        per = tf_values.get(c.name)
+        if not per:
+            continue
         lv = levels[:, j]
-        for k, freq in tf_values.get(c.name, {}).items():
+        for k, freq in per.items():
             at = lv == k
             tf = np.maximum(np.nan_to_num(freq[at], nan=tf_min), tf_min)
-            out[at, j] = np.log2(max(c.levels[k].m, _P_FLOOR) / tf)
-    conditional_correction(levels, model, out)
-    silence(levels, model, out)
-    return absorb(levels, model, out)
+            out[at, j] = np.log2(plan.tf_m[j, k] / tf)
+    conditional_correction(levels, model, out, plan)
+    silence(levels, model, out, plan)
+    return absorb(levels, model, out, plan)
 
 
-def silence(levels: np.ndarray, model: Model, weights: np.ndarray) -> np.ndarray:
+def silence(levels: np.ndarray, model: Model, weights: np.ndarray, plan: WeightPlan | None = None) -> np.ndarray:
     """Zero a comparison's weight where another is at one of its `silent_at` levels (in place).
 
     Why: a person's evidence is merged over their records, each comparison at its best level. An
@@ -278,9 +334,9 @@ def silence(levels: np.ndarray, model: Model, weights: np.ndarray) -> np.ndarray
     new one with the old as an other name. Against a notice with the old name, the full name
     agrees (card) and an other name equals the name (residents): one fact, "this person has been
     called so", counted twice (a namesake of a renamed person reached 26 bits)."""
-    for j, c in enumerate(model.comparisons):
-        for other, level_ids in c.silent_at.items():
-            weights[condition_rows(levels, model, other, level_ids), j] = 0.0
+    plan = plan or weight_plan(model)
+    for j, other, at in plan.silent:
+        weights[at[levels[:, other]], j] = 0.0
     return weights
 
 
@@ -291,7 +347,8 @@ def condition_rows(levels: np.ndarray, model: Model, comparison: str, level_ids:
     return np.isin(levels[:, j], [ids.index(lv) for lv in level_ids])
 
 
-def conditional_correction(levels: np.ndarray, model: Model, weights: np.ndarray) -> np.ndarray:
+def conditional_correction(levels: np.ndarray, model: Model, weights: np.ndarray,
+                           plan: WeightPlan | None = None) -> np.ndarray:
     """Where a condition holds (the full name agrees; the birth place agrees), weigh the other
     comparisons against the non-matches that meet it, not against strangers (in place): each
     level's weight gains log2(u / u_given).
@@ -308,32 +365,35 @@ def conditional_correction(levels: np.ndarray, model: Model, weights: np.ndarray
     under which the pair's level is least surprising among non-matches (the largest u_given, the
     smallest weight) stands: the joint u is not measured, and counting a fact twice is the error
     this corrects. A model without conditions is unchanged."""
-    if not model.conditions:
-        return weights
-    held = []
-    for cond in model.conditions:
-        at = condition_rows(levels, model, cond["comparison"], cond["levels"])
-        if at.any():
-            held.append((cond["name"], at))
-    for j, c in enumerate(model.comparisons):
-        lv = levels[:, j]
-        best = np.full(len(lv), np.nan)
-        for name, at in held:
-            ratio = np.array([math.log2(max(p.u, _P_FLOOR) / max(p.u_given[name], _P_FLOOR))
-                              if name in p.u_given else np.nan for p in c.levels])
-            if np.isnan(ratio).all():
-                continue
-            rows = at & (lv >= 0)
-            best[rows] = np.fmin(best[rows], ratio[lv[rows]])
-        has = ~np.isnan(best)
-        # u given a condition is at most 1, so no agreement weighs less than log2(m): at a
-        # term-frequency level the ratio applied to a common value's frequency could go below
-        floor = np.log2(np.maximum([p.m for p in c.levels], _P_FLOOR))[lv[has]]
-        weights[has, j] = np.maximum(weights[has, j] + best[has], floor)
+    plan = plan or weight_plan(model)
+    for lo in range(0, len(levels), _BLOCK):  # n x C temporaries, a block of rows at a time
+        _correct(levels[lo:lo + _BLOCK], plan, weights[lo:lo + _BLOCK])
     return weights
 
 
-def absorb(levels: np.ndarray, model: Model, weights: np.ndarray) -> np.ndarray:
+_BLOCK = 32_768
+
+
+def _correct(levels: np.ndarray, plan: WeightPlan, weights: np.ndarray) -> None:
+    """conditional_correction over a block of rows (`weights` a view, changed in place)."""
+    cols = np.arange(levels.shape[1])[None, :]
+    best = None
+    for name, j, mask in plan.held:
+        at = mask[levels[:, j]]
+        if not at.any():
+            continue
+        ratio = plan.ratios[name][cols, levels]  # NaN at a null level and where not measured
+        rows = at[:, None] & (levels >= 0)
+        best = np.where(rows, ratio, np.nan) if best is None else np.where(rows, np.fmin(best, ratio), best)
+    if best is None:
+        return
+    has = ~np.isnan(best)
+    # u given a condition is at most 1, so no agreement weighs less than log2(m): at a
+    # term-frequency level the ratio applied to a common value's frequency could go below
+    weights[has] = np.maximum(weights[has] + best[has], plan.floors[cols, levels][has])
+
+
+def absorb(levels: np.ndarray, model: Model, weights: np.ndarray, plan: WeightPlan | None = None) -> np.ndarray:
     """Apply the interaction terms (in place): where an interaction comparison is at one of its
     `absorb_at` levels, its term becomes its level weight minus the positive weights of the
     comparisons it `absorbs`, and never more than 0.
@@ -346,15 +406,11 @@ def absorb(levels: np.ndarray, model: Model, weights: np.ndarray) -> np.ndarray:
     own weight at most. It never adds: agreements that depend on one another are jointly at least
     as common among non-matches as their product says, so the joint weight is at most their sum (a
     father's name and a family name worth 10 bits were raised to the level's 18)."""
-    index = {c.name: j for j, c in enumerate(model.comparisons)}
-    for j, c in enumerate(model.comparisons):
-        if not c.absorbs:
-            continue
-        ids = [lv.id for lv in c.levels]
-        at = np.isin(levels[:, j], [ids.index(k) for k in c.absorb_at])
+    plan = plan or weight_plan(model)
+    for j, mask, cols in plan.absorbs:
+        at = mask[levels[:, j]]
         if not at.any():
             continue
-        cols = [index[a] for a in c.absorbs]
         surplus = np.maximum(weights[np.ix_(at, cols)], 0.0).sum(axis=1)
         weights[at, j] = np.minimum(weights[at, j] - surplus, 0.0)
     return weights

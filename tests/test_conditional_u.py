@@ -162,6 +162,30 @@ def test_where_two_conditions_hold_the_least_surprising_stands():
     assert w[2] == plain[2]
 
 
+def test_each_pairs_weights_are_its_own_across_blocks_and_with_a_kept_plan():
+    """match_weights corrects a block of rows at a time (model._BLOCK) and the desk keeps the
+    model's weight_plan: a pair's weights are the same whichever rows share the call, in whichever
+    block it falls, with the plan given or read again, to the bit."""
+    from linkage import model as M
+
+    settings = load_settings()
+    model = _model_with_namesake(settings)
+    model.comparison("gender").levels[0].u_given["given_name"] = 0.9
+    model.conditions.append({"name": "given_name", "comparison": "given_name", "levels": ["exact"], "pairs": 1000})
+    sizes = np.array([len(c.levels) for c in model.comparisons])
+    rng = np.random.default_rng(5)
+    n = M._BLOCK + 70
+    levels = (rng.integers(0, 1 << 20, (n, len(sizes))) % (sizes + 1) - 1).astype(np.int8)  # -1: null
+    whole = match_weights(levels, model)
+    assert np.array_equal(whole, match_weights(levels, model, plan=M.weight_plan(model)))
+    picked = rng.choice(n, 300, replace=False)
+    picked[:2] = [0, n - 1]
+    one_by_one = np.vstack([match_weights(levels[i:i + 1], model) for i in picked])
+    assert one_by_one.tobytes() == whole[picked].tobytes()
+    plain = match_weights(levels, default_model(settings, "test"))
+    assert (whole != plain).any()  # the conditions did apply somewhere
+
+
 def test_model_files_of_the_namesake_only_form_still_load(tmp_path):
     settings = load_settings()
     model = _model_with_namesake(settings)

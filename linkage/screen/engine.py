@@ -314,7 +314,7 @@ class Screener:
         # the probe pairs' and the recomputed competitors' weights in one pass (each row's weights
         # are its own: the same numbers as separate passes)
         weights = match_weights(np.concatenate([gammas.levels, index.cand_levels[rows_f]]), model,
-                                _rows(tf, np.r_[np.arange(n_pairs), owner_f]))
+                                _rows(tf, np.r_[np.arange(n_pairs), owner_f]), index.weight_plan)
         sums = weights.sum(axis=1)
         total_p = prior + sums[:n_pairs]
         total_f = prior[owner_f] + sums[n_pairs:]

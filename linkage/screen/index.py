@@ -8,6 +8,7 @@ costs disk and page cache, not a request's time)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -22,7 +23,7 @@ import pyarrow as pa
 
 from linkage.errors import RulesError, UsageError
 from linkage.ingest.contract import KEY
-from linkage.model import Model, load_model
+from linkage.model import Model, WeightPlan, load_model, weight_plan
 from linkage.settings import Settings
 from linkage.workspace import store
 from linkage.workspace.nightly import KEYS_W, _level_cols, _tf_columns
@@ -88,6 +89,11 @@ class ScreenIndex:
     person_cand: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # pairs by person_idx
     person_cand_start: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))  # person -> first
     register_values: dict[str, pa.Array] = field(default_factory=dict)  # column -> its distinct raw values
+
+    @functools.cached_property
+    def weight_plan(self) -> WeightPlan:
+        """The model's weight tables, read once per loaded index (a call weighs a few pairs)."""
+        return weight_plan(self.model)
 
     def person_idx(self, person_id: str) -> int | None:
         i = int(np.searchsorted(self.uids, person_id))
