@@ -319,8 +319,7 @@ def match_weights(levels: np.ndarray, model: Model, tf_values: TfValues | None =
         lv = levels[:, j]
         for k, freq in per.items():
             at = lv == k
-            tf = np.maximum(np.nan_to_num(freq[at], nan=tf_min), tf_min)
-            out[at, j] = np.log2(plan.tf_m[j, k] / tf)
+            out[at, j] = np.log2(plan.tf_m[j, k] / np.fmax(freq[at], tf_min))  # NaN: nobody holds it
     conditional_correction(levels, model, out, plan)
     silence(levels, model, out, plan)
     return absorb(levels, model, out, plan)

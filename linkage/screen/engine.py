@@ -278,8 +278,9 @@ class Screener:
 
     def _score(self, records: list[Record], index: ScreenIndex, pairs: tuple[np.ndarray, np.ndarray, np.ndarray],
                gammas: Gammas, known: np.ndarray, threshold: float, reg: pa.Table, old: pa.Table,
-               reuse: np.ndarray) -> pa.Table:
-        """The probes' kept candidates at or above `threshold`, as score() writes them (`scored`):
+               reuse: np.ndarray) -> pa.Table | None:
+        """The probes' kept candidates at or above `threshold`, as score() writes them (`scored`;
+        None when there is none):
         a row of the matches query depends on its own pair and person only, and that query (flags,
         explanation) is the largest cost of a call, so a call whose kept candidates all fall below
         the threshold (most records at a desk) skips it.
@@ -329,9 +330,10 @@ class Screener:
         rank = (1 + np.bincount(gc[before], minlength=n_pairs)).astype(np.int32)
         match_p = calibrated(one_person_probability(g, total), model)[:n_pairs]
         keep = (rank <= s.top_k) & (total_p >= s.floor_weight) & (match_p >= s.floor_probability)
-        mw = weights[:n_pairs][keep]
-        table = scored_table(pw, pp, prules, rank, total_p, match_p, gammas, keep, mw)
-        return table.filter(pc.greater_equal(table.column("match_probability"), threshold))
+        keep[keep] = np.round(match_p[keep], 9) >= threshold  # as scored_table rounds it
+        if not keep.any():  # most calls: no table to build
+            return None
+        return scored_table(pw, pp, prules, rank, total_p, match_p, gammas, keep, weights[:n_pairs][keep])
 
     def _tf(self, index: ScreenIndex, pw: np.ndarray, pp: np.ndarray, reg: pa.Table,
             old: pa.Table, stored: np.ndarray) -> dict[str, dict[int, np.ndarray]]:
@@ -429,7 +431,7 @@ class Screener:
         pairs, gammas, record_levels = self._pairs(reg, index, known, reuse)
         scored = (self._score(records, index, pairs, gammas, known, threshold, reg, old, reuse)
                   if len(gammas.pair_idx) else None)
-        if scored is not None and scored.num_rows:
+        if scored is not None:
             for row in self._matches(index, scored, reg, record_levels):
                 if row["match_probability"] < threshold:
                     continue
