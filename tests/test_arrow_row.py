@@ -168,3 +168,35 @@ def test_the_rules_functions_run_in_python_over_ordinary_values(monkeypatch):
                 "len(a)", "length(x)", "abs(i - 5)", "substr(x, 2, 3)", "concat_ws('|', x, i)", "x || i"]:
         value, _ = compile_row(parse_select(f"SELECT {sql}")[0])(RowEnv(columns))
         assert value is not None, sql
+
+
+def test_a_lambda_over_no_elements_asks_arrow_once_per_list_type(monkeypatch):
+    """Over an empty or NULL list the result's type is the Arrow path's: a lambda whose body reads
+    only its parameter asks it once per list type, then answers alone, with the same value and
+    type; one whose body reads another column asks every time."""
+    from linkage.backends import arrow_sql
+
+    items = pa.list_(pa.struct([("k", pa.int64()), ("t", pa.string())]))
+    cases = {"own": "list_transform(a, lambda x: x.t)", "filter": "list_filter(a, lambda x: x.k = 1)",
+             "outer": "list_transform(a, lambda x: x.t || y)"}
+    fns = {label: compile_row(parse_select(f"SELECT {sql}")[0]) for label, sql in cases.items()}
+    rows = {"a": pa.array([[], None, [{"k": 1, "t": "u"}]], items), "y": pa.array(["v", "v", "v"])}
+    for label, sql in cases.items():
+        for i in range(3):
+            one = _row(rows, i)
+            want = evaluate(compile_expr(sql), one, 1)
+            value, typ = fns[label](RowEnv(one))
+            assert (value, typ) == (want.to_pylist()[0], want.type), (label, i)
+    calls = []
+    real = arrow_sql.Env
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(arrow_sql, "Env", counted)
+    for label in cases:
+        for i in (0, 1):
+            fns[label](RowEnv(_row(rows, i)))
+        assert bool(calls) is (label == "outer"), label
+        calls.clear()

@@ -746,11 +746,20 @@ def _with_lambda(node: dict[str, Any], name: str, args: list[dict[str, Any]]) ->
     param, body = names[0], compile_row(lam["expr"])
     keep = "filter" in name
     arrow = A.compile_node(node)
+    # over no elements the result's type is the Arrow path's; a body that reads only its parameter
+    # types it from the list's type alone, so it is asked once per list type
+    own = _reads_only(lam["expr"], param)
+    empty: dict[pa.DataType, pa.DataType] = {}
 
     def with_lambda(env: RowEnv) -> Row:
         values, typ = lists(env)
-        if values is None or not values:  # the Arrow path's types for no elements
-            return _of(arrow(env.arrow()))
+        if values is None or not values:
+            if own and typ in empty:
+                return (None if values is None else []), empty[typ]
+            got = _of(arrow(env.arrow()))
+            if own and got[0] == (None if values is None else []):
+                empty[typ] = got[1]
+            return got
         element = typ.value_type
         got = [body(RowEnv(env.columns, {**env.bound, param: (v, element)}, env.row, env.lists)) for v in values]
         if keep:
@@ -758,6 +767,17 @@ def _with_lambda(node: dict[str, Any], name: str, args: list[dict[str, Any]]) ->
         target = _unify(tuple(t for _, t in got))
         return [_as(r, target) for r in got], pa.list_(target)
     return with_lambda
+
+
+def _reads_only(node: Any, param: str) -> bool:
+    """Whether every column the expression reads is the lambda parameter `param` (or its fields)."""
+    if isinstance(node, dict):
+        if node.get("class") == "COLUMN_REF" and node["column_names"][0] != param:
+            return False
+        return all(_reads_only(v, param) for v in node.values())
+    if isinstance(node, list):
+        return all(_reads_only(v, param) for v in node)
+    return True
 
 
 def row_items(nodes: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, RowFn]] | None:
