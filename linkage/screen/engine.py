@@ -117,17 +117,14 @@ class Screener:
         record that is its stored record (_as_stored), or one normalised here whose values that
         blocking, comparing and the TF counts read equal its stored record's (_reads_alike: a name
         retyped in capitals, any writing that normalises to the stored values)."""
-        names = [c for c in index.reg.schema.names if c not in ("r_idx", "person_idx", "fp")]
-        schema = index.reg.schema
-        target = pa.schema([schema.field(c) for c in names])
+        names, target, stored = index.reg_layout
         known = np.array([-1 if (k := index.person_idx(r.person_id)) is None else k for r in records], np.int64)
         probes = np.flatnonzero(known >= 0)
         lo = np.searchsorted(index.reg_person, known[probes], "left")
         n = np.searchsorted(index.reg_person, known[probes], "right") - lo
-        with_fp = names + ["fp"] * ("fp" in schema.names)
         # slices, not take(): a take on the memory-mapped, many-chunked register would copy it whole
-        old = pa.concat_tables([index.reg.slice(int(a), int(b)).select(with_fp) for a, b in zip(lo, n)]
-                               or [schema.empty_table().select(with_fp)]).combine_chunks()
+        parts = [stored.slice(int(a), int(b)) for a, b in zip(lo, n)] or [stored.slice(0, 0)]
+        old = (parts[0] if len(parts) == 1 else pa.concat_tables(parts)).combine_chunks()
         old_probe = np.repeat(probes, n)
         src = np.array([r.source for r in records], dtype=object)
         same = np.asarray(old.column("src").to_numpy(zero_copy_only=False), dtype=object) == src[old_probe]

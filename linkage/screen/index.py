@@ -91,6 +91,14 @@ class ScreenIndex:
     register_values: dict[str, pa.Array] = field(default_factory=dict)  # column -> its distinct raw values
 
     @functools.cached_property
+    def reg_layout(self) -> tuple[list[str], pa.Schema, pa.Table]:
+        """The register columns a call's records carry (all but r_idx, person_idx and fp), their
+        schema, and the register with those columns then fp (zero-copy): read once, not per call."""
+        names = [c for c in self.reg.schema.names if c not in ("r_idx", "person_idx", "fp")]
+        target = pa.schema([self.reg.schema.field(c) for c in names])
+        return names, target, self.reg.select(names + ["fp"] * ("fp" in self.reg.schema.names))
+
+    @functools.cached_property
     def weight_plan(self) -> WeightPlan:
         """The model's weight tables, read once per loaded index (a call weighs a few pairs)."""
         return weight_plan(self.model)
