@@ -341,9 +341,11 @@ def silence(levels: np.ndarray, model: Model, weights: np.ndarray, plan: WeightP
 
 def condition_rows(levels: np.ndarray, model: Model, comparison: str, level_ids: list[str]) -> np.ndarray:
     """The pairs whose `comparison` is at one of `level_ids`: where a condition holds."""
-    ids = [lv.id for lv in model.comparison(comparison).levels]
     j = [c.name for c in model.comparisons].index(comparison)
-    return np.isin(levels[:, j], [ids.index(lv) for lv in level_ids])
+    return _mask(model, comparison, level_ids, len(model.comparison(comparison).levels) + 1)[levels[:, j]]
+
+
+_BLOCK = 32_768  # rows of conditional_correction's n x C temporaries at a time
 
 
 def conditional_correction(levels: np.ndarray, model: Model, weights: np.ndarray,
@@ -365,12 +367,9 @@ def conditional_correction(levels: np.ndarray, model: Model, weights: np.ndarray
     smallest weight) stands: the joint u is not measured, and counting a fact twice is the error
     this corrects. A model without conditions is unchanged."""
     plan = plan or weight_plan(model)
-    for lo in range(0, len(levels), _BLOCK):  # n x C temporaries, a block of rows at a time
+    for lo in range(0, len(levels), _BLOCK):
         _correct(levels[lo:lo + _BLOCK], plan, weights[lo:lo + _BLOCK])
     return weights
-
-
-_BLOCK = 32_768
 
 
 def _correct(levels: np.ndarray, plan: WeightPlan, weights: np.ndarray) -> None:
