@@ -9,6 +9,7 @@ comparison, the best level any of its records reaches, so no field is counted tw
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Callable, Collection, Iterator
 
@@ -58,11 +59,27 @@ def pair_query(settings: Settings, source: str, left: str = "w",
     sql = f"""
         SELECT p.pair_idx,
         {levels}{strings}
-        FROM {source} p
+        FROM reg r
+        JOIN {source} p ON r.person_idx = p.person_idx
         JOIN {left} l ON l.w_idx = p.w_idx
-        JOIN reg r ON r.person_idx = p.person_idx
     """
     return sql, compiled, fcols
+
+
+@contextmanager
+def _joins_as_written(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """DuckDB plans the next query with the joins in the order written (its join-order optimizer
+    off), then the setting goes back. Why: for pair_query it hashed the pairs joined to the left
+    side's wide rows (one per pair, 500k wanted rows of 60 columns for training's random pairs,
+    spilled under a 1 GB limit) and probed it with the register; written order hashes the narrow
+    pairs, then the left table, and streams the register past both (docs/benchmarks.md, tenth step)."""
+    before = con.execute("SELECT current_setting('disabled_optimizers')").fetchall()[0][0]
+    off = ",".join(x for x in [before, "join_order"] if x)
+    con.execute(f"SET disabled_optimizers = '{off}'")
+    try:
+        yield
+    finally:
+        con.execute(f"SET disabled_optimizers = '{before}'")
 
 
 def _codes(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -153,20 +170,9 @@ def _read_ahead(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
             del batch
 
 
-def compare(
-    con: duckdb.DuckDBPyConnection,
-    settings: Settings,
-    source: str = "pairs",
-    progress: Callable[[int], None] | None = None,
-    left: str = "w",
-    only: Collection[str] | None = None,
-) -> Gammas:
-    """Levels for every pair in `source` (a table with pair_idx, w_idx, person_idx). With `only`,
-    just those comparisons are evaluated and the others' columns are null: training's register
-    pairs read a few comparisons, and each comparison's SQL costs its share of the time."""
-    sql, compiled, fcols = pair_query(settings, source, left, only)
-    batch_rows = int(settings.engine.get("batch_rows", 500_000))
-    reader = con.sql(sql).to_arrow_reader(batch_size=batch_rows)
+def _levels_of(reader: pa.RecordBatchReader, compiled: list[CompiledComparison], fcols,
+               progress: Callable[[int], None] | None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Each batch's levels (SQL, then the fuzzy bands), merged per pair within the batch."""
     all_pairs, all_levels = [], []
     for batch in _read_ahead(reader):
         n = batch.num_rows
@@ -183,6 +189,27 @@ def compare(
         del batch, levels
         if progress:
             progress(n)
+    return all_pairs, all_levels
+
+
+def compare(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    source: str = "pairs",
+    progress: Callable[[int], None] | None = None,
+    left: str = "w",
+    only: Collection[str] | None = None,
+) -> Gammas:
+    """Levels for every pair in `source` (a table with pair_idx, w_idx, person_idx). With `only`,
+    just those comparisons are evaluated and the others' columns are null: training's register
+    pairs read a few comparisons, and each comparison's SQL costs its share of the time."""
+    sql, compiled, fcols = pair_query(settings, source, left, only)
+    batch_rows = int(settings.engine.get("batch_rows", 500_000))
+    # the wanted list is small beside its pairs: hashed, not probed; training's register persons
+    # on the left (ns_left, a view over the register) are not, and keep DuckDB's own order
+    with _joins_as_written(con) if left == "w" else nullcontext():  # planned as the reader starts
+        reader = con.sql(sql).to_arrow_reader(batch_size=batch_rows)
+        all_pairs, all_levels = _levels_of(reader, compiled, fcols, progress)
     names = tuple(c.name for c in settings.comparisons)
     if not all_pairs:
         return Gammas(np.zeros(0, np.int64), np.zeros((0, len(names)), np.int8), names)

@@ -52,3 +52,33 @@ def test_levels_do_not_depend_on_how_the_rows_are_batched(tmp_path):
     names = [c.name for c in settings.comparisons]
     full = whole.levels[:, names.index("full_name")]
     assert (full == 0).sum() >= 1  # W1 against the person whose residents record has the exact name
+
+
+def test_levels_do_not_depend_on_the_join_order_and_the_setting_comes_back(tmp_path):
+    """compare plans its query with the joins as written (DuckDB's join-order optimizer off for
+    it): the levels equal those of DuckDB's own order, and the connection's setting is restored."""
+    from linkage.compare import _merge_records, pair_query
+
+    residents = [{"person_id": f"0800850012{i:02d}", "full_name": name, "father_name": ""}
+                 for i, name in enumerate(["Nguyễn Văn Hùng", "Nguyễn Văn Hùnh", "Trần Thị Hoa", "Lê Minh"])]
+    cards = [{"card_number": r["person_id"], "full_name": "Nguyen Van Hung", "gender": "Nam",
+              "birth_date": "12/05/1985"} for r in residents]
+    con = workspace(tmp_path, [{"wanted_id": "W1"}, {"wanted_id": "W2", "full_name": "Trần Thị Hoà"}], residents, cards)
+    con.execute("CREATE TABLE testpairs AS SELECT row_number() OVER (ORDER BY w.w_idx, p.person_idx) - 1 AS pair_idx, "
+                "w.w_idx, p.person_idx FROM w, (SELECT DISTINCT person_idx FROM reg) p")
+    settings = load_settings()
+    con.execute("SET disabled_optimizers = 'top_n'")  # an operator's own setting
+    got = compare(con, settings, source="testpairs")
+    assert con.execute("SELECT current_setting('disabled_optimizers')").fetchall()[0][0] == "top_n"
+    con.execute("SET disabled_optimizers = ''")
+    sql, compiled, _ = pair_query(settings, "testpairs")
+    rows = con.execute(f"SELECT * FROM ({sql}) ORDER BY pair_idx").fetchnumpy()  # DuckDB's own join order
+    assert len(rows["pair_idx"]) == 2 * len(got.pair_idx)
+    assert con.execute("SELECT current_setting('disabled_optimizers')").fetchall()[0][0] == ""
+    names = [c.name for c in settings.comparisons]
+    levels = np.column_stack([rows[f"g{j}"] for j in range(len(compiled))]).astype(np.int8)
+    pair_idx, merged = _merge_records(np.asarray(rows["pair_idx"]), levels)
+    assert np.array_equal(pair_idx, got.pair_idx)
+    for j, c in enumerate(compiled):
+        if not c.fuzzy:  # a fuzzy band comes after the SQL: the other levels are the SQL's alone
+            assert np.array_equal(got.levels[:, names.index(c.name)], merged[:, j]), c.name
