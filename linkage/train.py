@@ -16,6 +16,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from linkage.compare import Gammas, compare
 from linkage.model import (Model, condition_rows, conditional_correction, default_model,
@@ -104,24 +105,44 @@ def sample_shared_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: int,
     gets one random partner and the weight k - 1 (k: persons with that key), so the weighted
     shares are those of all such pairs, the pairs a wanted person's namesakes (or people born in
     the same commune) make. Distinct person ids are taken as distinct people: a register's own
-    duplicates are rare enough not to matter here."""
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE nspairs AS
-        WITH keyed AS (SELECT w_idx, ({key}) AS name FROM ns_left), members AS (
-            SELECT w_idx, name,
-                   row_number() OVER (PARTITION BY name ORDER BY hash(w_idx + {seed}), w_idx) - 1 AS pos,
-                   count(*) OVER (PARTITION BY name) AS k
-            FROM keyed WHERE name IS NOT NULL
-        ), chosen AS (
-            SELECT w_idx, name, k, (pos + 1 + hash(w_idx * 7 + {seed}) % (k - 1)) % k AS partner_pos
-            FROM members WHERE k >= 2
-            ORDER BY hash(w_idx + {seed} * 13), w_idx LIMIT {int(n_pairs)}
-        )
-        SELECT row_number() OVER (ORDER BY c.w_idx) - 1 AS pair_idx, c.w_idx, m.w_idx AS person_idx,
-               CAST(c.k - 1 AS DOUBLE) AS weight
-        FROM chosen c JOIN members m ON m.name = c.name AND m.pos = c.partner_pos
-    """)
-    return con.execute("SELECT count(*) FROM nspairs").fetchall()[0][0]
+    duplicates are rare enough not to matter here.
+
+    DuckDB gives each person's key and hashes; the ranks within a key, the partners and the
+    sample are numpy sorts (DuckDB's window over a million keys took most of a second on one
+    core). Person ranked pos of k (by hash(w_idx + seed), then w_idx) takes the partner ranked
+    (pos + 1 + hash(w_idx * 7 + seed) % (k - 1)) % k; the sample is the first n_pairs persons by
+    hash(w_idx + seed * 13), then w_idx; pair_idx numbers them in w_idx order."""
+    got = con.sql(
+        f"SELECT w_idx, ({key}) AS name, hash(w_idx + {seed}) AS h_rank, hash(w_idx * 7 + {seed}) AS h_partner, "
+        f"hash(w_idx + {seed} * 13) AS h_pick FROM ns_left WHERE ({key}) IS NOT NULL"
+    ).to_arrow_table()
+    table = _shared_pairs(got, int(n_pairs))
+    con.register("_nspairs", table)
+    con.execute("CREATE OR REPLACE TEMP TABLE nspairs AS SELECT * FROM _nspairs")
+    con.unregister("_nspairs")
+    return table.num_rows
+
+
+def _shared_pairs(members: pa.Table, n_pairs: int) -> pa.Table:
+    """(pair_idx, w_idx, person_idx, weight) from persons' keys and hashes (sample_shared_pairs)."""
+    col = {c: members.column(c).to_numpy() for c in ("w_idx", "h_rank", "h_partner", "h_pick")}
+    codes = pc.dictionary_encode(members.column("name")).combine_chunks().indices.to_numpy(zero_copy_only=False)
+    order = np.lexsort((col["w_idx"], col["h_rank"], codes))  # by key, then rank within it
+    n = len(order)
+    starts = np.flatnonzero(np.r_[True, codes[order][1:] != codes[order][:-1]]) if n else np.zeros(0, np.int64)
+    sizes = np.diff(np.r_[starts, n])
+    k = np.repeat(sizes, sizes).astype(np.uint64)  # in rank order
+    first = np.repeat(starts, sizes)
+    pos = (np.arange(n) - first).astype(np.uint64)
+    shared = np.flatnonzero(k >= 2)
+    pick = shared[np.lexsort((col["w_idx"][order][shared], col["h_pick"][order][shared]))][:n_pairs]
+    kk = k[pick]
+    partner = (pos[pick] + np.uint64(1) + col["h_partner"][order][pick] % (kk - np.uint64(1))) % kk
+    w_idx = col["w_idx"][order][pick]
+    person = col["w_idx"][order][first[pick] + partner.astype(np.int64)]
+    by_w = np.argsort(w_idx, kind="stable")
+    return pa.table({"pair_idx": np.arange(len(pick), dtype=np.int64), "w_idx": w_idx[by_w].astype(np.int64),
+                     "person_idx": person[by_w].astype(np.int64), "weight": (kk[by_w] - np.uint64(1)).astype(np.float64)})
 
 
 def sample_register_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: int) -> int:
