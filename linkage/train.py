@@ -35,10 +35,15 @@ def _level_shares(levels: np.ndarray, n_levels: int, weights: np.ndarray | None 
     return (counts / total if total > 0 else counts), float(total)
 
 
-def sample_u_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: int) -> int:
+def persons(con: duckdb.DuckDBPyConnection) -> int:
+    """The register's persons (a count over every record: 0.1-0.2 s at 1M, so training counts once)."""
+    return int(con.execute("SELECT count(DISTINCT person_idx) FROM reg").fetchall()[0][0])
+
+
+def sample_u_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: int, n_persons: int | None = None) -> int:
     """Random (wanted, person) pairs into table `upairs`; almost all are non-matches."""
     n_w = con.execute("SELECT count(*) FROM w").fetchall()[0][0]
-    n_p = con.execute("SELECT count(DISTINCT person_idx) FROM reg").fetchall()[0][0]
+    n_p = persons(con) if n_persons is None else n_persons
     n = int(min(n_pairs, n_w * n_p))
     rng = np.random.default_rng(seed)
     table = pa.table(
@@ -145,12 +150,12 @@ def _shared_pairs(members: pa.Table, n_pairs: int) -> pa.Table:
                      "person_idx": person[by_w].astype(np.int64), "weight": (kk[by_w] - np.uint64(1)).astype(np.float64)})
 
 
-def sample_register_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: int) -> int:
+def sample_register_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: int, n_persons: int | None = None) -> int:
     """Random pairs of `ns_left` persons and register persons, into `rrpairs`: the baseline
     against which pairs sharing a key are read (same records on both sides, so a level the
     register's records rarely show, a birth date known by its year only, is as rare in both)."""
     left = con.execute("SELECT w_idx FROM ns_left ORDER BY w_idx").fetchnumpy()["w_idx"]  # not the scan order
-    n_p = con.execute("SELECT count(DISTINCT person_idx) FROM reg").fetchall()[0][0]
+    n_p = persons(con) if n_persons is None else n_persons
     rng = np.random.default_rng(seed + 1)
     n = int(min(n_pairs, len(left) * n_p))
     table = pa.table({"pair_idx": np.arange(n, dtype=np.int64), "w_idx": rng.choice(left, n),
@@ -176,8 +181,10 @@ class _RegisterPairs:
     """Pairs of register persons for the conditions that random pairs meet too rarely, and the
     random register pairs they are read against (built once, for every such condition)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, settings: Settings, model: Model, seed: int):
+    def __init__(self, con: duckdb.DuckDBPyConnection, settings: Settings, model: Model, seed: int,
+                 n_persons: int | None = None):
         self.con, self.settings, self.model, self.seed = con, settings, model, seed
+        self.n_persons = n_persons
         self.base: Gammas | None = None
         shared_key_left(con)
 
@@ -194,7 +201,7 @@ class _RegisterPairs:
         if int(at.sum()) < int(cond.get("min_pairs", 500)):
             return None
         if self.base is None:
-            sample_register_pairs(self.con, n_pairs, self.seed)
+            sample_register_pairs(self.con, n_pairs, self.seed, self.n_persons)
             read = {name for c in self.settings.model.get("conditional_u") or [] if c["pairs"] != "random"
                     for name in c["comparisons"]}  # one baseline for every register-pair condition
             self.base = compare(self.con, self.settings, source="rrpairs", left="ns_left", only=read)
@@ -206,7 +213,8 @@ class _RegisterPairs:
 
 
 def estimate_u_given(
-    con: duckdb.DuckDBPyConnection, settings: Settings, model: Model, random: Gammas | None, say: Log
+    con: duckdb.DuckDBPyConnection, settings: Settings, model: Model, random: Gammas | None, say: Log,
+    n_persons: int | None = None,
 ) -> None:
     """u of each conditioned comparison among the non-matching pairs that meet a condition
     (model.conditional_u in the rules).
@@ -227,7 +235,7 @@ def estimate_u_given(
         for cond in settings.model.get("conditional_u") or []:
             minimum = int(cond.get("min_pairs", 500))
             if cond["pairs"] != "random":
-                register = register or _RegisterPairs(con, settings, model, seed)
+                register = register or _RegisterPairs(con, settings, model, seed, n_persons)
                 found = register.ratios(cond)
                 if found is None:
                     model.warnings.append(f"conditional u '{cond['name']}': fewer than {minimum} register pairs sharing {_shared_key(cond)} with {cond['given']} at {'/'.join(cond['levels'])}; comparisons taken as independent of it")
@@ -533,12 +541,13 @@ def train(
     cfg = settings.model
     model = default_model(settings, rules_hash)
     defaults = default_model(settings, rules_hash)
-    n_u = sample_u_pairs(con, int(cfg.get("u_sample_pairs", 2_000_000)), int(cfg.get("seed", 42)))
+    n_p = persons(con)
+    n_u = sample_u_pairs(con, int(cfg.get("u_sample_pairs", 2_000_000)), int(cfg.get("seed", 42)), n_p)
     say(f"u: comparing {n_u:,} random pairs")
     random = compare(con, settings, source="upairs", only=_read_from_random(settings, model))
     estimate_u(model, random)
     con.execute("DROP TABLE IF EXISTS upairs")
-    estimate_u_given(con, settings, model, random, say)
+    estimate_u_given(con, settings, model, random, say, n_p)
 
     n_w = con.execute("SELECT count(*) FROM w").fetchall()[0][0]
     rules_of_pair = con.execute("SELECT rules FROM pairs ORDER BY pair_idx").fetchnumpy()["rules"]
@@ -578,7 +587,6 @@ def train(
             model.warnings.append(f"{c.name}: no EM session estimated m; m from the rules' defaults")
     _guard(model, defaults, observed, float(cfg.get("m_minimum", 0.001)))
 
-    n_p = con.execute("SELECT count(DISTINCT person_idx) FROM reg").fetchall()[0][0]
     w_of_pair = con.execute("SELECT w_idx FROM pairs ORDER BY pair_idx").fetchnumpy()["w_idx"][gammas.pair_idx]
     weights = _weight_sums(con, settings, model, gammas.levels, w_of_pair)
     share, expected = estimate_share(weights, w_of_pair, n_w, n_p, model.wanted_match_share)
