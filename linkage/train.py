@@ -131,7 +131,8 @@ def sample_shared_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: int,
 def _shared_pairs(members: pa.Table, n_pairs: int) -> pa.Table:
     """(pair_idx, w_idx, person_idx, weight) from persons' keys and hashes (sample_shared_pairs)."""
     col = {c: members.column(c).to_numpy() for c in ("w_idx", "h_rank", "h_partner", "h_pick")}
-    codes = pc.dictionary_encode(members.column("name")).combine_chunks().indices.to_numpy(zero_copy_only=False)
+    # one array first: the codes index one dictionary, however DuckDB chunked the keys
+    codes = pc.dictionary_encode(members.column("name").combine_chunks()).indices.to_numpy(zero_copy_only=False)
     order = np.lexsort((col["w_idx"], col["h_rank"], codes))  # by key, then rank within it
     n = len(order)
     starts = np.flatnonzero(np.r_[True, codes[order][1:] != codes[order][:-1]]) if n else np.zeros(0, np.int64)
