@@ -439,7 +439,9 @@ def _run_into(
         model_file = out_dir / SAVED_MODEL
         trained = True
     with ctx.stage("score"):
-        ctx.counts["scoring"] = score(ctx.con, settings, model, gammas)
+        # the persons as the prepare stage counted them (the register is unchanged since)
+        ctx.counts["scoring"] = score(ctx.con, settings, model, gammas,
+                                      n_persons=ctx.counts.get("tables", {}).get("persons"))
     inputs = {k: f.result() for k, f in fingerprints.items()}
     digest = rules_hash(rules)
     run_id = _run_id(inputs, digest, model)
