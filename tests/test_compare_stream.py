@@ -30,9 +30,9 @@ def test_similarity_reaches_a_band_where_every_row_scored_alone_does():
     assert (got[alone < 0.86 - 1e-6] == 0).all()
 
 
-def test_levels_do_not_depend_on_how_the_rows_are_batched(tmp_path):
-    """Each person has a residents record and a card; batches of one row put the two records of a
-    pair in different batches, so only the merge across batches can give the best of both."""
+def _every_pair(tmp_path):
+    """Two wanted records against four persons, each with a residents record and a card; table
+    `testpairs` holds every (wanted, person) pair."""
     residents = [{"person_id": f"0800850012{i:02d}", "full_name": name, "father_name": ""}
                  for i, name in enumerate(["Nguyễn Văn Hùng", "Nguyễn Văn Hùnh", "Trần Thị Hoa", "Lê Minh"])]
     cards = [{"card_number": r["person_id"], "full_name": "Nguyen Van Hung", "gender": "Nam",
@@ -40,6 +40,13 @@ def test_levels_do_not_depend_on_how_the_rows_are_batched(tmp_path):
     con = workspace(tmp_path, [{"wanted_id": "W1"}, {"wanted_id": "W2", "full_name": "Trần Thị Hoà"}], residents, cards)
     con.execute("CREATE TABLE testpairs AS SELECT row_number() OVER (ORDER BY w.w_idx, p.person_idx) - 1 AS pair_idx, "
                 "w.w_idx, p.person_idx FROM w, (SELECT DISTINCT person_idx FROM reg) p")
+    return con
+
+
+def test_levels_do_not_depend_on_how_the_rows_are_batched(tmp_path):
+    """Each person has a residents record and a card; batches of one row put the two records of a
+    pair in different batches, so only the merge across batches can give the best of both."""
+    con = _every_pair(tmp_path)
     settings = load_settings()
     whole = compare(con, settings, source="testpairs")
     assert con.execute("SELECT count(*) FROM testpairs p JOIN reg r USING (person_idx)").fetchall()[0][0] \
@@ -59,13 +66,7 @@ def test_levels_do_not_depend_on_the_join_order_and_the_setting_comes_back(tmp_p
     it): the levels equal those of DuckDB's own order, and the connection's setting is restored."""
     from linkage.compare import _merge_records, pair_query
 
-    residents = [{"person_id": f"0800850012{i:02d}", "full_name": name, "father_name": ""}
-                 for i, name in enumerate(["Nguyễn Văn Hùng", "Nguyễn Văn Hùnh", "Trần Thị Hoa", "Lê Minh"])]
-    cards = [{"card_number": r["person_id"], "full_name": "Nguyen Van Hung", "gender": "Nam",
-              "birth_date": "12/05/1985"} for r in residents]
-    con = workspace(tmp_path, [{"wanted_id": "W1"}, {"wanted_id": "W2", "full_name": "Trần Thị Hoà"}], residents, cards)
-    con.execute("CREATE TABLE testpairs AS SELECT row_number() OVER (ORDER BY w.w_idx, p.person_idx) - 1 AS pair_idx, "
-                "w.w_idx, p.person_idx FROM w, (SELECT DISTINCT person_idx FROM reg) p")
+    con = _every_pair(tmp_path)
     settings = load_settings()
     con.execute("SET disabled_optimizers = 'top_n'")  # an operator's own setting
     got = compare(con, settings, source="testpairs")
