@@ -155,18 +155,22 @@ def _structure12(dg: np.ndarray, r: IdRules, today: date) -> dict[str, np.ndarra
     return {"p3": p3, "g": g, "year": year, "valid": valid.astype(bool)}
 
 
-def _cmnd_lookup(ids: pd.Series, r: IdRules) -> tuple[pd.Series, pd.Series]:
+def _cmnd_arrow(text: pa.Array, r: IdRules) -> tuple[pa.Array, pa.Array]:
     """9-digit strings -> (provinces, confirmed); the 3-digit prefix wins over the 2-digit one
-    (None where neither is known). Prefixes are cut and looked up by Arrow's kernels."""
-    text = pa.array(ids.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
-    out = [np.full(len(text), None, dtype=object), np.full(len(text), None, dtype=object)]
+    (NULL where neither is known). Prefixes are cut and looked up by Arrow's kernels."""
+    provinces, confirmed = pa.nulls(len(text), pa.large_string()), pa.nulls(len(text), pa.bool_())
     for width, table in ((2, r.cmnd2), (3, r.cmnd3)):  # the 3-digit prefix written last: it wins
-        at = pc.index_in(pc.utf8_slice_codeunits(text, 0, width), value_set=pa.array(list(table), pa.string()))
-        at = pc.fill_null(at, -1).to_numpy(zero_copy_only=False)
-        hit = at >= 0
-        for k in (0, 1):
-            out[k][hit] = np.array([v[k] for v in table.values()], dtype=object)[at[hit]]
-    return pd.Series(out[0], index=ids.index, dtype=object), pd.Series(out[1], index=ids.index, dtype=object)
+        hit = pc.index_in(pc.utf8_slice_codeunits(text, 0, width), value_set=pa.array(list(table), pa.string()))
+        found = pc.is_valid(hit)
+        provinces = pc.if_else(found, pa.array([v[0] for v in table.values()], pa.large_string()).take(hit), provinces)
+        confirmed = pc.if_else(found, pa.array([v[1] for v in table.values()], pa.bool_()).take(hit), confirmed)
+    return provinces, confirmed
+
+
+def _cmnd_lookup(ids: pd.Series, r: IdRules) -> tuple[pd.Series, pd.Series]:
+    """_cmnd_arrow for the pandas path: object Series (None where no prefix is known)."""
+    got = _cmnd_arrow(pa.array(ids.to_numpy(dtype=object), type=pa.string(), from_pandas=True), r)
+    return tuple(pd.Series(a.to_pylist(), index=ids.index, dtype=object) for a in got)  # type: ignore[return-value]
 
 
 def parse_ids(values: pd.Series, rules: str | Path | None = None, *, today: date | None = None) -> pd.DataFrame:
@@ -272,13 +276,7 @@ def _plain_ids_table(values: pa.Array, r: IdRules, today: date) -> pa.Table | No
     }
     provinces, confirmed = pa.nulls(n, pa.large_string()), pa.nulls(n, pa.bool_())
     if len(i9):
-        nine = values.take(pa.array(i9))
-        prov9, conf9 = pa.nulls(len(i9), pa.large_string()), pa.nulls(len(i9), pa.bool_())
-        for width, table in ((2, r.cmnd2), (3, r.cmnd3)):  # the 3-digit prefix last: it wins, as _cmnd_lookup
-            hit = pc.index_in(pc.utf8_slice_codeunits(nine, 0, width), value_set=pa.array(list(table), pa.string()))
-            found = pc.is_valid(hit)
-            prov9 = pc.if_else(found, pa.array([v[0] for v in table.values()], pa.large_string()).take(hit), prov9)
-            conf9 = pc.if_else(found, pa.array([v[1] for v in table.values()], pa.bool_()).take(hit), conf9)
+        prov9, conf9 = _cmnd_arrow(values.take(pa.array(i9)), r)
         valid[i9] = pc.is_valid(prov9).to_numpy(zero_copy_only=False)
         back = at(i9, np.arange(len(i9)))
         provinces, confirmed = prov9.take(back), conf9.take(back)
