@@ -428,10 +428,8 @@ class Screener:
         pairs, gammas, record_levels = self._pairs(reg, index, known, reuse)
         scored = (self._score(records, index, pairs, gammas, known, threshold, reg, old, reuse)
                   if len(gammas.pair_idx) else None)
-        if scored is not None:
+        if scored is not None:  # its rows are at or above the threshold (_score)
             for row in self._matches(index, scored, reg, record_levels):
-                if row["match_probability"] < threshold:
-                    continue
                 p = int(row.pop("person_id"))
                 results[p]["candidates"].append(_plain(row))
         self._mark(index, results, threshold)
