@@ -112,14 +112,14 @@ def sample_shared_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: int,
     the same commune) make. Distinct person ids are taken as distinct people: a register's own
     duplicates are rare enough not to matter here.
 
-    DuckDB gives each person's key and hashes; the ranks within a key, the partners and the
-    sample are numpy sorts (DuckDB's window over a million keys took most of a second on one
-    core). Person ranked pos of k (by hash(w_idx + seed), then w_idx) takes the partner ranked
-    (pos + 1 + hash(w_idx * 7 + seed) % (k - 1)) % k; the sample is the first n_pairs persons by
-    hash(w_idx + seed * 13), then w_idx; pair_idx numbers them in w_idx order."""
+    DuckDB gives each person's key and hashes, sorted by key and rank (its parallel sort took half
+    the time of encoding a million names and sorting them in numpy); the groups, partners and
+    the sample are numpy. Person ranked pos of k (by hash(w_idx + seed), then w_idx) takes the
+    partner ranked (pos + 1 + hash(w_idx * 7 + seed) % (k - 1)) % k; the sample is the first
+    n_pairs persons by hash(w_idx + seed * 13), then w_idx; pair_idx numbers them in w_idx order."""
     got = con.sql(
         f"SELECT w_idx, ({key}) AS name, hash(w_idx + {seed}) AS h_rank, hash(w_idx * 7 + {seed}) AS h_partner, "
-        f"hash(w_idx + {seed} * 13) AS h_pick FROM ns_left WHERE ({key}) IS NOT NULL"
+        f"hash(w_idx + {seed} * 13) AS h_pick FROM ns_left WHERE ({key}) IS NOT NULL ORDER BY name, h_rank, w_idx"
     ).to_arrow_table()
     table = _shared_pairs(got, int(n_pairs))
     con.register("_nspairs", table)
@@ -129,26 +129,35 @@ def sample_shared_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: int,
 
 
 def _shared_pairs(members: pa.Table, n_pairs: int) -> pa.Table:
-    """(pair_idx, w_idx, person_idx, weight) from persons' keys and hashes (sample_shared_pairs)."""
+    """(pair_idx, w_idx, person_idx, weight) from persons' keys and hashes, sorted by key, then
+    rank (sample_shared_pairs)."""
     col = {c: members.column(c).to_numpy() for c in ("w_idx", "h_rank", "h_partner", "h_pick")}
-    # one array first: the codes index one dictionary, however DuckDB chunked the keys
-    codes = pc.dictionary_encode(members.column("name").combine_chunks()).indices.to_numpy(zero_copy_only=False)
-    order = np.lexsort((col["w_idx"], col["h_rank"], codes))  # by key, then rank within it
-    n = len(order)
-    starts = np.flatnonzero(np.r_[True, codes[order][1:] != codes[order][:-1]]) if n else np.zeros(0, np.int64)
+    n = members.num_rows
+    name = members.column("name").combine_chunks()
+    changed = pc.not_equal(name.slice(1), name.slice(0, max(n - 1, 0))).to_numpy(zero_copy_only=False)
+    starts = np.flatnonzero(np.r_[True, changed]) if n else np.zeros(0, np.int64)
     sizes = np.diff(np.r_[starts, n])
     k = np.repeat(sizes, sizes).astype(np.uint64)  # in rank order
     first = np.repeat(starts, sizes)
     pos = (np.arange(n) - first).astype(np.uint64)
     shared = np.flatnonzero(k >= 2)
-    pick = shared[np.lexsort((col["w_idx"][order][shared], col["h_pick"][order][shared]))][:n_pairs]
+    pick = shared[_first_by(col["h_pick"][shared], col["w_idx"][shared], n_pairs)]
     kk = k[pick]
-    partner = (pos[pick] + np.uint64(1) + col["h_partner"][order][pick] % (kk - np.uint64(1))) % kk
-    w_idx = col["w_idx"][order][pick]
-    person = col["w_idx"][order][first[pick] + partner.astype(np.int64)]
+    partner = (pos[pick] + np.uint64(1) + col["h_partner"][pick] % (kk - np.uint64(1))) % kk
+    w_idx = col["w_idx"][pick]
+    person = col["w_idx"][first[pick] + partner.astype(np.int64)]
     by_w = np.argsort(w_idx, kind="stable")
     return pa.table({"pair_idx": np.arange(len(pick), dtype=np.int64), "w_idx": w_idx[by_w].astype(np.int64),
                      "person_idx": person[by_w].astype(np.int64), "weight": (kk[by_w] - np.uint64(1)).astype(np.float64)})
+
+
+def _first_by(key: np.ndarray, tie: np.ndarray, n: int) -> np.ndarray:
+    """The positions of the n smallest (key, tie), in that order: a partition first, so only the
+    chosen few (and their ties) are sorted, not every person."""
+    if n <= 0:
+        return np.zeros(0, np.int64)
+    few = np.flatnonzero(key <= np.partition(key, n - 1)[n - 1]) if len(key) > n else np.arange(len(key))
+    return few[np.lexsort((tie[few], key[few]))][:n]
 
 
 def sample_register_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: int, n_persons: int | None = None) -> int:
