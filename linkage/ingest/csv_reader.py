@@ -51,25 +51,12 @@ def _parse(path: Path, head: bytes, source, encoding: str, notes: list[str], com
            whole: bytes | None = None) -> RawTable:
     delimiter, headers, skip = layout(path, head, complete)
     _check_quotes_closed(path, whole, delimiter)
-    problems: list[RowProblem] = []
-
-    def on_invalid(row) -> str:
-        number = (row.number - skip) if row.number is not None else -1
-        problems.append(ragged_row(number, row))
-        return "skip"
-
     names = positional_names(len(headers))
-    try:
-        table = pacsv.read_csv(
-            source,
-            read_options=pacsv.ReadOptions(use_threads=False, block_size=_CHUNK, skip_rows=skip, column_names=names),
-            parse_options=parse_options(delimiter, on_invalid),
-            convert_options=convert_options(names),
-        )
-    except pa.ArrowInvalid as exc:
-        if "UTF8" in str(exc) and whole is None:
-            raise _NotUtf8() from None
-        raise InputError(f"{path}: cannot be parsed as {describe_delimiter(delimiter)}-delimited text: {exc}") from None
+    table, problems = _read_table(path, source, skip, names, delimiter, whole, threads=True)
+    if any(p.row_number < 0 for p in problems):  # the threaded reader does not number a ragged row
+        if isinstance(source, io.BytesIO):
+            source.seek(0)
+        table, problems = _read_table(path, source, skip, names, delimiter, whole, threads=False)
     columns = table.columns
     del table
     for i in range(len(columns)):  # each column replaced as it is made: one copy of the file at a time
@@ -79,6 +66,32 @@ def _parse(path: Path, head: bytes, source, encoding: str, notes: list[str], com
     raw = RawTable(headers, table, rows, CSV, encoding, delimiter, problems, notes)
     _check_rows(path, raw, whole)
     return raw
+
+
+def _read_table(path: Path, source, skip: int, names: list[str], delimiter: str, whole: bytes | None,
+                threads: bool) -> tuple[pa.Table, list[RowProblem]]:
+    """Arrow's parse of the file, and its ragged rows. With `threads` the blocks are parsed on
+    every core (0.9 against 1.3 s for 1M residents), but a ragged row comes without its number:
+    the caller reads such a file again on one thread."""
+    problems: list[RowProblem] = []
+
+    def on_invalid(row) -> str:
+        number = (row.number - skip) if row.number is not None else -1
+        problems.append(ragged_row(number, row))
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            source,
+            read_options=pacsv.ReadOptions(use_threads=threads, block_size=_CHUNK, skip_rows=skip, column_names=names),
+            parse_options=parse_options(delimiter, on_invalid),
+            convert_options=convert_options(names),
+        )
+    except pa.ArrowInvalid as exc:
+        if "UTF8" in str(exc) and whole is None:
+            raise _NotUtf8() from None
+        raise InputError(f"{path}: cannot be parsed as {describe_delimiter(delimiter)}-delimited text: {exc}") from None
+    return table, problems
 
 
 def layout(path: Path, head: bytes, complete: bool) -> tuple[str, list[str], int]:
