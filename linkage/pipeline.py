@@ -47,6 +47,7 @@ from linkage.prepare import (
     add_wanted,
     finish_register,
     load_register,
+    name_columns,
     prepared_arrow,
     prepared_reads,
     start_register,
@@ -198,6 +199,9 @@ def _normalise(ctx: Context, sources: list[str], bar: Reporter) -> None:
             bar.advance(raw.num_rows)
     for d in dictionaries.values():  # the registers' chunks take their rows in Arrow only
         d.arrow_only()
+    if "names" in dictionaries:  # and the full name's tone-less form and sorted words, once per name
+        names = dictionaries["names"]
+        names.add_columns(name_columns(ctx.con, names.arrow_column("norm"), names.arrow_column("ascii")))
     # A chunk is loaded into the engine table (DuckDB work, which releases the GIL) by a second
     # thread while the next one is prepared (Python work): one chunk loading, one being prepared.
     # Loads run one at a time, in source and row order: record numbering is the same every run.

@@ -157,7 +157,10 @@ def prepared_arrow(norm: pd.DataFrame | pa.Table, uid_column: str, src: str) -> 
         cols[name] = _column(norm, name, pa.int32())
     for name in BOOL_COLUMNS:
         cols[name] = _column(norm, name, pa.bool_())
-    cols["full_name_notone"] = strip_tones(cols["full_name_norm"])
+    # a run's register chunks take both from the names dictionary (name_columns); others compute them
+    cols["full_name_notone"] = (_column(norm, "full_name_notone", pa.string()) if "full_name_notone" in _names(norm)
+                                else strip_tones(cols["full_name_norm"]))
+    cols["name_sorted"] = _column(norm, "name_sorted", pa.string())  # NULL: the SQL sorts the words
     for part in ("family", "middle", "given"):
         cols[f"{part}_ascii"] = map_distinct(cols[f"{part}_name"], _part_ascii)
         cols[f"{part}_vkey"] = map_distinct(cols[f"{part}_name"], variant_key)
@@ -178,7 +181,23 @@ def prepared_arrow(norm: pd.DataFrame | pa.Table, uid_column: str, src: str) -> 
 def prepared_reads(uid_column: str, src: str) -> frozenset[str]:
     """The normalised columns `prepared_arrow` reads: a table built for it needs no other."""
     return frozenset((uid_column, RECORD_DATE.get(src, ""), "status", "full_name", "aliases", "marks_keys",
-                      "identifying_marks") + TEXT_COLUMNS + INT_COLUMNS + BOOL_COLUMNS + PLACE_COLUMNS)
+                      "identifying_marks", "full_name_notone", "name_sorted")
+                     + TEXT_COLUMNS + INT_COLUMNS + BOOL_COLUMNS + PLACE_COLUMNS)
+
+
+def name_columns(con: duckdb.DuckDBPyConnection, norm: pa.Array, ascii: pa.Array) -> dict[str, pa.Array]:
+    """`notone` and `sorted` of each distinct name of a run (the names dictionary's `norm` and
+    `ascii`): what prepared_arrow and the derived SQL would give the full name of each register
+    record (full_name_notone, name_sorted), computed once per name. Why: a chunk's full names are
+    mostly distinct, and tone stripping per chunk and sorting the words in the register's insert
+    were 1.3 s each at 1M, the insert being the chunk loop's slower thread."""
+    norm, ascii = blank_as_null(norm.cast(pa.string())), blank_as_null(ascii.cast(pa.string()))
+    con.register("_names", pa.table({"ascii": ascii}))
+    try:
+        got = con.sql(f"SELECT {_NAME_SORTED.format(col='ascii')} AS s FROM _names").to_arrow_table()
+    finally:
+        con.unregister("_names")
+    return {"notone": strip_tones(norm), "sorted": got.column("s").combine_chunks().cast(pa.string())}
 
 
 def _names(norm: pd.DataFrame | pa.Table) -> list[str]:
@@ -209,17 +228,20 @@ def _marks_columns(norm: pd.DataFrame) -> dict[str, pa.Array]:
     return {"marks_keys": keys, "marks_text": text}
 
 
+# A name's words in sorted order ("Nguyen Van An" and "An Nguyen Van" alike).
+_NAME_SORTED = "array_to_string(list_sort(string_split({col}, ' ')), ' ')"
+
 # One SQL pass from the Arrow table to the engine's vocabulary. Placeholders count as unknown;
 # a 1 January date as year only (the usual default when the day is not known).
 _DERIVED_SQL = """
-SELECT * EXCLUDE (birth_placeholder, birth_jan1, birth_year, birth_month, birth_day, birth_precision,
+SELECT * EXCLUDE (name_sorted, birth_placeholder, birth_jan1, birth_year, birth_month, birth_day, birth_precision,
                   gender_norm, id_clean, id_kind, old_id_clean, old_id_kind, id_birth_year, id_gender,
                   birth_place_raw, hometown_raw, permanent_address_raw, current_address_raw, record_date_raw),
     {place_text}
     coalesce(TRY_CAST(trim(record_date_raw) AS DATE), TRY_CAST(try_strptime(trim(record_date_raw), '%d/%m/%Y') AS DATE))
         AS record_date,
     nullif(trim(coalesce(current_address_raw, permanent_address_raw)), '') AS address_shown,
-    array_to_string(list_sort(string_split(full_name_ascii, ' ')), ' ') AS name_sorted,
+    {name_sorted} AS name_sorted,
     CASE WHEN family_ascii IS NOT NULL AND given_ascii IS NOT NULL THEN family_ascii || '|' || given_ascii END
         AS family_given_key,
     CASE WHEN family_ascii IS NOT NULL AND given_ascii IS NOT NULL THEN family_ascii || '|' || coalesce(middle_ascii, '') END
@@ -253,15 +275,19 @@ FROM {source}
 """
 
 
-def derived_sql(place_text: bool) -> str:
+def derived_sql(place_text: bool, names_sorted: bool = False) -> str:
     """`_DERIVED_SQL` with the places as written, folded (lower case, no diacritics, đ -> d), for
     generic text comparisons where codes do not resolve (registers from elsewhere, e.g. FEBRL's
-    addresses); NULL when no rule uses them, as folding long strings is a third of this SQL's cost."""
+    addresses); NULL when no rule uses them, as folding long strings is a third of this SQL's cost.
+    `names_sorted`: the table's name_sorted column holds each record's sorted name already
+    (name_columns); else it is NULL and the SQL sorts the words (DuckDB's coalesce would sort them
+    for every row either way)."""
     if place_text:
         cols = [f"nullif(replace(strip_accents(lower(trim({p}_raw))), 'đ', 'd'), '') AS {p}_text" for p in PLACE_COLUMNS]
     else:
         cols = [f"NULL::VARCHAR AS {p}_text" for p in PLACE_COLUMNS]
-    return _DERIVED_SQL.replace("{place_text}", ",\n    ".join(cols) + ",")
+    return (_DERIVED_SQL.replace("{place_text}", ",\n    ".join(cols) + ",")
+            .replace("{name_sorted}", "name_sorted" if names_sorted else _NAME_SORTED.format(col="full_name_ascii")))
 
 
 def uses_place_text(texts: list[str]) -> bool:
@@ -329,10 +355,11 @@ def load_register(con: duckdb.DuckDBPyConnection, table: pa.Table, place_text: b
     ).fetchall()[0][0]
     start = con.execute("SELECT count(*) FROM reg_raw").fetchall()[0][0] if exists else 0
     table = table.add_column(0, "r_idx", pa.array(np.arange(start, start + len(table), dtype=np.int64)))
+    sql = derived_sql(place_text, names_sorted=table.column("name_sorted").null_count < len(table))
     if exists:
-        _load(con, table, f"INSERT INTO reg_raw BY NAME {derived_sql(place_text)}")
+        _load(con, table, f"INSERT INTO reg_raw BY NAME {sql}")
     else:
-        _load(con, table, f"CREATE TEMP TABLE reg_raw AS {derived_sql(place_text)}")
+        _load(con, table, f"CREATE TEMP TABLE reg_raw AS {sql}")
     return len(table)
 
 

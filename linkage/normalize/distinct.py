@@ -57,6 +57,18 @@ class Dictionary:
         if self.frame is not None:
             self._columns, self.frame = list(self.frame.columns), None
 
+    def arrow_column(self, name: str) -> pa.Array:
+        """One column of the rows, in Arrow (one row per value, then the missing value's)."""
+        return self._arrow().column(name).combine_chunks()
+
+    def add_columns(self, columns: dict[str, pa.Array]) -> None:
+        """Columns derived from the rows (one value per row), kept with them for `arrow_rows`:
+        a register chunk then takes what it would otherwise derive again per chunk."""
+        self.arrow_only()
+        for name, col in columns.items():
+            self._table = self._table.append_column(name, col)
+            self._columns = [*self.columns, name]
+
     def _pandas(self) -> pd.DataFrame:
         if self.frame is None:
             raise RuntimeError(f"{self.kind}: this dictionary keeps its rows in Arrow only (arrow_only)")

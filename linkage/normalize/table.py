@@ -45,6 +45,9 @@ _NAME_COLUMNS = {
     "given": "given_name",
     "given2": "given_name2",
     "phonetic": "name_phonetic",
+    # derived once per name for a run's register chunks (linkage.prepare.name_columns)
+    "notone": "full_name_notone",
+    "sorted": "name_sorted",
 }
 _PLACE_KEEP = [
     "province_code", "district_code", "ward_code", "province_code_2025", "ward_code_2025",
