@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,22 +13,30 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from linkage.errors import InputError
-from linkage.ingest.raw import RawTable, RowProblem, empty_to_null, positional_names
+from linkage.ingest.raw import RawStream, RawTable, RowProblem, empty_to_null, positional_names
 from linkage.ingest.sniff import CSV, HEAD_BYTES, describe_delimiter, sniff_delimiter
 from linkage.normalize.legacy import UTF8, UTF8_BOM, decode_bytes, guess_encoding
 
 _CHUNK = 1 << 24
+BATCH_BYTES = 1 << 25  # text parsed per batch (about 110k residents): memory holds a batch, not the file
 
 
-def read_csv(path: Path, head: bytes) -> RawTable:
-    """Fast path: UTF-8 files go straight to Arrow's reader. Anything else is decoded in Python
-    first (whole file), then parsed the same way."""
+def read_csv(path: Path, head: bytes) -> RawStream:
+    """Fast path: a UTF-8 file goes straight to Arrow's reader, batch by batch. Anything else is
+    decoded in Python first (whole file), then parsed the same way. A non-UTF-8 byte after the
+    sniffed head raises NotUtf8 from the batches: the caller starts again with `read_decoded`."""
     encoding, _ = guess_encoding(head)
     if encoding in (UTF8, UTF8_BOM):
-        try:
-            return _parse(path, head, path, encoding, [], complete=path.stat().st_size <= len(head))
-        except _NotUtf8:
-            pass  # a non-UTF-8 byte after the sniffed head: decode the whole file
+        return _stream(path, head, lambda: path, encoding, [], complete=path.stat().st_size <= len(head))
+    return read_decoded(path)
+
+
+class NotUtf8(Exception):
+    """A byte that is not UTF-8 after the sniffed head of a file read as UTF-8."""
+
+
+def read_decoded(path: Path) -> RawStream:
+    """The whole file decoded from its guessed encoding, then parsed as UTF-8 text."""
     data = path.read_bytes()
     encoding, confidence = guess_encoding(data)
     text, unmapped = decode_bytes(data, encoding)
@@ -39,59 +48,89 @@ def read_csv(path: Path, head: bytes) -> RawTable:
     if unmapped:
         notes.append(f"{unmapped} byte(s) could not be decoded as {encoding}")
     utf8 = text.encode("utf-8")
-    return _parse(path, utf8[:HEAD_BYTES], io.BytesIO(utf8), encoding, notes, complete=len(utf8) <= HEAD_BYTES,
-                  whole=utf8)
+    return _stream(path, utf8[:HEAD_BYTES], lambda: io.BytesIO(utf8), encoding, notes,
+                   complete=len(utf8) <= HEAD_BYTES, whole=utf8)
 
 
-class _NotUtf8(Exception):
-    pass
-
-
-def _parse(path: Path, head: bytes, source, encoding: str, notes: list[str], complete: bool,
-           whole: bytes | None = None) -> RawTable:
+def _stream(path: Path, head: bytes, source, encoding: str, notes: list[str], complete: bool,
+            whole: bytes | None = None) -> RawStream:
     delimiter, headers, skip = layout(path, head, complete)
     _check_quotes_closed(path, whole, delimiter)
     names = positional_names(len(headers))
-    table, problems = _read_table(path, source, skip, names, delimiter, whole, threads=True)
-    if any(p.row_number < 0 for p in problems):  # the threaded reader does not number a ragged row
-        if isinstance(source, io.BytesIO):
-            source.seek(0)
-        table, problems = _read_table(path, source, skip, names, delimiter, whole, threads=False)
-    columns = table.columns
-    del table
-    for i in range(len(columns)):  # each column replaced as it is made: one copy of the file at a time
-        columns[i] = empty_to_null(columns[i])
-    table = pa.table(columns, names=names)
-    rows = _row_numbers(table.num_rows, problems, notes)
-    raw = RawTable(headers, table, rows, CSV, encoding, delimiter, problems, notes)
-    _check_rows(path, raw, whole)
-    return raw
+    stream = RawStream(headers, lambda: iter(()), CSV, encoding, delimiter, [], notes)
+
+    def batches() -> Iterator[RawTable]:
+        problems: list[RowProblem] = []  # the stream's once the pass is whole (a second pass may stop early)
+
+        def on_invalid(row) -> str:
+            problems.append(ragged_row((row.number - skip) if row.number is not None else -1, row))
+            return "skip"
+
+        reader = _open(path, source(), skip, names, delimiter, on_invalid, whole)
+        parsed, start, seen = 0, 1, 0
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                break
+            except pa.ArrowInvalid as exc:
+                raise _parse_error(path, exc, delimiter, whole) from None
+            if batch.num_rows == 0:
+                continue
+            seen = _first_at_or_after(problems, start, seen)
+            rows = number_rows(start, batch.num_rows, [p.row_number for p in problems[seen:]])
+            start = int(rows[-1]) + 1
+            parsed += batch.num_rows
+            table = pa.table([empty_to_null(c) for c in batch.columns], names=names)
+            yield RawTable(headers, table, rows, CSV, encoding, delimiter)
+        stream.problems[:] = problems
+        for note in _check_rows(path, len(headers), delimiter, parsed, problems, whole):
+            if note not in stream.notes:
+                stream.notes.append(note)
+
+    stream.batches = batches
+    return stream
 
 
-def _read_table(path: Path, source, skip: int, names: list[str], delimiter: str, whole: bytes | None,
-                threads: bool) -> tuple[pa.Table, list[RowProblem]]:
-    """Arrow's parse of the file, and its ragged rows. With `threads` the blocks are parsed on
-    every core (0.9 against 1.3 s for 1M residents), but a ragged row comes without its number:
-    the caller reads such a file again on one thread."""
-    problems: list[RowProblem] = []
-
-    def on_invalid(row) -> str:
-        number = (row.number - skip) if row.number is not None else -1
-        problems.append(ragged_row(number, row))
-        return "skip"
-
+def _open(path: Path, source, skip: int, names: list[str], delimiter: str, on_invalid, whole: bytes | None):
+    """Arrow's streaming reader on one thread: only then does a ragged row come with its number."""
     try:
-        table = pacsv.read_csv(
+        return pacsv.open_csv(
             source,
-            read_options=pacsv.ReadOptions(use_threads=threads, block_size=_CHUNK, skip_rows=skip, column_names=names),
+            read_options=pacsv.ReadOptions(use_threads=False, block_size=BATCH_BYTES, skip_rows=skip,
+                                           column_names=names),
             parse_options=parse_options(delimiter, on_invalid),
             convert_options=convert_options(names),
         )
     except pa.ArrowInvalid as exc:
-        if "UTF8" in str(exc) and whole is None:
-            raise _NotUtf8() from None
-        raise InputError(f"{path}: cannot be parsed as {describe_delimiter(delimiter)}-delimited text: {exc}") from None
-    return table, problems
+        raise _parse_error(path, exc, delimiter, whole) from None
+
+
+def _parse_error(path: Path, exc: pa.ArrowInvalid, delimiter: str, whole: bytes | None) -> Exception:
+    if "UTF8" in str(exc) and whole is None:
+        return NotUtf8()
+    return InputError(f"{path}: cannot be parsed as {describe_delimiter(delimiter)}-delimited text: {exc}")
+
+
+def _first_at_or_after(problems: list[RowProblem], start: int, i: int) -> int:
+    """Index of the first ragged row numbered `start` or later (problems come in file order)."""
+    while i < len(problems) and 0 <= problems[i].row_number < start:
+        i += 1
+    return i
+
+
+def number_rows(start: int, n: int, ragged: list[int]) -> np.ndarray:
+    """Data row numbers of `n` parsed rows whose first is at `start` or later: the numbers from
+    `start` on that are not ragged rows' (`ragged`: their numbers from `start` on, ascending)."""
+    bad = np.array([r for r in ragged if r >= start], dtype=np.int64)
+    end = start + n
+    while True:
+        taken = int(np.count_nonzero(bad < end))
+        if end - start - taken >= n:
+            break
+        end = start + n + taken
+    numbers = np.arange(start, end, dtype=np.int64)
+    return numbers[~np.isin(numbers, bad)][:n]
 
 
 def layout(path: Path, head: bytes, complete: bool) -> tuple[str, list[str], int]:
@@ -162,34 +201,26 @@ def _count_in_file(path: Path, needle: bytes) -> int:
     return n
 
 
-def _row_numbers(n_rows: int, problems: list[RowProblem], notes: list[str]) -> np.ndarray:
-    """Data row numbers of the parsed rows: 1..N with the ragged rows' numbers taken out."""
-    total = n_rows + len(problems)
-    bad = np.array([p.row_number for p in problems], dtype=np.int64)
-    keep = np.ones(total, dtype=bool)
-    if ((bad >= 1) & (bad <= total)).all():
-        keep[bad - 1] = False
-    rows = np.arange(1, total + 1, dtype=np.int64)[keep]
-    if len(rows) != n_rows:  # the reader could not number a ragged row: keep counts honest
-        notes.append("row numbers of ragged rows unknown; accepted rows numbered in order")
-        rows = np.arange(1, n_rows + 1, dtype=np.int64)
-    return rows
-
-
-def _check_rows(path: Path, raw: RawTable, whole: bytes | None) -> None:
-    width = len(raw.headers)
-    if raw.rows_read == 0:
+def _check_rows(path: Path, width: int, delimiter: str, parsed: int, problems: list[RowProblem],
+               whole: bytes | None) -> list[str]:
+    """The whole file's checks once its last batch is read -> notes."""
+    rows_read = parsed + len(problems)
+    if rows_read == 0:
         raise InputError(f"{path}: has a header row but no data rows")
-    if raw.table.num_rows == 0:
+    if parsed == 0:
         raise InputError(
-            f"{path}: none of the {len(raw.problems)} data row(s) has the header's {width} field(s) when split on "
-            f"{describe_delimiter(raw.delimiter)}: is the delimiter right? (first bad row: data row "
-            f"{raw.problems[0].row_number})")
-    last = raw.problems[-1] if raw.problems else None
-    if last is not None and last.row_number == raw.rows_read and not _ends_with_newline(path, whole):
-        note = cut_row_note(last, raw.delimiter, width)
+            f"{path}: none of the {len(problems)} data row(s) has the header's {width} field(s) when split on "
+            f"{describe_delimiter(delimiter)}: is the delimiter right? (first bad row: data row "
+            f"{problems[0].row_number})")
+    notes = []
+    if any(not 1 <= p.row_number <= rows_read for p in problems):  # the reader could not number a ragged row
+        notes.append("row numbers of ragged rows unknown; accepted rows numbered in order")
+    last = problems[-1] if problems else None
+    if last is not None and last.row_number == rows_read and not _ends_with_newline(path, whole):
+        note = cut_row_note(last, delimiter, width)
         if note:
-            raw.notes.append(note)
+            notes.append(note)
+    return notes
 
 
 def cut_row_note(last: RowProblem, delimiter: str | None, width: int) -> str | None:

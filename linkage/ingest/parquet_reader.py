@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -10,13 +11,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from linkage.errors import InputError
-from linkage.ingest.raw import RawTable, empty_to_null, positional_names
+from linkage.ingest.raw import RawStream, RawTable, empty_to_null, positional_names
 from linkage.ingest.sniff import PARQUET
 
 MAGIC = b"PAR1"
 
 
-def read_parquet(path: Path, head: bytes) -> RawTable:
+BATCH_ROWS = 131072  # rows converted to text at a time: memory holds a batch, not the file
+
+
+def read_parquet(path: Path, head: bytes) -> RawStream:
     with path.open("rb") as f:
         f.seek(max(path.stat().st_size - 4, 0))
         tail = f.read(4)
@@ -24,17 +28,30 @@ def read_parquet(path: Path, head: bytes) -> RawTable:
         raise InputError(f"{path}: Parquet file is truncated or corrupt (its footer is missing; "
                          "was the copy interrupted?)")
     try:
-        table = pq.read_table(path)
+        pf = pq.ParquetFile(path)
+        headers = [str(n) for n in pf.schema_arrow.names]
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"{path}: cannot read Parquet file (truncated or corrupt?): {exc}") from None
-    headers = [str(n) for n in table.column_names]
-    if table.num_rows == 0:
+    if pf.metadata.num_rows == 0:
         raise InputError(f"{path}: has columns but no data rows")
-    notes: list[str] = []
-    columns = [_as_text(path, name, col, notes) for name, col in zip(headers, table.columns)]
-    text = pa.table(columns, names=positional_names(len(headers)))
-    rows = np.arange(1, table.num_rows + 1, dtype=np.int64)
-    return RawTable(headers, text, rows, PARQUET, encoding=None, notes=notes)
+    stream = RawStream(headers, lambda: iter(()), PARQUET)
+    names = positional_names(len(headers))
+
+    def batches() -> Iterator[RawTable]:
+        start = 1
+        try:
+            for batch in pf.iter_batches(batch_size=BATCH_ROWS):
+                notes: list[str] = []
+                columns = [_as_text(path, h, pa.chunked_array([c]), notes) for h, c in zip(headers, batch.columns)]
+                stream.notes.extend(n for n in notes if n not in stream.notes)
+                rows = np.arange(start, start + batch.num_rows, dtype=np.int64)
+                start += batch.num_rows
+                yield RawTable(headers, pa.table(columns, names=names), rows, PARQUET)
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(f"{path}: cannot read Parquet file (truncated or corrupt?): {exc}") from None
+
+    stream.batches = batches
+    return stream
 
 
 def _as_text(path: Path, name: str, col: pa.ChunkedArray, notes: list[str]) -> pa.ChunkedArray:

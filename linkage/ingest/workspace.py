@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,17 +19,41 @@ def write_tables(path: Path, tables: dict[str, pa.Table | Path]) -> None:
     """Create or replace the given tables; tables of sources not ingested this time are kept. A
     table may be given as a Parquet file (the Spark engine's accepted rows), read by DuckDB in
     its order without passing through Python. See `open_tables`."""
-    with open_tables(path) as put:
+    with open_tables(path) as out:
         for name, table in tables.items():
-            put(name, table)
+            out.put(name, table)
+
+
+class Tables:
+    """The workspace being written: whole tables, or a source's rows batch by batch."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def put(self, name: str, table: pa.Table | Path) -> None:
+        """Create or replace one table at once."""
+        if isinstance(table, Path):
+            self.con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM read_parquet({_sql_text(table)})')
+            return
+        self._from_arrow(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _incoming', table)
+
+    def append(self, name: str, table: pa.Table) -> None:
+        """Add rows to a table made by `put` (same columns)."""
+        self._from_arrow(f'INSERT INTO "{name}" SELECT * FROM _incoming', table)
+
+    def _from_arrow(self, sql: str, table: pa.Table) -> None:
+        self.con.register("_incoming", table)
+        try:
+            self.con.execute(sql)
+        finally:
+            self.con.unregister("_incoming")
 
 
 @contextmanager
 def open_tables(path: Path, memory_limit: str | None = None,
-                compression: str | None = None) -> Iterator[Callable[[str, pa.Table | Path], None]]:
-    """Yield `put(name, table)`, which creates or replaces one table at once, so a caller can hand
-    over one source's rows and let them go before reading the next (ingestion's memory is one
-    source's, not all of them).
+                compression: str | None = None) -> Iterator[Tables]:
+    """Yield the Tables being written, so a caller can hand over a source's rows batch by batch
+    and let them go before reading the next (ingestion's memory is a batch's, not a file's).
 
     Works on a copy that replaces the file at the end (atomic for readers of the old file; an
     exception leaves the old file as it was). A write-ahead log left beside the old file by a
@@ -51,16 +75,7 @@ def open_tables(path: Path, memory_limit: str | None = None,
                 con.execute(f"SET memory_limit = '{memory_limit}'")
             if compression:
                 con.execute(f"SET force_compression = {_sql_text(compression)}")
-
-            def put(name: str, table: pa.Table | Path) -> None:
-                if isinstance(table, Path):
-                    con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM read_parquet({_sql_text(table)})')
-                    return
-                con.register("_incoming", table)
-                con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _incoming')
-                con.unregister("_incoming")
-
-            yield put
+            yield Tables(con)
             con.execute("CHECKPOINT")
         finally:
             con.close()

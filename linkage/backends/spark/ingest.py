@@ -33,7 +33,7 @@ from linkage.ingest.pipeline import SourceRead, _require_columns, check_rows, re
 from linkage.ingest.raw import RawTable, positional_names
 from linkage.ingest.report import IngestReport, SourceReport
 from linkage.ingest.sniff import CSV, PARQUET, check_readable, read_head
-from linkage.ingest.validate import Finding, duplicate_reasons
+from linkage.ingest.repeated import quarantine_lines
 
 KIND_ACCEPTED, KIND_QUARANTINE, KIND_REPAIR, KIND_NOTE = 0, 1, 2, 3
 _Q = [f"q_{n}" for n in quarantine.SCHEMA.names]
@@ -114,11 +114,7 @@ def duplicate_batches(batches: Iterator[pa.RecordBatch], source: str, path: str,
 def duplicate_lines(raw: RawTable, first: np.ndarray, source: str, path: str, match: HeaderMatch,
                     schema: pa.Schema) -> Iterator[pa.RecordBatch]:
     """Rows repeating an earlier row's id (`first`: that row's number) -> quarantine lines."""
-    key = KEY[source]
-    pos = np.arange(raw.table.num_rows, dtype=np.int64)
-    values = raw.table.column(match.columns[key]).combine_chunks()
-    finding = Finding(pos, key, duplicate_reasons(key, first), values)
-    yield from _lines(KIND_QUARANTINE, quarantine.build(source, path, raw, [finding]), schema).to_batches()
+    yield from _lines(KIND_QUARANTINE, quarantine_lines(raw, first, source, path, match), schema).to_batches()
 
 
 def _col(name: str) -> str:

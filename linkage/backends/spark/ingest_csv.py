@@ -140,7 +140,7 @@ def raw_batches(batches: Iterator[pa.RecordBatch], offsets: dict[int, int], head
 
 def _split(lines: pa.Array, rows: np.ndarray, headers: list[str], names: list[str], delimiter: str,
            encoding: str) -> RawTable | None:
-    """Lines -> a RawTable as csv_reader._parse makes (the same Arrow options), or None when the
+    """Lines -> a RawTable as csv_reader._stream makes (the same Arrow options), or None when the
     lines are not one record each."""
     text = pc.binary_join_element_wise(lines, pa.scalar(""), "\n")  # each line + "\n"
     bufs = text.buffers()
