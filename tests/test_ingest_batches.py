@@ -59,7 +59,8 @@ def test_small_batches_write_what_one_batch_writes(tmp_path, monkeypatch, cut_la
     f = tmp_path / "residents.csv"
     f.write_text(text, encoding="utf-8")
     one = ingest({"residents": f}, tmp_path / "one")
-    monkeypatch.setattr(csv_reader, "BATCH_BYTES", 256)  # a few rows per batch
+    monkeypatch.setattr(csv_reader, "BLOCK_BYTES", 256)  # a few rows per block
+    monkeypatch.setattr(csv_reader, "BATCH_ROWS", 5)  # and a few blocks per batch
     many = ingest({"residents": f}, tmp_path / "many")
     a, b = _outputs(tmp_path / "one"), _outputs(tmp_path / "many")
     assert a == b
@@ -95,7 +96,8 @@ def test_parquet_in_small_batches(tmp_path, monkeypatch):
 def test_non_utf8_byte_after_the_head_starts_again_decoded(tmp_path, monkeypatch):
     """A byte that is not UTF-8 past the sniffed head (1 MiB) of a file read as UTF-8: the batches
     already written are replaced by the file decoded whole, each row once, and the report says so."""
-    monkeypatch.setattr(csv_reader, "BATCH_BYTES", 1 << 16)
+    monkeypatch.setattr(csv_reader, "BLOCK_BYTES", 1 << 14)
+    monkeypatch.setattr(csv_reader, "BATCH_ROWS", 1000)
     lines = [f"0010850{i:05d},Nguyễn Văn Hùng {i},Nam,15/03/1985,Xã Tân Phú\n".encode() for i in range(1, 20001)]
     lines[-5] = lines[-5].replace("Hùng".encode(), b"H\xf9ng")  # 'ù' as Windows-1258 writes it
     f = tmp_path / "residents.csv"

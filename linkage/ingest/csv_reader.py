@@ -18,7 +18,11 @@ from linkage.ingest.sniff import CSV, HEAD_BYTES, describe_delimiter, sniff_deli
 from linkage.normalize.legacy import UTF8, UTF8_BOM, decode_bytes, guess_encoding
 
 _CHUNK = 1 << 24
-BATCH_BYTES = 1 << 25  # text parsed per batch (about 110k residents): memory holds a batch, not the file
+# Arrow's streaming reader reads up to 32 blocks ahead of the one parsed: with small blocks that
+# is 128 MB of the file, not a gigabyte. Its batches are handed on in groups of BATCH_ROWS rows,
+# enough to keep each check's and each workspace insert's fixed cost small.
+BLOCK_BYTES = 1 << 22
+BATCH_ROWS = 131072
 
 
 def read_csv(path: Path, head: bytes) -> RawStream:
@@ -68,20 +72,14 @@ def _stream(path: Path, head: bytes, source, encoding: str, notes: list[str], co
 
         reader = _open(path, source(), skip, names, delimiter, on_invalid, whole)
         parsed, start, seen = 0, 1, 0
-        while True:
-            try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                break
-            except pa.ArrowInvalid as exc:
-                raise _parse_error(path, exc, delimiter, whole) from None
-            if batch.num_rows == 0:
-                continue
+        for group in _groups(reader, path, delimiter, whole):
+            n = sum(b.num_rows for b in group)
             seen = _first_at_or_after(problems, start, seen)
-            rows = number_rows(start, batch.num_rows, [p.row_number for p in problems[seen:]])
+            rows = number_rows(start, n, [p.row_number for p in problems[seen:]])
             start = int(rows[-1]) + 1
-            parsed += batch.num_rows
-            table = pa.table([empty_to_null(c) for c in batch.columns], names=names)
+            parsed += n
+            table = pa.Table.from_batches(group)
+            table = pa.table([empty_to_null(c) for c in table.columns], names=names)
             yield RawTable(headers, table, rows, CSV, encoding, delimiter)
         stream.problems[:] = problems
         for note in _check_rows(path, len(headers), delimiter, parsed, problems, whole):
@@ -92,12 +90,33 @@ def _stream(path: Path, head: bytes, source, encoding: str, notes: list[str], co
     return stream
 
 
+def _groups(reader, path: Path, delimiter: str, whole: bytes | None) -> Iterator[list[pa.RecordBatch]]:
+    """The reader's batches, BATCH_ROWS rows or more at a time (the last group may hold fewer)."""
+    group: list[pa.RecordBatch] = []
+    rows = 0
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            break
+        except pa.ArrowInvalid as exc:
+            raise _parse_error(path, exc, delimiter, whole) from None
+        if batch.num_rows:
+            group.append(batch)
+            rows += batch.num_rows
+        if rows >= BATCH_ROWS:
+            yield group
+            group, rows = [], 0
+    if group:
+        yield group
+
+
 def _open(path: Path, source, skip: int, names: list[str], delimiter: str, on_invalid, whole: bytes | None):
     """Arrow's streaming reader on one thread: only then does a ragged row come with its number."""
     try:
         return pacsv.open_csv(
             source,
-            read_options=pacsv.ReadOptions(use_threads=False, block_size=BATCH_BYTES, skip_rows=skip,
+            read_options=pacsv.ReadOptions(use_threads=False, block_size=BLOCK_BYTES, skip_rows=skip,
                                            column_names=names),
             parse_options=parse_options(delimiter, on_invalid),
             convert_options=convert_options(names),
