@@ -6,8 +6,12 @@ share of rows are bad (missing name, malformed or duplicate id) so the quarantin
 Each measured ingest runs in a child process, so its peak RSS is its own.
 
     .venv/bin/python bench/bench_ingest.py [N] [--legacy]
+    .venv/bin/python bench/bench_ingest.py --data bench/out/gen_5000000_10000_11 [--code DIR] [--repeat K]
 
 --legacy also times the same file written as Windows-1258 (decoded in Python before parsing).
+--data ingests a generated folder's three sources (wanted, residents, id_cards) as `linkage run`
+does; --code runs another checkout's code (`git archive` of an earlier commit) for alternating
+comparisons, --repeat K runs it K times.
 """
 
 from __future__ import annotations
@@ -71,21 +75,25 @@ def build_in_child(path: Path, n: int, encoding: str) -> None:
     subprocess.run([sys.executable, __file__, "--build", str(path), str(n), encoding], check=True)
 
 
-def run_child(path: Path, out: Path) -> dict:
-    """Time one ingest in a fresh interpreter; returns its figures."""
+def run_child(path: Path, out: Path, sources: dict[str, Path] | None = None, code_dir: Path | None = None) -> dict:
+    """Time one ingest in a fresh interpreter; returns its figures (those of `path`'s source, or of
+    every source in `sources` summed)."""
+    sources = {k: str(v) for k, v in (sources or {"residents": path}).items()}
     code = (
         "import json, resource, sys, time\n"
         "t0 = time.perf_counter()\n"
         "from linkage.ingest import ingest\n"
         "t1 = time.perf_counter()\n"
-        f"r = ingest({{'residents': {str(path)!r}}}, {str(out)!r})\n"
+        f"r = ingest({sources!r}, {str(out)!r})\n"
         "t2 = time.perf_counter()\n"
-        "s = r.sources['residents']\n"
-        "print(json.dumps({'import_s': t1 - t0, 'ingest_s': t2 - t1, 'rows': s.rows_read,\n"
-        "  'accepted': s.rows_accepted, 'quarantined': s.rows_quarantined, 'encoding': s.encoding,\n"
-        "  'peak_rss_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
+        "s = list(r.sources.values())\n"
+        "print(json.dumps({'import_s': t1 - t0, 'ingest_s': t2 - t1, 'rows': sum(x.rows_read for x in s),\n"
+        "  'accepted': sum(x.rows_accepted for x in s), 'quarantined': sum(x.rows_quarantined for x in s),\n"
+        "  'encoding': s[0].encoding, 'peak_rss_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
     )
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    env = dict(os.environ, **({"PYTHONPATH": str(code_dir.resolve())} if code_dir else {}))
+    cwd = code_dir or None  # `python -c` puts the working folder first on the path
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env, cwd=cwd)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
@@ -100,6 +108,10 @@ def main() -> None:
     if sys.argv[1:2] == ["--build"]:
         build_csv(Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
         return
+    if "--data" in sys.argv:
+        run_generated(Path(_option("--data")), Path(_option("--code")) if "--code" in sys.argv else None,
+                      int(_option("--repeat")) if "--repeat" in sys.argv else 1)
+        return
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     n = int(args[0]) if args else 1_000_000
     with tempfile.TemporaryDirectory(prefix="bench_ingest_") as d:
@@ -112,6 +124,21 @@ def main() -> None:
             legacy = tmp / "residents_cp1258.csv"
             build_in_child(legacy, n, "cp1258")
             report("cp1258 csv", legacy, run_child(legacy, tmp / "out_cp1258"))
+
+
+def _option(name: str) -> str:
+    return sys.argv[sys.argv.index(name) + 1]
+
+
+def run_generated(data: Path, code_dir: Path | None, repeat: int) -> None:
+    """A generated folder's three sources, as `linkage run` ingests them."""
+    sources = {s: (data / f"{s}.csv").resolve() for s in ("wanted", "residents", "id_cards")}
+    size = sum(p.stat().st_size for p in sources.values())
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory(prefix="bench_ingest_", dir=data.parent) as d:
+            fig = run_child(sources["residents"], Path(d) / "out", sources, code_dir)
+        report(f"{data.name} ({code_dir or 'this checkout'})", sources["residents"], fig)
+        print(f"  three files {size / 2**20:,.0f} MiB")
 
 
 if __name__ == "__main__":
