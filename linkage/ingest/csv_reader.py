@@ -61,7 +61,6 @@ def _stream(path: Path, head: bytes, source, encoding: str, notes: list[str], co
     delimiter, headers, skip = layout(path, head, complete)
     _check_quotes_closed(path, whole, delimiter)
     names = positional_names(len(headers))
-    stream = RawStream(headers, lambda: iter(()), CSV, encoding, delimiter, [], notes)
 
     def batches() -> Iterator[RawTable]:
         problems: list[RowProblem] = []  # the stream's once the pass is whole (a second pass may stop early)
@@ -86,7 +85,7 @@ def _stream(path: Path, head: bytes, source, encoding: str, notes: list[str], co
             if note not in stream.notes:
                 stream.notes.append(note)
 
-    stream.batches = batches
+    stream = RawStream(headers, batches, CSV, encoding, delimiter, [], notes)
     return stream
 
 
@@ -233,7 +232,7 @@ def _check_rows(path: Path, width: int, delimiter: str, parsed: int, problems: l
             f"{problems[0].row_number})")
     notes = []
     if any(not 1 <= p.row_number <= rows_read for p in problems):  # the reader could not number a ragged row
-        notes.append("row numbers of ragged rows unknown; accepted rows numbered in order")
+        notes.append("row numbers of some ragged rows unknown: the rows after them may be numbered off by one")
     last = problems[-1] if problems else None
     if last is not None and last.row_number == rows_read and not _ends_with_newline(path, whole):
         note = cut_row_note(last, delimiter, width)

@@ -34,7 +34,6 @@ def read_parquet(path: Path, head: bytes) -> RawStream:
         raise InputError(f"{path}: cannot read Parquet file (truncated or corrupt?): {exc}") from None
     if pf.metadata.num_rows == 0:
         raise InputError(f"{path}: has columns but no data rows")
-    stream = RawStream(headers, lambda: iter(()), PARQUET)
     names = positional_names(len(headers))
 
     def batches() -> Iterator[RawTable]:
@@ -50,7 +49,7 @@ def read_parquet(path: Path, head: bytes) -> RawStream:
         except (pa.ArrowException, OSError) as exc:
             raise InputError(f"{path}: cannot read Parquet file (truncated or corrupt?): {exc}") from None
 
-    stream.batches = batches
+    stream = RawStream(headers, batches, PARQUET)
     return stream
 
 

@@ -100,11 +100,11 @@ def ingest_source(path: Path, source: str, rules: Path | str | None, tables: Tab
                     writing.result()
                 writing = writer.submit(put, source, checked.accepted)
                 del checked
-            if writing is not None:
-                writing.result()
         finally:
             if writing is not None:
-                wait([writing])
+                wait([writing])  # even when reading failed: a restart must not race the last write
+        if writing is not None:
+            writing.result()
         rows, first = repeated_rows(tables.con, source, KEY[source])
         if len(rows):
             drop_rows(tables.con, source, rows)

@@ -37,10 +37,6 @@ class RawTable:
     problems: list[RowProblem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    @property
-    def rows_read(self) -> int:
-        return self.table.num_rows + len(self.problems)
-
 
 @dataclass
 class RawStream:
