@@ -34,6 +34,7 @@ from linkage.normalize.distinct import (
     DEDUPED,
     Dictionary,
     Positions,
+    StoredPositions,
     build_dictionaries,
     drop_tables,
     normalised_arrow,
@@ -43,10 +44,10 @@ from linkage.normalize.pool import normaliser_pool
 from linkage.normalize.table import normalize_table
 from linkage.outputs import fingerprint, write_manifest, write_matches
 from linkage.prepare import (
-    REGISTER_UID,
-    add_wanted,
+    UID_COLUMN,
     finish_register,
     load_register,
+    load_wanted,
     name_columns,
     prepared_arrow,
     prepared_reads,
@@ -135,19 +136,19 @@ def _memory_limit(con: duckdb.DuckDBPyConnection, limit: str | None, after: str)
 def prepare_chunk(raw: pa.Table, source: str, rules: Path | None,
                   dictionaries: dict[str, Dictionary] | None = None,
                   positions: dict[str, np.ndarray] | None = None) -> pa.Table:
-    """Normalise one chunk of a register and return its prepared Arrow table (runs in a worker,
+    """Normalise one chunk of a source and return its prepared Arrow table (runs in a worker,
     or in the run's process when the kinds' distinct values were normalised beforehand: then in
     Arrow, from the dictionaries' rows)."""
+    uid = UID_COLUMN[source]
     if dictionaries is not None:
-        norm = normalised_arrow(raw, source, rules, dictionaries, positions or {},
-                                prepared_reads(REGISTER_UID[source], source))
+        norm = normalised_arrow(raw, source, rules, dictionaries, positions or {}, prepared_reads(uid, source))
     else:
         norm = normalize_table(raw.to_pandas(), source, rules=rules)
-    return prepared_arrow(norm, REGISTER_UID[source], source)
+    return prepared_arrow(norm, uid, source)
 
 
 def _chunks(con: duckdb.DuckDBPyConnection, source: str, size: int,
-            where: Positions) -> Iterator[tuple[pa.Table, dict[str, np.ndarray]]]:
+            where: Positions | StoredPositions) -> Iterator[tuple[pa.Table, dict[str, np.ndarray]]]:
     """A source's rows in `_row` order, `size` rows of the source file at a time, with their
     values' positions in the dictionaries. The rows come as the table stores them (DuckDB keeps
     insertion order; ingest inserts in `_row` order) and are sorted here only when they are not:
@@ -158,7 +159,7 @@ def _chunks(con: duckdb.DuckDBPyConnection, source: str, size: int,
         rows = raw.column("_row").to_numpy()
         if (np.diff(rows) < 0).any():
             raw = raw.sort_by("_row")
-        yield raw, where.between(lo, lo + size)
+        yield raw, where.between(lo, lo + size, con)
 
 
 def _normalise(ctx: Context, sources: list[str], bar: Reporter) -> None:
@@ -180,24 +181,24 @@ def _normalise(ctx: Context, sources: list[str], bar: Reporter) -> None:
     registers = [s for s in sources if s != "wanted"]
     rows = sum(ctx.con.execute(f'SELECT count(*) FROM "{s}"').fetchall()[0][0] for s in registers)
     limit = eng.get("normalise_memory_limit") or settings.memory_limit
-    where: dict[str, Positions] = {}
+    where: dict[str, StoredPositions] = {}
 
     def find_positions(kinds: Collection[str]) -> None:  # while the workers normalise
-        where.update({s: source_positions(ctx.con, s, kinds) for s in sources})
+        where.update({s: source_positions(ctx.con, s, kinds, into=f"_positions_{s}") for s in sources})
         drop_tables(ctx.con, kinds)
         drop_cached_blocks(ctx.con, limit)  # the sources' pages the joins read: the workers' memory counts
 
     if workers < 2 or rows < int(eng.get("parallel_min_rows", 200_000)):
-        dictionaries = build_dictionaries(ctx.con, sources, ctx.rules, chunk, limit=limit, meanwhile=find_positions)
+        dictionaries = build_dictionaries(ctx.con, sources, ctx.rules, chunk, limit=limit, meanwhile=find_positions,
+                                          arrow=True)
     else:
         with normaliser_pool(workers, DEDUPED, ctx.rules) as pool:
-            dictionaries = build_dictionaries(ctx.con, sources, ctx.rules, chunk, pool, limit, find_positions)
+            dictionaries = build_dictionaries(ctx.con, sources, ctx.rules, chunk, pool, limit, find_positions, arrow=True)
     if "wanted" in sources:
         for raw, positions in _chunks(ctx.con, "wanted", 2**62, where["wanted"]):  # one chunk
-            add_wanted(ctx.con, normalize_table(raw.to_pandas(), "wanted", rules=ctx.rules,
-                                                dictionaries=dictionaries, positions=positions), place_text)
+            load_wanted(ctx.con, prepare_chunk(raw, "wanted", ctx.rules, dictionaries, positions), place_text)
             bar.advance(raw.num_rows)
-    for d in dictionaries.values():  # the registers' chunks take their rows in Arrow only
+    for d in dictionaries.values():  # every source's positions are found: the values can go
         d.arrow_only()
     if "names" in dictionaries:  # and the full name's tone-less form and sorted words, once per name
         names = dictionaries["names"]
@@ -221,6 +222,8 @@ def _normalise(ctx: Context, sources: list[str], bar: Reporter) -> None:
                 bar.advance(loading.result())
     finally:
         reader.close()
+        for stored in where.values():
+            stored.drop(ctx.con)
 
 
 def prepare_workspace(

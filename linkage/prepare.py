@@ -325,7 +325,11 @@ def _load(con: duckdb.DuckDBPyConnection, table: pa.Table, sql: str) -> None:
 
 def add_wanted(con: duckdb.DuckDBPyConnection, wanted: pd.DataFrame, place_text: bool = True) -> int:
     """Create `w` from the normalised wanted records; w_idx follows the input order."""
-    table = prepared_arrow(wanted, "wanted_id", "wanted")
+    return load_wanted(con, prepared_arrow(wanted, "wanted_id", "wanted"), place_text)
+
+
+def load_wanted(con: duckdb.DuckDBPyConnection, table: pa.Table, place_text: bool = True) -> int:
+    """Create `w` from the prepared wanted records (prepared_arrow's table)."""
     table = table.add_column(0, "w_idx", pa.array(np.arange(len(table), dtype=np.int64)))
     _load(con, table, f"CREATE OR REPLACE TABLE w AS {derived_sql(place_text)} ORDER BY w_idx")
     return len(table)
@@ -336,6 +340,7 @@ def start_register(con: duckdb.DuckDBPyConnection) -> None:
 
 
 REGISTER_UID = {"residents": "person_id", "id_cards": "card_number"}
+UID_COLUMN = {"wanted": "wanted_id", **REGISTER_UID}
 # The date that orders a person's records from oldest to most recent (the current state).
 RECORD_DATE = {"residents": "updated_at", "id_cards": "issue_date"}
 

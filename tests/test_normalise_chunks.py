@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -85,29 +86,62 @@ def test_dictionary_lookup_gives_the_columns_of_normalising_each_table(piece_row
             pd.testing.assert_frame_equal(joined, normalize_table(part, name))
 
 
-def test_a_chunk_prepared_in_arrow_is_the_chunk_prepared_from_its_frame():
-    """The run prepares a register chunk in Arrow from the dictionaries' rows (distinct.normalised_arrow):
-    the same table as prepared_arrow over normalize_table's frame, with positions or without."""
+@pytest.mark.parametrize("arrow", [False, True])
+def test_a_chunk_prepared_in_arrow_is_the_chunk_prepared_from_its_frame(arrow):
+    """The run prepares each source's chunks in Arrow from the dictionaries' rows
+    (distinct.normalised_arrow): the same table as prepared_arrow over normalize_table's frame, with
+    positions or without, from dictionaries kept as pandas frames or (as a run keeps them) built
+    from Arrow pieces with no frame at all."""
     from linkage.pipeline import prepare_chunk
-    from linkage.prepare import REGISTER_UID, prepared_arrow
+    from linkage.prepare import UID_COLUMN, prepared_arrow
 
     tables = _sources()
     con = duckdb.connect()
     for name, table in tables.items():
         con.register(f"_{name}", table)
         con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _{name}')
-    dictionaries = build_dictionaries(con, list(tables), None, 3001)
-    for name in ("residents", "id_cards"):
+    dictionaries = build_dictionaries(con, list(tables), None, 3001, arrow=arrow)
+    assert all((d.frame is None) == arrow for d in dictionaries.values())
+    for name in ("wanted", "residents", "id_cards"):
         table = tables[name]
         where = source_positions(con, name, dictionaries)
-        for lo, hi in ((0, table.num_rows), (997, 3000)):
+        for lo, hi in ((0, table.num_rows), (97, 300), (997, 3000)):
+            hi = min(hi, table.num_rows)
+            if hi <= lo:
+                continue
             raw = table.slice(lo, hi - lo)
             rows = raw.column("_row").to_pylist()
-            want = prepared_arrow(normalize_table(raw.to_pandas(), name), REGISTER_UID[name], name)
-            assert want.num_rows == hi - lo and "marks_keys" in want.column_names
+            want = prepared_arrow(normalize_table(raw.to_pandas(), name), UID_COLUMN[name], name)
+            assert want.num_rows == hi - lo and "full_name_norm" in want.column_names
             got = prepare_chunk(raw, name, None, dictionaries, where.between(rows[0] - 1, rows[-1]))
             assert got.equals(want)
             assert prepare_chunk(raw, name, None, dictionaries, {}).equals(want)  # looked up instead
+    for d in dictionaries.values():  # as a run does once every source's positions are found
+        d.arrow_only()
+    raw = tables["residents"].slice(10, 500)
+    rows = raw.column("_row").to_pylist()
+    where = source_positions(con, "residents", None)  # no dictionary columns: values looked up
+    with pytest.raises(RuntimeError, match="released its values"):
+        prepare_chunk(raw, "residents", None, dictionaries, where.between(rows[0] - 1, rows[-1]))
+
+
+def test_dictionaries_built_from_arrow_pieces_hold_the_frames_rows():
+    """`arrow=True` (a run's dictionaries): the workers' Arrow pieces, concatenated, are the rows
+    the pandas frames give, kind by kind, in pieces small enough that some piece of a kind has a
+    column with no value at all."""
+    tables = _sources()
+    con = duckdb.connect()
+    for name, table in tables.items():
+        con.register(f"_{name}", table)
+        con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _{name}')
+    frames = build_dictionaries(con, list(tables), None, 37)
+    arrows = build_dictionaries(con, list(tables), None, 37, arrow=True)
+    assert set(frames) == set(arrows) and {"names", "places", "marks", "dates"} <= set(arrows)
+    for kind, d in frames.items():
+        assert arrows[kind].values.equals(d.values) and arrows[kind].columns == d.columns
+        n = len(d.values)
+        every = np.arange(-1, n)
+        assert arrows[kind].arrow_rows(every, d.columns).equals(d.arrow_rows(every, d.columns)), kind
 
 
 def test_a_value_missing_from_the_dictionary_is_an_error():
@@ -124,8 +158,6 @@ def test_a_value_missing_from_the_dictionary_is_an_error():
 def test_chunks_come_in_row_order_whatever_order_the_table_stores(tmp_path):
     """The chunks are read as stored (no sort per chunk); rows stored out of `_row` order (a
     Parquet file written by another engine) are put back in order, with their positions."""
-    import numpy as np
-
     from linkage.normalize.distinct import Positions
     from linkage.pipeline import _chunks
 
@@ -157,7 +189,6 @@ def test_value_pieces_sent_to_workers_carry_only_their_values():
 def test_dictionary_rows_taken_through_encoded_columns_are_the_plain_rows():
     """A dictionary keeps its columns of few values (a place's codes) dictionary-encoded for the
     chunks' takes; the rows it gives are the frame's own, nulls and the missing row included."""
-    import numpy as np
     import pyarrow as pa
 
     from linkage.normalize.distinct import Dictionary

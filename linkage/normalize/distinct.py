@@ -11,6 +11,7 @@ up: the same columns as normalising the chunk itself (tests/test_normalise_chunk
 
 from __future__ import annotations
 
+import queue
 import threading
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
@@ -39,23 +40,36 @@ class Dictionary:
     of `values`, then one row for a missing value)."""
 
     kind: str
-    values: pa.Array
-    frame: pd.DataFrame | None  # None once `arrow_only` released it
+    values: pa.Array | None  # None once `arrow_only` released them
+    frame: pd.DataFrame | None  # None once `arrow_only` released it, or never built (`from_arrow`)
     _table: pa.Table | None = field(default=None, repr=False)
     _columns: list[str] | None = field(default=None, repr=False)
+    _size: int = field(default=0, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.values is not None:
+            self._size = len(self.values)
+
+    @classmethod
+    def from_arrow(cls, kind: str, values: pa.Array, table: pa.Table) -> Dictionary:
+        """A dictionary whose rows are an Arrow table (normalised_table's), with no pandas frame:
+        for a run, whose sources all take their rows in Arrow (normalised_arrow)."""
+        return cls(kind, values, None, _few_values_encoded(table), list(table.column_names))
 
     @property
     def columns(self) -> list[str]:
         return list(self.frame.columns) if self.frame is not None else list(self._columns or [])
 
     def arrow_only(self) -> None:
-        """Keep the rows in Arrow only, for `arrow_rows`; the pandas frame (`rows`, `lookup`) is
-        released. A run's register chunks are taken in Arrow, and the frame's own copies of the
-        columns the Arrow table keeps dictionary-encoded (the place codes, the name words) were
-        50 MiB of the run process's peak at 1M, beside DuckDB's limit."""
+        """Keep the rows in Arrow only, for `arrow_rows` at positions found already
+        (source_positions); the pandas frame (`rows`, `lookup`) and the values (`positions`) are
+        released. The frame's own copies of the columns the Arrow table keeps dictionary-encoded
+        (the place codes, the name words) were 50 MiB of the run process's peak at 1M; the values,
+        one string per distinct value, 330 MiB at 5M residents."""
         self._arrow()
         if self.frame is not None:
             self._columns, self.frame = list(self.frame.columns), None
+        self.values = None
 
     def arrow_column(self, name: str) -> pa.Array:
         """One column of the rows, in Arrow (one row per value, then the missing value's)."""
@@ -84,7 +98,7 @@ class Dictionary:
         the dictionary does not hold, an error)."""
         if (positions == -2).any():
             raise ValueError(f"{self.kind}: value not in this run's dictionary")
-        pos = np.where(positions < 0, len(self.values), positions)
+        pos = np.where(positions < 0, self._size, positions)
         out = self._pandas().take(pos)
         out.index = index
         return out
@@ -98,6 +112,8 @@ class Dictionary:
     def positions(self, arr: pa.Array) -> np.ndarray:
         """Each value's row in the frame (a missing value: the last row); every present value
         must be known."""
+        if self.values is None:
+            raise RuntimeError(f"{self.kind}: this dictionary released its values (arrow_only)")
         idx = pc.index_in(arr, value_set=self.values)
         unknown = pc.and_(pc.is_valid(arr), pc.is_null(idx))
         if pc.any(unknown).as_py():
@@ -109,7 +125,7 @@ class Dictionary:
         """`rows`' columns as an Arrow table (the frame converted once, on first use)."""
         if (positions == -2).any():
             raise ValueError(f"{self.kind}: value not in this run's dictionary")
-        got = self._arrow().select(columns).take(pa.array(np.where(positions < 0, len(self.values), positions)))
+        got = self._arrow().select(columns).take(pa.array(np.where(positions < 0, self._size, positions)))
         return pa.table({name: col.cast(col.type.value_type) if pa.types.is_dictionary(col.type) else col
                          for name, col in zip(got.column_names, got.columns)})
 
@@ -204,10 +220,29 @@ class Positions:
     rows: np.ndarray
     columns: dict[str, np.ndarray]
 
-    def between(self, lo: int, hi: int) -> dict[str, np.ndarray]:
+    def between(self, lo: int, hi: int, con: duckdb.DuckDBPyConnection | None = None) -> dict[str, np.ndarray]:
         """The positions of the rows with lo < _row <= hi."""
         a, b = np.searchsorted(self.rows, [lo, hi], side="right")
         return {c: p[a:b] for c, p in self.columns.items()}
+
+
+@dataclass
+class StoredPositions:
+    """Positions as `Positions` gives them, kept in a workspace table (`table`: _row, then one
+    column per source column, in `columns`' order) and read a chunk of rows at a time. Why: held
+    in Python they grew with the register (363 MiB at 5M residents, twice that while they were
+    read); in DuckDB they stay within its memory limit and go to disk past it."""
+
+    table: str
+    columns: list[str]
+
+    def between(self, lo: int, hi: int, con: duckdb.DuckDBPyConnection | None = None) -> dict[str, np.ndarray]:
+        """The positions of the rows with lo < _row <= hi (read through `con`)."""
+        got = con.sql(f"SELECT * FROM {self.table} WHERE _row > {lo} AND _row <= {hi} ORDER BY _row").to_arrow_table()
+        return {c: got.column(i + 1).to_numpy() for i, c in enumerate(self.columns)}
+
+    def drop(self, con: duckdb.DuckDBPyConnection) -> None:
+        con.execute(f"DROP TABLE IF EXISTS {self.table}")
 
 
 # A value's 64-bit hashes, the second over the value and a separator character: DuckDB's string
@@ -235,10 +270,11 @@ def _join_on(con: duckdb.DuckDBPyConnection, kind: str, alias: str, column: str)
     return " AND ".join(f"{alias}.{k} = {_HASHES[k].format(x=text)}" for k in keys)
 
 
-def source_positions(con: duckdb.DuckDBPyConnection, source: str, dictionaries: Collection[str] | None) -> Positions:
+def source_positions(con: duckdb.DuckDBPyConnection, source: str, dictionaries: Collection[str] | None,
+                     into: str | None = None) -> Positions | StoredPositions:
     """Every row's positions in the dictionaries (of these kinds), found by one DuckDB join per
     column over the whole source (joining per chunk, or hashing a dictionary per chunk, costs a
-    second a chunk)."""
+    second a chunk). `into`: a table name: the positions are written there (StoredPositions)."""
     cols = [r[0] for r in con.execute(f'DESCRIBE "{source}"').fetchall()]
     refs = list(dict.fromkeys((p.column, p.kind) for p in parts(source, cols)
                               if dictionaries and p.kind in dictionaries and p.column in cols))
@@ -246,9 +282,55 @@ def source_positions(con: duckdb.DuckDBPyConnection, source: str, dictionaries: 
                      for i, (column, _) in enumerate(refs))
     joins = "".join(f" LEFT JOIN {_table_name(kind)} d{i} ON {_join_on(con, kind, f'd{i}', column)}"
                     for i, (column, kind) in enumerate(refs))
-    table = con.sql(f'SELECT s._row{select} FROM "{source}" s{joins} ORDER BY s._row').to_arrow_table()
+    query = f'SELECT s._row{select} FROM "{source}" s{joins} ORDER BY s._row'
+    if into is not None:
+        con.execute(f"CREATE OR REPLACE TABLE {into} AS {query}")
+        return StoredPositions(into, [column for column, _ in refs])
+    table = con.sql(query).to_arrow_table()
     return Positions(table.column("_row").to_numpy(),
                      {column: table.column(f"p{i}").to_numpy() for i, (column, _) in enumerate(refs)})
+
+
+class _Feed:
+    """Pieces of values given to the workers from a thread, at most `ahead` at a time: a piece
+    waiting in the pool is a copy of its values, so giving every piece at once held each kind's
+    values twice in the run's process while the workers caught up (330 MiB at 5M residents). The
+    thread waits for a free worker; the run's process queries DuckDB meanwhile."""
+
+    def __init__(self, pool: Executor, fn: Callable, rules: Path | None, piece_rows: int, ahead: int) -> None:
+        self.pool, self.fn, self.rules, self.piece_rows = pool, fn, rules, piece_rows
+        self.slots = threading.Semaphore(ahead)
+        self.todo: queue.SimpleQueue = queue.SimpleQueue()
+        self.jobs: list[tuple[str, Future]] = []  # in the order given: kinds, then their pieces
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="normalise-feed", daemon=True)
+        self.thread.start()
+
+    def add(self, kind: str, values: pa.Array) -> None:
+        self.todo.put((kind, values))
+
+    def _run(self) -> None:
+        try:
+            while (item := self.todo.get()) is not None:
+                kind, values = item
+                for piece in _pieces(values, self.piece_rows):
+                    self.slots.acquire()
+                    job = self.pool.submit(self.fn, kind, piece, self.rules)
+                    job.add_done_callback(lambda _: self.slots.release())
+                    self.jobs.append((kind, job))
+        except BaseException as exc:  # raised again by `close`, in the run's thread
+            self.error = exc
+
+    def close(self) -> list[tuple[str, Future]]:
+        """Every piece given: the jobs, in order."""
+        self.todo.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.jobs
+
+
+_AHEAD = 4  # pieces in the pool at once: one working and one waiting per worker, on two cores
 
 
 def build_dictionaries(
@@ -259,6 +341,7 @@ def build_dictionaries(
     pool: Executor | None = None,
     limit: str | None = None,
     meanwhile: Callable[[Collection[str]], None] | None = None,
+    arrow: bool = False,
 ) -> dict[str, Dictionary]:
     """One Dictionary per deduplicated kind present in the sources' workspace tables. `pool`: worker
     processes (linkage/normalize/pool.py), given each kind's pieces as soon as its values are
@@ -266,31 +349,46 @@ def build_dictionaries(
     None: normalised here. `limit`: DuckDB's memory limit, to drop the pages the distinct-value
     queries left cached (a worker's memory counts beside the run's). `meanwhile(kinds)`: the
     caller's DuckDB work on the value -> position tables (source_positions), done while the
-    workers normalise."""
-    jobs: list[tuple[str, Future | pd.DataFrame]] = []
+    workers normalise. `arrow`: the rows normalised as Arrow tables (normalised_table) and kept so,
+    with no pandas frame (`Dictionary.from_arrow`): a worker's frame of Python strings took longer
+    to send back and, while the pieces were gathered, more memory than the Arrow table it becomes."""
+    fn = normalised_table if arrow else normalise_values
+    feed = _Feed(pool, fn, rules, max(int(piece_rows), 1), _AHEAD) if pool is not None else None
     values_of: dict[str, pa.Array] = {}
-    for kind, refs in kind_columns(con, sources).items():
-        values = distinct_values(con, refs)
-        values_of[kind] = values
-        with_null = pa.concat_arrays([values, pa.nulls(1, pa.string())])
-        for piece in _pieces(with_null, max(int(piece_rows), 1)):
-            jobs.append((kind, pool.submit(normalise_values, kind, piece, rules) if pool else piece))
-    if limit:
-        drop_cached_blocks(con, limit)
-    for kind, values in values_of.items():  # for source_positions: value -> position, as a DuckDB table
-        con.register("_values", pa.table({"v": values, "pos": pa.array(np.arange(len(values), dtype=np.int64))}))
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {_table_name(kind)} AS SELECT {_join_keys(con)}, pos FROM _values")
-        con.unregister("_values")
-    if meanwhile is not None:
-        meanwhile(set(values_of))
-    frames: dict[str, list[pd.DataFrame]] = {}
-    for kind, job in jobs:
-        frame = job.result() if isinstance(job, Future) else normalise_values(kind, job, rules)
-        frames.setdefault(kind, []).append(frame)
-    return {
-        kind: Dictionary(kind, values_of[kind], pd.concat(frames[kind], ignore_index=True))
-        for kind in values_of
-    }
+    try:
+        for kind, refs in kind_columns(con, sources).items():
+            values = distinct_values(con, refs)
+            values_of[kind] = values
+            if feed is not None:
+                feed.add(kind, pa.concat_arrays([values, pa.nulls(1, pa.string())]))
+        if limit:
+            drop_cached_blocks(con, limit)
+        for kind, values in values_of.items():  # for source_positions: value -> position, as a DuckDB table
+            con.register("_values", pa.table({"v": values, "pos": pa.array(np.arange(len(values), dtype=np.int64))}))
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {_table_name(kind)} AS SELECT {_join_keys(con)}, pos FROM _values")
+            con.unregister("_values")
+        if meanwhile is not None:
+            meanwhile(set(values_of))
+    finally:
+        jobs = feed.close() if feed is not None else None
+    if jobs is None:  # normalised here, piece by piece as a worker would
+        with_null = {kind: pa.concat_arrays([v, pa.nulls(1, pa.string())]) for kind, v in values_of.items()}
+        jobs = [(kind, fn(kind, piece, rules)) for kind in values_of
+                for piece in _pieces(with_null[kind], max(int(piece_rows), 1))]
+    rows: dict[str, list] = {}
+    while jobs:  # each piece's rows released from its job as it is gathered
+        kind, job = jobs.pop(0)
+        rows.setdefault(kind, []).append(job.result() if isinstance(job, Future) else job)
+    if arrow:
+        return {kind: Dictionary.from_arrow(kind, values_of[kind], _concat(rows.pop(kind))) for kind in values_of}
+    return {kind: Dictionary(kind, values_of[kind], pd.concat(rows.pop(kind), ignore_index=True))
+            for kind in values_of}
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    """A kind's pieces as one table, one chunk per column (a take over many chunks copies them
+    all first). A column all missing in one piece is typed null there and takes the others' type."""
+    return pa.concat_tables(tables, promote_options="permissive").combine_chunks()
 
 
 def shape_columns(part: Part, columns: list[str]) -> dict[str, str]:
