@@ -115,7 +115,11 @@ def test_a_chunk_prepared_in_arrow_is_the_chunk_prepared_from_its_frame(arrow):
             assert want.num_rows == hi - lo and "full_name_norm" in want.column_names
             got = prepare_chunk(raw, name, None, dictionaries, where.between(rows[0] - 1, rows[-1]))
             assert got.equals(want)
-            assert prepare_chunk(raw, name, None, dictionaries, {}).equals(want)  # looked up instead
+            if not arrow:
+                assert prepare_chunk(raw, name, None, dictionaries, {}).equals(want)  # looked up instead
+            else:  # a run's dictionaries keep no values: positions are found beforehand
+                with pytest.raises(RuntimeError, match="released its values"):
+                    prepare_chunk(raw, name, None, dictionaries, {})
     for d in dictionaries.values():  # as a run does once every source's positions are found
         d.arrow_only()
     raw = tables["residents"].slice(10, 500)
@@ -138,8 +142,9 @@ def test_dictionaries_built_from_arrow_pieces_hold_the_frames_rows():
     arrows = build_dictionaries(con, list(tables), None, 37, arrow=True)
     assert set(frames) == set(arrows) and {"names", "places", "marks", "dates"} <= set(arrows)
     for kind, d in frames.items():
-        assert arrows[kind].values.equals(d.values) and arrows[kind].columns == d.columns
+        assert arrows[kind].values is None and arrows[kind].columns == d.columns
         n = len(d.values)
+        assert arrows[kind].size == d.size == n
         every = np.arange(-1, n)
         assert arrows[kind].arrow_rows(every, d.columns).equals(d.arrow_rows(every, d.columns)), kind
 
@@ -209,3 +214,49 @@ def test_dictionary_rows_taken_through_encoded_columns_are_the_plain_rows():
     assert d.arrow_rows(positions, ["code", "name", "year"]).equals(want)
     with pytest.raises(RuntimeError, match="Arrow only"):
         d.rows(positions, pd.RangeIndex(len(positions)))
+
+
+class _CountingPool:
+    """A one-thread pool that counts the pieces given to it and not yet done."""
+
+    def __init__(self) -> None:
+        import threading
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.inner, self.lock = ThreadPoolExecutor(1), threading.Lock()
+        self.pending = self.most = self.given = 0
+
+    def submit(self, fn, *args):
+        with self.lock:
+            self.pending, self.given = self.pending + 1, self.given + 1
+            self.most = max(self.most, self.pending)
+        job = self.inner.submit(fn, *args)
+        job.add_done_callback(self._done)
+        return job
+
+    def _done(self, _job) -> None:
+        with self.lock:
+            self.pending -= 1
+
+
+def test_workers_are_fed_a_few_pieces_at_a_time_and_a_failed_feed_stops_the_build():
+    """The pieces go to the pool at most distinct._AHEAD at a time (a waiting piece is a copy of
+    its values), all of them, and the rows are those of normalising in this process; a pool that
+    refuses a piece fails the build instead of leaving a kind short."""
+    from linkage.normalize.distinct import _AHEAD
+
+    tables = _sources()
+    con = duckdb.connect()
+    for name, table in tables.items():
+        con.register(f"_{name}", table)
+        con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _{name}')
+    pool = _CountingPool()
+    fed = build_dictionaries(con, list(tables), None, 97, pool, arrow=True)
+    here = build_dictionaries(con, list(tables), None, 97, arrow=True)
+    assert pool.given > 4 * _AHEAD and 1 <= pool.most <= _AHEAD
+    for kind, d in here.items():
+        every = np.arange(-1, d.size)
+        assert fed[kind].arrow_rows(every, d.columns).equals(d.arrow_rows(every, d.columns)), kind
+    pool.inner.shutdown()
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        build_dictionaries(con, list(tables), None, 97, pool.inner, arrow=True)

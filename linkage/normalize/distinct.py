@@ -51,10 +51,16 @@ class Dictionary:
             self._size = len(self.values)
 
     @classmethod
-    def from_arrow(cls, kind: str, values: pa.Array, table: pa.Table) -> Dictionary:
-        """A dictionary whose rows are an Arrow table (normalised_table's), with no pandas frame:
-        for a run, whose sources all take their rows in Arrow (normalised_arrow)."""
-        return cls(kind, values, None, _few_values_encoded(table), list(table.column_names))
+    def from_arrow(cls, kind: str, size: int, table: pa.Table) -> Dictionary:
+        """A dictionary of `size` values whose rows are an Arrow table (normalised_table's), with
+        neither pandas frame nor values: for a run, whose sources all take their rows in Arrow
+        (normalised_arrow) at positions found beforehand (source_positions)."""
+        return cls(kind, None, None, _few_values_encoded(table), list(table.column_names), size)
+
+    @property
+    def size(self) -> int:
+        """How many values the dictionary holds (its rows: one more, the missing value's)."""
+        return self._size
 
     @property
     def columns(self) -> list[str]:
@@ -195,11 +201,14 @@ def normalised_table(kind: str, values: pa.Array, rules: Path | None) -> pa.Tabl
     return pa.Table.from_pandas(normalise_values(kind, values, rules), preserve_index=False)
 
 
-def _pieces(values: pa.Array, size: int) -> Iterator[pa.Array]:
+def _pieces(values: pa.Array, size: int, null_last: bool = False) -> Iterator[pa.Array]:
     """The values in pieces of `size`, each a compact copy: a slice pickles its parent's whole
-    buffers, so every piece sent to a worker process carried all of the kind's values."""
-    for lo in range(0, len(values), size):
-        yield pa.concat_arrays([values.slice(lo, size)])
+    buffers, so every piece sent to a worker process carried all of the kind's values.
+    `null_last`: a missing value after the last value (the dictionary's last row)."""
+    n = len(values)
+    for lo in range(0, max(n, 1) if null_last else n, size):
+        last = null_last and lo + size >= n
+        yield pa.concat_arrays([values.slice(lo, size)] + ([pa.nulls(1, values.type)] if last else []))
 
 
 def _table_name(kind: str) -> str:
@@ -313,7 +322,7 @@ class _Feed:
         try:
             while (item := self.todo.get()) is not None:
                 kind, values = item
-                for piece in _pieces(values, self.piece_rows):
+                for piece in _pieces(values, self.piece_rows, null_last=True):
                     self.slots.acquire()
                     job = self.pool.submit(self.fn, kind, piece, self.rules)
                     job.add_done_callback(lambda _: self.slots.release())
@@ -349,40 +358,47 @@ def build_dictionaries(
     None: normalised here. `limit`: DuckDB's memory limit, to drop the pages the distinct-value
     queries left cached (a worker's memory counts beside the run's). `meanwhile(kinds)`: the
     caller's DuckDB work on the value -> position tables (source_positions), done while the
-    workers normalise. `arrow`: the rows normalised as Arrow tables (normalised_table) and kept so,
-    with no pandas frame (`Dictionary.from_arrow`): a worker's frame of Python strings took longer
-    to send back and, while the pieces were gathered, more memory than the Arrow table it becomes."""
+    workers normalise. `arrow` (a run's): the rows normalised as Arrow tables (normalised_table) and
+    kept so, with no pandas frame and no values (`Dictionary.from_arrow`; every source's positions
+    come from source_positions): a worker's frame of Python strings took longer to send back and,
+    while the pieces were gathered, more memory than the Arrow table it becomes, and the values
+    (one string per distinct value: 330 MiB at 5M residents) are released while the workers
+    catch up."""
     fn = normalised_table if arrow else normalise_values
-    feed = _Feed(pool, fn, rules, max(int(piece_rows), 1), _AHEAD) if pool is not None else None
+    size = max(int(piece_rows), 1)
+    feed = _Feed(pool, fn, rules, size, _AHEAD) if pool is not None else None
     values_of: dict[str, pa.Array] = {}
+    sizes: dict[str, int] = {}
     try:
         for kind, refs in kind_columns(con, sources).items():
             values = distinct_values(con, refs)
-            values_of[kind] = values
+            values_of[kind], sizes[kind] = values, len(values)
             if feed is not None:
-                feed.add(kind, pa.concat_arrays([values, pa.nulls(1, pa.string())]))
+                feed.add(kind, values)
         if limit:
             drop_cached_blocks(con, limit)
         for kind, values in values_of.items():  # for source_positions: value -> position, as a DuckDB table
             con.register("_values", pa.table({"v": values, "pos": pa.array(np.arange(len(values), dtype=np.int64))}))
             con.execute(f"CREATE OR REPLACE TEMP TABLE {_table_name(kind)} AS SELECT {_join_keys(con)}, pos FROM _values")
             con.unregister("_values")
+        values = None
+        if arrow and feed is not None:  # the feed holds a kind's values until it has cut its last piece
+            values_of.clear()
         if meanwhile is not None:
-            meanwhile(set(values_of))
+            meanwhile(set(sizes))
     finally:
         jobs = feed.close() if feed is not None else None
     if jobs is None:  # normalised here, piece by piece as a worker would
-        with_null = {kind: pa.concat_arrays([v, pa.nulls(1, pa.string())]) for kind, v in values_of.items()}
-        jobs = [(kind, fn(kind, piece, rules)) for kind in values_of
-                for piece in _pieces(with_null[kind], max(int(piece_rows), 1))]
+        jobs = [(kind, fn(kind, piece, rules)) for kind, values in values_of.items()
+                for piece in _pieces(values, size, null_last=True)]
     rows: dict[str, list] = {}
     while jobs:  # each piece's rows released from its job as it is gathered
         kind, job = jobs.pop(0)
         rows.setdefault(kind, []).append(job.result() if isinstance(job, Future) else job)
     if arrow:
-        return {kind: Dictionary.from_arrow(kind, values_of[kind], _concat(rows.pop(kind))) for kind in values_of}
+        return {kind: Dictionary.from_arrow(kind, sizes[kind], _concat(rows.pop(kind))) for kind in sizes}
     return {kind: Dictionary(kind, values_of[kind], pd.concat(rows.pop(kind), ignore_index=True))
-            for kind in values_of}
+            for kind in sizes}
 
 
 def _concat(tables: list[pa.Table]) -> pa.Table:
