@@ -122,6 +122,8 @@ def main() -> None:
     ap.add_argument("--code", type=Path, default=None, help="run the code of this checkout instead of the project's")
     ap.add_argument("--py-spy", dest="py_spy", action="store_true", help="record a py-spy profile (profile.txt)")
     ap.add_argument("--no-eval", dest="evaluate", action="store_false", help="skip the evaluation")
+    ap.add_argument("--keep-workspace", dest="keep_workspace", action="store_true",
+                    help="keep the run's workspace.duckdb (9.6 GB at 10M residents; removed once measured by default)")
     args = ap.parse_args()
 
     data = args.out / f"gen_{args.residents}_{args.wanted}_{args.seed}"
@@ -192,6 +194,12 @@ def main() -> None:
         summary.update({"evaluation": ev.summary(), "by_scenario": ev.by_scenario.to_dict(orient="records"),
                         "sweep": sweep})
     (run_dir / "bench_summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    workspace = run_dir / "workspace.duckdb"
+    if not args.keep_workspace and workspace.is_file():
+        # a curve's 1M, 5M and 10M workspaces (0.8 + 4.4 + 9.6 GB) filled a 50 GB disk with earlier runs
+        size = workspace.stat().st_size
+        workspace.unlink()
+        print(f"removed {workspace} ({size / 2**20:,.0f} MiB; --keep-workspace keeps it)")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ with `--with-10m`), generated data, one size after the other.
 Each size goes through bench/bench_run.py (generation unless present, the run in a child
 process, wall and CPU time, peak RSS of the largest process and of the whole process tree,
 the tree's peak per stage, evaluation against the truth). Prints one table; the per-size
-summaries stay in bench/out/run_<residents>_<wanted>_<seed><tag>/bench_summary.json.
+summaries stay in bench/out/run_<residents>_<wanted>_<seed><tag>/bench_summary.json, and each
+run's workspace.duckdb is removed once measured (`--keep-workspace` keeps them: 9.6 GB at 10M).
 """
 
 from __future__ import annotations
@@ -43,8 +44,11 @@ def main() -> None:
     ap.add_argument("--code", type=Path, default=None, help="another checkout's code (bench_run.py --code)")
     ap.add_argument("--rules", type=Path, default=None, help="a rules directory (bench_run.py --rules)")
     ap.add_argument("--tag", default="_scale", help="suffix of the run folders")
+    ap.add_argument("--keep-workspace", dest="keep_workspace", action="store_true",
+                    help="keep each run's workspace.duckdb (bench_run.py --keep-workspace)")
     args = ap.parse_args()
-    extra = (["--code", str(args.code)] if args.code else []) + (["--rules", str(args.rules)] if args.rules else [])
+    extra = ((["--code", str(args.code)] if args.code else []) + (["--rules", str(args.rules)] if args.rules else [])
+             + (["--keep-workspace"] if args.keep_workspace else []))
     sizes = [int(s) for s in args.sizes.split(",") if s]
     if args.with_10m and 10_000_000 not in sizes:
         sizes.append(10_000_000)
