@@ -198,8 +198,6 @@ def _normalise(ctx: Context, sources: list[str], bar: Reporter) -> None:
         for raw, positions in _chunks(ctx.con, "wanted", 2**62, where["wanted"]):  # one chunk
             load_wanted(ctx.con, prepare_chunk(raw, "wanted", ctx.rules, dictionaries, positions), place_text)
             bar.advance(raw.num_rows)
-    for d in dictionaries.values():  # every source's positions are found: the values can go
-        d.arrow_only()
     if "names" in dictionaries:  # and the full name's tone-less form and sorted words, once per name
         names = dictionaries["names"]
         names.add_columns(name_columns(ctx.con, names.arrow_column("norm"), names.arrow_column("ascii")))

@@ -40,7 +40,7 @@ class Dictionary:
     of `values`, then one row for a missing value)."""
 
     kind: str
-    values: pa.Array | None  # None once `arrow_only` released them
+    values: pa.Array | None  # None once `arrow_only` released them, or never kept (`from_arrow`)
     frame: pd.DataFrame | None  # None once `arrow_only` released it, or never built (`from_arrow`)
     _table: pa.Table | None = field(default=None, repr=False)
     _columns: list[str] | None = field(default=None, repr=False)
