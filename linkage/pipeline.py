@@ -28,6 +28,7 @@ from linkage.errors import InputError
 from linkage.rundir import staging, swap_in
 from linkage.buffer_pool import drop_cached_blocks
 from linkage.ingest import ingest
+from linkage.ingest.contract import KEY
 from linkage.matches_io import matches_form, matches_parts
 from linkage.model import Model, load_model, save_model
 from linkage.normalize.distinct import (
@@ -44,7 +45,6 @@ from linkage.normalize.pool import normaliser_pool
 from linkage.normalize.table import normalize_table
 from linkage.outputs import fingerprint, write_manifest, write_matches
 from linkage.prepare import (
-    UID_COLUMN,
     finish_register,
     load_register,
     load_wanted,
@@ -139,7 +139,7 @@ def prepare_chunk(raw: pa.Table, source: str, rules: Path | None,
     """Normalise one chunk of a source and return its prepared Arrow table (runs in a worker,
     or in the run's process when the kinds' distinct values were normalised beforehand: then in
     Arrow, from the dictionaries' rows)."""
-    uid = UID_COLUMN[source]
+    uid = KEY[source]  # the source's record id (the ingest contract's key)
     if dictionaries is not None:
         norm = normalised_arrow(raw, source, rules, dictionaries, positions or {}, prepared_reads(uid, source))
     else:

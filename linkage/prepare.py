@@ -340,7 +340,6 @@ def start_register(con: duckdb.DuckDBPyConnection) -> None:
 
 
 REGISTER_UID = {"residents": "person_id", "id_cards": "card_number"}
-UID_COLUMN = {"wanted": "wanted_id", **REGISTER_UID}
 # The date that orders a person's records from oldest to most recent (the current state).
 RECORD_DATE = {"residents": "updated_at", "id_cards": "issue_date"}
 

@@ -57,15 +57,21 @@ def _sources():
     return {s: read_source(SAMPLE / f"{s}.csv", s)[0] for s in ("wanted", "residents", "id_cards")}
 
 
+def _workspace(tables) -> duckdb.DuckDBPyConnection:
+    """An in-memory workspace holding the sources' tables, as ingest leaves them."""
+    con = duckdb.connect()
+    for name, table in tables.items():
+        con.register(f"_{name}", table)
+        con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _{name}')
+    return con
+
+
 @pytest.mark.parametrize("piece_rows", [100_000, 997])
 def test_dictionary_lookup_gives_the_columns_of_normalising_each_table(piece_rows):
     """All three sources' distinct values normalised once (in one piece, or in pieces of 997
     values), then looked up: every column, value and dtype as normalize_table on each source."""
     tables = _sources()
-    con = duckdb.connect()
-    for name, table in tables.items():
-        con.register(f"_{name}", table)
-        con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _{name}')
+    con = _workspace(tables)
     dictionaries = build_dictionaries(con, list(tables), None, piece_rows)
     assert {"names", "dates", "places", "gender"} <= set(dictionaries)
     names = dictionaries["names"]
@@ -93,13 +99,11 @@ def test_a_chunk_prepared_in_arrow_is_the_chunk_prepared_from_its_frame(arrow):
     positions or without, from dictionaries kept as pandas frames or (as a run keeps them) built
     from Arrow pieces with no frame at all."""
     from linkage.pipeline import prepare_chunk
-    from linkage.prepare import UID_COLUMN, prepared_arrow
+    from linkage.ingest.contract import KEY
+    from linkage.prepare import prepared_arrow
 
     tables = _sources()
-    con = duckdb.connect()
-    for name, table in tables.items():
-        con.register(f"_{name}", table)
-        con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _{name}')
+    con = _workspace(tables)
     dictionaries = build_dictionaries(con, list(tables), None, 3001, arrow=arrow)
     assert all((d.frame is None) == arrow for d in dictionaries.values())
     for name in ("wanted", "residents", "id_cards"):
@@ -111,7 +115,7 @@ def test_a_chunk_prepared_in_arrow_is_the_chunk_prepared_from_its_frame(arrow):
                 continue
             raw = table.slice(lo, hi - lo)
             rows = raw.column("_row").to_pylist()
-            want = prepared_arrow(normalize_table(raw.to_pandas(), name), UID_COLUMN[name], name)
+            want = prepared_arrow(normalize_table(raw.to_pandas(), name), KEY[name], name)
             assert want.num_rows == hi - lo and "full_name_norm" in want.column_names
             got = prepare_chunk(raw, name, None, dictionaries, where.between(rows[0] - 1, rows[-1]))
             assert got.equals(want)
@@ -134,10 +138,7 @@ def test_dictionaries_built_from_arrow_pieces_hold_the_frames_rows():
     the pandas frames give, kind by kind, in pieces small enough that some piece of a kind has a
     column with no value at all."""
     tables = _sources()
-    con = duckdb.connect()
-    for name, table in tables.items():
-        con.register(f"_{name}", table)
-        con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _{name}')
+    con = _workspace(tables)
     frames = build_dictionaries(con, list(tables), None, 37)
     arrows = build_dictionaries(con, list(tables), None, 37, arrow=True)
     assert set(frames) == set(arrows) and {"names", "places", "marks", "dates"} <= set(arrows)
@@ -246,10 +247,7 @@ def test_workers_are_fed_a_few_pieces_at_a_time_and_a_failed_feed_stops_the_buil
     from linkage.normalize.distinct import _AHEAD
 
     tables = _sources()
-    con = duckdb.connect()
-    for name, table in tables.items():
-        con.register(f"_{name}", table)
-        con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _{name}')
+    con = _workspace(tables)
     pool = _CountingPool()
     fed = build_dictionaries(con, list(tables), None, 97, pool, arrow=True)
     here = build_dictionaries(con, list(tables), None, 97, arrow=True)
