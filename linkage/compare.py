@@ -8,6 +8,7 @@ comparison, the best level any of its records reaches, so no field is counted tw
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -48,10 +49,12 @@ def _fuzzy_columns(compiled: list[CompiledComparison]) -> list[tuple[str, str]]:
 
 
 def pair_query(settings: Settings, source: str, left: str = "w",
-               only: Collection[str] | None = None) -> tuple[str, list[CompiledComparison], list[tuple[str, str]]]:
+               only: Collection[str] | None = None,
+               register: str = "reg") -> tuple[str, list[CompiledComparison], list[tuple[str, str]]]:
     """SQL producing one row per (pair, register record) with each comparison's SQL level.
     `left`: the table of the pairs' left side (the wanted list; training's namesake pairs put
-    register persons there); `only`: the names of the comparisons to evaluate (default all)."""
+    register persons there); `only`: the names of the comparisons to evaluate (default all);
+    `register`: the table of the right side's records (training reads a copy of its persons' rows)."""
     compiled = [compile_comparison(c) for c in settings.comparisons if only is None or c.name in only]
     fcols = _fuzzy_columns(compiled)
     levels = ",\n".join(f"CAST({c.sql_level} AS TINYINT) AS g{i}" for i, c in enumerate(compiled))
@@ -59,11 +62,18 @@ def pair_query(settings: Settings, source: str, left: str = "w",
     sql = f"""
         SELECT p.pair_idx,
         {levels}{strings}
-        FROM reg r
+        FROM {register} r
         JOIN {source} p ON r.person_idx = p.person_idx
         JOIN {left} l ON l.w_idx = p.w_idx
     """
     return sql, compiled, fcols
+
+
+def pair_columns(settings: Settings, only: Collection[str] | None = None) -> list[str]:
+    """The prepared columns pair_query reads on either side (a comparison's SQL names them `l.`
+    and `r.`; the fuzzy bands' strings too), without the join keys."""
+    sql, _, _ = pair_query(settings, "_", only=only)
+    return sorted(set(re.findall(r"\b[lr]\.(\w+)", sql)) - {"w_idx", "person_idx"})
 
 
 @contextmanager
@@ -199,11 +209,12 @@ def compare(
     progress: Callable[[int], None] | None = None,
     left: str = "w",
     only: Collection[str] | None = None,
+    register: str = "reg",
 ) -> Gammas:
     """Levels for every pair in `source` (a table with pair_idx, w_idx, person_idx). With `only`,
     just those comparisons are evaluated and the others' columns are null: training's register
     pairs read a few comparisons, and each comparison's SQL costs its share of the time."""
-    sql, compiled, fcols = pair_query(settings, source, left, only)
+    sql, compiled, fcols = pair_query(settings, source, left, only, register)
     batch_rows = int(settings.engine.get("batch_rows", 500_000))
     # the wanted list is small beside its pairs: hashed, not probed; training's register persons
     # on the left (ns_left, a view over the register) are not, and keep DuckDB's own order

@@ -58,7 +58,7 @@ from linkage.progress import Renaming, Reporter
 from linkage.rules import rules_dir, rules_hash
 from linkage.score import score
 from linkage.settings import Settings, load_settings
-from linkage.train import train
+from linkage.train import train_weighed
 
 SAVED_MODEL = "model.json"  # the project's saved model, under the rules directory
 
@@ -82,6 +82,7 @@ class Context:
     memory: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     backend: Any = None  # another engine's stages (linkage/backends/spark): None = DuckDB on this machine
+    pair_weights: Any = None  # the candidate pairs' summed match weights, when training computed them (train.Trained)
 
     def say(self, message: str) -> None:
         self.reporter.say(message)
@@ -342,7 +343,9 @@ def fit_model(ctx: Context, gammas: Gammas, labels=None) -> Model:
     """The model from this run's pairs; with reviewers' labels (linkage.labels.load_labels), m from
     the labelled pairs where a level has enough of them, and a calibration map."""
     with ctx.stage("train"):
-        model = train(ctx.con, ctx.settings, gammas, rules_hash(ctx.rules), log=ctx.say, labels=labels)
+        trained = train_weighed(ctx.con, ctx.settings, gammas, rules_hash(ctx.rules), log=ctx.say, labels=labels,
+                                n_persons=ctx.counts.get("tables", {}).get("persons"))
+    model, ctx.pair_weights = trained.model, trained.weights
     for line in summarise_warnings(model.warnings):
         ctx.say(f"training warning: {line}; see model.json and report.html")
     return model
@@ -446,7 +449,8 @@ def _run_into(
     with ctx.stage("score"):
         # the persons as the prepare stage counted them (the register is unchanged since)
         ctx.counts["scoring"] = score(ctx.con, settings, model, gammas,
-                                      n_persons=ctx.counts.get("tables", {}).get("persons"))
+                                      n_persons=ctx.counts.get("tables", {}).get("persons"),
+                                      weights=ctx.pair_weights if trained else None)
     inputs = {k: f.result() for k, f in fingerprints.items()}
     digest = rules_hash(rules)
     run_id = _run_id(inputs, digest, model)

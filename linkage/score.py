@@ -98,6 +98,7 @@ def score(
     person_order: np.ndarray | None = None,
     pairs: dict[str, np.ndarray] | None = None,
     n_persons: int | None = None,
+    weights: np.ndarray | None = None,
 ) -> dict[str, int]:
     """Create table `scored` with the top-k candidates per wanted record above the floor weight.
 
@@ -106,7 +107,8 @@ def score(
     each person's place in person_id order so its ranks equal a run's. `pairs`: the pairs'
     w_idx, person_idx and rules in pair_idx order when the caller holds them (else read from
     table `pairs`). `n_persons`: the register's persons when the caller counted them (a count
-    over every record, 0.1-0.2 s at 1M)."""
+    over every record, 0.1-0.2 s at 1M). `weights`: each pair's summed match weight under this
+    model when training has just computed them (train.Trained), else computed here."""
     meta = pairs or con.execute("SELECT w_idx, person_idx, rules FROM pairs ORDER BY pair_idx").fetchnumpy()
     w_idx = np.asarray(meta["w_idx"])[gammas.pair_idx]
     person_idx = np.asarray(meta["person_idx"])[gammas.pair_idx]
@@ -114,8 +116,9 @@ def score(
     if n_persons is None:
         n_persons = con.execute("SELECT count(DISTINCT person_idx) FROM reg").fetchall()[0][0]
     tf = tf_values(con, settings, w_idx)
-    total = prior_weight(run_prior(model, n_persons)) + weight_sums(gammas.levels, model, tf,
-                                                                    int(settings.engine.get("threads", 2)))
+    if weights is None:
+        weights = weight_sums(gammas.levels, model, tf, int(settings.engine.get("threads", 2)))
+    total = prior_weight(run_prior(model, n_persons)) + weights
     # Only pairs at or above the floor weight can be kept, and every pair ranked before one of them
     # weighs at least as much: ranking those alone gives their ranks (the rest are never kept).
     contender = np.flatnonzero(total >= settings.floor_weight)

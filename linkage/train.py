@@ -9,8 +9,9 @@ falls back to the rules' default, and the model file says so.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 import math
-from typing import Callable
+from typing import Callable, Collection
 
 import duckdb
 import numpy as np
@@ -18,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkage.compare import Gammas, compare
+from linkage.compare import Gammas, compare, pair_columns
 from linkage.model import (Model, condition_rows, conditional_correction, default_model,
                            plain_weights, prior_weight)
 from linkage.settings import Settings
@@ -89,22 +90,25 @@ def estimate_u(model: Model, gammas: Gammas) -> None:
                 lv.u_source = f"random pairs ({counts[k]:,} of {total:,})"
 
 
-def shared_key_left(con: duckdb.DuckDBPyConnection) -> None:
+def shared_key_left(con: duckdb.DuckDBPyConnection, register: str = "reg", view: str = "ns_left") -> None:
     """Each register person's first residents record as view `ns_left`: a wanted record's
     stand-in (the residents register carries the same fields) for pairs of register persons.
     A view over the chosen row numbers: a copy of every column of every person (a window over
-    the whole register) spilled gigabytes to disk at 5M residents."""
+    the whole register) spilled gigabytes to disk at 5M residents. `register`, `view`: the same
+    persons' rows in training's copy of its sampled persons (training_register) and its view."""
+    if register == "reg":
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE ns_rows AS SELECT min(r_idx) AS r_idx FROM reg "
+            "WHERE src = 'residents' AND full_name_ascii IS NOT NULL GROUP BY person_idx"
+        )
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE ns_rows AS SELECT min(r_idx) AS r_idx FROM reg "
-        "WHERE src = 'residents' AND full_name_ascii IS NOT NULL GROUP BY person_idx"
-    )
-    con.execute(
-        "CREATE OR REPLACE TEMP VIEW ns_left AS SELECT reg.* EXCLUDE (r_idx, person_idx), reg.person_idx AS w_idx "
-        "FROM reg SEMI JOIN ns_rows ON reg.r_idx = ns_rows.r_idx"
+        f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT r.* EXCLUDE (r_idx, person_idx), r.person_idx AS w_idx "
+        f"FROM {register} r SEMI JOIN ns_rows ON r.r_idx = ns_rows.r_idx"
     )
 
 
-def sample_shared_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: int, key: str = "full_name_ascii") -> int:
+def sample_shared_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: int, key: str = "full_name_ascii",
+                        into: str = "nspairs") -> int:
     """Pairs of register persons (`ns_left`) who share `key` (SQL over their columns: the
     ASCII-folded full name for namesakes, a birth commune), into `nspairs`. Each sampled person
     gets one random partner and the weight k - 1 (k: persons with that key), so the weighted
@@ -123,7 +127,7 @@ def sample_shared_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: int,
     ).to_arrow_table()
     table = _shared_pairs(got, int(n_pairs))
     con.register("_nspairs", table)
-    con.execute("CREATE OR REPLACE TEMP TABLE nspairs AS SELECT * FROM _nspairs")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {into} AS SELECT * FROM _nspairs")
     con.unregister("_nspairs")
     return table.num_rows
 
@@ -187,47 +191,90 @@ def _read_by(cond: dict) -> set[str]:
     return {cond["given"], *cond["comparisons"]}
 
 
+def _register_conditions(settings: Settings) -> list[dict]:
+    """The conditions measured on pairs of register persons (every `pairs` but `random`)."""
+    return [c for c in settings.model.get("conditional_u") or [] if c["pairs"] != "random"]
+
+
+# Training copies its sampled persons' records when they are at most this share of the register's
+# persons: at 1M residents they were three quarters of it, and the copy cost more (3.8 s) than the
+# comparisons saved; at 10M a fifth, and whole-register scans cost most of training.
+_COPY_SHARE = 0.4
+
+
+def training_register(con: duckdb.DuckDBPyConnection, right: Collection[str], left: Collection[str],
+                      n_persons: int, columns: Collection[str] | None = None) -> str:
+    """The table training's comparisons read the register from: `train_reg`, a copy of the
+    records of the persons its samples hold (`right`: tables whose person_idx is a register
+    person; `left`: those whose w_idx is one too), or `reg` itself when they are most of it. Why:
+    each comparison joins its pairs to the register, and at 10M residents a scan of the whole
+    register (spilled to DuckDB's temp files) took 5-20 s, seven times over (docs/benchmarks.md,
+    fourteenth step). `columns`: those the comparisons read (default all); the copy is one more
+    scan of the register, and the columns they do not read (names as written, the addresses
+    shown, keys for blocking) were a quarter of it."""
+    persons = " UNION ".join([f"SELECT person_idx FROM {t}" for t in right] + [f"SELECT w_idx FROM {t}" for t in left])
+    sampled = con.execute(f"SELECT count(*) FROM ({persons})").fetchall()[0][0]
+    if sampled > _COPY_SHARE * n_persons:
+        return "reg"
+    what = "*" if columns is None else ", ".join(["r_idx", "person_idx", *columns])
+    con.execute(f"CREATE OR REPLACE TEMP TABLE train_reg AS SELECT {what} FROM reg WHERE person_idx IN ({persons})")
+    return "train_reg"
+
+
 class _RegisterPairs:
     """Pairs of register persons for the conditions that random pairs meet too rarely, and the
-    random register pairs they are read against (built once, for every such condition)."""
+    random register pairs they are read against (built once, for every such condition). Every
+    sample is drawn first, then their persons' records are copied (training_register, with the
+    persons of the tables in `also`, training's random pairs) when they are few, and the
+    comparisons read `table`: the copy, or the register itself."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, settings: Settings, model: Model, seed: int,
-                 n_persons: int | None = None):
-        self.con, self.settings, self.model, self.seed = con, settings, model, seed
-        self.n_persons = n_persons
+                 n_persons: int | None = None, also: Collection[str] = ()):
+        self.con, self.settings, self.model = con, settings, model
         self.base: Gammas | None = None
+        conds = _register_conditions(settings)
         shared_key_left(con)
+        self.samples: dict[str, tuple[str, int]] = {}
+        for i, cond in enumerate(conds):
+            n_pairs = int(cond.get("sample_pairs", 200_000))
+            self.samples[cond["name"]] = (f"nspairs_{i}", sample_shared_pairs(con, n_pairs, seed, _shared_key(cond), f"nspairs_{i}"))
+        # one baseline for every condition, as large as the largest sample
+        sample_register_pairs(con, max((int(c.get("sample_pairs", 200_000)) for c in conds), default=0), seed, n_persons)
+        shared = [t for t, _ in self.samples.values()] + ["rrpairs"]
+        self.table = training_register(con, [*shared, *also], shared, persons(con) if n_persons is None else n_persons,
+                                       pair_columns(settings))
+        shared_key_left(con, self.table, "train_left")
 
     def ratios(self, cond: dict) -> tuple[Gammas, np.ndarray, Gammas] | None:
         """Levels of the pairs sharing the condition's key where the condition holds (with
         their weights) and of the random register pairs; None when too few."""
-        n_pairs = int(cond.get("sample_pairs", 200_000))
-        n = sample_shared_pairs(self.con, n_pairs, self.seed, _shared_key(cond))
+        source, n = self.samples[cond["name"]]
         if n < int(cond.get("min_pairs", 500)):
             return None
-        met = compare(self.con, self.settings, source="nspairs", left="ns_left", only=_read_by(cond))
-        weight = self.con.execute("SELECT weight FROM nspairs ORDER BY pair_idx").fetchnumpy()["weight"][met.pair_idx]
+        met = compare(self.con, self.settings, source=source, left="train_left", only=_read_by(cond), register=self.table)
+        weight = self.con.execute(f"SELECT weight FROM {source} ORDER BY pair_idx").fetchnumpy()["weight"][met.pair_idx]
         at = condition_rows(met.levels, self.model, cond["given"], cond["levels"])
         if int(at.sum()) < int(cond.get("min_pairs", 500)):
             return None
         if self.base is None:
-            sample_register_pairs(self.con, n_pairs, self.seed, self.n_persons)
-            read = {name for c in self.settings.model.get("conditional_u") or [] if c["pairs"] != "random"
-                    for name in c["comparisons"]}  # one baseline for every register-pair condition
-            self.base = compare(self.con, self.settings, source="rrpairs", left="ns_left", only=read)
+            read = {name for c in _register_conditions(self.settings) for name in c["comparisons"]}
+            self.base = compare(self.con, self.settings, source="rrpairs", left="train_left", only=read, register=self.table)
         return Gammas(met.pair_idx[at], met.levels[at], met.names), weight[at], self.base
 
     def close(self) -> None:
-        self.con.execute("DROP TABLE IF EXISTS nspairs; DROP VIEW IF EXISTS ns_left; DROP TABLE IF EXISTS ns_rows; "
-                         "DROP TABLE IF EXISTS rrpairs")
+        drops = [f"DROP TABLE IF EXISTS {t}" for t, _ in self.samples.values()]
+        self.con.execute("; ".join(drops + ["DROP VIEW IF EXISTS train_left", "DROP VIEW IF EXISTS ns_left",
+                                            "DROP TABLE IF EXISTS train_reg", "DROP TABLE IF EXISTS ns_rows",
+                                            "DROP TABLE IF EXISTS rrpairs"]))
 
 
 def estimate_u_given(
     con: duckdb.DuckDBPyConnection, settings: Settings, model: Model, random: Gammas | None, say: Log,
-    n_persons: int | None = None,
+    n_persons: int | None = None, register: _RegisterPairs | None = None,
 ) -> None:
     """u of each conditioned comparison among the non-matching pairs that meet a condition
-    (model.conditional_u in the rules).
+    (model.conditional_u in the rules). `register`: the register pairs already drawn (train
+    draws them with its random pairs' persons; the caller closes it); else drawn and closed here.
 
     `pairs: random`: the share of each level among training's random (wanted, person) pairs
     (`random`) where the condition's comparison is at one of its levels. `pairs: namesakes` (or
@@ -240,7 +287,7 @@ def estimate_u_given(
     u (no estimate of its dependence), and a condition met by fewer than `min_pairs` pairs
     changes nothing: the model says so."""
     seed = int(settings.model.get("seed", 42))
-    register: _RegisterPairs | None = None
+    own = register is None
     try:
         for cond in settings.model.get("conditional_u") or []:
             minimum = int(cond.get("min_pairs", 500))
@@ -265,7 +312,7 @@ def estimate_u_given(
             _set_u_given(model, cond, met, weight, base, what)
             model.conditions.append({"name": cond["name"], "comparison": cond["given"], "levels": list(cond["levels"]), "pairs": int(n)})
     finally:
-        if register is not None:
+        if own and register is not None:
             register.close()
 
 
@@ -537,27 +584,53 @@ def apply_labels(
         f"{len(sure) - len(found):,} not in this workspace; calibration: {model.calibration.get('method', 'none')}")
 
 
-def train(
+@dataclass
+class Trained:
+    """A trained model and each candidate pair's summed match weight under it, in `gammas`'
+    order, as the scorer computes them: training needs them for the prior, and the run's scorer
+    takes them instead of computing them again (12.7 s at 10M residents). None when labels
+    changed m after they were computed."""
+
+    model: Model
+    weights: np.ndarray | None
+
+
+def train(*args, **kwargs) -> Model:
+    """train_weighed's model (its arguments)."""
+    return train_weighed(*args, **kwargs).model
+
+
+def train_weighed(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
     gammas: Gammas,
     rules_hash: str,
     log: Log | None = None,
     labels: pd.DataFrame | None = None,
-) -> Model:
+    n_persons: int | None = None,
+) -> Trained:
     """Fit a model on the candidate pairs in `pairs` (with their levels in `gammas`); with
-    `labels` (linkage.labels.load_labels), m where labels suffice and a calibration map from them."""
+    `labels` (linkage.labels.load_labels), m where labels suffice and a calibration map from them.
+    `n_persons`: the register's persons when the caller counted them (a count over every record,
+    2.4 s at 10M residents)."""
     say = log or (lambda _m: None)
     cfg = settings.model
     model = default_model(settings, rules_hash)
     defaults = default_model(settings, rules_hash)
-    n_p = persons(con)
+    n_p = persons(con) if n_persons is None else n_persons
     n_u = sample_u_pairs(con, int(cfg.get("u_sample_pairs", 2_000_000)), int(cfg.get("seed", 42)), n_p)
     say(f"u: comparing {n_u:,} random pairs")
-    random = compare(con, settings, source="upairs", only=_read_from_random(settings, model))
-    estimate_u(model, random)
-    con.execute("DROP TABLE IF EXISTS upairs")
-    estimate_u_given(con, settings, model, random, say, n_p)
+    seed = int(cfg.get("seed", 42))
+    register = _RegisterPairs(con, settings, model, seed, n_p, also=["upairs"]) if _register_conditions(settings) else None
+    try:  # the random pairs read training's copy of the register too
+        random = compare(con, settings, source="upairs", only=_read_from_random(settings, model),
+                         register=register.table if register else "reg")
+        estimate_u(model, random)
+        con.execute("DROP TABLE IF EXISTS upairs")
+        estimate_u_given(con, settings, model, random, say, n_p, register)
+    finally:
+        if register is not None:
+            register.close()
 
     n_w = con.execute("SELECT count(*) FROM w").fetchall()[0][0]
     rules_of_pair = con.execute("SELECT rules FROM pairs ORDER BY pair_idx").fetchnumpy()["rules"]
@@ -605,6 +678,7 @@ def train(
         apply_labels(con, settings, model, gammas, w_of_pair, labels, n_w, n_p, say)
         share = model.wanted_match_share
         expected = share * n_w
+        weights = None  # m from the labels: other weights
     model.wanted_match_share = share
     model.training = {
         **model.training,
@@ -616,4 +690,4 @@ def train(
         "persons": int(n_p),
     }
     say(f"prior: {expected:,.0f} wanted records expected to have their person in the register (share {share:.3f})")
-    return model
+    return Trained(model, weights)
