@@ -108,7 +108,7 @@ def shared_key_left(con: duckdb.DuckDBPyConnection, register: str = "reg", view:
 
 
 def sample_shared_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: int, key: str = "full_name_ascii",
-                        into: str = "nspairs") -> int:
+                        into: str = "nspairs", source: str = "ns_left") -> int:
     """Pairs of register persons (`ns_left`) who share `key` (SQL over their columns: the
     ASCII-folded full name for namesakes, a birth commune), into `nspairs`. Each sampled person
     gets one random partner and the weight k - 1 (k: persons with that key), so the weighted
@@ -123,7 +123,7 @@ def sample_shared_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: int,
     n_pairs persons by hash(w_idx + seed * 13), then w_idx; pair_idx numbers them in w_idx order."""
     got = con.sql(
         f"SELECT w_idx, ({key}) AS name, hash(w_idx + {seed}) AS h_rank, hash(w_idx * 7 + {seed}) AS h_partner, "
-        f"hash(w_idx + {seed} * 13) AS h_pick FROM ns_left WHERE ({key}) IS NOT NULL ORDER BY name, h_rank, w_idx"
+        f"hash(w_idx + {seed} * 13) AS h_pick FROM {source} WHERE ({key}) IS NOT NULL ORDER BY name, h_rank, w_idx"
     ).to_arrow_table()
     table = _shared_pairs(got, int(n_pairs))
     con.register("_nspairs", table)
@@ -164,11 +164,12 @@ def _first_by(key: np.ndarray, tie: np.ndarray, n: int) -> np.ndarray:
     return few[np.lexsort((tie[few], key[few]))][:n]
 
 
-def sample_register_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: int, n_persons: int | None = None) -> int:
+def sample_register_pairs(con: duckdb.DuckDBPyConnection, n_pairs: int, seed: int, n_persons: int | None = None,
+                          source: str = "ns_left") -> int:
     """Random pairs of `ns_left` persons and register persons, into `rrpairs`: the baseline
     against which pairs sharing a key are read (same records on both sides, so a level the
     register's records rarely show, a birth date known by its year only, is as rare in both)."""
-    left = con.execute("SELECT w_idx FROM ns_left ORDER BY w_idx").fetchnumpy()["w_idx"]  # not the scan order
+    left = con.execute(f"SELECT w_idx FROM {source} ORDER BY w_idx").fetchnumpy()["w_idx"]  # not the scan order
     n_p = persons(con) if n_persons is None else n_persons
     rng = np.random.default_rng(seed + 1)
     n = int(min(n_pairs, len(left) * n_p))
@@ -234,12 +235,17 @@ class _RegisterPairs:
         self.base: Gammas | None = None
         conds = _register_conditions(settings)
         shared_key_left(con)
+        # every condition's key in one pass over the register (each draw read it again: 2-10 s
+        # a draw at 10M residents)
+        keys = ", ".join(f"({_shared_key(c)}) AS k{i}" for i, c in enumerate(conds))
+        con.execute(f"CREATE OR REPLACE TEMP TABLE ns_keys AS SELECT w_idx, {keys} FROM ns_left")
         self.samples: dict[str, tuple[str, int]] = {}
         for i, cond in enumerate(conds):
             n_pairs = int(cond.get("sample_pairs", 200_000))
-            self.samples[cond["name"]] = (f"nspairs_{i}", sample_shared_pairs(con, n_pairs, seed, _shared_key(cond), f"nspairs_{i}"))
+            self.samples[cond["name"]] = (f"nspairs_{i}", sample_shared_pairs(con, n_pairs, seed, f"k{i}", f"nspairs_{i}", "ns_keys"))
         # one baseline for every condition, as large as the largest sample
-        sample_register_pairs(con, max((int(c.get("sample_pairs", 200_000)) for c in conds), default=0), seed, n_persons)
+        sample_register_pairs(con, max((int(c.get("sample_pairs", 200_000)) for c in conds), default=0), seed, n_persons,
+                              "ns_keys")
         shared = [t for t, _ in self.samples.values()] + ["rrpairs"]
         self.table = training_register(con, [*shared, *also], shared, persons(con) if n_persons is None else n_persons,
                                        pair_columns(settings))
@@ -264,6 +270,7 @@ class _RegisterPairs:
     def close(self) -> None:
         drops = [f"DROP TABLE IF EXISTS {t}" for t, _ in self.samples.values()]
         self.con.execute("; ".join(drops + ["DROP VIEW IF EXISTS train_left", "DROP VIEW IF EXISTS ns_left",
+                                            "DROP TABLE IF EXISTS ns_keys",
                                             "DROP TABLE IF EXISTS train_reg", "DROP TABLE IF EXISTS ns_rows",
                                             "DROP TABLE IF EXISTS rrpairs"]))
 
