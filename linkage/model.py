@@ -382,9 +382,7 @@ def _correct(levels: np.ndarray, plan: WeightPlan, weights: np.ndarray) -> None:
         at = np.flatnonzero(mask[levels[:, j]])
         if not at.size:
             continue
-        held = levels[at]
-        ratio = plan.ratios[name][cols, held]  # NaN where not measured
-        ratio[held < 0] = np.nan  # a null level: no correction
+        ratio = plan.ratios[name][cols, levels[at]]  # NaN where not measured, and at a null level (-1: the last column)
         if best is None:
             best = np.full(levels.shape, np.nan)
         best[at] = np.fmin(best[at], ratio)  # fmin keeps the number where one side is NaN

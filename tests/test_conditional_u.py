@@ -289,3 +289,45 @@ def test_register_pairs_compare_only_what_they_read(sample_ctx):
     assert (part.levels[:, left] == -1).all()
     con.execute("DROP TABLE upairs")
 
+
+
+def _correct_whole_block(levels: np.ndarray, plan, weights: np.ndarray) -> None:
+    """The correction as first written: every condition over the whole block (the reference)."""
+    cols = np.arange(levels.shape[1])[None, :]
+    best = None
+    for name, j, mask in plan.held:
+        at = mask[levels[:, j]]
+        if not at.any():
+            continue
+        ratio = plan.ratios[name][cols, levels]
+        rows = at[:, None] & (levels >= 0)
+        best = np.where(rows, ratio, np.nan) if best is None else np.where(rows, np.fmin(best, ratio), best)
+    if best is None:
+        return
+    has = ~np.isnan(best)
+    weights[has] = np.maximum(weights[has] + best[has], plan.floors[cols, levels][has])
+
+
+def test_the_correction_reads_only_where_a_condition_holds_and_gives_the_same_weights(sample_ctx):
+    """conditional_correction over the rows where each condition holds equals the whole-block
+    reference, on random levels (nulls included) and on pairs that mostly agree."""
+    from linkage.model import conditional_correction, plain_weights, weight_plan
+    from linkage.train import posterior
+
+    model = train(sample_ctx.con, sample_ctx.settings, compare_pairs(sample_ctx), "test")
+    assert len(model.conditions) >= 3
+    plan = weight_plan(model)
+    rng = np.random.default_rng(3)
+    levels = np.stack([rng.integers(-1, len(c.levels), 50_000) for c in model.comparisons], axis=1).astype(np.int8)
+    agreeing = np.minimum(levels, 1)
+    for lv in (levels, agreeing):
+        got = conditional_correction(lv, model, plain_weights(lv, model, plan), plan)
+        want = plain_weights(lv, model, plan)
+        _correct_whole_block(lv, plan, want)
+        assert np.array_equal(got, want, equal_nan=True)
+        assert (got != plain_weights(lv, model, plan)).sum() > 1000  # conditions held and changed weights
+    # EM's posterior in slices, in threads or not: the same numbers
+    only = list(range(0, levels.shape[1], 2))
+    one = posterior(agreeing, model, 0.01, only=only, rows=4096, threads=1)
+    assert np.array_equal(one, posterior(agreeing, model, 0.01, only=only, rows=4096, threads=2))
+    assert 0 < one.mean() < 1
