@@ -199,8 +199,9 @@ def _register_conditions(settings: Settings) -> list[dict]:
 
 
 # Training copies its sampled persons' records when they are at most this share of the register's
-# persons: at 1M residents they were three quarters of it, and the copy cost more (3.8 s) than the
-# comparisons saved; at 10M a fifth, and whole-register scans cost most of training.
+# persons: at 1M residents they were 80% of it, and the copy cost more than the comparisons saved
+# (training 14.0 s against 11.4 s); at 10M at most a fifth (by the samples' sizes), and whole-register scans were most of
+# training (docs/benchmarks.md, fourteenth step).
 _COPY_SHARE = 0.4
 
 
