@@ -206,22 +206,22 @@ _COPY_SHARE = 0.4
 
 
 def training_register(con: duckdb.DuckDBPyConnection, right: Collection[str], left: Collection[str],
-                      n_persons: int, columns: Collection[str] | None = None) -> str:
-    """The table training's comparisons read the register from: `train_reg`, a copy of the
-    records of the persons its samples hold (`right`: tables whose person_idx is a register
-    person; `left`: those whose w_idx is one too), or `reg` itself when they are most of it. Why:
-    each comparison joins its pairs to the register, and at 10M residents a scan of the whole
-    register (spilled to DuckDB's temp files) took 5-20 s, seven times over (docs/benchmarks.md,
-    fourteenth step). `columns`: those the comparisons read (default all); the copy is one more
+                      n_persons: int, columns: Collection[str] | None = None) -> tuple[str, int]:
+    """The table training's comparisons read the register from, and the number of persons its
+    samples hold: `train_reg`, a copy of those persons' records (`right`: tables whose person_idx
+    is a register person; `left`: those whose w_idx is one too), or `reg` itself when they are
+    most of it. Why: each comparison joins its pairs to the register, and at 10M residents a
+    scan of the whole register (spilled to DuckDB's temp files) took 5-20 s, seven times over
+    (docs/benchmarks.md, fourteenth step). `columns`: those the comparisons read (default all); the copy is one more
     scan of the register, and the columns they do not read (names as written, the addresses
-    shown, keys for blocking) were a quarter of it."""
+    shown, keys for blocking) are 18 of its 74."""
     persons = " UNION ".join([f"SELECT person_idx FROM {t}" for t in right] + [f"SELECT w_idx FROM {t}" for t in left])
-    sampled = con.execute(f"SELECT count(*) FROM ({persons})").fetchall()[0][0]
+    sampled = int(con.execute(f"SELECT count(DISTINCT person_idx) FROM ({persons})").fetchall()[0][0])
     if sampled > _COPY_SHARE * n_persons:
-        return "reg"
+        return "reg", sampled
     what = "*" if columns is None else ", ".join(["r_idx", "person_idx", *columns])
     con.execute(f"CREATE OR REPLACE TEMP TABLE train_reg AS SELECT {what} FROM reg WHERE person_idx IN ({persons})")
-    return "train_reg"
+    return "train_reg", sampled
 
 
 class _RegisterPairs:
@@ -249,8 +249,9 @@ class _RegisterPairs:
         sample_register_pairs(con, max((int(c.get("sample_pairs", 200_000)) for c in conds), default=0), seed, n_persons,
                               "ns_keys")
         shared = [t for t, _ in self.samples.values()] + ["rrpairs"]
-        self.table = training_register(con, [*shared, *also], shared, persons(con) if n_persons is None else n_persons,
-                                       pair_columns(settings))
+        self.table, self.sampled = training_register(con, [*shared, *also], shared,
+                                                     persons(con) if n_persons is None else n_persons,
+                                                     pair_columns(settings))
         shared_key_left(con, self.table, "train_left")
 
     def ratios(self, cond: dict) -> tuple[Gammas, np.ndarray, Gammas] | None:
@@ -645,6 +646,9 @@ def train_weighed(
     say(f"u: comparing {n_u:,} random pairs")
     seed = int(cfg.get("seed", 42))
     register = _RegisterPairs(con, settings, model, seed, n_p, also=["upairs"]) if _register_conditions(settings) else None
+    if register is not None:
+        how = "their records copied" if register.table != "reg" else "the register read whole"
+        say(f"training's samples hold {register.sampled:,} of {n_p:,} register persons: {how}")
     try:  # the random pairs read training's copy of the register too
         random = compare(con, settings, source="upairs", only=_read_from_random(settings, model),
                          register=register.table if register else "reg")

@@ -353,7 +353,7 @@ def test_training_reads_a_copy_of_its_persons_as_it_reads_the_register(sample_ct
     with_copy = train(con, settings, gammas, "test")
     monkeypatch.setattr(training, "_COPY_SHARE", 0.0)  # never
     whole = train(con, settings, gammas, "test")
-    assert copied == ["train_reg", "reg"]
+    assert [table for table, _ in copied] == ["train_reg", "reg"] and copied[0][1] == copied[1][1] > 0
     assert _levels(with_copy) == _levels(whole) and with_copy.conditions == whole.conditions
     assert with_copy.wanted_match_share == whole.wanted_match_share
 
@@ -364,17 +364,17 @@ def test_training_register_copies_every_record_of_the_persons_named(sample_ctx):
     con.execute("CREATE OR REPLACE TEMP TABLE _right AS SELECT * FROM (VALUES (3), (5), (5)) t(person_idx)")
     con.execute("CREATE OR REPLACE TEMP TABLE _left AS SELECT * FROM (VALUES (8, 3), (13, 21)) t(w_idx, person_idx)")
     try:
-        assert training_register(con, ["_right", "_left"], ["_left"], n_p) == "train_reg"
+        assert training_register(con, ["_right", "_left"], ["_left"], n_p) == ("train_reg", 5)
         want = con.sql("SELECT * FROM reg WHERE person_idx IN (3, 5, 8, 13, 21) ORDER BY r_idx").to_arrow_table()
         got = con.sql("SELECT * FROM train_reg ORDER BY r_idx").to_arrow_table()
         assert got.equals(want) and len(set(got.column("person_idx").to_pylist())) == 5
         # the columns asked for, of the same records
-        assert training_register(con, ["_right"], [], n_p, ["gender", "full_name_ascii"]) == "train_reg"
+        assert training_register(con, ["_right"], [], n_p, ["gender", "full_name_ascii"]) == ("train_reg", 2)
         got = con.sql("SELECT * FROM train_reg ORDER BY r_idx").to_arrow_table()
         assert got.column_names == ["r_idx", "person_idx", "gender", "full_name_ascii"]
         assert got.equals(want.filter(want.column("person_idx").to_numpy() <= 5).select(got.column_names))
         # most of the register: no copy, the register itself
-        assert training_register(con, ["_right", "_left"], ["_left"], 10) == "reg"
+        assert training_register(con, ["_right", "_left"], ["_left"], 10) == ("reg", 5)
     finally:
         con.execute("DROP TABLE IF EXISTS _right; DROP TABLE IF EXISTS _left; DROP TABLE IF EXISTS train_reg")
 
