@@ -450,7 +450,7 @@ def _run_into(
         # the persons as the prepare stage counted them (the register is unchanged since)
         ctx.counts["scoring"] = score(ctx.con, settings, model, gammas,
                                       n_persons=ctx.counts.get("tables", {}).get("persons"),
-                                      weights=ctx.pair_weights if trained else None)
+                                      weights=ctx.pair_weights)  # None unless trained in this run
     inputs = {k: f.result() for k, f in fingerprints.items()}
     digest = rules_hash(rules)
     run_id = _run_id(inputs, digest, model)

@@ -6,7 +6,6 @@ the explanation and the output file.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
 import numpy as np
@@ -16,6 +15,7 @@ from linkage.calibrate import calibrated
 from linkage.compare import Gammas
 from linkage.model import Model, TfValues, match_weights, prior_weight, probability, run_prior
 from linkage.settings import Settings
+from linkage.slices import in_slices
 
 
 def tf_values(con: duckdb.DuckDBPyConnection, settings: Settings, w_idx: np.ndarray) -> TfValues:
@@ -54,12 +54,7 @@ def weight_sums(levels: np.ndarray, model: Model, tf: TfValues, threads: int, ro
         sl = slice(lo, lo + rows)
         out[sl] = match_weights(levels[sl], model, _rows(tf, sl)).sum(axis=1)
 
-    if threads < 2 or len(levels) <= rows:
-        for lo in range(0, len(levels), rows):
-            part(lo)
-    else:
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            list(pool.map(part, range(0, len(levels), rows)))
+    in_slices(len(levels), rows, threads, part)
     return out
 
 

@@ -9,7 +9,6 @@ falls back to the rules' default, and the model file says so.
 from __future__ import annotations
 
 import copy
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 import math
 from typing import Callable, Collection
@@ -24,6 +23,7 @@ from linkage.compare import Gammas, compare, pair_columns
 from linkage.model import (Model, condition_rows, conditional_correction, default_model,
                            plain_weights, prior_weight, weight_plan)
 from linkage.settings import Settings
+from linkage.slices import in_slices
 
 Log = Callable[[str], None]
 
@@ -91,17 +91,21 @@ def estimate_u(model: Model, gammas: Gammas) -> None:
                 lv.u_source = f"random pairs ({counts[k]:,} of {total:,})"
 
 
+def first_records(con: duckdb.DuckDBPyConnection) -> None:
+    """Each register person's first residents record (its r_idx) as table `ns_rows`: a wanted
+    record's stand-in (the residents register carries the same fields) for pairs of register
+    persons."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE ns_rows AS SELECT min(r_idx) AS r_idx FROM reg "
+        "WHERE src = 'residents' AND full_name_ascii IS NOT NULL GROUP BY person_idx"
+    )
+
+
 def shared_key_left(con: duckdb.DuckDBPyConnection, register: str = "reg", view: str = "ns_left") -> None:
-    """Each register person's first residents record as view `ns_left`: a wanted record's
-    stand-in (the residents register carries the same fields) for pairs of register persons.
-    A view over the chosen row numbers: a copy of every column of every person (a window over
-    the whole register) spilled gigabytes to disk at 5M residents. `register`, `view`: the same
-    persons' rows in training's copy of its sampled persons (training_register) and its view."""
-    if register == "reg":
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE ns_rows AS SELECT min(r_idx) AS r_idx FROM reg "
-            "WHERE src = 'residents' AND full_name_ascii IS NOT NULL GROUP BY person_idx"
-        )
+    """The persons' first records (`ns_rows`) as view `view` over `register` (the register, or
+    training's copy of its sampled persons), person_idx as w_idx. A view over the chosen row
+    numbers: a copy of every column of every person (a window over the whole register) spilled
+    gigabytes to disk at 5M residents."""
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT r.* EXCLUDE (r_idx, person_idx), r.person_idx AS w_idx "
         f"FROM {register} r SEMI JOIN ns_rows ON r.r_idx = ns_rows.r_idx"
@@ -200,8 +204,8 @@ def _register_conditions(settings: Settings) -> list[dict]:
 
 # Training copies its sampled persons' records when they are at most this share of the register's
 # persons: at 1M residents they were 80% of it, and the copy cost more than the comparisons saved
-# (training 14.0 s against 11.4 s); at 10M at most a fifth (by the samples' sizes), and whole-register scans were most of
-# training (docs/benchmarks.md, fourteenth step).
+# (training 14.0 s against 11.4 s); at 10M at most a fifth (by the samples' sizes), and
+# whole-register scans were most of training (docs/benchmarks.md, fourteenth step).
 _COPY_SHARE = 0.4
 
 
@@ -212,9 +216,9 @@ def training_register(con: duckdb.DuckDBPyConnection, right: Collection[str], le
     is a register person; `left`: those whose w_idx is one too), or `reg` itself when they are
     most of it. Why: each comparison joins its pairs to the register, and at 10M residents a
     scan of the whole register (spilled to DuckDB's temp files) took 5-20 s, seven times over
-    (docs/benchmarks.md, fourteenth step). `columns`: those the comparisons read (default all); the copy is one more
-    scan of the register, and the columns they do not read (names as written, the addresses
-    shown, keys for blocking) are 18 of its 74."""
+    (docs/benchmarks.md, fourteenth step). `columns`: those the comparisons read (default all);
+    the copy is one more scan of the register, and the columns they do not read (names as
+    written, the addresses shown, keys for blocking) are 18 of its 74."""
     persons = " UNION ".join([f"SELECT person_idx FROM {t}" for t in right] + [f"SELECT w_idx FROM {t}" for t in left])
     sampled = int(con.execute(f"SELECT count(DISTINCT person_idx) FROM ({persons})").fetchall()[0][0])
     if sampled > _COPY_SHARE * n_persons:
@@ -236,6 +240,7 @@ class _RegisterPairs:
         self.con, self.settings, self.model = con, settings, model
         self.base: Gammas | None = None
         conds = _register_conditions(settings)
+        first_records(con)
         shared_key_left(con)
         # every condition's key in one pass over the register (each draw read it again: 2-10 s
         # a draw at 10M residents)
@@ -368,13 +373,7 @@ def posterior(levels: np.ndarray, model: Model, prior: float, only: list[int] | 
         logit = base + math.log(2) * weights.sum(axis=1)
         out[lo:lo + rows] = 1.0 / (1.0 + np.exp(-np.clip(logit, -700, 700)))
 
-    starts = range(0, len(levels), rows)
-    if threads < 2 or len(levels) <= rows:
-        for lo in starts:
-            part(lo)
-    else:
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            list(pool.map(part, starts))
+    in_slices(len(levels), rows, threads, part)
     return out
 
 
@@ -619,9 +618,10 @@ class Trained:
     weights: np.ndarray | None
 
 
-def train(*args, **kwargs) -> Model:
-    """train_weighed's model (its arguments)."""
-    return train_weighed(*args, **kwargs).model
+def train(con: duckdb.DuckDBPyConnection, settings: Settings, gammas: Gammas, rules_hash: str,
+          log: Log | None = None, labels: pd.DataFrame | None = None, n_persons: int | None = None) -> Model:
+    """train_weighed's model."""
+    return train_weighed(con, settings, gammas, rules_hash, log, labels, n_persons).model
 
 
 def train_weighed(
