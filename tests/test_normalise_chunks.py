@@ -258,3 +258,33 @@ def test_workers_are_fed_a_few_pieces_at_a_time_and_a_failed_feed_stops_the_buil
     pool.inner.shutdown()
     with pytest.raises(RuntimeError, match="after shutdown"):
         build_dictionaries(con, list(tables), None, 97, pool.inner, arrow=True)
+
+
+def test_row_positions_stay_out_of_the_workspace_file(tmp_path, monkeypatch):
+    """The rows' dictionary positions live in the run's in-memory database while the chunks are
+    read, never in the workspace file (there the next commit checkpointed them into the file,
+    seconds at millions of rows, to be dropped minutes later), and are gone after the stage."""
+    import linkage.pipeline as pipeline
+
+    homes = []
+    real = pipeline.source_positions
+
+    def recording(con, source, kinds, into=None):
+        stored = real(con, source, kinds, into=into)
+        homes.append(con.execute(
+            "SELECT database_name FROM duckdb_tables() WHERE table_name = ?", [into.split(".")[-1]]).fetchall())
+        return stored
+
+    monkeypatch.setattr(pipeline, "source_positions", recording)
+    rules = rules_with(tmp_path, "chunked", 4000, 1)
+    model = save_model(default_model(load_settings(rules), rules_hash(rules)), tmp_path / "model.json")
+    res = run(SAMPLE / "wanted.csv", SAMPLE / "residents.csv", SAMPLE / "id_cards.csv", tmp_path / "out",
+              rules=rules, model_path=model)
+    assert sorted(homes) == [[("run_scratch",)]] * 3  # wanted, residents, id_cards
+    con = duckdb.connect(str(tmp_path / "out" / "workspace.duckdb"), read_only=True)
+    try:
+        left = con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '%positions%'").fetchall()
+    finally:
+        con.close()
+    assert left == []
+    assert pq.read_table(res.matches).num_rows > 100

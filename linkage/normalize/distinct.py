@@ -237,7 +237,7 @@ class Positions:
 
 @dataclass
 class StoredPositions:
-    """Positions as `Positions` gives them, kept in a workspace table (`table`: _row, then one
+    """Positions as `Positions` gives them, kept in a DuckDB table (`table`: _row, then one
     column per source column, in `columns`' order) and read a chunk of rows at a time. Why: held
     in Python they grew with the register (363 MiB at 5M residents, twice that while they were
     read); in DuckDB they stay within its memory limit and go to disk past it."""
