@@ -109,10 +109,24 @@ def peak_rss_mb() -> float:
     return round((own + workers) / 1024, 1)
 
 
+RUN_DB = "run_scratch"  # the run's own tables: an in-memory database beside the workspace file
+
+
 def connect(path: Path, settings: Settings, out_dir: Path) -> duckdb.DuckDBPyConnection:
-    """Open the workspace with the memory limit, threads and temp directory from the rules."""
+    """Open the workspace with the memory limit, threads and temp directory from the rules.
+
+    The tables the run makes (the prepared wanted list, term frequencies, training's pairs, the
+    scores, normalisation's row positions) go to an in-memory database of the run (`RUN_DB`,
+    spilled to the temp directory past the memory limit); the workspace file keeps the ingested
+    sources as ingest wrote them. Why: a table committed to the file made DuckDB checkpoint it,
+    and the first checkpoint after ingest took 10-12 s at 10M residents however small the table
+    (docs/benchmarks.md, fifteenth step); nothing reads those tables after the run."""
     eng = settings.engine
     con = duckdb.connect(str(path))
+    workspace = con.execute("SELECT current_database()").fetchall()[0][0]
+    con.execute(f"ATTACH ':memory:' AS {RUN_DB}")
+    con.execute(f"USE {RUN_DB}")
+    con.execute(f"SET search_path = '{RUN_DB}.main,{workspace}.main'")  # the sources are found in the file
     con.execute(f"SET memory_limit = '{settings.memory_limit}'")
     con.execute(f"SET threads = {int(eng.get('threads', 2))}")
     temp = eng.get("temp_directory") or str(out_dir / "tmp")
@@ -146,9 +160,6 @@ def prepare_chunk(raw: pa.Table, source: str, rules: Path | None,
     else:
         norm = normalize_table(raw.to_pandas(), source, rules=rules)
     return prepared_arrow(norm, uid, source)
-
-
-_SCRATCH = "run_scratch"  # normalisation's in-memory database (the rows' dictionary positions)
 
 
 def _chunks(con: duckdb.DuckDBPyConnection, source: str, size: int,
@@ -186,14 +197,11 @@ def _normalise(ctx: Context, sources: list[str], bar: Reporter) -> None:
     rows = sum(ctx.con.execute(f'SELECT count(*) FROM "{s}"').fetchall()[0][0] for s in registers)
     limit = eng.get("normalise_memory_limit") or settings.memory_limit
     where: dict[str, StoredPositions] = {}
-    # The positions live in an in-memory database of the run (spilled to the temp directory past
-    # the memory limit), not in the workspace file: there, the next commit checkpointed them into
-    # the file (3.8 s at 5M residents) only for them to be dropped a minute later. Attached, not
-    # TEMP: the chunks are read through a second connection, which sees no other's TEMP tables.
-    ctx.con.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {_SCRATCH}")
 
+    # In the run's database, named in full: the chunks are read through a second connection,
+    # which sees no other's TEMP tables and does not share its USE.
     def find_positions(kinds: Collection[str]) -> None:  # while the workers normalise
-        where.update({s: source_positions(ctx.con, s, kinds, into=f"{_SCRATCH}._positions_{s}") for s in sources})
+        where.update({s: source_positions(ctx.con, s, kinds, into=f"{RUN_DB}._positions_{s}") for s in sources})
         drop_tables(ctx.con, kinds)
         drop_cached_blocks(ctx.con, limit)  # the sources' pages the joins read: the workers' memory counts
 
@@ -231,7 +239,6 @@ def _normalise(ctx: Context, sources: list[str], bar: Reporter) -> None:
         reader.close()
         for stored in where.values():
             stored.drop(ctx.con)
-        ctx.con.execute(f"DETACH DATABASE IF EXISTS {_SCRATCH}")
 
 
 def prepare_workspace(
