@@ -6,7 +6,6 @@ the explanation and the output file.
 
 from __future__ import annotations
 
-
 import duckdb
 import numpy as np
 import pyarrow as pa
